@@ -1,0 +1,54 @@
+"""The boundary of the chaincode: what the node hands in and what it gets back.
+
+Execution is a pure function of (rules version, state before, block context, ordered
+transactions). The node's LMDB store and the in-memory test state both implement
+`StateReader`; the chaincode buffers its own writes and hands back the block's net
+writes, which the node applies in the same LMDB transaction as the block.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    """A transaction that passed the door: decoded, for this chain, well signed.
+
+    `args` is the decoded msgpack map as received (str keys; values str, int, bytes,
+    bool, list or map); checking it against the kind is the chaincode's job.
+    """
+    tx_id: str        # lowercase hex SHA-256 of the body bytes
+    signer: bytes     # 32-byte Ed25519 public key
+    kind: str
+    args: dict
+
+
+@dataclass(frozen=True, slots=True)
+class BlockContext:
+    height: int
+    time_ms: int      # the block time, ms since the Unix epoch, UTC
+
+
+@dataclass(slots=True)
+class Result:
+    tx_id: str
+    code: str                                   # "ok" or a rejection code
+    info: dict = field(default_factory=dict)    # structured data about a rejection
+    events: list = field(default_factory=list)  # dicts with "kind" and the event's fields
+
+
+class StateReader(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) whose key starts with prefix, in ascending key order."""
+        ...
+
+
+@dataclass(slots=True)
+class BlockOutcome:
+    results: list[Result]
+    writes: dict[bytes, bytes | None]   # net writes of the block; None deletes
+    state_acc: int                      # the state accumulator after the block
+    state_root: bytes                   # 32 bytes, derived from state_acc

@@ -1,0 +1,116 @@
+"""The boundary of the consensus core: what goes in, what comes out, what is injected.
+
+The replica (consensus/replica.py) is a pure state machine in the shape of etcd raft's
+RawNode: inputs are method calls, outputs accumulate in a `Ready` that the driver takes,
+carries out and hands back. Nothing in consensus/ does IO, reads a clock or draws a
+random number: time enters only as `now_ms` passed to `tick`, signatures only through
+the injected `Crypto`, envelope checks only through the injected `inspect`.
+
+Replicas are numbered 0..n-1 in the order of the genesis validator list; the primary of
+view v is replica v mod n.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One client request as the core sees it: opaque bytes plus two names for them.
+
+    `key` is the transaction id (dedup: a key is ordered at most once by a correct
+    primary), `digest` the SHA-256 of the whole envelope (what the batch digest covers).
+    """
+    key: bytes
+    digest: bytes
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBatch:
+    """An ordered batch with its commit certificate: what execution turns into a block."""
+    height: int
+    view: int
+    time_ms: int
+    digest: bytes
+    requests: tuple[Request, ...]
+    # (replica index, signature over consensus.digest.commit_bytes(chain, view, height, digest))
+    certificate: tuple[tuple[int, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StableCheckpoint:
+    height: int
+    block_hash: bytes
+    # (replica index, signature over consensus.digest.checkpoint_bytes(chain, height, hash))
+    certificate: tuple[tuple[int, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """Ask peers for the certified blocks from `from_height` to `to_height` inclusive."""
+    from_height: int
+    to_height: int
+    peers: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class Ready:
+    """What the driver must do, in the order the driver does it (see consensus/driver.py).
+
+    persist:    key/value writes (value None deletes) to the replica's durable store, which
+                must be on disk before any message of this Ready leaves the process.
+    messages:   (destination replica index, or None for every other replica, message).
+    committed:  batches now committed, in height order, each exactly once.
+    checkpoints: checkpoints that became stable, for the store to keep with their block.
+    fetch:      a catch-up request, when the replica learns it is behind.
+    """
+    persist: list[tuple[bytes, bytes | None]] = field(default_factory=list)
+    messages: list[tuple[int | None, object]] = field(default_factory=list)
+    committed: list[CommittedBatch] = field(default_factory=list)
+    checkpoints: list[StableCheckpoint] = field(default_factory=list)
+    fetch: Fetch | None = None
+
+    def empty(self) -> bool:
+        return not (self.persist or self.messages or self.committed or self.checkpoints
+                    or self.fetch)
+
+
+class Crypto(Protocol):
+    """Signing with this replica's key and verifying any validator's; injected so that the
+    simulator can use a fast stand-in. Both take the exact bytes of consensus.digest."""
+
+    def sign(self, message: bytes) -> bytes: ...
+
+    def verify(self, replica: int, message: bytes, signature: bytes) -> bool: ...
+
+
+# Checks every envelope of a proposed batch: returns the Requests (key and digest filled
+# in) when every one decodes, is for this chain and is well signed, or None when any is
+# not. The node's implementation remembers what it has verified, so that no signature is
+# checked twice in one process.
+Inspect = Callable[[Sequence[bytes]], "list[Request] | None"]
+
+
+class Storage(Protocol):
+    """The replica's durable key/value store (LMDB with sync in production, a dict in the
+    simulator)."""
+
+    def write(self, ops: list[tuple[bytes, bytes | None]]) -> None: ...
+
+    def items(self) -> list[tuple[bytes, bytes]]: ...
+
+
+class Network(Protocol):
+    def send(self, to: int | None, message: object) -> None: ...
+
+    def fetch(self, request: Fetch) -> None: ...
+
+
+class Ledger(Protocol):
+    """Execution: turns a committed batch into a block and returns its 32-byte hash."""
+
+    def execute(self, batch: CommittedBatch) -> bytes: ...
+
+    def keep_checkpoint(self, checkpoint: StableCheckpoint) -> None: ...

@@ -1,0 +1,65 @@
+"""The bytes that validators sign, exactly as docs/protocol.md describes them.
+
+Everything here is a pure function of its arguments. Integers are unsigned big-endian
+of fixed width; the chain id is prefixed with its length in one byte (it is at most 32
+ASCII characters), so no two different inputs give the same byte string.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+
+BATCH_TAG = b"stadsmunt/batch/v1"
+COMMIT_TAG = b"stadsmunt/commit/v1"
+CHECKPOINT_TAG = b"stadsmunt/checkpoint/v1"
+
+_U64 = struct.Struct(">Q")
+_U32 = struct.Struct(">I")
+
+
+def chain_bytes(chain: str) -> bytes:
+    raw = chain.encode("ascii")
+    if not 1 <= len(raw) <= 32:
+        raise ValueError("chain id must be 1 to 32 characters")
+    return bytes([len(raw)]) + raw
+
+
+def envelope_hash(envelope: bytes) -> bytes:
+    """SHA-256 of one whole envelope, signature included."""
+    return hashlib.sha256(envelope).digest()
+
+
+def batch_digest(chain: str, height: int, time_ms: int, envelope_hashes: list[bytes]) -> bytes:
+    """SHA-256(tag | chain | u64 height | u64 time_ms | u32 count | each envelope's hash).
+
+    Takes the envelopes' hashes, not the envelopes, so that a hash computed once at the
+    door is never computed again.
+    """
+    parts = [BATCH_TAG, chain_bytes(chain), _U64.pack(height), _U64.pack(time_ms),
+             _U32.pack(len(envelope_hashes))]
+    parts.extend(envelope_hashes)
+    return hashlib.sha256(b"".join(parts)).digest()
+
+
+def commit_bytes(chain: str, view: int, height: int, digest: bytes) -> bytes:
+    """tag | chain | u64 view | u64 height | 32-byte batch digest: what a commit signs."""
+    assert len(digest) == 32
+    return COMMIT_TAG + chain_bytes(chain) + _U64.pack(view) + _U64.pack(height) + digest
+
+
+def checkpoint_bytes(chain: str, height: int, block_hash: bytes) -> bytes:
+    """tag | chain | u64 height | 32-byte block hash: what a checkpoint signs."""
+    assert len(block_hash) == 32
+    return CHECKPOINT_TAG + chain_bytes(chain) + _U64.pack(height) + block_hash
+
+
+def quorum(n: int) -> int:
+    """ceil((n + f + 1) / 2) with f = floor((n - 1) / 3); 2f + 1 when n = 3f + 1."""
+    if n < 1:
+        raise ValueError("a network has at least one validator")
+    f = (n - 1) // 3
+    return (n + f + 2) // 2
+
+
+def max_faulty(n: int) -> int:
+    return (n - 1) // 3

@@ -1,0 +1,65 @@
+"""The application loop, written down once. Production (node/runtime.py, asyncio, TCP,
+LMDB) and the simulator (tests/sim, virtual network and memory) both drive the replica
+through this class and nothing else.
+
+The order of one round, and why:
+1. persist  - what this replica has voted is durable before any vote leaves the process,
+              so a replica killed at any moment never votes two things for one slot;
+2. send     - then the messages go out;
+3. execute  - committed batches become blocks, in height order, each exactly once;
+4. acknowledge - the block hash goes back to the replica, which may checkpoint on it.
+Stable checkpoints are handed to the ledger to keep beside their block; a catch-up
+request goes to the network last. A round may produce more output (an acknowledged
+block can complete a checkpoint), so rounds repeat until the replica has nothing to say.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from consensus.api import CommittedBatch, Ledger, Network, Request, Storage
+
+
+class Driver:
+    def __init__(self, replica, storage: Storage, network: Network, ledger: Ledger):
+        self.replica = replica
+        self.storage = storage
+        self.network = network
+        self.ledger = ledger
+
+    def receive(self, sender: int, message: object) -> None:
+        self.replica.receive(sender, message)
+        self.flush()
+
+    def submit(self, requests: Sequence[Request]) -> list[bool]:
+        accepted = self.replica.submit(requests)
+        self.flush()
+        return accepted
+
+    def tick(self, now_ms: int) -> None:
+        self.replica.tick(now_ms)
+        self.flush()
+
+    def apply_fetched(self, batches: Sequence[CommittedBatch]) -> None:
+        """Certified blocks fetched from peers (certificates already checked against
+        genesis by the caller), executed in order, then reported to the replica."""
+        for batch in batches:
+            block_hash = self.ledger.execute(batch)
+            self.replica.caught_up(batch.height, block_hash)
+        self.flush()
+
+    def flush(self) -> None:
+        while True:
+            ready = self.replica.take_ready()
+            if ready.empty():
+                return
+            if ready.persist:
+                self.storage.write(ready.persist)
+            for to, message in ready.messages:
+                self.network.send(to, message)
+            for batch in ready.committed:
+                block_hash = self.ledger.execute(batch)
+                self.replica.executed(batch.height, block_hash)
+            for checkpoint in ready.checkpoints:
+                self.ledger.keep_checkpoint(checkpoint)
+            if ready.fetch is not None:
+                self.network.fetch(ready.fetch)
