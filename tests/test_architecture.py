@@ -1,0 +1,84 @@
+"""The arrows of docs/architecture: consensus and chaincode are pure leaves that never
+import each other; node may use both; gateway uses node; ops uses everything; nothing
+imports upward. Checked on the source with the ast module, so it holds for every import
+statement, also those inside functions."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("consensus", "chaincode", "node", "gateway", "ops")
+
+# what each package may import among the project's own packages
+ALLOWED = {
+    "consensus": {"consensus"},
+    "chaincode": {"chaincode"},
+    "node": {"node", "consensus", "chaincode"},
+    "gateway": {"gateway", "node", "consensus", "chaincode"},
+    "ops": set(PACKAGES),
+}
+
+# what the pure packages may not touch: IO, the clock, randomness, threads, processes
+IMPURE = {"asyncio", "time", "random", "secrets", "os", "socket", "threading",
+          "multiprocessing", "subprocess", "lmdb", "aiohttp", "uuid", "io",
+          "pathlib", "shutil", "tempfile", "signal", "select", "selectors", "logging",
+          "structlog", "concurrent", "sys", "nacl", "urllib", "http", "zoneinfo"}
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "__import__":
+            found.append((node.lineno, "__import__"))
+    return found
+
+
+def sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_dependencies_point_down_only(package):
+    wrong = []
+    for path in sources(package):
+        for line, module in imported_modules(path):
+            top = module.split(".")[0]
+            if top in PACKAGES and top not in ALLOWED[package]:
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert not wrong, "imports against the architecture's arrows:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("package", ["consensus", "chaincode"])
+def test_pure_packages_do_no_io_read_no_clock_draw_no_randomness(package):
+    wrong = []
+    for path in sources(package):
+        for line, module in imported_modules(path):
+            if module == "__import__" or module.split(".")[0] in IMPURE:
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert not wrong, f"{package}/ must stay pure:\n" + "\n".join(wrong)
+
+
+CLOCK_CALLS = (".now(", ".today(", ".utcnow(", "time.time", "perf_counter", "monotonic")
+
+
+@pytest.mark.parametrize("package", ["consensus", "chaincode"])
+def test_pure_packages_never_ask_for_the_time(package):
+    """datetime is allowed for calendar arithmetic on a time passed in, never to read
+    the clock."""
+    wrong = [f"{path.relative_to(ROOT)}: {call}" for path in sources(package)
+             for call in CLOCK_CALLS if call in path.read_text()]
+    assert not wrong, f"{package}/ reads the clock:\n" + "\n".join(wrong)
+
+
+def test_the_checker_sees_an_impure_import(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    import time\n    from os import path\n")
+    assert [m for _, m in imported_modules(sample)] == ["time", "os"]
