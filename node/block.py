@@ -1,0 +1,78 @@
+"""Blocks: the results root, the block hash and the stored block record
+(docs/protocol.md, "Results root" and "Block hash").
+
+A block is a committed batch after execution. Consensus certified its order (the batch
+digest); execution adds the results root and the state root, and the block hash chains
+them to the previous block, so two replicas that diverge in execution differ in the hash
+of the first block where they diverge.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+
+from node import codec
+
+RESULTS_TAG = b"stadsmunt/results/v1"
+BLOCK_TAG = b"stadsmunt/block/v1"
+MAX_BLOCK_RECORD_BYTES = 64 * 1024 * 1024
+
+_U64 = struct.Struct(">Q")
+_U32 = struct.Struct(">I")
+
+
+def results_root(encoded_results: list[bytes]) -> bytes:
+    """SHA-256(tag | u32 count | SHA-256 of each result's canonical bytes, in order)."""
+    sha256 = hashlib.sha256
+    parts = [RESULTS_TAG, _U32.pack(len(encoded_results))]
+    parts.extend(sha256(r).digest() for r in encoded_results)
+    return sha256(b"".join(parts)).digest()
+
+
+def block_hash(prev_hash: bytes, height: int, batch_digest: bytes, results_root: bytes,
+               state_root: bytes) -> bytes:
+    """SHA-256(tag | prev hash | u64 height | batch digest | results root | state root)."""
+    assert len(prev_hash) == len(batch_digest) == len(results_root) == len(state_root) == 32
+    assert height >= 1
+    return hashlib.sha256(BLOCK_TAG + prev_hash + _U64.pack(height) + batch_digest
+                          + results_root + state_root).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRecord:
+    """A block as stored: the header fields, the envelopes and the commit certificate.
+
+    `first_position` is the log position of the block's first event and `event_count`
+    the number of its events, so a block's events are a contiguous range of the log.
+    """
+    height: int
+    view: int
+    time_ms: int
+    prev_hash: bytes
+    batch_digest: bytes
+    results_root: bytes
+    state_root: bytes
+    hash: bytes
+    envelopes: tuple[bytes, ...]
+    certificate: tuple[tuple[int, bytes], ...]
+    first_position: int
+    event_count: int
+
+    def encode(self) -> bytes:
+        return codec.pack([self.height, self.view, self.time_ms, self.prev_hash,
+                           self.batch_digest, self.results_root, self.state_root, self.hash,
+                           list(self.envelopes), [list(s) for s in self.certificate],
+                           self.first_position, self.event_count])
+
+    @classmethod
+    def decode(cls, data: bytes) -> "BlockRecord":
+        (height, view, time_ms, prev_hash, digest, results, state, block, envelopes,
+         certificate, first_position, event_count) = codec.unpack(data, MAX_BLOCK_RECORD_BYTES)
+        return cls(height, view, time_ms, prev_hash, digest, results, state, block,
+                   tuple(envelopes), tuple((i, s) for i, s in certificate),
+                   first_position, event_count)
+
+    def check_hash(self) -> bool:
+        return self.hash == block_hash(self.prev_hash, self.height, self.batch_digest,
+                                       self.results_root, self.state_root)

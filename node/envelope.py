@@ -1,0 +1,222 @@
+"""Signed transactions: building them, and the door that every envelope passes once.
+
+The door's checks, in order (contract.md, "Signed transactions"; docs/protocol.md):
+1. `malformed`     - over 16 KiB, not `[bin body, bin(64) signature]` with nothing after
+                     it, or a body that is not the exact strict map of the contract;
+2. `wrong_chain`   - the body names another chain: refused before spending a signature
+                     check, so another chain's traffic costs only a decode;
+3. `bad_signature` - the signer's Ed25519 signature over b"stadsmunt/tx/v1" + body bytes,
+                     checked over the bytes as received, never re-encoded.
+An envelope that passes is remembered by its hash in a bounded cache, so the gateway's
+admission, the consensus core's inspection of a proposed batch and the executor share one
+signature check per envelope per process.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Sequence
+
+from chaincode.api import Tx
+from consensus.api import Request
+from node import codec
+from node.keys import Keypair, SIGNATURE_BYTES, verify
+
+TX_TAG = b"stadsmunt/tx/v1"
+MAX_ENVELOPE_BYTES = 16 * 1024
+BODY_VERSION = 1
+BODY_KEYS = frozenset(("v", "chain", "kind", "signer", "nonce", "args"))
+MAX_NONCE = (1 << 64) - 1
+
+OK = "ok"
+MALFORMED = "malformed"
+WRONG_CHAIN = "wrong_chain"
+BAD_SIGNATURE = "bad_signature"
+DOOR_CODES = (MALFORMED, WRONG_CHAIN, BAD_SIGNATURE)
+
+
+class Refused(Exception):
+    """An envelope refused at the door; `code` is one of DOOR_CODES."""
+
+    def __init__(self, code: str, reason: str, tx_id: str | None = None):
+        assert code in DOOR_CODES
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+        self.tx_id = tx_id
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A verified envelope: what consensus orders (request) and what chaincode runs (tx)."""
+    request: Request
+    tx: Tx
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The door's answer to one envelope: code `ok` with `opened`, or a door code. `tx_id`
+    is known whenever the envelope's body could be found, even if it was refused."""
+    code: str
+    tx_id: str | None
+    opened: Opened | None = None
+    reason: str = ""
+
+
+# ---- building (clients, tests, the demo) ----
+
+def make_body(chain: str, kind: str, signer: bytes, nonce: int, args: dict) -> bytes:
+    return codec.pack({"v": BODY_VERSION, "chain": chain, "kind": kind, "signer": signer,
+                       "nonce": nonce, "args": args})
+
+
+def seal(keypair: Keypair, body: bytes) -> bytes:
+    """The envelope `[body, signature]` of a body signed by `keypair`."""
+    return codec.pack([body, keypair.sign(TX_TAG + body)])
+
+
+def sign_tx(keypair: Keypair, chain: str, kind: str, args: dict,
+            nonce: int | None = None) -> bytes:
+    """A signed envelope; the nonce is fresh and random unless given."""
+    if nonce is None:
+        nonce = int.from_bytes(os.urandom(8), "big")
+    return seal(keypair, make_body(chain, kind, keypair.public, nonce, args))
+
+
+def tx_id_of(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def split(envelope: bytes) -> tuple[bytes, bytes]:
+    """(body bytes, signature) of an envelope already known to be well formed."""
+    body, signature = codec.unpack(envelope, MAX_ENVELOPE_BYTES)
+    return body, signature
+
+
+# ---- checking ----
+
+def _body_fields(body_bytes: bytes) -> dict:
+    try:
+        body = codec.unpack(body_bytes, MAX_ENVELOPE_BYTES)
+    except codec.CodecError as error:
+        raise Refused(MALFORMED, f"body: {error}") from None
+    if type(body) is not dict or body.keys() != BODY_KEYS:
+        raise Refused(MALFORMED, "body must be a map of exactly v, chain, kind, signer, "
+                                 "nonce and args")
+    if type(body["v"]) is not int or body["v"] != BODY_VERSION:
+        raise Refused(MALFORMED, "body version must be 1")
+    if type(body["chain"]) is not str or type(body["kind"]) is not str:
+        raise Refused(MALFORMED, "chain and kind must be strings")
+    if type(body["signer"]) is not bytes or len(body["signer"]) != 32:
+        raise Refused(MALFORMED, "signer must be 32 bytes")
+    nonce = body["nonce"]
+    if type(nonce) is not int or not 0 <= nonce <= MAX_NONCE:
+        raise Refused(MALFORMED, "nonce must be an unsigned 64-bit integer")
+    if type(body["args"]) is not dict or any(type(k) is not str for k in body["args"]):
+        raise Refused(MALFORMED, "args must be a map with string keys")
+    return body
+
+
+def open_envelope(envelope: bytes, chain: str, envelope_hash: bytes | None = None) -> Opened:
+    """Run the door's checks on one envelope; raise Refused or return it opened."""
+    if type(envelope) is not bytes or len(envelope) > MAX_ENVELOPE_BYTES:
+        raise Refused(MALFORMED, f"an envelope is bytes of at most {MAX_ENVELOPE_BYTES}")
+    try:
+        outer = codec.unpack(envelope, MAX_ENVELOPE_BYTES)
+    except codec.CodecError as error:
+        raise Refused(MALFORMED, f"envelope: {error}") from None
+    if (type(outer) is not list or len(outer) != 2 or type(outer[0]) is not bytes
+            or type(outer[1]) is not bytes or len(outer[1]) != SIGNATURE_BYTES):
+        raise Refused(MALFORMED, "envelope must be [bin body, bin 64-byte signature]")
+    body_bytes, signature = outer
+    body = _body_fields(body_bytes)
+    tx_id = hashlib.sha256(body_bytes).digest()
+    if body["chain"] != chain:
+        raise Refused(WRONG_CHAIN, f"for chain {body['chain']!r}", tx_id.hex())
+    if not verify(body["signer"], TX_TAG + body_bytes, signature):
+        raise Refused(BAD_SIGNATURE, "signature does not verify", tx_id.hex())
+    if envelope_hash is None:
+        envelope_hash = hashlib.sha256(envelope).digest()
+    tx = Tx(tx_id=tx_id.hex(), signer=body["signer"], kind=body["kind"], args=body["args"])
+    return Opened(Request(key=tx_id, digest=envelope_hash, payload=envelope), tx)
+
+
+class Door:
+    """The door checks with a bounded memory of what this process has verified.
+
+    Keyed by the envelope's SHA-256: an envelope is the exact signed bytes, so the same
+    hash means the same verdict. The oldest entries go first when the cache is full; an
+    evicted envelope that comes back is simply checked again.
+    """
+
+    def __init__(self, chain: str, capacity: int = 200_000):
+        assert capacity >= 1
+        self.chain = chain
+        self.capacity = capacity
+        self._verified: OrderedDict[bytes, Opened] = OrderedDict()
+        self.signature_checks = 0   # envelopes opened (decoded and verified) so far
+
+    def __len__(self) -> int:
+        return len(self._verified)
+
+    def _open(self, envelope: bytes, envelope_hash: bytes) -> Opened:
+        opened = self._verified.get(envelope_hash)
+        if opened is not None:
+            return opened
+        self.signature_checks += 1
+        opened = open_envelope(envelope, self.chain, envelope_hash)
+        self._verified[envelope_hash] = opened
+        if len(self._verified) > self.capacity:
+            self._verified.popitem(last=False)
+        return opened
+
+    def admit(self, envelopes: Sequence[bytes]) -> list[Verdict]:
+        """One verdict per envelope, in order (the gateway's single and batch submits)."""
+        verdicts = []
+        sha256 = hashlib.sha256
+        for envelope in envelopes:
+            if type(envelope) is not bytes or len(envelope) > MAX_ENVELOPE_BYTES:
+                verdicts.append(Verdict(MALFORMED, None, None, "too large or not bytes"))
+                continue
+            try:
+                opened = self._open(envelope, sha256(envelope).digest())
+            except Refused as refused:
+                verdicts.append(Verdict(refused.code, refused.tx_id, None, refused.reason))
+            else:
+                verdicts.append(Verdict(OK, opened.tx.tx_id, opened))
+        return verdicts
+
+    def inspect(self, envelopes: Sequence[bytes]) -> list[Request] | None:
+        """consensus.api.Inspect: the requests of a proposed batch, or None if any envelope
+        fails the door (then the batch is not accepted)."""
+        requests = []
+        sha256 = hashlib.sha256
+        for envelope in envelopes:
+            if type(envelope) is not bytes or len(envelope) > MAX_ENVELOPE_BYTES:
+                return None
+            try:
+                requests.append(self._open(envelope, sha256(envelope).digest()).request)
+            except Refused:
+                return None
+        return requests
+
+    def take(self, requests: Sequence[Request]) -> list[Tx]:
+        """The decoded transactions of an ordered batch, for execution. Cached envelopes are
+        taken out of the cache (they are executed now, and the store answers for them
+        afterwards); the rest, e.g. blocks fetched in catch-up, are opened here. Raises
+        Refused when one fails: a certified batch with a bad envelope means the quorum
+        that certified it was not correct."""
+        txs = []
+        taken: dict[bytes, Opened] = {}   # a copy of an envelope later in the same batch
+        for request in requests:
+            opened = self._verified.pop(request.digest, None) or taken.get(request.digest)
+            if opened is None:
+                self.signature_checks += 1
+                opened = open_envelope(request.payload, self.chain)
+                if opened.request.digest != request.digest:
+                    raise Refused(MALFORMED, "request digest does not match its envelope")
+            taken[request.digest] = opened
+            txs.append(opened.tx)
+        return txs

@@ -1,0 +1,202 @@
+"""Genesis: what a chain is, fixed before block 1 (docs/protocol.md, "Genesis").
+
+Chain id, city, coin name and symbol, the validators (name and Ed25519 key, in replica
+order), the first admin keys, the rules version, the cap policies and the checkpoint
+interval. Validator addresses are deliberately absent: an operator may move a validator
+without starting a new chain. The SHA-256 of the tagged canonical bytes is the genesis
+hash, which names the chain and is the prev_hash of block 1.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from node import codec
+
+GENESIS_TAG = b"stadsmunt/genesis/v1"
+FORMAT_VERSION = 1
+MAX_AMOUNT = (1 << 53) - 1
+CHAIN_RE = re.compile(r"[a-z0-9-]{1,32}")
+ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+POLICY_CAPS = ("hourly_cap_21plus", "hourly_cap_under21", "monthly_cap", "yearly_cap")
+OPTIONAL_CAPS = ("programme_yearly_cap",)
+
+# The Dutch volunteer allowance limits of domain.md, in cents.
+DEFAULT_POLICIES = tuple(
+    {"year": year, "hourly_cap_21plus": h21, "hourly_cap_under21": h20,
+     "monthly_cap": month, "yearly_cap": year_cap}
+    for year, h21, h20, month, year_cap in (
+        (2021, 500, 275, 18_000, 180_000),
+        (2022, 500, 275, 18_000, 180_000),
+        (2023, 500, 275, 19_000, 190_000),
+        (2024, 550, 325, 21_000, 210_000),
+        (2025, 560, 330, 21_000, 210_000)))
+
+
+class GenesisError(ValueError):
+    """A genesis that breaks a rule; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Validator:
+    name: str
+    key: bytes
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain: str
+    city: str
+    coin_name: str
+    coin_symbol: str
+    validators: tuple[Validator, ...]
+    admins: tuple[bytes, ...]
+    rules_version: int = 1
+    policies: tuple[dict, ...] = DEFAULT_POLICIES
+    checkpoint_interval: int = 64
+
+    def __post_init__(self):
+        _validate(self)
+
+    def to_map(self) -> dict:
+        return {"v": FORMAT_VERSION, "chain": self.chain, "city": self.city,
+                "coin": {"name": self.coin_name, "symbol": self.coin_symbol},
+                "validators": [{"name": v.name, "key": v.key} for v in self.validators],
+                "admins": list(self.admins), "rules": self.rules_version,
+                "policies": [dict(p) for p in self.policies],
+                "checkpoint_interval": self.checkpoint_interval}
+
+    def canonical(self) -> bytes:
+        return codec.pack(self.to_map())
+
+    def hash(self) -> bytes:
+        return hashlib.sha256(GENESIS_TAG + self.canonical()).digest()
+
+    def validator_keys(self) -> list[bytes]:
+        return [v.key for v in self.validators]
+
+    def to_json(self) -> str:
+        data = {"chain": self.chain, "city": self.city,
+                "coin": {"name": self.coin_name, "symbol": self.coin_symbol},
+                "validators": [{"name": v.name, "key": v.key.hex()} for v in self.validators],
+                "admins": [a.hex() for a in self.admins],
+                "rules_version": self.rules_version,
+                "policies": [dict(p) for p in self.policies],
+                "checkpoint_interval": self.checkpoint_interval}
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+
+def _need(cond: bool, message: str) -> None:
+    if not cond:
+        raise GenesisError(message)
+
+
+def _text(value, field: str, limit: int) -> None:
+    _need(type(value) is str and 1 <= len(value) <= limit,
+          f"{field} must be text of 1 to {limit} characters")
+
+
+def _key(value, field: str) -> None:
+    _need(type(value) is bytes and len(value) == 32, f"{field} must be a 32-byte key")
+
+
+def _validate(g: Genesis) -> None:
+    _need(type(g.chain) is str and CHAIN_RE.fullmatch(g.chain) is not None,
+          "chain must match [a-z0-9-]{1,32}")
+    _text(g.city, "city", 120)
+    _text(g.coin_name, "coin name", 120)
+    _text(g.coin_symbol, "coin symbol", 12)
+    _need(type(g.validators) is tuple and len(g.validators) >= 1,
+          "genesis needs at least one validator")
+    _need(len(g.validators) == 1 or len(g.validators) >= 4,
+          "a network has 1 validator (development) or at least 4 (n = 3f + 1, f >= 1)")
+    for i, v in enumerate(g.validators):
+        _need(isinstance(v, Validator), f"validator {i} must be a Validator")
+        _need(type(v.name) is str and ID_RE.fullmatch(v.name) is not None,
+              f"validator {i}: name must be 1 to 64 of [A-Za-z0-9._-]")
+        _key(v.key, f"validator {v.name}: key")
+    _need(len({v.name for v in g.validators}) == len(g.validators), "validator names repeat")
+    _need(len({v.key for v in g.validators}) == len(g.validators), "validator keys repeat")
+    _need(type(g.admins) is tuple and len(g.admins) >= 1, "genesis needs at least one admin")
+    for i, admin in enumerate(g.admins):
+        _key(admin, f"admin {i}")
+    _need(len(set(g.admins)) == len(g.admins), "admin keys repeat")
+    _need(type(g.rules_version) is int and 1 <= g.rules_version <= 1_000_000,
+          "rules version must be a positive integer")
+    _need(type(g.checkpoint_interval) is int and 1 <= g.checkpoint_interval <= 100_000,
+          "checkpoint interval must be 1 to 100000 blocks")
+    _need(type(g.policies) is tuple, "policies must be a tuple")
+    years = [_policy(p) for p in g.policies]
+    _need(years == sorted(set(years)), "policies must be in year order, one per year")
+
+
+def _policy(p) -> int:
+    _need(type(p) is dict, "a policy is a map")
+    allowed = {"year", *POLICY_CAPS, *OPTIONAL_CAPS}
+    _need(set(p) <= allowed and set(p) >= {"year", *POLICY_CAPS},
+          f"a policy has year, {', '.join(POLICY_CAPS)} and optionally "
+          f"programme_yearly_cap; found {sorted(p)}")
+    year = p["year"]
+    _need(type(year) is int and 2000 <= year <= 9999, "policy year must be 2000 to 9999")
+    for name in p:
+        if name != "year":
+            _need(type(p[name]) is int and 0 <= p[name] <= MAX_AMOUNT,
+                  f"policy {year}: {name} must be 0 to 2^53 - 1 cents")
+    _need(p["monthly_cap"] <= p["yearly_cap"], f"policy {year}: monthly cap above yearly cap")
+    _need(p.get("programme_yearly_cap", 0) <= p["yearly_cap"],
+          f"policy {year}: programme cap above yearly cap")
+    return year
+
+
+def _hex_key(value, field: str) -> bytes:
+    _need(type(value) is str and len(value) == 64, f"{field} must be 64 hex characters")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise GenesisError(f"{field} must be 64 hex characters") from None
+
+
+def from_json(text: str) -> Genesis:
+    """Parse and validate the JSON form; every problem is a GenesisError."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise GenesisError(f"not JSON: {error}") from None
+    _need(type(data) is dict, "genesis must be a JSON object")
+    known = {"chain", "city", "coin", "validators", "admins", "rules_version", "policies",
+             "checkpoint_interval"}
+    _need(set(data) <= known, f"unknown genesis fields: {sorted(set(data) - known)}")
+    _need({"chain", "city", "coin", "validators", "admins"} <= set(data),
+          "genesis needs chain, city, coin, validators and admins")
+    coin = data["coin"]
+    _need(type(coin) is dict and set(coin) == {"name", "symbol"},
+          "coin must be {\"name\", \"symbol\"}")
+    _need(type(data["validators"]) is list and type(data["admins"]) is list,
+          "validators and admins must be lists")
+    validators = []
+    for i, v in enumerate(data["validators"]):
+        _need(type(v) is dict and set(v) == {"name", "key"},
+              f"validator {i} must be {{\"name\", \"key\"}}")
+        validators.append(Validator(v["name"], _hex_key(v["key"], f"validator {i} key")))
+    policies = data.get("policies", [dict(p) for p in DEFAULT_POLICIES])
+    _need(type(policies) is list, "policies must be a list")
+    return Genesis(
+        chain=data["chain"], city=data["city"], coin_name=coin["name"],
+        coin_symbol=coin["symbol"], validators=tuple(validators),
+        admins=tuple(_hex_key(a, f"admin {i}") for i, a in enumerate(data["admins"])),
+        rules_version=data.get("rules_version", 1), policies=tuple(policies),
+        checkpoint_interval=data.get("checkpoint_interval", 64))
+
+
+def load(path: str | Path) -> Genesis:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise GenesisError(f"{path}: cannot read ({error})") from None
+    return from_json(text)

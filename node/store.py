@@ -1,0 +1,396 @@
+"""The LMDB store of one validator: one environment, named sub-databases.
+
+| db          | key                                  | value                                |
+|-------------|--------------------------------------|--------------------------------------|
+| meta        | b"genesis", b"head", b"acc", b"pos"  | genesis bytes; u64 height + hash;    |
+|             |                                      | 512-byte state accumulator; u64 last |
+|             |                                      | event position                       |
+| blocks      | u64 height                           | BlockRecord                          |
+| checkpoints | u64 height                           | [block hash, certificate]            |
+| results     | u64 height + u32 index               | the chaincode's encoded result       |
+| log         | u64 position (from 1)                | [height, index, tx id, event]        |
+| txids       | 32-byte tx id                        | u64 height + u32 index               |
+| accounts    | 32-byte key + u64 position           | empty: the account's events          |
+| areas       | area + 0x00 + task id                | empty: tasks by area                 |
+| payouts     | status byte (0 pending, 1 paid) + id | u64 position of its coin.redeemed    |
+| state       | the chaincode's keys                 | the chaincode's values               |
+| consensus   | the consensus core's keys            | its values (consensus.api.Storage)   |
+
+Integers in keys are big-endian so that LMDB's byte order is numeric order. Every read
+opens and closes its own read transaction inside one call: a reader held open pins old
+pages and makes the file grow. Writes of a block happen in ONE write transaction
+(`BlockWriter`), so a crash leaves the block with its state, or neither.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import lmdb
+
+from node import codec
+from node.block import BlockRecord
+
+MAP_SIZE = 64 << 30          # address space, not disk: far above any expected data
+MAX_READERS = 512            # gateway handlers and streams read concurrently
+MAX_DBS = 16
+ACC_BYTES = 512
+MAX_LIST = 1000              # the contract's largest page
+
+_U64 = struct.Struct(">Q")
+_U64U32 = struct.Struct(">QI")
+DB_NAMES = ("meta", "blocks", "checkpoints", "results", "log", "txids", "accounts",
+            "areas", "payouts", "state", "consensus")
+# event fields that name an account, for the events-by-account index
+ACCOUNT_FIELDS = ("key", "old", "new", "citizen", "from", "to", "merchant")
+PENDING, PAID = b"\x00", b"\x01"
+
+
+class StoreError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    position: int
+    height: int
+    index: int
+    tx_id: str
+    event: dict
+
+
+class _TxnState:
+    """StateReader over one transaction (the executor's write transaction)."""
+
+    def __init__(self, txn, db):
+        self._txn = txn
+        self._db = db
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._txn.get(key, db=self._db)
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        cursor = self._txn.cursor(self._db)
+        if not cursor.set_range(prefix):
+            return
+        for key, value in cursor:
+            if not key.startswith(prefix):
+                return
+            yield key, value
+
+
+class Store:
+    def __init__(self, path: str | Path, map_size: int = MAP_SIZE):
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.env = lmdb.open(str(path), map_size=map_size, max_dbs=MAX_DBS,
+                             max_readers=MAX_READERS, sync=True, metasync=True,
+                             readahead=False, subdir=True, lock=True)
+        self.db = {name: self.env.open_db(name.encode(), create=True) for name in DB_NAMES}
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- meta ----
+
+    def _meta(self, key: bytes) -> bytes | None:
+        with self.env.begin(db=self.db["meta"]) as txn:
+            return txn.get(key)
+
+    def genesis_bytes(self) -> bytes | None:
+        return self._meta(b"genesis")
+
+    def head(self) -> tuple[int, bytes]:
+        """(height, hash) of the last block; (0, genesis hash) before block 1."""
+        raw = self._meta(b"head")
+        if raw is None:
+            raise StoreError("store has no genesis")
+        return _U64.unpack_from(raw)[0], raw[8:]
+
+    def state_acc(self) -> int:
+        return int.from_bytes(self._meta(b"acc"), "big")
+
+    def last_position(self) -> int:
+        raw = self._meta(b"pos")
+        return _U64.unpack(raw)[0] if raw else 0
+
+    def init_genesis(self, genesis_bytes: bytes, genesis_hash: bytes,
+                     writes: dict[bytes, bytes | None], acc: int) -> None:
+        with self.env.begin(write=True) as txn:
+            if txn.get(b"genesis", db=self.db["meta"]) is not None:
+                raise StoreError("store already has a genesis")
+            for key, value in writes.items():
+                if value is not None:
+                    txn.put(key, value, db=self.db["state"])
+            meta = self.db["meta"]
+            txn.put(b"genesis", genesis_bytes, db=meta)
+            txn.put(b"head", _U64.pack(0) + genesis_hash, db=meta)
+            txn.put(b"acc", acc.to_bytes(ACC_BYTES, "big"), db=meta)
+            txn.put(b"pos", _U64.pack(0), db=meta)
+
+    # ---- blocks ----
+
+    def block(self, height: int) -> BlockRecord | None:
+        with self.env.begin(db=self.db["blocks"]) as txn:
+            raw = txn.get(_U64.pack(height))
+        return None if raw is None else BlockRecord.decode(raw)
+
+    def blocks(self, from_height: int, limit: int) -> list[BlockRecord]:
+        limit = max(0, min(limit, MAX_LIST))
+        out = []
+        with self.env.begin(db=self.db["blocks"]) as txn:
+            cursor = txn.cursor()
+            if cursor.set_range(_U64.pack(max(from_height, 0))):
+                for _, raw in cursor:
+                    if len(out) >= limit:
+                        break
+                    out.append(BlockRecord.decode(raw))
+        return out
+
+    def checkpoint(self, height: int) -> tuple[bytes, tuple[tuple[int, bytes], ...]] | None:
+        with self.env.begin(db=self.db["checkpoints"]) as txn:
+            raw = txn.get(_U64.pack(height))
+        if raw is None:
+            return None
+        block_hash, certificate = codec.unpack(raw, 1 << 20)
+        return block_hash, tuple((i, s) for i, s in certificate)
+
+    def put_checkpoint(self, height: int, block_hash: bytes,
+                       certificate: tuple[tuple[int, bytes], ...]) -> None:
+        value = codec.pack([block_hash, [list(s) for s in certificate]])
+        with self.env.begin(write=True, db=self.db["checkpoints"]) as txn:
+            txn.put(_U64.pack(height), value)
+
+    def results(self, height: int) -> list[bytes]:
+        prefix = _U64.pack(height)
+        with self.env.begin(db=self.db["results"]) as txn:
+            cursor = txn.cursor()
+            out = []
+            if cursor.set_range(prefix):
+                for key, value in cursor:
+                    if not key.startswith(prefix):
+                        break
+                    out.append(value)
+        return out
+
+    def tx_result(self, tx_id: str) -> tuple[int, int, bytes] | None:
+        """(height, index in block, encoded result) of an executed transaction."""
+        try:
+            raw_id = bytes.fromhex(tx_id)
+        except ValueError:
+            return None
+        with self.env.begin() as txn:
+            where = txn.get(raw_id, db=self.db["txids"])
+            if where is None:
+                return None
+            result = txn.get(where, db=self.db["results"])
+        height, index = _U64U32.unpack(where)
+        return height, index, result
+
+    def executed(self, tx_ids: list[bytes]) -> list[bool]:
+        """For raw 32-byte tx ids: whether each has been executed (in one read)."""
+        with self.env.begin(db=self.db["txids"]) as txn:
+            return [txn.get(t) is not None for t in tx_ids]
+
+    # ---- the log and its indexes ----
+
+    def events(self, after: int, limit: int) -> list[LoggedEvent]:
+        limit = max(0, min(limit, MAX_LIST))
+        out = []
+        with self.env.begin(db=self.db["log"]) as txn:
+            cursor = txn.cursor()
+            if cursor.set_range(_U64.pack(max(after, 0) + 1)):
+                for key, raw in cursor:
+                    if len(out) >= limit:
+                        break
+                    out.append(_logged(key, raw))
+        return out
+
+    def account_events(self, key: bytes, after: int, limit: int) -> list[LoggedEvent]:
+        limit = max(0, min(limit, MAX_LIST))
+        out = []
+        with self.env.begin() as txn:
+            cursor = txn.cursor(self.db["accounts"])
+            log = self.db["log"]
+            if cursor.set_range(key + _U64.pack(max(after, 0) + 1)):
+                for index_key in cursor.iternext(values=False):
+                    if len(out) >= limit or not index_key.startswith(key):
+                        break
+                    position = index_key[len(key):]
+                    out.append(_logged(position, txn.get(position, db=log)))
+        return out
+
+    def tasks_in_area(self, area: str, after_task: str, limit: int) -> list[str]:
+        prefix = area.encode() + b"\x00"
+        limit = max(0, min(limit, MAX_LIST))
+        out = []
+        with self.env.begin(db=self.db["areas"]) as txn:
+            cursor = txn.cursor()
+            start = prefix + after_task.encode() + b"\x00" if after_task else prefix
+            if cursor.set_range(start):
+                for key in cursor.iternext(values=False):
+                    if len(out) >= limit or not key.startswith(prefix):
+                        break
+                    out.append(key[len(prefix):].decode())
+        return out
+
+    def payouts(self, paid: bool, after_id: bytes, limit: int) -> list[LoggedEvent]:
+        """coin.redeemed events of pending (or paid) payouts, in payout id order."""
+        prefix = PAID if paid else PENDING
+        limit = max(0, min(limit, MAX_LIST))
+        out = []
+        with self.env.begin() as txn:
+            cursor = txn.cursor(self.db["payouts"])
+            start = prefix + after_id + b"\x00" if after_id else prefix
+            if cursor.set_range(start):
+                for key, position in cursor:
+                    if len(out) >= limit or not key.startswith(prefix):
+                        break
+                    out.append(_logged(position, txn.get(position, db=self.db["log"])))
+        return out
+
+    # ---- the chaincode's state, read from outside execution ----
+
+    def get(self, key: bytes) -> bytes | None:
+        with self.env.begin(db=self.db["state"]) as txn:
+            return txn.get(key)
+
+    def scan(self, prefix: bytes, limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """StateReader.scan. The pairs are read inside this call and handed out after the
+        read transaction has closed, so no reader outlives the call."""
+        with self.env.begin(db=self.db["state"]) as txn:
+            pairs = list(_TxnState(txn, self.db["state"]).scan(prefix) if limit is None
+                         else _take(_TxnState(txn, self.db["state"]).scan(prefix), limit))
+        return iter(pairs)
+
+    # ---- writing ----
+
+    def writer(self) -> "BlockWriter":
+        return BlockWriter(self)
+
+
+def _take(iterator, limit):
+    for i, item in enumerate(iterator):
+        if i >= limit:
+            return
+        yield item
+
+
+def _logged(position_key: bytes, raw: bytes) -> LoggedEvent:
+    height, index, tx_id, event = codec.unpack(raw, 1 << 20)
+    return LoggedEvent(_U64.unpack(position_key)[0], height, index, tx_id, event)
+
+
+class BlockWriter:
+    """One write transaction for one block: read state, then `append` everything.
+    Commits on a clean exit from the `with`, aborts on an exception."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.db = store.db
+        self.txn = store.env.begin(write=True)
+        self.state = _TxnState(self.txn, self.db["state"])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.txn.commit()
+        else:
+            self.txn.abort()
+
+    def head(self) -> tuple[int, bytes, int]:
+        """(height, hash, accumulator) as this transaction sees them."""
+        meta = self.db["meta"]
+        raw = self.txn.get(b"head", db=meta)
+        if raw is None:
+            raise StoreError("store has no genesis")
+        acc = int.from_bytes(self.txn.get(b"acc", db=meta), "big")
+        return _U64.unpack_from(raw)[0], raw[8:], acc
+
+    def append(self, record: BlockRecord, tx_ids: list[str], results: list[bytes],
+               events: list[list[dict]], writes: dict[bytes, bytes | None], acc: int) -> None:
+        """Write block `record`, its results and their events, the state writes and the
+        accumulator. `events[i]` are the events of result i (empty unless it is ok)."""
+        txn, db = self.txn, self.db
+        height = record.height
+        assert len(tx_ids) == len(results) == len(events) == len(record.envelopes)
+        position = _U64.unpack(txn.get(b"pos", db=db["meta"]))[0]
+        assert record.first_position == position + 1
+        for index, (tx_id, result, block_events) in enumerate(zip(tx_ids, results, events)):
+            where = _U64U32.pack(height, index)
+            txn.put(where, result, db=db["results"])
+            # a duplicate keeps pointing at the execution that used up the id
+            txn.put(bytes.fromhex(tx_id), where, db=db["txids"], overwrite=False)
+            for event in block_events:
+                position += 1
+                pos_key = _U64.pack(position)
+                txn.put(pos_key, codec.pack([height, index, tx_id, event]), db=db["log"])
+                self._index(event, pos_key)
+        assert position - record.first_position + 1 == record.event_count
+        state = db["state"]
+        for key, value in writes.items():
+            if value is None:
+                txn.delete(key, db=state)
+            else:
+                txn.put(key, value, db=state)
+        txn.put(_U64.pack(height), record.encode(), db=db["blocks"])
+        meta = db["meta"]
+        txn.put(b"head", _U64.pack(height) + record.hash, db=meta)
+        txn.put(b"acc", acc.to_bytes(ACC_BYTES, "big"), db=meta)
+        txn.put(b"pos", _U64.pack(position), db=meta)
+
+    def _index(self, event: dict, pos_key: bytes) -> None:
+        txn, db = self.txn, self.db
+        accounts = set()
+        for name in ACCOUNT_FIELDS:
+            value = event.get(name)
+            if type(value) is bytes and len(value) == 32:
+                accounts.add(value)
+        for value in event.get("released", ()) if event.get("kind") == "task.cancelled" else ():
+            if type(value) is bytes:
+                accounts.add(value)
+        for key in accounts:
+            txn.put(key + pos_key, b"", db=db["accounts"])
+        kind = event.get("kind")
+        if kind == "task.posted" and type(event.get("area")) is str:
+            txn.put(event["area"].encode() + b"\x00" + str(event.get("task")).encode(), b"",
+                    db=db["areas"])
+        elif kind == "coin.redeemed" and type(event.get("payout")) is str:
+            txn.put(PENDING + bytes.fromhex(event["payout"]), pos_key, db=db["payouts"])
+        elif kind == "payout.confirmed" and type(event.get("payout")) is str:
+            payout = bytes.fromhex(event["payout"])
+            redeemed = txn.pop(PENDING + payout, db=db["payouts"])
+            if redeemed is not None:
+                txn.put(PAID + payout, redeemed, db=db["payouts"])
+
+
+class ConsensusStorage:
+    """consensus.api.Storage in the validator's LMDB environment (sync on), so what the
+    replica persists is on disk before the driver sends its messages."""
+
+    def __init__(self, store: Store):
+        self.env = store.env
+        self.db = store.db["consensus"]
+
+    def write(self, ops: list[tuple[bytes, bytes | None]]) -> None:
+        with self.env.begin(write=True, db=self.db) as txn:
+            for key, value in ops:
+                if value is None:
+                    txn.delete(key)
+                else:
+                    txn.put(key, value)
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        with self.env.begin(db=self.db) as txn:
+            return list(txn.cursor().iternext())
