@@ -1,0 +1,47 @@
+"""The rules of Stadsmunt: pure functions from (state, block, transactions) to outcomes.
+
+Entry points for the node, the auditor and the gateway:
+
+    execute_block(rules_version, state, ctx, txs, state_acc) -> BlockOutcome
+    genesis_state(rules_version, admins, policies) -> (writes, state_acc)
+    describe(code, info) -> str
+    encode_result(result) -> bytes
+    state_root(acc) -> bytes
+
+Execution dispatches on the rules version that genesis names; an unknown version is a
+ValueError. See docs/chaincode.md for the state layout and the state root's bytes.
+"""
+from __future__ import annotations
+
+from . import v1
+from .api import BlockContext, BlockOutcome, Result, StateReader, Tx
+from .describe import describe
+from .errors import CODES
+from .policies import DEFAULT_POLICIES
+from .results import encode_result
+from .root import state_root
+
+_RULES = {1: v1}
+RULES_VERSIONS = tuple(sorted(_RULES))
+
+
+def _rules(rules_version: int):
+    rules = _RULES.get(rules_version) if type(rules_version) is int else None
+    if rules is None:
+        raise ValueError(f"unknown rules version {rules_version!r}")
+    return rules
+
+
+def execute_block(rules_version: int, state: StateReader, ctx: BlockContext,
+                  txs: list[Tx], state_acc: int) -> BlockOutcome:
+    return _rules(rules_version).execute_block(state, ctx, txs, state_acc)
+
+
+def genesis_state(rules_version: int, admins: list[bytes],
+                  policies: list[dict]) -> tuple[dict[bytes, bytes], int]:
+    return _rules(rules_version).genesis_state(admins, policies)
+
+
+__all__ = ["BlockContext", "BlockOutcome", "CODES", "DEFAULT_POLICIES", "RULES_VERSIONS",
+           "Result", "StateReader", "Tx", "describe", "encode_result", "execute_block",
+           "genesis_state", "state_root"]

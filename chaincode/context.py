@@ -1,0 +1,16 @@
+"""What every kind's handler sees: the buffered state and the block's time and periods."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .state import Overlay
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    view: Overlay
+    height: int
+    time_ms: int
+    year: int          # the local (Europe/Amsterdam) calendar year of the block time
+    month_period: str  # "YYYY-MM"
+    year_period: str   # "YYYY"

@@ -1,0 +1,14 @@
+"""The Dutch volunteer-allowance limits 2021-2025, in cents: the demo network's defaults."""
+from __future__ import annotations
+
+DEFAULT_POLICIES: list[dict] = [
+    {"year": year, "hourly_cap_21plus": h21, "hourly_cap_under21": hu21,
+     "monthly_cap": month, "yearly_cap": year_cap}
+    for year, h21, hu21, month, year_cap in (
+        (2021, 500, 275, 18_000, 180_000),
+        (2022, 500, 275, 18_000, 180_000),
+        (2023, 500, 275, 19_000, 190_000),
+        (2024, 550, 325, 21_000, 210_000),
+        (2025, 560, 330, 21_000, 210_000),
+    )
+]

@@ -1,0 +1,174 @@
+"""Pure read helpers over a StateReader, for the gateway, the auditor and the tests.
+
+Everything here reads; nothing writes except InMemoryState.apply. Claims' states are
+shown as they stand at a given time: an open claim whose deadline has passed is
+"expired" (the ledger never rewrites it, see tasks.py).
+"""
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+
+from . import caps
+from . import state as st
+from .periods import periods
+
+
+class InMemoryState:
+    """A StateReader over a dict, with sorted keys for scans: the test and replay store."""
+
+    def __init__(self, data: dict[bytes, bytes] | None = None):
+        self.data: dict[bytes, bytes] = {}
+        self._keys: list[bytes] = []
+        if data:
+            self.apply(data)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def scan(self, prefix: bytes):
+        keys = self._keys
+        i = bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            yield keys[i], self.data[keys[i]]
+            i += 1
+
+    def apply(self, writes: dict[bytes, bytes | None]) -> None:
+        for key, value in writes.items():
+            if value is None:
+                if self.data.pop(key, None) is not None:
+                    del self._keys[bisect_left(self._keys, key)]
+            else:
+                if key not in self.data:
+                    insort(self._keys, key)
+                self.data[key] = value
+
+    def items(self):
+        return [(k, self.data[k]) for k in self._keys]
+
+
+def member(state, key: bytes) -> dict | None:
+    """{key, role, active, balance, attributes..., recovered_to?} or None."""
+    record = st.get_member(state, key)
+    return None if record is None else dict(record, key=key)
+
+
+def totals(state) -> dict:
+    minted = st.get_int(state, st.MINTED)
+    redeemed = st.get_int(state, st.REDEEMED)
+    return {"minted": minted, "redeemed": redeemed, "circulating": minted - redeemed}
+
+
+def policy_for_year(state, year: int) -> dict | None:
+    """{"policy": ..., "fallback": bool, "from_year": int} for a local year, or None."""
+    found = caps.policy_in_force(state, year)
+    if found is None:
+        return None
+    policy, fallback = found
+    return {"policy": policy, "fallback": fallback, "from_year": policy["year"]}
+
+
+def policies(state) -> list[dict]:
+    raw = state.get(st.POLICY_YEARS)
+    years = [] if raw is None else st.unpack(raw)
+    return [st.unpack(state.get(st.policy_key(y))) for y in years]
+
+
+def earnings(state, key: bytes, time_ms: int) -> dict:
+    """The citizen's current month and year: period, earned, reserved, cap, remaining.
+
+    `cap` is None when no policy is in force; the year's cap is the lower of the yearly
+    and programme caps.
+    """
+    year, month_period, year_period = periods(time_ms)
+    found = caps.policy_in_force(state, year)
+    reserved = caps.reserved_at(caps.load_reservations(state, key), time_ms)
+    out = {}
+    for name, period in (("month", month_period), ("year", year_period)):
+        earned = caps.earned(state, key, period)
+        cap = None
+        if found is not None:
+            cap = found[0]["monthly_cap"] if name == "month" else caps.yearly_limit(found[0])
+        remaining = None if cap is None else max(0, cap - earned - reserved)
+        out[name] = {"period": period, "earned": earned, "reserved": reserved,
+                     "cap": cap, "remaining": remaining}
+    return out
+
+
+def statement(state, key: bytes, year: int) -> list[dict]:
+    """What a citizen earned in each month of a local year, for the benefits office."""
+    return [{"period": f"{year:04d}-{m:02d}",
+             "earned": caps.earned(state, key, f"{year:04d}-{m:02d}")} for m in range(1, 13)]
+
+
+def claim_status(raw_state: str, deadline: int, time_ms: int) -> str:
+    if raw_state == "open" and deadline <= time_ms:
+        return "expired"
+    return raw_state
+
+
+def task(state, task_id: str, time_ms: int, with_claims: bool = False) -> dict | None:
+    """A task with its status at time_ms (open, closed, cancelled) and, on request, its
+    claims [{citizen, state, proof?}] in key order; `taken` counts live slots."""
+    raw = state.get(st.task_key(task_id))
+    if raw is None:
+        return None
+    record = st.unpack(raw)
+    status = ("cancelled" if record["cancelled"]
+              else "open" if time_ms < record["deadline"] else "closed")
+    out = dict(record, task=task_id, status=status)
+    del out["cancelled"]
+    if with_claims:
+        out["claims"] = task_claims(state, task_id, record["deadline"], time_ms)
+    return out
+
+
+def task_claims(state, task_id: str, deadline: int, time_ms: int) -> list[dict]:
+    prefix = st.CLAIM + st.task_part(task_id)
+    claims = []
+    for key, raw in state.scan(prefix):
+        claim = st.unpack(raw)
+        claim["state"] = claim_status(claim["state"], deadline, time_ms)
+        claims.append(dict(claim, citizen=key[len(prefix):]))
+    return claims
+
+
+def tasks(state, time_ms: int) -> list[dict]:
+    """Every task in key order (length, then id), without claimants."""
+    out = []
+    for key, _ in state.scan(st.TASK):
+        task_id = key[len(st.TASK) + 1:].decode("ascii")
+        out.append(task(state, task_id, time_ms))
+    return out
+
+
+def payout(state, payout_id: bytes) -> dict | None:
+    raw = state.get(st.PAYOUT + payout_id)
+    return None if raw is None else dict(st.unpack(raw), payout=payout_id.hex())
+
+
+def payouts(state) -> list[dict]:
+    return [dict(st.unpack(raw), payout=key[len(st.PAYOUT):].hex())
+            for key, raw in state.scan(st.PAYOUT)]
+
+
+def pending_payouts_of(state, merchant: bytes) -> list[dict]:
+    prefix = st.PAYOUT_INDEX + merchant
+    return [payout(state, key[len(prefix):]) for key, _ in state.scan(prefix)]
+
+
+def spend(state, tx_id: str) -> dict | None:
+    """A spend by its transaction id: {from, to, amount, refunded}, or None."""
+    raw = state.get(st.EXECUTED + bytes.fromhex(tx_id))
+    if not raw:
+        return None
+    payer, payee, amount, refunded = st.unpack(raw)
+    return {"from": payer, "to": payee, "amount": amount, "refunded": refunded}
+
+
+def executed(state, tx_id: str) -> bool:
+    return state.get(st.EXECUTED + bytes.fromhex(tx_id)) is not None
+
+
+def members(state) -> list[dict]:
+    return [dict(st.unpack(raw), key=key[len(st.MEMBER):])
+            for key, raw in state.scan(st.MEMBER)]
