@@ -27,9 +27,9 @@ def spend(c: Context, signer: bytes, args: dict, member: dict, tx_key: bytes) ->
         raise Reject("insufficient_funds")
     member["balance"] -= amount
     merchant["balance"] += amount
-    st.put_member(view, signer, member)
-    st.put_member(view, to, merchant)
-    view.put(tx_key, st.pack([signer, to, amount, 0]))
+    st.put_member(view, signer, member, ordered=True)
+    st.put_member(view, to, merchant, ordered=True)
+    view.put(tx_key, st.pack_scalars([signer, to, amount, 0]))
     return [{"kind": "coin.spent", "from": signer, "to": to, "amount": amount,
              "memo": args.get("memo", "")}]
 
@@ -54,7 +54,7 @@ def refund(c: Context, signer: bytes, args: dict, member: dict, tx_key: bytes) -
     receiver["balance"] += amount
     st.put_member(view, signer, member)
     st.put_member(view, to, receiver)
-    view.put(spend_key, st.pack([payer, payee, paid, refunded + amount]))
+    view.put(spend_key, st.pack_scalars([payer, payee, paid, refunded + amount]))
     return [{"kind": "coin.refunded", "from": signer, "to": to, "amount": amount,
              "spend": args["spend"]}]
 

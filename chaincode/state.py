@@ -91,6 +91,11 @@ def _canonical(value):
     return value
 
 
+def pack_scalars(values: list) -> bytes:
+    """pack() for an array of scalars."""
+    return _packb(values, use_bin_type=True)
+
+
 def pack_flat(record: dict) -> bytes:
     """pack() for a map whose values are scalars: the hot path's cheaper form."""
     return _packb(dict(sorted(record.items())), use_bin_type=True)
@@ -174,9 +179,11 @@ def get_member(view, key: bytes) -> dict | None:
     return None if raw is None else _unpackb(raw, raw=False)
 
 
-def put_member(view, key: bytes, record: dict) -> None:
+def put_member(view, key: bytes, record: dict, ordered: bool = False) -> None:
+    """Store a member; `ordered` says the record came from get_member with only values
+    changed, so its keys are already in canonical order and need no sorting."""
     assert record["balance"] >= 0, "a balance went negative"
-    view.put(MEMBER + key, pack_flat(record))
+    view.put(MEMBER + key, _packb(record) if ordered else pack_flat(record))
 
 
 def get_int(view, key: bytes) -> int:

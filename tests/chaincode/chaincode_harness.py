@@ -1,0 +1,103 @@
+"""A small chain over the in-memory state, for the chaincode's tests.
+
+It runs real blocks through chaincode.execute_block and applies their writes, and after
+every block checks that the incremental state accumulator equals the one computed from
+scratch over the whole state (the root is a function of the state).
+"""
+from __future__ import annotations
+
+import hashlib
+
+import chaincode
+from chaincode import views
+from chaincode.api import BlockContext, Tx
+from chaincode.root import acc_of
+from chaincode.views import InMemoryState
+
+# 2025-06-02T10:00:00Z, a Monday in June (Amsterdam summer time).
+T_JUNE_2025 = 1_748_858_400_000
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+def key(name: str) -> bytes:
+    return hashlib.sha256(b"chaincode-test/" + name.encode()).digest()
+
+
+ADMIN = key("admin")
+
+
+class Chain:
+    def __init__(self, admins=(ADMIN,), policies=None, time_ms: int = T_JUNE_2025,
+                 check_root: bool = True):
+        if policies is None:
+            policies = chaincode.DEFAULT_POLICIES
+        writes, self.acc = chaincode.genesis_state(1, list(admins), list(policies))
+        self.state = InMemoryState(writes)
+        self.height = 0
+        self.time_ms = time_ms
+        self.count = 0
+        self.check_root = check_root
+
+    def tx(self, signer: bytes, kind: str, **args) -> Tx:
+        self.count += 1
+        return Tx(hashlib.sha256(b"tx/%d" % self.count).hexdigest(), signer, kind, args)
+
+    def run(self, txs: list[Tx], time_ms: int | None = None):
+        if time_ms is not None:
+            assert time_ms >= self.time_ms, "block times never go back"
+            self.time_ms = time_ms
+        self.height += 1
+        outcome = chaincode.execute_block(1, self.state, BlockContext(self.height, self.time_ms),
+                                          txs, self.acc)
+        self.state.apply(outcome.writes)
+        self.acc = outcome.state_acc
+        if self.check_root:
+            assert self.acc == acc_of(self.state.items())
+        return outcome
+
+    def do(self, signer: bytes, kind: str, **args):
+        """One transaction in a block of its own; returns its result."""
+        return self.run([self.tx(signer, kind, **args)]).results[0]
+
+    def ok(self, signer: bytes, kind: str, **args):
+        result = self.do(signer, kind, **args)
+        assert result.code == "ok", (kind, result.code, result.info)
+        return result
+
+    # Setting the scene in few words.
+    def citizen(self, name: str, band: str = "21plus", area: str = "GMS") -> bytes:
+        k = key(name)
+        self.ok(ADMIN, "member.register", key=k, role="citizen", age_band=band, area=area)
+        return k
+
+    def merchant(self, name: str) -> bytes:
+        k = key(name)
+        self.ok(ADMIN, "member.register", key=k, role="merchant", name=name)
+        return k
+
+    def member(self, name: str, role: str) -> bytes:
+        k = key(name)
+        self.ok(ADMIN, "member.register", key=k, role=role)
+        return k
+
+    def post(self, task: str, reward: int = 1000, minutes: int = 120, slots: int = 5,
+             deadline: int | None = None, **extra):
+        if deadline is None:
+            deadline = self.time_ms + 7 * DAY_MS
+        return self.do(ADMIN, "task.post", task=task, title=extra.get("title", "Litter walk"),
+                       area=extra.get("area", "GMS"), domain=extra.get("domain", "public-space"),
+                       reward=reward, minutes=minutes, slots=slots, deadline=deadline)
+
+    def earn(self, citizen: bytes, task: str, reward: int = 1000, minutes: int = 120) -> None:
+        """Post a task, claim, submit and approve it: the citizen earns the reward."""
+        assert self.post(task, reward=reward, minutes=minutes).code == "ok"
+        self.ok(citizen, "task.claim", task=task)
+        self.ok(citizen, "task.submit", task=task, proof=bytes(32))
+        self.ok(ADMIN, "task.approve", task=task, citizen=citizen)
+
+    def balance(self, k: bytes) -> int:
+        return views.member(self.state, k)["balance"]
+
+    def snapshot(self) -> dict:
+        return dict(self.state.data)
