@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import chaincode
 from node import codec
 
 GENESIS_TAG = b"stadsmunt/genesis/v1"
@@ -24,16 +25,8 @@ ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 POLICY_CAPS = ("hourly_cap_21plus", "hourly_cap_under21", "monthly_cap", "yearly_cap")
 OPTIONAL_CAPS = ("programme_yearly_cap",)
 
-# The Dutch volunteer allowance limits of domain.md, in cents.
-DEFAULT_POLICIES = tuple(
-    {"year": year, "hourly_cap_21plus": h21, "hourly_cap_under21": h20,
-     "monthly_cap": month, "yearly_cap": year_cap}
-    for year, h21, h20, month, year_cap in (
-        (2021, 500, 275, 18_000, 180_000),
-        (2022, 500, 275, 18_000, 180_000),
-        (2023, 500, 275, 19_000, 190_000),
-        (2024, 550, 325, 21_000, 210_000),
-        (2025, 560, 330, 21_000, 210_000)))
+# The Dutch volunteer allowance limits of domain.md 2021-2025, in cents.
+DEFAULT_POLICIES = tuple(dict(p) for p in chaincode.DEFAULT_POLICIES)
 
 
 class GenesisError(ValueError):

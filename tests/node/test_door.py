@@ -12,7 +12,7 @@ import msgpack
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import CHAIN, keypair
+from ledger_kit import CHAIN, keypair
 from consensus.api import Request
 from node.envelope import (BAD_SIGNATURE, MALFORMED, MAX_ENVELOPE_BYTES, OK, TX_TAG,
                            WRONG_CHAIN, Door, Refused, make_body, seal, sign_tx)

@@ -1,0 +1,73 @@
+"""Helpers of the ledger's tests: deterministic keys, a genesis, certified batches and a
+small story of signed transactions that touches every index of the store."""
+from __future__ import annotations
+
+import hashlib
+
+from consensus.api import CommittedBatch
+from consensus.digest import batch_digest, commit_bytes
+from node.envelope import Door, sign_tx
+from node.genesis import Genesis, Validator
+from node.keys import Keypair
+
+CHAIN = "heerlen-test"
+VALIDATOR_NAMES = ("municipality", "cbs", "brightlands", "vng")
+T0 = 1_740_000_000_000          # 2025-02-19, a year with a cap policy
+HOUR_MS = 3_600_000
+
+
+def keypair(name: str) -> Keypair:
+    """A key derived from a name, so tests are reproducible without randomness."""
+    return Keypair.from_seed(hashlib.sha256(b"test-key/" + name.encode()).digest())
+
+
+def make_genesis(admin: Keypair) -> Genesis:
+    validators = tuple(Validator(n, keypair(n).public) for n in VALIDATOR_NAMES)
+    return Genesis(chain=CHAIN, city="Heerlen", coin_name="Heerlens Heitje",
+                   coin_symbol="HHT", validators=validators, admins=(admin.public,),
+                   checkpoint_interval=4)
+
+
+def certified(door: Door, height: int, time_ms: int, envelopes: list[bytes],
+              view: int = 0) -> CommittedBatch:
+    """The committed batch of `envelopes`, with commits of a quorum (3 of 4)."""
+    requests = door.inspect(envelopes)
+    assert requests is not None
+    digest = batch_digest(CHAIN, height, time_ms, [r.digest for r in requests])
+    message = commit_bytes(CHAIN, view, height, digest)
+    certificate = tuple((i, keypair(VALIDATOR_NAMES[i]).sign(message)) for i in range(3))
+    return CommittedBatch(height, view, time_ms, digest, tuple(requests), certificate)
+
+
+def story(admin: Keypair, spends: int = 3) -> list[tuple[int, list[bytes]]]:
+    """(block time, envelopes) of each block: members, a task claimed, submitted and
+    approved, spends, a refund, a redemption and its payout, a rejected and a duplicate
+    transaction, and an empty block."""
+    citizen, shop = keypair("citizen"), keypair("shop")
+    n = iter(range(1, 10_000))
+
+    def tx(pair, kind, **args):
+        return sign_tx(pair, CHAIN, kind, args, nonce=next(n))
+
+    spend = tx(citizen, "coin.spend", to=shop.public, amount=100, memo="coffee")
+    redeem = tx(shop, "coin.redeem", amount=50)
+    redeem_id = hashlib.sha256(__import__("msgpack").unpackb(redeem)[0]).hexdigest()
+    spend_id = hashlib.sha256(__import__("msgpack").unpackb(spend)[0]).hexdigest()
+    blocks = [
+        [tx(admin, "member.register", key=citizen.public, role="citizen",
+            age_band="21plus", area="GMS"),
+         tx(admin, "member.register", key=shop.public, role="merchant", name="Bakkerij")],
+        [tx(admin, "task.post", task="litter-1", title="Pick up litter", area="GMS",
+            domain="public-space", reward=1_000, minutes=120, slots=2,
+            deadline=T0 + 100 * HOUR_MS)],
+        [tx(citizen, "task.claim", task="litter-1")],
+        [tx(citizen, "task.submit", task="litter-1", proof=b"p" * 32)],
+        [tx(admin, "task.approve", task="litter-1", citizen=citizen.public)],
+        [spend] + [tx(citizen, "coin.spend", to=shop.public, amount=10)
+                   for _ in range(spends)],
+        [tx(shop, "coin.refund", spend=spend_id, amount=30), redeem,
+         tx(citizen, "coin.spend", to=citizen.public, amount=1)],   # invalid_args
+        [],
+        [tx(admin, "payout.confirm", payout=redeem_id, reference="SEPA-1"), spend],
+    ]
+    return [(T0 + (i + 1) * HOUR_MS, envelopes) for i, envelopes in enumerate(blocks)]
