@@ -88,7 +88,7 @@ operations = st.lists(st.one_of(
     st.tuples(st.just("take"), st.integers(0, 200))), max_size=80)
 
 
-@given(operations, st.integers(MESSAGE_OVERHEAD + 60, 400), st.integers(1, 12))
+@given(operations, st.integers(MESSAGE_OVERHEAD + 4 + 60, 400), st.integers(1, 12))
 def test_a_send_queue_stays_within_bounds_and_drops_only_its_oldest(ops, max_bytes,
                                                                     max_messages):
     queue = SendQueue(max_bytes, max_messages)
