@@ -1,0 +1,139 @@
+"""How fast one core turns signed coin.spend transactions into LMDB blocks, beside the
+machine's bare Ed25519 verify rate measured in the same run.
+
+Measured per batch: the door (decode, chain check, signature), the executor (chaincode,
+results root, block hash) and the LMDB write transaction with sync on. Not measured:
+signing the transactions and the commit certificate (the clients' and the consensus'
+work), and the setup blocks that give the citizens coins to spend.
+
+    python ops/bench_executor.py [--txs 20000] [--batch 1000] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+
+from consensus.api import CommittedBatch
+from consensus.digest import batch_digest
+from node import codec
+from node.envelope import Door, sign_tx
+from node.executor import Executor, open_ledger
+from node.genesis import Genesis, Validator
+from node.keys import Keypair, verify
+
+CHAIN = "bench"
+T0 = 1_740_000_000_000      # 2025-02-19
+CITIZENS = 100
+REWARD = 1_000              # cents minted to each citizen: enough for 1,000 spends of 1
+
+
+def key(name: str) -> Keypair:
+    return Keypair.from_seed(hashlib.sha256(b"bench/" + name.encode()).digest())
+
+
+def verify_rate(seconds: float = 1.0) -> float:
+    pair = key("verify")
+    message = b"stadsmunt/tx/v1" + bytes(120)
+    signature = pair.sign(message)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(200):
+            verify(pair.public, message, signature)
+        count += 200
+    return count / (time.perf_counter() - start)
+
+
+class Chain:
+    def __init__(self, path: str, admin: Keypair):
+        genesis = Genesis(CHAIN, "Bench", "Bench coin", "BC",
+                          (Validator("v0", key("v0").public),), (admin.public,))
+        self.executor: Executor = open_ledger(path, genesis, Door(CHAIN, capacity=50_000))
+        self.height = 0
+        self.time_ms = T0
+
+    def block(self, envelopes: list[bytes]) -> None:
+        verdicts = self.executor.door.admit(envelopes)             # the gateway's door
+        requests = [v.opened.request for v in verdicts if v.opened is not None]
+        assert len(requests) == len(envelopes), "a bench transaction failed the door"
+        self.height += 1
+        self.time_ms += 1_000
+        digest = batch_digest(CHAIN, self.height, self.time_ms, [r.digest for r in requests])
+        self.executor.execute(CommittedBatch(self.height, 0, self.time_ms, digest,
+                                             tuple(requests), ()))
+
+    def ok_count(self, heights: range) -> int:
+        results = (codec.unpack(r, 1 << 20) for h in heights
+                   for r in self.executor.store.results(h))
+        return sum(1 for r in results if r["code"] == "ok")
+
+
+def setup(chain: Chain, admin: Keypair, merchant: Keypair, citizens: list[Keypair]) -> None:
+    nonce = iter(range(1, 1 << 30))
+
+    def tx(pair, kind, **args):
+        return sign_tx(pair, CHAIN, kind, args, nonce=next(nonce))
+
+    chain.block([tx(admin, "member.register", key=merchant.public, role="merchant",
+                    name="Shop")]
+                + [tx(admin, "member.register", key=c.public, role="citizen",
+                      age_band="21plus", area="GMS") for c in citizens]
+                + [tx(admin, "task.post", task="bench", title="Bench task", area="GMS",
+                      domain="public-space", reward=REWARD, minutes=120,
+                      slots=len(citizens), deadline=T0 + 86_400_000)])
+    chain.block([tx(c, "task.claim", task="bench") for c in citizens])
+    chain.block([tx(c, "task.submit", task="bench", proof=b"p" * 32) for c in citizens])
+    chain.block([tx(admin, "task.approve", task="bench", citizen=c.public) for c in citizens])
+
+
+def run(txs: int, batch: int, directory: str | None) -> dict:
+    admin, merchant = key("admin"), key("merchant")
+    citizens = [key(f"citizen{i}") for i in range(CITIZENS)]
+    assert txs <= CITIZENS * REWARD, "not enough coins minted for that many spends"
+    with tempfile.TemporaryDirectory(dir=directory) as path:
+        chain = Chain(path, admin)
+        setup(chain, admin, merchant, citizens)
+        spends = [sign_tx(citizens[i % CITIZENS], CHAIN, "coin.spend",
+                          {"to": merchant.public, "amount": 1}, nonce=10_000_000 + i)
+                  for i in range(txs)]
+        first = chain.height + 1
+        start = time.perf_counter()
+        for at in range(0, txs, batch):
+            chain.block(spends[at:at + batch])
+        elapsed = time.perf_counter() - start
+        ok = chain.ok_count(range(first, chain.height + 1))
+        chain.executor.store.close()
+    rate = verify_rate()
+    return {"transactions": txs, "batch": batch, "blocks": -(-txs // batch),
+            "ok": ok, "seconds": round(elapsed, 3),
+            "executor_tx_per_s": round(txs / elapsed),
+            "ed25519_verify_per_s": round(rate),
+            "executor_share_of_verify_bound": round(txs / elapsed / rate, 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--txs", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--dir", help="where to put the temporary store (default: /tmp)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if not 1 <= args.batch <= 10_000 or not 1 <= args.txs <= CITIZENS * REWARD:
+        parser.error(f"--batch is 1 to 10000, --txs 1 to {CITIZENS * REWARD}")
+    figures = run(args.txs, args.batch, args.dir)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"executor: {figures['executor_tx_per_s']} coin.spend/s on one core "
+              f"({figures['transactions']} in {figures['blocks']} blocks of "
+              f"{figures['batch']}, {figures['ok']} ok, door and LMDB sync included)")
+        print(f"bare Ed25519 verify: {figures['ed25519_verify_per_s']}/s; the executor "
+              f"runs at {figures['executor_share_of_verify_bound']:.0%} of that bound")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
