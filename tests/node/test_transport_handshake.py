@@ -3,12 +3,14 @@ two directional keys, and any altered byte, foreign key, own key or other chain 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
+from node.frames import Sealer, pack_messages
 from node.handshake import (FINISH_BYTES, HELLO_BYTES, REPLY_BYTES, HandshakeError,
                             Initiator, Responder, Roster)
 
@@ -128,3 +130,23 @@ def test_an_ephemeral_key_of_small_order_is_refused():
     zero_point = hello[:HELLO_BYTES - 32] + bytes(32)
     with pytest.raises(HandshakeError, match="small order"):
         Responder(ROSTER, 1, SEEDS[1], ephemeral("r")).reply(zero_point)
+
+
+def test_the_test_vectors_of_the_transport_doc_hold():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "transport.md").read_text()
+    vectors = "".join(doc.split("## Test vectors", 1)[1].split())
+    seeds = [bytes([1]) * 32, bytes([2]) * 32]
+    roster = Roster(hashlib.sha256(b"vector genesis").digest(),
+                    tuple(bytes(SigningKey(seed).verify_key) for seed in seeds))
+    initiator = Initiator(roster, 0, seeds[0], 1, bytes([3]) * 32)
+    responder = Responder(roster, 1, seeds[1], bytes([4]) * 32)
+    hello = initiator.hello()
+    reply = responder.reply(hello)
+    finish, session = initiator.finish(reply)
+    assert responder.complete(finish).recv_key == session.send_key
+    frame = Sealer(session.send_key).seal(pack_messages([b"hello", b""]))
+    for label, value in [("genesishash", roster.genesis_hash), ("HELLO", hello),
+                         ("REPLY", reply), ("FINISH", finish),
+                         ("keyI->R", session.send_key), ("keyR->I", session.recv_key),
+                         ('(empty):', frame)]:
+        assert label + value.hex() in vectors, f"docs/transport.md: {label} differs"
