@@ -12,7 +12,9 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
+from consensus.digest import checkpoint_bytes, commit_bytes, quorum
 from node import codec
+from node.keys import verify
 
 RESULTS_TAG = b"stadsmunt/results/v1"
 BLOCK_TAG = b"stadsmunt/block/v1"
@@ -76,3 +78,31 @@ class BlockRecord:
     def check_hash(self) -> bool:
         return self.hash == block_hash(self.prev_hash, self.height, self.batch_digest,
                                        self.results_root, self.state_root)
+
+
+def certificate_ok(keys: list[bytes], message: bytes,
+                   certificate: tuple[tuple[int, bytes], ...]) -> bool:
+    """True when `certificate` holds valid signatures over `message` by a quorum of distinct
+    validators; `keys` are the genesis validators' keys in replica order."""
+    seen = set()
+    for entry in certificate:
+        if len(entry) != 2:
+            return False
+        index, signature = entry
+        if type(index) is not int or not 0 <= index < len(keys) or index in seen:
+            return False
+        if type(signature) is not bytes or not verify(keys[index], message, signature):
+            return False
+        seen.add(index)
+    return len(seen) >= quorum(len(keys))
+
+
+def commit_certificate_ok(chain: str, keys: list[bytes], record: BlockRecord) -> bool:
+    """The block's commit certificate signs its view, height and batch digest."""
+    message = commit_bytes(chain, record.view, record.height, record.batch_digest)
+    return certificate_ok(keys, message, record.certificate)
+
+
+def checkpoint_certificate_ok(chain: str, keys: list[bytes], height: int, block_hash: bytes,
+                              certificate: tuple[tuple[int, bytes], ...]) -> bool:
+    return certificate_ok(keys, checkpoint_bytes(chain, height, block_hash), certificate)

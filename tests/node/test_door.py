@@ -226,3 +226,41 @@ def test_the_verified_cache_is_bounded_and_forgets_the_oldest_first():
     assert door.signature_checks == 5
     door.inspect(envelopes[:1])
     assert door.signature_checks == 6
+
+
+POOL = [sign_tx(ALICE, CHAIN, "coin.spend", {"to": SHOP, "amount": n}, nonce=n)
+        for n in range(1, 7)] + [
+    sign_tx(ALICE, "elsewhere", "coin.spend", {"to": SHOP, "amount": 1}, nonce=1),
+    signed(pairs_body(fields()), keypair("mallory")), b"\x92"]
+
+
+@settings(max_examples=60)
+@given(st.integers(1, 10),
+       st.lists(st.tuples(st.sampled_from(["admit", "inspect", "take"]),
+                          st.lists(st.integers(0, len(POOL) - 1), max_size=5)),
+                max_size=12))
+def test_the_cache_never_changes_a_verdict_and_stays_within_its_bound(capacity, steps):
+    door = Door(CHAIN, capacity)
+    for op, picks in steps:
+        envelopes = [POOL[i] for i in picks]
+        fresh = Door(CHAIN).admit(envelopes)
+        if op == "admit":
+            assert door.admit(envelopes) == fresh
+        elif op == "inspect":
+            got = door.inspect(envelopes)
+            if all(v.code == OK for v in fresh):
+                assert got == [v.opened.request for v in fresh]
+            else:
+                assert got is None
+        elif all(v.code == OK for v in fresh):
+            assert door.take([v.opened.request for v in fresh]) == [v.opened.tx for v in fresh]
+        assert len(door) <= capacity
+
+
+@given(st.lists(st.integers(0, 5), max_size=20))
+def test_with_room_in_the_cache_each_envelope_is_verified_once(picks):
+    door = Door(CHAIN, capacity=100)
+    for i in picks:
+        door.admit([POOL[i]])
+        door.inspect([POOL[i]])
+    assert door.signature_checks == len(set(picks))
