@@ -318,6 +318,9 @@ class BlockWriter:
         acc = int.from_bytes(self.txn.get(b"acc", db=meta), "big")
         return _U64.unpack_from(raw)[0], raw[8:], acc
 
+    def last_position(self) -> int:
+        return _U64.unpack(self.txn.get(b"pos", db=self.db["meta"]))[0]
+
     def append(self, record: BlockRecord, tx_ids: list[str], results: list[bytes],
                events: list[list[dict]], writes: dict[bytes, bytes | None], acc: int) -> None:
         """Write block `record`, its results and their events, the state writes and the
@@ -366,13 +369,26 @@ class BlockWriter:
         if kind == "task.posted" and type(event.get("area")) is str:
             txn.put(event["area"].encode() + b"\x00" + str(event.get("task")).encode(), b"",
                     db=db["areas"])
-        elif kind == "coin.redeemed" and type(event.get("payout")) is str:
-            txn.put(PENDING + bytes.fromhex(event["payout"]), pos_key, db=db["payouts"])
-        elif kind == "payout.confirmed" and type(event.get("payout")) is str:
-            payout = bytes.fromhex(event["payout"])
+        elif kind == "coin.redeemed" and _payout_id(event) is not None:
+            txn.put(PENDING + _payout_id(event), pos_key, db=db["payouts"])
+        elif kind == "payout.confirmed" and _payout_id(event) is not None:
+            payout = _payout_id(event)
             redeemed = txn.pop(PENDING + payout, db=db["payouts"])
             if redeemed is not None:
                 txn.put(PAID + payout, redeemed, db=db["payouts"])
+
+
+def _payout_id(event: dict) -> bytes | None:
+    # payout ids are transaction ids: hex text in args and events, raw bytes in keys
+    value = event.get("payout")
+    if type(value) is bytes and len(value) == 32:
+        return value
+    if type(value) is str and len(value) == 64:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            return None
+    return None
 
 
 class ConsensusStorage:
