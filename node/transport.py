@@ -248,6 +248,8 @@ class Transport:
     async def _accept(self, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
         if self._stopping or self._handshakes >= self.limits.max_handshakes:
+            # no log line: under a flood of connections it would be the flood
+            self.counters.handshakes_failed += 1
             writer.transport.abort()
             return
         task = asyncio.current_task()
@@ -263,7 +265,8 @@ class Transport:
                 writer.transport.abort()
                 self.counters.handshakes_failed += 1
                 log.warning("handshake_failed", me=self.me, peer=responder.peer,
-                            role="responder", reason=str(error) or type(error).__name__)
+                            role="responder", reason=str(error) or type(error).__name__,
+                            address=writer.get_extra_info("peername"))
                 return
             finally:
                 self._handshakes -= 1
@@ -332,9 +335,9 @@ class Transport:
             counters.frames_received += 1
             counters.bytes_received += HEADER_BYTES + length
             counters.messages_received += len(messages)
+            if self._stopping or self._links.get(peer) is not link:
+                return  # replaced or stopped while this frame was read
             for message in messages:
-                if self._links.get(peer) is not link:
-                    return  # replaced or stopped while delivering
                 try:
                     deliver(peer, message)
                 except Exception:

@@ -27,6 +27,7 @@ ROSTER = Roster(GENESIS, KEYS)
 FAST = Limits(handshake_timeout_s=2.0, connect_timeout_s=2.0, backoff_initial_s=0.02,
               backoff_max_s=0.2, heartbeat_s=0.2, idle_timeout_s=5.0)
 WAIT_S = 10.0
+POISON = b"a message the receiver chokes on"
 
 
 def listener(port: int = 0) -> socket.socket:
@@ -55,6 +56,8 @@ class Net:
     def _deliver(self, me: int, peer: int, message: bytes) -> None:
         self.received[me].append((peer, message))
         self.changed.set()
+        if message == POISON:
+            raise RuntimeError("a receiver with a bug")
 
     def _link(self, me: int, peer: int, up: bool) -> None:
         if not up:
@@ -337,3 +340,56 @@ async def test_a_silent_link_is_dropped_while_heartbeats_keep_the_others_up():
         assert net.meshed((1, 2, 3))
     finally:
         await net.close()
+
+
+async def test_a_handshake_that_stalls_is_cut_off_by_its_timeout():
+    net = Net(Limits(handshake_timeout_s=0.3, backoff_initial_s=0.02, backoff_max_s=0.2))
+    try:
+        await net.start(3)
+        reader, writer = await asyncio.open_connection("127.0.0.1", net.ports[3])
+        writer.write(b"stadsmunt")  # a start, then silence
+        async with asyncio.timeout(WAIT_S):
+            assert await reader.read() == b""
+        writer.close()
+        assert net.transports[3].stats()["handshakes_failed"] == 1
+    finally:
+        await net.close()
+
+
+async def test_handshakes_beyond_the_limit_are_refused_and_the_others_proceed():
+    net = Net(Limits(max_handshakes=2, handshake_timeout_s=WAIT_S))
+    try:
+        await net.start(3)
+        held = [await asyncio.open_connection("127.0.0.1", net.ports[3]) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", net.ports[3])
+        async with asyncio.timeout(WAIT_S):
+            assert await reader.read() == b"", "a third handshake at once was let in"
+        writer.close()
+        # the two held connections are still being served: one becomes validator 1's link
+        reader, writer = held[0]
+        await initiate(reader, writer, Initiator(ROSTER, 1, SEEDS[1], 3, os.urandom(32)),
+                       WAIT_S)
+        await net.until(lambda: net.transports[3].connected() == {1})
+        for _, other in held:
+            other.close()
+    finally:
+        await net.close()
+
+
+async def test_a_higher_index_dialling_a_lower_one_is_refused(net):
+    await net.start(1)
+    reader, writer = await asyncio.open_connection("127.0.0.1", net.ports[1])
+    writer.write(Initiator(ROSTER, 3, SEEDS[3], 1, os.urandom(32)).hello())
+    assert await reader.read() == b""
+    writer.close()
+    assert not net.transports[1].connected()
+
+
+async def test_a_receiver_that_raises_keeps_the_link_and_gets_the_next_message(net):
+    for i in (1, 2):
+        await net.start(i)
+    await net.until(lambda: net.meshed((1, 2)))
+    net.transports[1].send(2, POISON)
+    net.transports[1].send(2, b"after")
+    await net.until(lambda: net.got(2, 1) == [POISON, b"after"])
+    assert net.transports[2].connected() == {1} and not net.links_down
