@@ -63,3 +63,37 @@ def quorum(n: int) -> int:
 
 def max_faulty(n: int) -> int:
     return (n - 1) // 3
+
+
+PREPREPARE_TAG = b"stadsmunt/preprepare/v1"
+PREPARE_TAG = b"stadsmunt/prepare/v1"
+VIEW_CHANGE_TAG = b"stadsmunt/view-change/v1"
+ZERO_HASH = bytes(32)
+
+
+def preprepare_bytes(chain: str, view: int, height: int, digest: bytes) -> bytes:
+    """tag | chain | u64 view | u64 height | 32-byte batch digest: what a primary signs."""
+    assert len(digest) == 32
+    return PREPREPARE_TAG + chain_bytes(chain) + _U64.pack(view) + _U64.pack(height) + digest
+
+
+def prepare_bytes(chain: str, view: int, height: int, digest: bytes) -> bytes:
+    """tag | chain | u64 view | u64 height | 32-byte batch digest: what a prepare signs."""
+    assert len(digest) == 32
+    return PREPARE_TAG + chain_bytes(chain) + _U64.pack(view) + _U64.pack(height) + digest
+
+
+def view_change_bytes(chain: str, replica: int, new_view: int, stable_height: int,
+                      stable_hash: bytes, prepared: list[tuple[int, int, bytes]]) -> bytes:
+    """tag | chain | u32 replica | u64 new view | u64 stable height | 32-byte stable block
+    hash | u32 count | each prepared certificate's u64 view | u64 height | digest.
+
+    The certificates themselves are signed by others; this signature binds the sender to
+    the set it reported."""
+    assert len(stable_hash) == 32
+    parts = [VIEW_CHANGE_TAG, chain_bytes(chain), _U32.pack(replica), _U64.pack(new_view),
+             _U64.pack(stable_height), stable_hash, _U32.pack(len(prepared))]
+    for view, height, digest in prepared:
+        assert len(digest) == 32
+        parts += [_U64.pack(view), _U64.pack(height), digest]
+    return b"".join(parts)

@@ -41,10 +41,15 @@ class Driver:
 
     def apply_fetched(self, batches: Sequence[CommittedBatch]) -> None:
         """Certified blocks fetched from peers (certificates already checked against
-        genesis by the caller), executed in order, then reported to the replica."""
+        genesis by the caller, e.g. with consensus.certificates.batch_is_certified),
+        executed in order, then reported to the replica with the batch."""
         for batch in batches:
+            # a fetch can race the replica's own commits: only the next height is new
+            if batch.height != self.replica.committed_height + 1:
+                continue
             block_hash = self.ledger.execute(batch)
-            self.replica.caught_up(batch.height, block_hash)
+            self.replica.caught_up(batch.height, block_hash, batch)
+            self.flush()
         self.flush()
 
     def flush(self) -> None:

@@ -1,0 +1,70 @@
+"""Checking the certificates that replicas show each other: commit certificates of
+fetched blocks, stable checkpoint certificates and prepared certificates. Pure functions
+of the config, the injected Crypto and the message."""
+from __future__ import annotations
+
+from consensus.api import CommittedBatch, Crypto, StableCheckpoint
+from consensus.config import Config
+from consensus.digest import (ZERO_HASH, batch_digest, checkpoint_bytes, commit_bytes,
+                              prepare_bytes, preprepare_bytes)
+from consensus.messages import PreparedProof, Signatures
+
+
+def distinct_valid(config: Config, crypto: Crypto, signatures: Signatures, message: bytes,
+                   excluded: int = -1) -> int:
+    """How many distinct validators (other than `excluded`) signed `message` validly.
+    A repeated or out-of-range index makes the whole set worthless: a correct replica
+    never builds one, so it is evidence of forgery."""
+    indices = [index for index, _ in signatures]
+    if len(set(indices)) != len(indices):
+        return 0
+    count = 0
+    for index, signature in signatures:
+        if not 0 <= index < config.n or index == excluded:
+            return 0
+        if not crypto.verify(index, message, signature):
+            return 0
+        count += 1
+    return count
+
+
+def batch_is_certified(config: Config, crypto: Crypto, batch: CommittedBatch) -> bool:
+    """A fetched block: its digest covers its requests and a quorum signed its commit."""
+    if batch.height < 1 or len(batch.digest) != 32:
+        return False
+    expected = batch_digest(config.chain, batch.height, batch.time_ms,
+                            [request.digest for request in batch.requests])
+    if expected != batch.digest:
+        return False
+    message = commit_bytes(config.chain, batch.view, batch.height, batch.digest)
+    return distinct_valid(config, crypto, batch.certificate, message) >= config.quorum
+
+
+def checkpoint_is_certified(config: Config, crypto: Crypto, height: int, block_hash: bytes,
+                            certificate: Signatures) -> bool:
+    if height == 0:
+        return block_hash == ZERO_HASH and not certificate
+    if height % config.checkpoint_interval or len(block_hash) != 32:
+        return False
+    message = checkpoint_bytes(config.chain, height, block_hash)
+    return distinct_valid(config, crypto, certificate, message) >= config.quorum
+
+
+def stable_is_certified(config: Config, crypto: Crypto, checkpoint: StableCheckpoint) -> bool:
+    return checkpoint_is_certified(config, crypto, checkpoint.height, checkpoint.block_hash,
+                                   checkpoint.certificate)
+
+
+def proof_is_valid(config: Config, crypto: Crypto, proof: PreparedProof) -> bool:
+    """The primary of the proof's view signed the pre-prepare and quorum - 1 distinct
+    backups signed matching prepares. Payloads are checked against the digest later, when
+    a re-proposal is accepted, through the same path as any pre-prepare."""
+    if len(proof.digest) != 32:
+        return False
+    primary = config.primary(proof.view)
+    if not crypto.verify(primary, preprepare_bytes(config.chain, proof.view, proof.height,
+                                                   proof.digest), proof.primary_signature):
+        return False
+    message = prepare_bytes(config.chain, proof.view, proof.height, proof.digest)
+    return distinct_valid(config, crypto, proof.prepares, message,
+                          excluded=primary) >= config.quorum - 1

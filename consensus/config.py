@@ -1,0 +1,62 @@
+"""Every limit of the consensus core in one frozen object, so nothing grows unbounded."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consensus.digest import chain_bytes, max_faulty, quorum
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    chain: str
+    validators: tuple[bytes, ...]        # 32-byte Ed25519 keys, genesis order
+    checkpoint_interval: int = 16        # K: a checkpoint every K blocks
+    window: int = 64                     # watermark window: heights (S, S + window]
+    batch_max_count: int = 500
+    batch_max_bytes: int = 4 * 1024 * 1024
+    batch_wait_ticks: int = 0            # a primary waits this long to fill a batch
+    pending_limit: int = 20_000          # requests waiting to be ordered
+    seen_limit: int = 200_000            # keys remembered as ordered (dedup)
+    max_message_bytes: int = 16 * 1024 * 1024
+    request_timeout_ticks: int = 20      # oldest pending request waits this long
+    view_change_timeout_ticks: int = 20  # a view change waits this long for its new view
+    max_backoff_exponent: int = 6        # timeouts double up to 2**6 times the base
+    max_clock_skew_ms: int = 5_000
+    status_interval_ticks: int = 5       # how often a replica tells peers where it is
+    fetch_timeout_ticks: int = 20        # a catch-up request is retried after this
+    fetch_max_blocks: int = 256
+    max_views_ahead: int = 64            # view-change messages kept for views this far on
+
+    def __post_init__(self) -> None:
+        chain_bytes(self.chain)
+        n = len(self.validators)
+        if not (n == 1 or n >= 4):
+            raise ValueError("a network has 1 validator (development) or at least 4")
+        if len(set(self.validators)) != n or any(len(k) != 32 for k in self.validators):
+            raise ValueError("validators are distinct 32-byte keys")
+        if self.checkpoint_interval < 1 or self.window < 2 * self.checkpoint_interval:
+            raise ValueError("the window must hold at least two checkpoint intervals")
+        for name in ("batch_max_count", "batch_max_bytes", "pending_limit", "seen_limit",
+                     "request_timeout_ticks", "view_change_timeout_ticks",
+                     "status_interval_ticks", "fetch_timeout_ticks", "fetch_max_blocks",
+                     "max_views_ahead", "max_message_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive")
+
+    @property
+    def n(self) -> int:
+        return len(self.validators)
+
+    @property
+    def f(self) -> int:
+        return max_faulty(self.n)
+
+    @property
+    def quorum(self) -> int:
+        return quorum(self.n)
+
+    def primary(self, view: int) -> int:
+        return view % self.n
+
+    def backoff(self, base: int, attempts: int) -> int:
+        return base << min(attempts, self.max_backoff_exponent)

@@ -1,0 +1,670 @@
+"""One PBFT replica as a pure state machine (Castro and Liskov, OSDI 1999).
+
+Inputs are method calls; outputs accumulate in a Ready (consensus/api.py) that the
+driver takes. Rules, in the order a batch meets them:
+
+1. The primary of view v (v mod n) proposes a pre-prepare for the next height inside the
+   watermark window (S, S + window], S being the stable checkpoint. It never proposes a
+   key it has seen ordered or has in flight, and never an empty batch outside a new view.
+2. A backup accepts a pre-prepare of its current view from that view's primary if the
+   height is in the window and free, the primary signed it, every envelope passes
+   `inspect`, the digest covers exactly those envelopes, the block time is later than
+   every block before it that the backup knows and within the allowed skew of its clock,
+   and it has not voted another digest at that (view, height) - even before a restart.
+   It then persists its vote and sends a signed prepare.
+3. Prepared: the pre-prepare plus quorum - 1 matching prepares from distinct backups.
+   The replica keeps that prepared certificate (durably) and sends a signed commit.
+4. Committed: quorum matching commits; their signatures are the commit certificate.
+   Batches go out in height order, each once.
+5. Every K blocks the replica signs a checkpoint over the executed block hash; a quorum
+   of matching ones is stable; the log at and below it is dropped.
+6. Requests wait with a timer; when the oldest waits too long, or a new view does not
+   come in time, the replica moves to the next view (consensus/viewchange.py). Timeouts
+   double with each attempt and reset when a batch is delivered.
+7. Behind a stable checkpoint, or behind what f + 1 peers report, the replica asks to
+   fetch the certified blocks it lacks.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from consensus import durable
+from consensus.api import CommittedBatch, Crypto, Fetch, Inspect, Ready, Request, StableCheckpoint
+from consensus.checkpoint import Checkpoints
+from consensus.config import Config
+from consensus.digest import batch_digest, commit_bytes, prepare_bytes, preprepare_bytes
+from consensus.messages import (Checkpoint, Commit, Forward, NewView, PreparedProof, PrePrepare,
+                                Prepare, Status, ViewChange)
+from consensus import viewchange
+
+
+class Slot:
+    """One height of the current view's log."""
+    __slots__ = ("pp", "requests", "prepares", "commits", "prepared", "committed")
+
+    def __init__(self) -> None:
+        self.pp: PrePrepare | None = None
+        self.requests: tuple[Request, ...] = ()
+        self.prepares: dict[int, tuple[bytes, bytes]] = {}   # sender -> (digest, signature)
+        self.commits: dict[int, tuple[bytes, bytes]] = {}
+        self.prepared = False
+        self.committed = False
+
+
+class Replica:
+    def __init__(self, config: Config, me: int, crypto: Crypto, inspect: Inspect,
+                 restored: list[tuple[bytes, bytes]], executed_height: int,
+                 executed_hash: bytes, last_block_time_ms: int,
+                 ordered_keys: Sequence[bytes] = ()):
+        """`ordered_keys`: keys of recently executed requests, oldest first (at most
+        seen_limit are kept), so that a restarted primary does not order them again."""
+        assert 0 <= me < config.n
+        self.config, self.me, self.crypto, self.inspect = config, me, crypto, inspect
+        self.ready = Ready()
+        state = durable.restore(restored)
+        self.view, self.active = state.view, state.active
+        self.votes: dict[int, tuple[int, bytes]] = state.votes      # own vote per height
+        self.proofs: dict[int, PreparedProof] = state.proofs        # prepared certificates
+        self.executed_height = self.committed_height = executed_height
+        self.executed_hash = executed_hash
+        self.block_time_ms = last_block_time_ms
+        self.checkpoints = Checkpoints(config, crypto, me, state.stable)
+        self.slots: dict[int, Slot] = {}
+        self.early: dict[int, PrePrepare] = {}      # pre-prepares that came before their new view
+        self.certified: dict[int, CommittedBatch] = {}   # committed, waiting for a gap
+        self.pending: dict[bytes, tuple[Request, int]] = {}   # key -> (request, arrival tick)
+        self.queue: dict[bytes, Request] = {}       # pending and not in a pre-prepare of this view
+        self.in_flight: set[bytes] = set()
+        self.seen: dict[bytes, None] = dict.fromkeys(
+            ordered_keys[-config.seen_limit:])      # keys ordered, oldest first
+        self.view_changes: dict[int, dict[int, ViewChange]] = {}
+        self.known_valid: set[ViewChange] = set()
+        self.new_view_message: NewView | None = None
+        self.peer_heights: dict[int, int] = {}
+        self.ticks = 0
+        self.now_ms: int | None = None
+        self.view_started_tick = 0
+        self.last_progress_tick = 0
+        self.attempts = 0
+        self.fetch_target = 0
+        self.fetch_retry_tick = 0
+        self.fetch_top = 0
+        # the new-view timer starts only once a quorum wants this view (PBFT 4.5.2), so
+        # that a replica alone in a view change waits instead of racing ahead
+        self.vc_quorum_tick: int | None = None
+        self.committed_view = 0
+        self.proposing = False
+        self.next_height = max(self.stable_height, self.committed_height) + 1
+        if self.is_primary:
+            own = [h for h, (v, _) in self.votes.items() if v == self.view]
+            self.next_height = max([self.next_height - 1, *own]) + 1
+        if not self.active:
+            self._broadcast_view_change()
+        self._want(self.stable_height, self.checkpoints.stable_signers())
+        self._check_invariants()
+
+    # ---- properties for the node and its status page -----------------------------------
+
+    @property
+    def primary(self) -> int:
+        return self.config.primary(self.view)
+
+    @property
+    def is_primary(self) -> bool:
+        return self.primary == self.me
+
+    @property
+    def stable_height(self) -> int:
+        return self.checkpoints.stable_height
+
+    @property
+    def pending_count(self) -> int:
+        return len(self.pending)
+
+    def take_ready(self) -> Ready:
+        ready, self.ready = self.ready, Ready()
+        return ready
+
+    # ---- inputs ------------------------------------------------------------------------
+
+    def submit(self, requests: Sequence[Request]) -> list[bool]:
+        accepted = [self._add_pending(r) for r in requests]
+        fresh = tuple(r.payload for r, ok in zip(requests, accepted) if ok)
+        if fresh and not (self.active and self.is_primary):
+            step = self.config.batch_max_count
+            for i in range(0, len(fresh), step):
+                self._send(None, Forward(fresh[i:i + step]))
+        self._propose()
+        self._check_invariants()
+        return accepted
+
+    def receive(self, sender: int, message: object) -> None:
+        if not 0 <= sender < self.config.n or sender == self.me:
+            return
+        kind = type(message)
+        if kind is PrePrepare:
+            self._on_preprepare(sender, message)
+        elif kind is Prepare:
+            self._on_vote(sender, message, is_commit=False)
+        elif kind is Commit:
+            self._on_vote(sender, message, is_commit=True)
+        elif kind is Checkpoint:
+            self._on_checkpoint(sender, message)
+        elif kind is Forward:
+            self._on_forward(message)
+        elif kind is ViewChange:
+            self._on_view_change(sender, message)
+        elif kind is NewView:
+            self._on_new_view(sender, message)
+        elif kind is Status:
+            self._on_status(sender, message)
+        self._check_invariants()
+
+    def tick(self, now_ms: int) -> None:
+        self.ticks += 1
+        self.now_ms = now_ms
+        if self.active:
+            self._propose()
+            if self.pending:
+                request_key = next(iter(self.pending))
+                since = max(self.pending[request_key][1], self.view_started_tick)
+                if self.ticks - since >= self.config.backoff(
+                        self.config.request_timeout_ticks, self.attempts):
+                    self._start_view_change(self.view + 1)
+        elif self.vc_quorum_tick is not None and self.ticks - self.vc_quorum_tick >= \
+                self.config.backoff(self.config.view_change_timeout_ticks, self.attempts):
+            self._start_view_change(self.view + 1)
+        if self.ticks % self.config.status_interval_ticks == 0:
+            self._send(None, Status(self.view, self.active, self.committed_height,
+                                    self.stable_height))
+            if not self.active:
+                own = self.view_changes.get(self.view, {}).get(self.me)
+                if own is not None:
+                    self._send(None, own)
+        if self.fetch_target > self.committed_height and self.ticks >= self.fetch_retry_tick:
+            self._want(self.fetch_target, tuple(self.peer_heights))
+        self._check_invariants()
+
+    def executed(self, height: int, block_hash: bytes) -> None:
+        assert height == self.executed_height + 1 and height <= self.committed_height
+        self.executed_height, self.executed_hash = height, block_hash
+        self._after_block(height, block_hash)
+        self._propose()
+        self._check_invariants()
+
+    def caught_up(self, height: int, block_hash: bytes,
+                  batch: CommittedBatch | None = None) -> None:
+        """A fetched certified block was executed. With the batch, its keys count as
+        ordered (so they are not proposed again) and its time as the latest block time."""
+        assert height == self.committed_height + 1 == self.executed_height + 1
+        self.committed_height = self.executed_height = height
+        self.executed_hash = block_hash
+        self.certified.pop(height, None)
+        if batch is not None:
+            assert batch.height == height
+            self._mark_ordered(batch)
+            self.committed_view = max(self.committed_view, batch.view)
+        self.last_progress_tick = self.ticks
+        self._after_block(height, block_hash)
+        if height >= self.fetch_top:
+            self.fetch_retry_tick = self.ticks    # the last fetch is done: ask for more now
+            self._want(self.fetch_target, tuple(self.peer_heights))
+        self._deliver()
+        self._check_invariants()
+
+    # ---- requests ----------------------------------------------------------------------
+
+    def _add_pending(self, request: Request) -> bool:
+        key = request.key
+        if key in self.seen or key in self.pending:
+            return False
+        if len(self.pending) >= self.config.pending_limit:
+            return False
+        self.pending[key] = (request, self.ticks)
+        if key not in self.in_flight:
+            self.queue[key] = request
+        return True
+
+    def _on_forward(self, message: Forward) -> None:
+        if not 1 <= len(message.payloads) <= self.config.batch_max_count:
+            return
+        requests = self.inspect(message.payloads)
+        if requests is None:
+            return
+        for request in requests:
+            self._add_pending(request)
+        self._propose()
+
+    def _mark_ordered(self, batch: CommittedBatch) -> None:
+        for request in batch.requests:
+            key = request.key
+            self.pending.pop(key, None)
+            self.queue.pop(key, None)
+            self.in_flight.discard(key)
+            if key not in self.seen:
+                self.seen[key] = None
+                if len(self.seen) > self.config.seen_limit:
+                    del self.seen[next(iter(self.seen))]
+        if batch.time_ms:
+            self.block_time_ms = max(self.block_time_ms, batch.time_ms)
+
+    # ---- normal case -------------------------------------------------------------------
+
+    def _time_floor(self, height: int) -> int:
+        """The latest block time this replica knows below `height`."""
+        floor = self.block_time_ms
+        for h, slot in self.slots.items():
+            if h < height and slot.pp is not None:
+                floor = max(floor, slot.pp.time_ms)
+        return floor
+
+    def _propose(self) -> None:
+        if not (self.active and self.is_primary) or self.now_ms is None or self.proposing:
+            return
+        self.proposing = True   # committing in n = 1 calls back here; one loop is enough
+        try:
+            self._propose_batches()
+        finally:
+            self.proposing = False
+
+    def _propose_batches(self) -> None:
+        config = self.config
+        while self.queue and self.next_height <= self.stable_height + config.window:
+            batch, size = [], 0
+            for request in self.queue.values():
+                if len(batch) == config.batch_max_count:
+                    break
+                if batch and size + len(request.payload) > config.batch_max_bytes:
+                    break
+                batch.append(request)
+                size += len(request.payload)
+            full = len(batch) == config.batch_max_count or len(batch) < len(self.queue)
+            oldest = self.pending[batch[0].key][1]
+            if not full and self.ticks - oldest < config.batch_wait_ticks:
+                return
+            height = self.next_height
+            time_ms = max(self.now_ms, self._time_floor(height) + 1)
+            digest = batch_digest(config.chain, height, time_ms, [r.digest for r in batch])
+            signature = self.crypto.sign(preprepare_bytes(config.chain, self.view, height,
+                                                          digest))
+            pp = PrePrepare(self.view, height, time_ms, digest,
+                            tuple(r.payload for r in batch), signature)
+            self.next_height += 1
+            self._vote(height, digest)
+            self._send(None, pp)
+            self._install(pp, tuple(batch))
+
+    def _install(self, pp: PrePrepare, requests: tuple[Request, ...]) -> None:
+        """Takes an accepted pre-prepare into the log; a backup votes for it."""
+        slot = self.slots.setdefault(pp.height, Slot())
+        assert slot.pp is None
+        slot.pp, slot.requests = pp, requests
+        for request in requests:
+            self.in_flight.add(request.key)
+            self.queue.pop(request.key, None)
+            if request.key not in self.seen:
+                self._add_pending(request)
+        if not self.is_primary:
+            self._vote(pp.height, pp.digest)
+            signature = self.crypto.sign(prepare_bytes(self.config.chain, self.view,
+                                                       pp.height, pp.digest))
+            slot.prepares[self.me] = (pp.digest, signature)
+            self._send(None, Prepare(self.view, pp.height, pp.digest, signature))
+        self._check_slot(pp.height)
+
+    def _vote(self, height: int, digest: bytes) -> None:
+        assert self.votes.get(height, (self.view, digest)) == (self.view, digest) or \
+            self.votes[height][0] < self.view
+        self.votes[height] = (self.view, digest)
+        self.ready.persist.append((durable.vote_key(height),
+                                   durable.vote_value(self.view, digest)))
+
+    def _may_vote(self, height: int, digest: bytes, view: int | None = None) -> bool:
+        voted_view, voted = self.votes.get(height, (-1, b""))
+        return voted_view != (self.view if view is None else view) or voted == digest
+
+    def _check_request_batch(self, pp: PrePrepare) -> tuple[Request, ...] | None:
+        """Inspects a batch's envelopes and checks that the digest covers exactly them."""
+        if not pp.payloads:
+            ok = pp.time_ms == 0 and pp.digest == viewchange.null_digest(self.config, pp.height)
+            return () if ok else None
+        requests = self.inspect(pp.payloads)
+        if requests is None or len(requests) != len(pp.payloads):
+            return None
+        if len({r.key for r in requests}) != len(requests):
+            return None
+        digest = batch_digest(self.config.chain, pp.height, pp.time_ms,
+                              [r.digest for r in requests])
+        return tuple(requests) if digest == pp.digest else None
+
+    def _on_preprepare(self, sender: int, pp: PrePrepare) -> None:
+        config = self.config
+        if sender != config.primary(pp.view) or pp.view != self.view:
+            return
+        if not self.stable_height < pp.height <= self.stable_height + config.window:
+            return
+        if not self.active:
+            if len(self.early) < config.window:
+                self.early.setdefault(pp.height, pp)
+            return
+        slot = self.slots.get(pp.height)
+        if slot is not None and slot.pp is not None:
+            return
+        if not 1 <= len(pp.payloads) <= config.batch_max_count:
+            return
+        if sum(len(p) for p in pp.payloads) > config.batch_max_bytes:
+            return
+        if not self._may_vote(pp.height, pp.digest):
+            return
+        if self.now_ms is None or abs(pp.time_ms - self.now_ms) > config.max_clock_skew_ms:
+            return
+        if pp.time_ms <= self._time_floor(pp.height):
+            return
+        if not self.crypto.verify(sender, preprepare_bytes(config.chain, pp.view, pp.height,
+                                                           pp.digest), pp.signature):
+            return
+        requests = self._check_request_batch(pp)
+        if requests is None:
+            return
+        self._install(pp, requests)
+
+    def _on_vote(self, sender: int, vote: Prepare | Commit, is_commit: bool) -> None:
+        if vote.view != self.view:
+            return
+        if not self.stable_height < vote.height <= self.stable_height + self.config.window:
+            return
+        if not is_commit and sender == self.primary:
+            return
+        slot = self.slots.setdefault(vote.height, Slot())
+        table = slot.commits if is_commit else slot.prepares
+        if sender in table:
+            return
+        make = commit_bytes if is_commit else prepare_bytes
+        if not self.crypto.verify(sender, make(self.config.chain, vote.view, vote.height,
+                                               vote.digest), vote.signature):
+            return
+        table[sender] = (vote.digest, vote.signature)
+        self._check_slot(vote.height)
+
+    def _check_slot(self, height: int) -> None:
+        slot = self.slots[height]
+        pp = slot.pp
+        if pp is None:
+            return
+        config, primary = self.config, self.primary
+        if not slot.prepared:
+            prepares = sorted((s, sig) for s, (d, sig) in slot.prepares.items()
+                              if d == pp.digest and s != primary)
+            if len(prepares) >= config.quorum - 1:
+                slot.prepared = True
+                proof = PreparedProof(self.view, height, pp.time_ms, pp.digest, pp.payloads,
+                                      pp.signature, tuple(prepares[:config.quorum - 1]))
+                self.proofs[height] = proof
+                self.ready.persist.append((durable.proof_key(height),
+                                           durable.proof_value(proof)))
+                signature = self.crypto.sign(commit_bytes(config.chain, self.view, height,
+                                                          pp.digest))
+                slot.commits[self.me] = (pp.digest, signature)
+                self._send(None, Commit(self.view, height, pp.digest, signature))
+        if not slot.committed:
+            commits = sorted((s, sig) for s, (d, sig) in slot.commits.items()
+                             if d == pp.digest)
+            if len(commits) >= config.quorum:
+                slot.committed = True
+                if height > self.committed_height:
+                    self.certified[height] = CommittedBatch(
+                        height, self.view, pp.time_ms, pp.digest, slot.requests,
+                        tuple(commits[:config.quorum]))
+                    self._deliver()
+
+    def _deliver(self) -> None:
+        while self.committed_height + 1 in self.certified:
+            batch = self.certified.pop(self.committed_height + 1)
+            self.committed_height = batch.height
+            self.committed_view = max(self.committed_view, batch.view)
+            self._mark_ordered(batch)
+            self.ready.committed.append(batch)
+            self.last_progress_tick = self.ticks
+            if self.active and batch.requests:
+                self.attempts = 0
+        self._propose()
+
+    # ---- checkpoints and catching up ---------------------------------------------------
+
+    def _after_block(self, height: int, block_hash: bytes) -> None:
+        """A block was executed here: sign its checkpoint, hand over a stable one."""
+        if height % self.config.checkpoint_interval == 0:
+            message = self.checkpoints.sign_own(height, block_hash)
+            if message is not None:
+                self._send(None, message)
+                self._stabilize(self.checkpoints.add(self.me, message))
+        stable = self.checkpoints.emit(self.executed_height)
+        if stable is not None:
+            self.ready.checkpoints.append(stable)
+
+    def _on_checkpoint(self, sender: int, message: Checkpoint) -> None:
+        self._stabilize(self.checkpoints.add(sender, message))
+        self._propose()
+
+    def _stabilize(self, stable: StableCheckpoint | None) -> None:
+        """A checkpoint became stable (or was learnt from a view change): drop the log at
+        and below it, and fetch up to it if this replica is behind."""
+        if stable is None or not self.checkpoints.adopt(stable):
+            return
+        self.ready.persist.append((durable.STABLE_KEY, durable.stable_value(
+            stable.height, stable.block_hash, stable.certificate)))
+        for table in (self.slots, self.early, self.certified):
+            for h in [h for h in table if h <= stable.height]:
+                del table[h]
+        for table, key in ((self.proofs, durable.proof_key), (self.votes, durable.vote_key)):
+            for h in [h for h in table if h <= stable.height]:
+                del table[h]
+                self.ready.persist.append((key(h), None))
+        block = self.checkpoints.emit(self.executed_height)
+        if block is not None:
+            self.ready.checkpoints.append(block)
+        self.next_height = max(self.next_height, stable.height + 1)
+        self._want(stable.height, tuple(i for i, _ in stable.certificate))
+
+    def _want(self, height: int, peers: tuple[int, ...]) -> None:
+        """Asks for certified blocks up to `height`, again after a timeout."""
+        if height <= self.committed_height:
+            return
+        self.fetch_target = max(self.fetch_target, height)
+        if self.ticks < self.fetch_retry_tick and self.ready.fetch is None:
+            return
+        peers = tuple(p for p in peers if p != self.me) or tuple(
+            i for i in range(self.config.n) if i != self.me)
+        top = min(self.fetch_target, self.committed_height + self.config.fetch_max_blocks)
+        self.ready.fetch = Fetch(self.committed_height + 1, top, peers)
+        self.fetch_top = top
+        self.fetch_retry_tick = self.ticks + self.config.fetch_timeout_ticks
+
+    def _on_status(self, sender: int, status: Status) -> None:
+        self.peer_heights[sender] = status.height
+        claims = sorted(self.peer_heights.values(), reverse=True)
+        f = self.config.f
+        if len(claims) > f and self.ticks - self.last_progress_tick >= \
+                self.config.status_interval_ticks:
+            # f + 1 replicas claim this height, so a correct one has committed it
+            target = claims[f]
+            if target > self.committed_height:
+                peers = tuple(s for s, h in self.peer_heights.items() if h >= target)
+                self._want(target, peers)
+        if self.active and self.is_primary and self.new_view_message is not None and (
+                status.view < self.view or (status.view == self.view and not status.active)):
+            self._send(sender, self.new_view_message)
+
+    # ---- view change -------------------------------------------------------------------
+
+    def _start_view_change(self, view: int) -> None:
+        assert view > self.view
+        self.view, self.active = view, False
+        self.view_started_tick = self.ticks
+        self.attempts += 1
+        self.slots, self.early, self.in_flight = {}, {}, set()
+        self.queue = {k: r for k, (r, _) in self.pending.items()}
+        self.new_view_message = None
+        self.vc_quorum_tick = None
+        for v in [v for v in self.view_changes if v < view]:
+            del self.view_changes[v]
+        self.ready.persist.append((durable.VIEW_KEY, durable.view_value(view, False)))
+        self._broadcast_view_change()
+
+    def _broadcast_view_change(self) -> None:
+        vc = viewchange.make_view_change(self.config, self.crypto, self.me, self.view,
+                                         self.checkpoints.stable_triple(),
+                                         list(self.proofs.values()))
+        self.view_changes.setdefault(self.view, {})[self.me] = vc
+        self.known_valid.add(vc)
+        self._send(None, vc)
+        self._try_new_view()
+
+    def _proof_payloads_match(self, vc: ViewChange) -> bool:
+        """A valid certificate with swapped payloads would make a correct new primary
+        propose a batch every backup refuses; such a view-change message is refused."""
+        for proof in vc.prepared:
+            pp = PrePrepare(proof.view, proof.height, proof.time_ms, proof.digest,
+                            proof.payloads, proof.primary_signature)
+            if self._check_request_batch(pp) is None:
+                return False
+        return True
+
+    def _on_view_change(self, sender: int, vc: ViewChange) -> None:
+        if vc.replica != sender:
+            return
+        if vc.new_view == self.view and self.active:
+            if self.is_primary and self.new_view_message is not None:
+                self._send(sender, self.new_view_message)
+            return
+        if not self.view <= vc.new_view <= self.view + self.config.max_views_ahead:
+            return
+        stored = self.view_changes.setdefault(vc.new_view, {})
+        if sender in stored:
+            return
+        if vc not in self.known_valid:
+            if not viewchange.view_change_is_valid(self.config, self.crypto, vc):
+                return
+            if not self._proof_payloads_match(vc):
+                return
+            self.known_valid.add(vc)
+        stored[sender] = vc
+        # f + 1 replicas want a later view, so a correct one does: join the lowest
+        later: dict[int, int] = {}
+        for v, senders in self.view_changes.items():
+            if v > self.view:
+                for s in senders:
+                    later[s] = min(later.get(s, v), v)
+        if len(later) > self.config.f:
+            self._start_view_change(min(later.values()))
+        else:
+            self._try_new_view()
+
+    def _try_new_view(self) -> None:
+        stored = self.view_changes.get(self.view, {})
+        if self.vc_quorum_tick is None and not self.active:
+            # a replica that asked for a later view has left this one too
+            leaving = {s for v, senders in self.view_changes.items() if v >= self.view
+                       for s in senders}
+            if len(leaving) >= self.config.quorum:
+                self.vc_quorum_tick = self.ticks
+        if self.active or not self.is_primary or len(stored) < self.config.quorum:
+            return
+        chosen = [stored[self.me]] + [vc for s, vc in sorted(stored.items()) if s != self.me]
+        chosen = chosen[:self.config.quorum]
+        plan = viewchange.plan_new_view(self.config, self.view, chosen)
+        pps = viewchange.build_preprepares(self.config, self.crypto, plan)
+        installs = []
+        for pp in pps:
+            if pp.height <= self.stable_height:
+                continue
+            requests = self._check_request_batch(pp)
+            assert requests is not None   # every payload was checked on receipt
+            installs.append((pp, requests))
+            self._vote(pp.height, pp.digest)
+        message = NewView(self.view, tuple(chosen), tuple(pps))
+        self._send(None, message)
+        self._enter_view(plan, installs, message)
+
+    def _on_new_view(self, sender: int, nv: NewView) -> None:
+        config = self.config
+        if sender != config.primary(nv.view):
+            return
+        if nv.view < self.view or (nv.view == self.view and self.active):
+            return
+        if nv.view > self.view + config.max_views_ahead:
+            return
+        plan = viewchange.new_view_plan(config, self.crypto, nv, self.known_valid)
+        if plan is None:
+            return
+        installs = []
+        for pp in nv.preprepares:
+            if pp.height <= self.stable_height:
+                continue
+            if not self.crypto.verify(sender, preprepare_bytes(config.chain, pp.view,
+                                                               pp.height, pp.digest),
+                                      pp.signature):
+                return
+            requests = self._check_request_batch(pp)
+            if requests is None:
+                return
+            installs.append((pp, requests))
+        if any(not self._may_vote(pp.height, pp.digest, nv.view) for pp, _ in installs):
+            return
+        if nv.view > self.view:
+            self.view = nv.view
+            self.slots, self.early = {}, {}
+        self._enter_view(plan, installs, nv)
+
+    def _enter_view(self, plan: viewchange.Plan, installs, message: NewView) -> None:
+        assert plan.view == self.view
+        self.active = True
+        self.view_started_tick = self.ticks
+        self.new_view_message = message
+        self.in_flight = set()
+        for v in [v for v in self.view_changes if v <= self.view]:
+            del self.view_changes[v]
+        self.known_valid = {vc for vs in self.view_changes.values() for vc in vs.values()}
+        self.ready.persist.append((durable.VIEW_KEY, durable.view_value(self.view, True)))
+        self.next_height = plan.next_height
+        if plan.stable_height > self.stable_height:
+            self._stabilize(StableCheckpoint(plan.stable_height, plan.stable_hash,
+                                             plan.stable_certificate))
+        self.next_height = max(plan.next_height, self.stable_height + 1)
+        # every batch committed before this view is inside the new view's range (the
+        # quorums intersect); only batches of this view itself, learnt late, lie beyond
+        assert self.committed_height < self.next_height or \
+            self.committed_height <= self.stable_height or \
+            self.committed_view >= self.view, "a committed batch was lost"
+        self.queue = {k: r for k, (r, _) in self.pending.items()}
+        for pp, requests in installs:
+            if pp.height > self.stable_height:
+                self._install(pp, requests)
+        early, self.early = self.early, {}
+        for height in sorted(early):
+            self._on_preprepare(self.primary, early[height])
+        self._propose()
+
+    # ---- output and invariants ---------------------------------------------------------
+
+    def _send(self, to: int | None, message: object) -> None:
+        if self.config.n > 1:
+            self.ready.messages.append((to, message))
+
+    def _check_invariants(self) -> None:
+        config, stable = self.config, self.stable_height
+        assert self.executed_height <= self.committed_height
+        assert all(stable < h <= stable + config.window for h in self.slots)
+        assert all(h > self.committed_height for h in self.certified)
+        assert len(self.certified) <= config.window and len(self.early) <= config.window
+        assert all(h > stable for h in self.proofs) and all(h > stable for h in self.votes)
+        assert len(self.pending) <= config.pending_limit
+        assert len(self.seen) <= config.seen_limit
+        assert len(self.queue) <= len(self.pending)
+        assert len(self.view_changes) <= config.max_views_ahead + 1
+        for h, slot in self.slots.items():
+            if slot.pp is not None:
+                assert slot.pp.view == self.view and slot.pp.height == h
+                assert self.votes.get(h) == (self.view, slot.pp.digest)
+        if self.active and self.is_primary:
+            assert self.next_height > stable

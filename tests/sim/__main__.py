@@ -1,0 +1,48 @@
+"""python -m tests.sim --seeds N --replicas R --byzantine B [--first S] [--ed25519]
+
+Runs N seeded simulations and prints seeds run, blocks committed, view changes, seeds
+per minute and violations. Exits 1 on a violation, naming the failing seed."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from tests.sim.world import Settings, run_seed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.sim")
+    parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--first", type=int, default=0, help="the first seed")
+    parser.add_argument("--replicas", type=int, default=4)
+    parser.add_argument("--byzantine", type=int, default=1)
+    parser.add_argument("--ed25519", action="store_true", help="real signatures")
+    parser.add_argument("--keep-going", action="store_true", help="do not stop at a violation")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    blocks = views = duplicates = run = 0
+    failed: list[int] = []
+    for seed in range(args.first, args.first + args.seeds):
+        result = run_seed(Settings(seed=seed, replicas=args.replicas,
+                                   byzantine=args.byzantine, ed25519=args.ed25519))
+        run += 1
+        blocks += result.blocks
+        views += result.view_changes
+        duplicates += result.duplicates
+        if result.violations:
+            failed.append(seed)
+            print(f"VIOLATION seed={seed}: {result.violations[0]}", flush=True)
+            if not args.keep_going:
+                break
+    minutes = max(time.monotonic() - started, 1e-9) / 60
+    print(f"seeds run: {run}  replicas: {args.replicas}  byzantine: {args.byzantine}")
+    print(f"blocks committed: {blocks}  view changes: {views}  duplicate executions: "
+          f"{duplicates}")
+    print(f"seeds per minute: {run / minutes:.0f}  violations: {len(failed)}"
+          + (f"  failing seeds: {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
