@@ -30,31 +30,45 @@ def _sort_key(key):
     return key
 
 
+_SCALARS = frozenset((str, bytes, int, bool))
+
+
 def _canonical(value, depth: int):
-    if depth > MAX_DEPTH:
-        raise CodecError("value nested too deeply")
+    # Scalars are handed to msgpack as they are (it refuses ints beyond 64 bits); only
+    # containers recurse, which keeps the call count to the number of maps and lists.
     kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if depth >= MAX_DEPTH:
+        raise CodecError("value nested too deeply")
     if kind is dict:
         if not value:
             return value
         key_types = {type(k) for k in value}
         if len(key_types) != 1 or not key_types <= {str, bytes, int}:
             raise CodecError("map keys must all be str, all bytes or all int")
-        return {k: _canonical(value[k], depth + 1) for k in sorted(value, key=_sort_key)}
+        return {k: value[k] if type(value[k]) in _SCALARS else _canonical(value[k], depth + 1)
+                for k in sorted(value, key=_sort_key)}
     if kind is list or kind is tuple:
-        return [_canonical(item, depth + 1) for item in value]
-    if kind is str or kind is bytes or kind is bool:
-        return value
-    if kind is int:
-        if not -(1 << 63) <= value < (1 << 64):
-            raise CodecError("integer out of the 64-bit range")
-        return value
+        return [item if type(item) in _SCALARS else _canonical(item, depth + 1)
+                for item in value]
     raise CodecError(f"cannot encode {kind.__name__} canonically")
 
 
 def pack(value) -> bytes:
     """The canonical msgpack bytes of `value` (dict, list, tuple, str, bytes, int, bool)."""
-    return msgpack.packb(_canonical(value, 0), use_bin_type=True)
+    try:
+        return msgpack.packb(_canonical(value, 0), use_bin_type=True)
+    except (OverflowError, ValueError) as error:
+        if isinstance(error, CodecError):
+            raise
+        raise CodecError(f"cannot encode: {error}") from None
+
+
+def pack_stored(value) -> bytes:
+    """Plain msgpack for the node's own records, which are never hashed or signed: no
+    sorting, so storing a block's events costs one C call per event."""
+    return msgpack.packb(value, use_bin_type=True)
 
 
 def _pairs(pairs):
@@ -74,18 +88,22 @@ def _ext(code, data):
 
 
 def _check(value, depth: int) -> None:
-    # msgpack hands floats, nil and timestamps through; the walk refuses them.
-    if depth > MAX_DEPTH:
-        raise CodecError("value nested too deeply")
+    # msgpack hands floats, nil and timestamps through; the walk refuses them. Only
+    # containers recurse.
     kind = type(value)
+    if kind in _SCALARS:
+        return
     if kind is dict:
-        for item in value.values():
-            _check(item, depth + 1)
+        items = value.values()
     elif kind is list:
-        for item in value:
-            _check(item, depth + 1)
-    elif kind not in (str, bytes, int, bool):
+        items = value
+    else:
         raise CodecError(f"{kind.__name__} is not allowed")
+    if depth >= MAX_DEPTH:
+        raise CodecError("value nested too deeply")
+    for item in items:
+        if type(item) not in _SCALARS:
+            _check(item, depth + 1)
 
 
 def unpack(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES):

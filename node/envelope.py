@@ -89,12 +89,6 @@ def tx_id_of(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def split(envelope: bytes) -> tuple[bytes, bytes]:
-    """(body bytes, signature) of an envelope already known to be well formed."""
-    body, signature = codec.unpack(envelope, MAX_ENVELOPE_BYTES)
-    return body, signature
-
-
 # ---- checking ----
 
 def _body_fields(body_bytes: bytes) -> dict:

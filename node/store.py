@@ -338,7 +338,8 @@ class BlockWriter:
             for event in block_events:
                 position += 1
                 pos_key = _U64.pack(position)
-                txn.put(pos_key, codec.pack([height, index, tx_id, event]), db=db["log"])
+                entry = codec.pack_stored([height, index, tx_id, event])
+                txn.put(pos_key, entry, db=db["log"])
                 self._index(event, pos_key)
         assert position - record.first_position + 1 == record.event_count
         state = db["state"]

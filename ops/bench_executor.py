@@ -6,7 +6,7 @@ results root, block hash) and the LMDB write transaction with sync on. Not measu
 signing the transactions and the commit certificate (the clients' and the consensus'
 work), and the setup blocks that give the citizens coins to spend.
 
-    python ops/bench_executor.py [--txs 20000] [--batch 1000] [--json]
+    python ops/bench_executor.py [--txs 20000] [--batch 1000] [--rounds 3] [--json]
 """
 from __future__ import annotations
 
@@ -89,10 +89,10 @@ def setup(chain: Chain, admin: Keypair, merchant: Keypair, citizens: list[Keypai
     chain.block([tx(admin, "task.approve", task="bench", citizen=c.public) for c in citizens])
 
 
-def run(txs: int, batch: int, directory: str | None) -> dict:
+def one_round(txs: int, batch: int, directory: str | None) -> tuple[float, int]:
+    """(seconds, ok results) to apply `txs` spends in batches of `batch` to a fresh chain."""
     admin, merchant = key("admin"), key("merchant")
     citizens = [key(f"citizen{i}") for i in range(CITIZENS)]
-    assert txs <= CITIZENS * REWARD, "not enough coins minted for that many spends"
     with tempfile.TemporaryDirectory(dir=directory) as path:
         chain = Chain(path, admin)
         setup(chain, admin, merchant, citizens)
@@ -106,24 +106,37 @@ def run(txs: int, batch: int, directory: str | None) -> dict:
         elapsed = time.perf_counter() - start
         ok = chain.ok_count(range(first, chain.height + 1))
         chain.executor.store.close()
-    rate = verify_rate()
-    return {"transactions": txs, "batch": batch, "blocks": -(-txs // batch),
-            "ok": ok, "seconds": round(elapsed, 3),
-            "executor_tx_per_s": round(txs / elapsed),
-            "ed25519_verify_per_s": round(rate),
-            "executor_share_of_verify_bound": round(txs / elapsed / rate, 3)}
+    return elapsed, ok
+
+
+def run(txs: int, batch: int, directory: str | None, rounds: int) -> dict:
+    """The best of `rounds` for both figures: other processes on the machine only ever
+    slow a round down, so the best round is the closest to what one idle core does."""
+    assert txs <= CITIZENS * REWARD, "not enough coins minted for that many spends"
+    best_seconds, best_verify, ok = float("inf"), 0.0, 0
+    for _ in range(rounds):
+        best_verify = max(best_verify, verify_rate())
+        seconds, ok = one_round(txs, batch, directory)
+        best_seconds = min(best_seconds, seconds)
+    best_verify = max(best_verify, verify_rate())
+    return {"transactions": txs, "batch": batch, "blocks": -(-txs // batch), "ok": ok,
+            "rounds": rounds, "seconds": round(best_seconds, 3),
+            "executor_tx_per_s": round(txs / best_seconds),
+            "ed25519_verify_per_s": round(best_verify),
+            "executor_share_of_verify_bound": round(txs / best_seconds / best_verify, 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--txs", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
     parser.add_argument("--dir", help="where to put the temporary store (default: /tmp)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not 1 <= args.batch <= 10_000 or not 1 <= args.txs <= CITIZENS * REWARD:
         parser.error(f"--batch is 1 to 10000, --txs 1 to {CITIZENS * REWARD}")
-    figures = run(args.txs, args.batch, args.dir)
+    figures = run(args.txs, args.batch, args.dir, max(1, args.rounds))
     if args.json:
         print(json.dumps(figures))
     else:
