@@ -216,6 +216,8 @@ class Store:
         return out
 
     def account_events(self, key: bytes, after: int, limit: int) -> list[LoggedEvent]:
+        if len(key) != 32:      # a shorter key would be a prefix of others' index keys
+            return []
         limit = max(0, min(limit, MAX_LIST))
         out = []
         with self.env.begin() as txn:

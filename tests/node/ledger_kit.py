@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import msgpack
+
 from consensus.api import CommittedBatch
 from consensus.digest import batch_digest, commit_bytes
 from node.envelope import Door, sign_tx
@@ -51,8 +53,8 @@ def story(admin: Keypair, spends: int = 3) -> list[tuple[int, list[bytes]]]:
 
     spend = tx(citizen, "coin.spend", to=shop.public, amount=100, memo="coffee")
     redeem = tx(shop, "coin.redeem", amount=50)
-    redeem_id = hashlib.sha256(__import__("msgpack").unpackb(redeem)[0]).hexdigest()
-    spend_id = hashlib.sha256(__import__("msgpack").unpackb(spend)[0]).hexdigest()
+    redeem_id = hashlib.sha256(msgpack.unpackb(redeem)[0]).hexdigest()
+    spend_id = hashlib.sha256(msgpack.unpackb(spend)[0]).hexdigest()
     blocks = [
         [tx(admin, "member.register", key=citizen.public, role="citizen",
             age_band="21plus", area="GMS"),

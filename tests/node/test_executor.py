@@ -209,3 +209,23 @@ def test_any_split_of_a_log_into_blocks_replays_to_the_same_hashes(tmp_path_fact
     assert a.store.state_acc() == acc_of(state_items(a.store))
     a.store.close()
     b.store.close()
+
+
+def test_block_and_event_pages_respect_from_after_and_limit(tmp_path, admin):
+    executor, hashes = run_story(tmp_path, admin)
+    store = executor.store
+    assert [b.height for b in store.blocks(3, 2)] == [3, 4]
+    assert [b.hash for b in store.blocks(1, 5000)] == hashes      # capped, not refused
+    assert store.blocks(len(hashes) + 1, 10) == []                # past the head: empty
+    assert store.events(store.last_position(), 10) == []
+    assert store.events(0, 0) == []
+    assert store.account_events(b"short", 0, 10) == []
+
+
+def test_state_scan_reads_by_prefix_in_key_order(tmp_path, admin):
+    executor, _ = run_story(tmp_path, admin)
+    members = list(executor.store.scan(b"m/"))
+    assert len(members) == 3 and [k for k, _ in members] == sorted(k for k, _ in members)
+    assert all(k.startswith(b"m/") for k, _ in members)
+    assert list(executor.store.scan(b"m/", limit=2)) == members[:2]
+    assert executor.store.get(members[0][0]) == members[0][1]
