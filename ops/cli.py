@@ -9,12 +9,7 @@ import argparse
 import sys
 
 
-class UsageError(Exception):
-    """Bad usage or an unreachable source: exit code 2."""
-
-
-class CheckFailed(Exception):
-    """A check or an operation failed: exit code 1."""
+from ops.errors import CheckFailed, UsageError
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -30,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", help="where to keep the network (default: a new temporary folder)")
     demo.add_argument("--exit", action="store_true", help="print a summary and exit")
     demo.set_defaults(run=_demo)
+    from ops import genesis_cmd, keys_cmd, network, node_cmd
+    for module in (keys_cmd, genesis_cmd, network, node_cmd):
+        module.register(commands)
     return parser
 
 

@@ -1,0 +1,55 @@
+"""Errors as `application/problem+json` (RFC 9457) with the contract's `code`, for every
+failure the gateway answers, including aiohttp's own (unknown path, wrong method, a body
+over the limit) and a bug of ours, which is logged and never shown as a traceback."""
+from __future__ import annotations
+
+import json
+
+import structlog
+from aiohttp import web
+
+log = structlog.get_logger("stadsmunt.gateway")
+
+TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+          405: "Method Not Allowed", 413: "Content Too Large",
+          415: "Unsupported Media Type", 500: "Internal Server Error",
+          503: "Service Unavailable"}
+
+
+class Problem(Exception):
+    def __init__(self, status: int, code: str, detail: str, headers: dict | None = None,
+                 **extra):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+        self.headers, self.extra = headers or {}, extra
+
+
+def problem_response(status: int, code: str, detail: str, headers: dict | None = None,
+                     **extra) -> web.Response:
+    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status,
+            "detail": detail, "code": code, **extra}
+    return web.Response(status=status, text=json.dumps(body),
+                        content_type="application/problem+json", headers=headers)
+
+
+@web.middleware
+async def problems(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem_response(problem.status, problem.code, problem.detail,
+                                problem.headers, **problem.extra)
+    except web.HTTPRequestEntityTooLarge:
+        return problem_response(413, "too_large", "The request body is over the limit.")
+    except web.HTTPNotFound:
+        return problem_response(404, "not_found", f"There is nothing at {request.path}.")
+    except web.HTTPMethodNotAllowed as error:
+        return problem_response(405, "method_not_allowed",
+                                f"{request.method} is not allowed on {request.path}.",
+                                headers={"Allow": ", ".join(sorted(error.allowed_methods))})
+    except web.HTTPException as error:
+        return problem_response(error.status, error.reason.lower().replace(" ", "_"),
+                                error.text or error.reason)
+    except Exception:
+        log.exception("gateway_error", path=request.path)
+        return problem_response(500, "internal", "The gateway failed; nothing was changed.")

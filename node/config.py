@@ -1,0 +1,146 @@
+"""A validator's settings: one TOML file in its folder (`node.toml`), read once at start.
+
+Every size and queue of the node has its limit here, with a default fit for the demo
+network. Paths in the file are relative to the file's folder, so the folder can move.
+A bad file is refused with a message that names the setting, never a traceback.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+CONFIG_NAME = "node.toml"
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_frame_bytes: int = 8 * 1024 * 1024      # one message between validators
+    send_queue_bytes: int = 64 * 1024 * 1024    # per peer, oldest dropped beyond it
+    pending_requests: int = 50_000              # requests waiting to be ordered
+    batch_max_count: int = 1_000                # requests in one block
+    batch_max_bytes: int = 4 * 1024 * 1024
+    fetch_max_blocks: int = 64                  # blocks in one catch-up answer
+    verified_cache: int = 200_000               # envelopes remembered as verified
+
+
+@dataclass(frozen=True)
+class Timing:
+    tick_ms: int = 10                           # how often the replica's clock ticks
+    batch_wait_ticks: int = 1                   # a primary waits this long to fill a batch
+    request_timeout_ticks: int = 100            # 1 s before a backup suspects the primary
+    max_clock_skew_ms: int = 2_000              # block times further off are refused
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    folder: Path
+    name: str
+    key_file: Path
+    genesis_file: Path
+    data_dir: Path
+    peer_listen: tuple[str, int]
+    gateway_listen: tuple[str, int]
+    peers: dict[str, tuple[str, int]]
+    cors_origins: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    timing: Timing = field(default_factory=Timing)
+
+
+def parse_address(text: object, where: str) -> tuple[str, int]:
+    if not isinstance(text, str) or ":" not in text:
+        raise ConfigError(f"{where}: expected \"host:port\", got {text!r}")
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{where}: expected \"host:port\" with a port from 1 to 65535, got {text!r}")
+    return host, int(port)
+
+
+def _section(raw: dict, name: str) -> dict:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return value
+
+
+def _numbers(cls, raw: dict, section: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"[{section}] has unknown settings: {', '.join(unknown)}")
+    for key, value in raw.items():
+        if type(value) is not int or value <= 0:
+            raise ConfigError(f"[{section}] {key} must be a positive whole number, got {value!r}")
+    return cls(**raw)
+
+
+def load(folder: str | Path) -> NodeConfig:
+    folder = Path(folder)
+    path = folder / CONFIG_NAME
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist (is {folder} a validator folder?)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} cannot be read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    known = {"name", "key_file", "genesis_file", "data_dir", "peer", "gateway", "peers",
+             "limits", "timing"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings: {', '.join(unknown)}")
+    for key in ("name", "key_file", "genesis_file", "data_dir"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ConfigError(f"{path}: `{key}` is required and must be text")
+    peer, gateway = _section(raw, "peer"), _section(raw, "gateway")
+    peers = _section(raw, "peers")
+    origins = gateway.get("cors_origins", [])
+    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+        raise ConfigError(f"{path}: [gateway] cors_origins must be a list of origins")
+    return NodeConfig(
+        folder=folder,
+        name=raw["name"],
+        key_file=folder / raw["key_file"],
+        genesis_file=folder / raw["genesis_file"],
+        data_dir=folder / raw["data_dir"],
+        peer_listen=parse_address(peer.get("listen"), "[peer] listen"),
+        gateway_listen=parse_address(gateway.get("listen"), "[gateway] listen"),
+        peers={name: parse_address(addr, f"[peers] {name}") for name, addr in peers.items()},
+        cors_origins=tuple(origins),
+        limits=_numbers(Limits, _section(raw, "limits"), "limits"),
+        timing=_numbers(Timing, _section(raw, "timing"), "timing"),
+    )
+
+
+def render(name: str, peer_listen: str, gateway_listen: str, peers: dict[str, str]) -> str:
+    """The node.toml that `network init` writes: every setting shown, with what it means."""
+    q = json.dumps  # a TOML basic string is a JSON string for these values
+    lines = [
+        "# Stadsmunt validator settings. Paths are relative to this folder.",
+        f"name = {q(name)}",
+        'key_file = "validator.key"      # this validator\'s Ed25519 seed (keep it secret)',
+        'genesis_file = "genesis.json"   # the chain this validator belongs to',
+        'data_dir = "data"               # the LMDB store: back this folder up',
+        "",
+        "[peer]",
+        f"listen = {q(peer_listen)}       # where the other validators reach this one",
+        "",
+        "[gateway]",
+        f"listen = {q(gateway_listen)}    # the HTTP API for apps",
+        "cors_origins = []                # browser origins allowed to call the API",
+        "",
+        "[peers]                          # the other validators' peer addresses, by name",
+    ]
+    lines += [f"{q(other)} = {q(addr)}" for other, addr in peers.items()]
+    lines += ["", "[limits]"]
+    lines += [f"{f.name} = {f.default}" for f in fields(Limits)]
+    lines += ["", "[timing]"]
+    lines += [f"{f.name} = {f.default}" for f in fields(Timing)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,333 @@
+"""One validator as a running process: the asyncio shell around the pure core.
+
+It owns the store, the door, the executor, the replica and its driver, and the transport.
+Every input reaches the replica through consensus/driver.py (the order persist, send,
+execute, acknowledge is written there once): peer frames, the gateway's submissions and a
+tick every `tick_ms` that carries the wall clock in as a value. Executing happens inside
+the driver, in this thread, so a block and its acknowledgement are never interleaved
+with another input.
+
+The gateway reaches the node only through `submit`, `wait`, `result`, `status` and the
+read-only `store`.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import structlog
+
+from consensus.api import CommittedBatch, Fetch, StableCheckpoint
+from consensus.config import Config
+from consensus.driver import Driver
+from consensus.replica import Replica
+from node import codec, genesis as genesis_file, keys
+from node import peering
+from node.block import BlockRecord, commit_certificate_ok
+from node.config import NodeConfig
+from node.envelope import OK, Door, Verdict
+from node.executor import batch_of, open_ledger
+from node.store import ConsensusStorage
+from node.transport import Limits as TransportLimits, Transport
+
+log = structlog.get_logger("stadsmunt.node")
+
+
+class StartError(Exception):
+    """The validator cannot start: a wrong key, a foreign data folder, a bad genesis."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The node's answer to one envelope: `pending` (ordered soon), `known` (executed or
+    already waiting), `overloaded` (queue full: retry later), or a door code."""
+    tx_id: str | None
+    status: str
+    reason: str = ""
+
+
+class _Crypto:
+    def __init__(self, keypair: keys.Keypair, validator_keys: list[bytes]):
+        self.keypair, self.keys = keypair, validator_keys
+
+    def sign(self, message: bytes) -> bytes:
+        return self.keypair.sign(message)
+
+    def verify(self, replica: int, message: bytes, signature: bytes) -> bool:
+        return 0 <= replica < len(self.keys) and keys.verify(self.keys[replica], message,
+                                                             signature)
+
+
+class Validator:
+    def __init__(self, config: NodeConfig):
+        self.config = config
+        try:
+            self.genesis = genesis_file.load(config.genesis_file)
+            self.keypair = keys.read_key_file(config.key_file)
+        except (genesis_file.GenesisError, keys.KeyFileError) as error:
+            raise StartError(str(error)) from None
+        names = [v.name for v in self.genesis.validators]
+        self.keys = self.genesis.validator_keys()
+        if self.keypair.public not in self.keys:
+            raise StartError(f"{config.key_file}: this key is not a validator of the genesis")
+        self.me = self.keys.index(self.keypair.public)
+        if names[self.me] != config.name:
+            raise StartError(f"the key is validator {names[self.me]!r}, the settings say "
+                             f"{config.name!r}")
+        self.names = names
+        self.chain = self.genesis.chain
+        self.genesis_hash = self.genesis.hash()
+        self.door = Door(self.chain, config.limits.verified_cache)
+        try:
+            self.executor = open_ledger(config.data_dir, self.genesis, self.door)
+        except Exception as error:
+            raise StartError(f"{config.data_dir}: {error}") from None
+        self.store = self.executor.store
+        limits, timing = config.limits, config.timing
+        self.consensus_config = Config(
+            chain=self.chain, validators=tuple(self.keys),
+            checkpoint_interval=self.genesis.checkpoint_interval,
+            window=max(4 * self.genesis.checkpoint_interval, 64),
+            batch_max_count=limits.batch_max_count, batch_max_bytes=limits.batch_max_bytes,
+            batch_wait_ticks=timing.batch_wait_ticks, pending_limit=limits.pending_requests,
+            max_message_bytes=limits.max_frame_bytes - 1024,
+            request_timeout_ticks=timing.request_timeout_ticks,
+            view_change_timeout_ticks=timing.request_timeout_ticks,
+            max_clock_skew_ms=timing.max_clock_skew_ms,
+            fetch_max_blocks=limits.fetch_max_blocks)
+        storage = ConsensusStorage(self.store)
+        height, head_hash = self.store.head()
+        last = self.store.block(height) if height else None
+        self.replica = Replica(self.consensus_config, self.me,
+                               _Crypto(self.keypair, self.keys), self.door.inspect,
+                               storage.items(), height, head_hash,
+                               last.time_ms if last else 0)
+        self.driver = Driver(self.replica, storage, self, self)
+        peers = dict(config.peers)
+        peers[config.name] = config.peer_listen
+        missing = [n for n in names if n not in peers]
+        if missing:
+            raise StartError(f"[peers] lacks the address of {', '.join(missing)}")
+        self.transport = Transport(
+            self.me, self.keypair.seed, [(k, *peers[n]) for k, n in zip(self.keys, names)],
+            self.genesis_hash, self._on_frame,
+            TransportLimits(max_frame_bytes=limits.max_frame_bytes,
+                            max_queue_bytes=limits.send_queue_bytes))
+        self._waiters: dict[str, list[asyncio.Future]] = {}
+        # submitted here and not executed yet; bounded like the replica's pool
+        self._in_flight: OrderedDict[str, None] = OrderedDict()
+        self._ticker: asyncio.Task | None = None
+        self._fetch_turn = 0
+        self.view_changes = 0
+        self.committed_txs = 0
+        self.started_ms = 0
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.started_ms = _now_ms()
+        await self.transport.start()
+        self._ticker = asyncio.create_task(self._tick_loop())
+        log.info("validator_started", name=self.config.name, index=self.me,
+                 height=self.store.head()[0], view=self.replica.view)
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        await self.transport.stop()
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
+        self.store.close()
+        log.info("validator_stopped", name=self.config.name)
+
+    async def _tick_loop(self) -> None:
+        period = self.config.timing.tick_ms / 1000
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at += period
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            self._guarded(self.driver.tick, _now_ms())
+
+    def _guarded(self, step, *args) -> None:
+        view = self.replica.view
+        step(*args)
+        if self.replica.view != view:
+            self.view_changes += 1
+            log.info("view_changed", view=self.replica.view,
+                     primary=self.names[self.replica.primary])
+
+    # ---- the gateway's interface --------------------------------------------------------
+
+    def submit(self, envelopes: list[bytes]) -> list[Submitted]:
+        verdicts: list[Verdict] = self.door.admit(envelopes)
+        answers: list[Submitted | None] = [None] * len(verdicts)
+        fresh, where = [], []
+        ok_ids = [bytes.fromhex(v.tx_id) for v in verdicts if v.code == OK]
+        executed = iter(self.store.executed(ok_ids))
+        room = self.consensus_config.pending_limit - self.replica.pending_count
+        for i, verdict in enumerate(verdicts):
+            if verdict.code != OK:
+                answers[i] = Submitted(verdict.tx_id, verdict.code, verdict.reason)
+            elif next(executed):
+                answers[i] = Submitted(verdict.tx_id, "known")
+            elif len(fresh) >= room:
+                answers[i] = Submitted(verdict.tx_id, "overloaded")
+            else:
+                fresh.append(verdict.opened.request)
+                where.append(i)
+        if fresh:
+            accepted = self.driver.submit(fresh)
+            for i, ok in zip(where, accepted):
+                # refused by the pool: already waiting there, or ordered moments ago
+                tx_id = verdicts[i].tx_id
+                answers[i] = Submitted(tx_id, "pending" if ok else "known")
+                self._in_flight[tx_id] = None
+            while len(self._in_flight) > 2 * self.consensus_config.pending_limit:
+                self._in_flight.popitem(last=False)
+        return answers
+
+    def is_pending(self, tx_id: str) -> bool:
+        return tx_id in self._in_flight
+
+    def result(self, tx_id: str) -> dict | None:
+        """The decided result of a transaction, or None while it is not executed."""
+        found = self.store.tx_result(tx_id)
+        if found is None:
+            return None
+        height, _, encoded = found
+        result = codec.unpack(encoded)
+        result["height"] = height
+        return result
+
+    async def wait(self, tx_id: str, timeout_s: float) -> dict | None:
+        decided = self.result(tx_id)
+        if decided is not None or timeout_s <= 0:
+            return decided
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(tx_id, []).append(future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout_s)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            futures = self._waiters.get(tx_id, [])
+            if future in futures:
+                futures.remove(future)
+            if not futures:
+                self._waiters.pop(tx_id, None)
+        return self.result(tx_id)
+
+    def status(self) -> dict:
+        height, head = self.store.head()
+        record = self.store.block(height) if height else None
+        connected = self.transport.connected()
+        return {
+            "chain": self.chain, "genesis": self.genesis_hash.hex(), "node": self.config.name,
+            "height": height, "head": head.hex(), "view": self.replica.view,
+            "primary": self.names[self.replica.primary],
+            "validators": [{"name": n, "key": k.hex(),
+                            "connected": i == self.me or i in connected}
+                           for i, (n, k) in enumerate(zip(self.names, self.keys))],
+            "time": record.time_ms if record else None,
+            "pending": self.replica.pending_count,
+        }
+
+    # ---- consensus.api.Network ----------------------------------------------------------
+
+    def send(self, to: int | None, message: object) -> None:
+        frame = peering.consensus_frame(message)
+        if to is None:
+            self.transport.broadcast(frame)
+        else:
+            self.transport.send(to, frame)
+
+    def fetch(self, request: Fetch) -> None:
+        peers = [p for p in request.peers if p != self.me] or \
+            [p for p in range(len(self.keys)) if p != self.me]
+        if not peers:
+            return
+        self._fetch_turn += 1
+        peer = peers[self._fetch_turn % len(peers)]
+        to = min(request.to_height, request.from_height + self.config.limits.fetch_max_blocks - 1)
+        self.transport.send(peer, peering.fetch_frame(request.from_height, to))
+
+    # ---- consensus.api.Ledger -----------------------------------------------------------
+
+    def execute(self, batch: CommittedBatch) -> bytes:
+        block_hash = self.executor.execute(batch)
+        self.committed_txs += len(batch.requests)
+        in_flight, waiters = self._in_flight, self._waiters
+        for request in batch.requests:
+            in_flight.pop(request.key, None)
+            for future in waiters.pop(request.key, ()) if waiters else ():
+                if not future.done():
+                    future.set_result(None)
+        return block_hash
+
+    def keep_checkpoint(self, checkpoint: StableCheckpoint) -> None:
+        self.executor.keep_checkpoint(checkpoint)
+
+    # ---- frames from peers --------------------------------------------------------------
+
+    def _on_frame(self, peer: int, data: bytes) -> None:
+        try:
+            kind, payload = peering.parse(data, self.config.limits.max_frame_bytes)
+        except peering.PeerFrameError as error:
+            log.warning("bad_peer_frame", peer=self.names[peer], reason=str(error))
+            return
+        if kind == peering.CONSENSUS:
+            self._guarded(self.driver.receive, peer, payload)
+        elif kind == peering.FETCH:
+            self._serve_fetch(peer, *payload)
+        else:
+            self._apply_blocks(peer, payload)
+
+    def _serve_fetch(self, peer: int, from_height: int, to_height: int) -> None:
+        count = min(to_height - from_height + 1, self.config.limits.fetch_max_blocks)
+        records, size = [], 0
+        budget = self.config.limits.max_frame_bytes // 2
+        for record in self.store.blocks(from_height, count):
+            encoded = record.encode()
+            if records and size + len(encoded) > budget:
+                break
+            records.append(encoded)
+            size += len(encoded)
+        if records:
+            self.transport.send(peer, peering.blocks_frame(records))
+
+    def _apply_blocks(self, peer: int, records: list[BlockRecord]) -> None:
+        batches = []
+        expected = self.replica.committed_height + 1
+        for record in records:
+            if record.height < expected:
+                continue
+            if record.height != expected or not _well_formed(record) or \
+                    not commit_certificate_ok(self.chain, self.keys, record):
+                log.warning("bad_fetched_block", peer=self.names[peer], height=record.height)
+                break
+            try:
+                batches.append(batch_of(record, self.door))
+            except Exception as error:
+                log.warning("bad_fetched_block", peer=self.names[peer], height=record.height,
+                            reason=str(error))
+                break
+            expected += 1
+        if batches:
+            self._guarded(self.driver.apply_fetched, batches)
+            log.info("caught_up", peer=self.names[peer], height=batches[-1].height)
+
+
+def _well_formed(record: BlockRecord) -> bool:
+    return (all(type(x) is int for x in (record.height, record.view, record.time_ms))
+            and all(type(x) is bytes and len(x) == 32 for x in (record.batch_digest,))
+            and type(record.envelopes) is tuple
+            and all(type(e) is bytes for e in record.envelopes))
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

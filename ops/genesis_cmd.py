@@ -1,0 +1,80 @@
+"""`stadsmunt genesis`: build a chain's genesis from the partners' PUBLIC keys, so that no
+one ever holds another partner's private key. Each partner runs `stadsmunt keygen` on its
+own machine and sends only the printed public key."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from node import genesis as genesis_file
+from ops.errors import CheckFailed, UsageError
+
+HEX_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def _key(text: str, what: str) -> bytes:
+    if not HEX_KEY.fullmatch(text):
+        raise UsageError(f"{what}: a public key is 64 lowercase hex characters, got {text!r}")
+    return bytes.fromhex(text)
+
+
+def _validator(text: str) -> genesis_file.Validator:
+    name, sep, key = text.partition("=")
+    if not sep:
+        raise UsageError(f"--validator takes NAME=PUBLICKEY, got {text!r}")
+    return genesis_file.Validator(name, _key(key, f"validator {name}"))
+
+
+def _policies(path: str | None) -> tuple[dict, ...] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise UsageError(f"{path}: cannot read a JSON list of policies ({error})") from None
+    if type(data) is not list:
+        raise UsageError(f"{path}: expected a JSON list of policies")
+    return tuple(data)
+
+
+def run(args: argparse.Namespace) -> int:
+    if Path(args.out).exists():
+        raise UsageError(f"{args.out} exists; refusing to overwrite a genesis")
+    fields = dict(chain=args.chain, city=args.city, coin_name=args.coin,
+                  coin_symbol=args.symbol,
+                  validators=tuple(_validator(v) for v in args.validator),
+                  admins=tuple(_key(a, "admin") for a in args.admin),
+                  rules_version=args.rules, checkpoint_interval=args.checkpoint_interval)
+    policies = _policies(args.policies)
+    if policies is not None:
+        fields["policies"] = policies
+    try:
+        genesis = genesis_file.Genesis(**fields)
+    except genesis_file.GenesisError as error:
+        raise CheckFailed(f"genesis refused: {error}") from None
+    genesis.save(args.out)
+    print(genesis.hash().hex())
+    return 0
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("genesis", help="build a genesis from the partners' public "
+                                                 "keys; prints its hash")
+    parser.add_argument("--chain", required=True, help="chain id, [a-z0-9-]{1,32}")
+    parser.add_argument("--city", required=True, help="the city, e.g. Heerlen")
+    parser.add_argument("--coin", required=True, help="the coin's name, e.g. 'Heerlens Heitje'")
+    parser.add_argument("--symbol", required=True, help="the coin's symbol, e.g. HHT")
+    parser.add_argument("--validator", action="append", default=[], metavar="NAME=KEY",
+                        help="a validator, in order (repeat: 1, or 4 and more)")
+    parser.add_argument("--admin", action="append", default=[], metavar="KEY",
+                        help="a first admin's public key (repeat)")
+    parser.add_argument("--policies", metavar="FILE",
+                        help="JSON list of yearly cap policies (default: 2021-2025 of the "
+                             "Dutch tax authority)")
+    parser.add_argument("--rules", type=int, default=1, help="rules version (default 1)")
+    parser.add_argument("--checkpoint-interval", type=int, default=64, metavar="K",
+                        help="blocks between checkpoints (default 64)")
+    parser.add_argument("--out", required=True, help="the genesis file to write")
+    parser.set_defaults(run=run)

@@ -1,0 +1,159 @@
+"""`stadsmunt network init DIR` and `stadsmunt up DIR`: a local network for development
+and demos, every validator on this machine, each in its own folder and process."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from node import config as node_config, genesis as genesis_file, keys
+from ops.errors import CheckFailed, UsageError
+
+PARTNERS = ("municipality", "cbs", "brightlands", "vng", "cotown", "heerlen-mijn-stad", "gms")
+CHAIN_RE = re.compile(r"[a-z0-9-]{1,32}")
+
+
+def validator_names(n: int) -> list[str]:
+    return [PARTNERS[i] if i < len(PARTNERS) else f"validator-{i + 1}" for i in range(n)]
+
+
+def init(target: Path, validators: int = 4, chain: str = "heerlen-dev",
+         host: str = "127.0.0.1", base_port: int = 7100) -> dict:
+    """Create the network's folder; returns the content of network.json."""
+    if not (validators == 1 or validators >= 4):
+        raise UsageError("--validators is 1 (development) or at least 4 (n = 3f + 1)")
+    if validators > 100:
+        raise UsageError("--validators is at most 100 on one machine")
+    if not CHAIN_RE.fullmatch(chain):
+        raise UsageError("--chain must match [a-z0-9-]{1,32}")
+    if not 1024 <= base_port <= 65535 - 2 * validators:
+        raise UsageError(f"--base-port must leave room for {2 * validators} ports below 65536")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UsageError(f"{target} exists and is not an empty folder")
+    names = validator_names(validators)
+    pairs = [keys.Keypair.generate() for _ in names]
+    admin = keys.Keypair.generate()
+    genesis = genesis_file.Genesis(
+        chain=chain, city="Heerlen", coin_name="Heerlens Heitje", coin_symbol="HHT",
+        validators=tuple(genesis_file.Validator(n, k.public) for n, k in zip(names, pairs)),
+        admins=(admin.public,), checkpoint_interval=16)
+    peer = {n: f"{host}:{base_port + 2 * i}" for i, n in enumerate(names)}
+    gateway = {n: f"{host}:{base_port + 2 * i + 1}" for i, n in enumerate(names)}
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "keys").mkdir()
+    keys.write_key_file(target / "keys" / "admin.key", admin)
+    genesis.save(target / "genesis.json")
+    for name, pair in zip(names, pairs):
+        folder = target / name
+        folder.mkdir()
+        keys.write_key_file(folder / "validator.key", pair)
+        shutil.copyfile(target / "genesis.json", folder / "genesis.json")
+        others = {o: peer[o] for o in names if o != name}
+        (folder / node_config.CONFIG_NAME).write_text(
+            node_config.render(name, peer[name], gateway[name], others))
+    network = {"chain": chain, "genesis": genesis.hash().hex(),
+               "validators": [{"name": n, "key": k.public.hex(), "peer": peer[n],
+                               "gateway": f"http://{gateway[n]}"}
+                              for n, k in zip(names, pairs)]}
+    (target / "network.json").write_text(json.dumps(network, indent=2) + "\n")
+    return network
+
+
+def load_network(folder: Path) -> dict:
+    path = folder / "network.json"
+    try:
+        network = json.loads(path.read_text(encoding="utf-8"))
+        names = [v["name"] for v in network["validators"]]
+    except FileNotFoundError:
+        raise UsageError(f"{path} does not exist; make one with `stadsmunt network init`") \
+            from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise CheckFailed(f"{path} is not a network file: {error}") from None
+    if not names or not all(isinstance(n, str) and (folder / n).is_dir() for n in names):
+        raise CheckFailed(f"{path} names validators whose folders are missing")
+    return network
+
+
+def node_command(folder: Path) -> list[str]:
+    return [sys.executable, "-m", "ops.cli", "node", "run", str(folder)]
+
+
+def start_all(folder: Path, network: dict, log_dir: Path | None = None) -> list[subprocess.Popen]:
+    processes = []
+    for v in network["validators"]:
+        out = open(log_dir / f"{v['name']}.log", "ab") if log_dir else None
+        processes.append(subprocess.Popen(node_command(folder / v["name"]), stdout=out,
+                                          stderr=out, start_new_session=True))
+    return processes
+
+
+def stop_all(processes: list[subprocess.Popen], grace_s: float = 10.0) -> None:
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for p in processes:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def run_init(args: argparse.Namespace) -> int:
+    network = init(Path(args.dir), args.validators, args.chain, args.host, args.base_port)
+    print(f"made a network of {len(network['validators'])} validators in {args.dir}")
+    print(f"genesis {network['genesis']}")
+    for v in network["validators"]:
+        print(f"  {v['name']:<20} peer {v['peer']:<22} gateway {v['gateway']}")
+    print(f"admin key: {Path(args.dir) / 'keys' / 'admin.key'}")
+    print(f"start it with: stadsmunt up {args.dir}")
+    return 0
+
+
+def run_up(args: argparse.Namespace) -> int:
+    folder = Path(args.dir)
+    network = load_network(folder)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    processes = start_all(folder, network)
+    print(f"started {len(processes)} validators; gateways:", flush=True)
+    for v in network["validators"]:
+        print(f"  {v['name']:<20} {v['gateway']}", flush=True)
+    try:
+        while not stopping and any(p.poll() is None for p in processes):
+            time.sleep(0.2)  # a supervisor's poll, not a synchronisation
+    except KeyboardInterrupt:
+        pass
+    stop_all(processes)
+    failed = [v["name"] for v, p in zip(network["validators"], processes) if p.returncode
+              not in (0, -signal.SIGTERM, -signal.SIGINT)]
+    if failed:
+        print(f"stopped; these exited with an error: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print("stopped")
+    return 0
+
+
+def register(commands) -> None:
+    network = commands.add_parser("network", help="make a local network")
+    sub = network.add_subparsers(dest="network_command", metavar="COMMAND", required=True)
+    init_parser = sub.add_parser("init", help="create DIR with a genesis, keys and one "
+                                              "folder per validator")
+    init_parser.add_argument("dir")
+    init_parser.add_argument("--validators", type=int, default=4, help="1, or 4 and more")
+    init_parser.add_argument("--chain", default="heerlen-dev")
+    init_parser.add_argument("--host", default="127.0.0.1")
+    init_parser.add_argument("--base-port", type=int, default=7100)
+    init_parser.set_defaults(run=run_init)
+    up = commands.add_parser("up", help="run every validator of a local network until "
+                                        "SIGINT or SIGTERM")
+    up.add_argument("dir")
+    up.set_defaults(run=run_up)
