@@ -43,6 +43,15 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class StableProof:
+    """A stable checkpoint with its certificate, for a peer whose status shows it is
+    below: it moves that peer's window even if it missed the checkpoint messages."""
+    height: int
+    block_hash: bytes
+    certificate: Signatures
+
+
+@dataclass(frozen=True, slots=True)
 class Forward:
     """Client requests a replica received, passed to all peers so that every correct
     replica times a request and a censoring primary is voted out."""
@@ -92,4 +101,4 @@ class Status:
 
 
 MESSAGE_TYPES = (PrePrepare, Prepare, Commit, Checkpoint, Forward, ViewChange, NewView,
-                 Status)
+                 Status, StableProof)

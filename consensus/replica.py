@@ -32,9 +32,11 @@ from consensus import durable
 from consensus.api import CommittedBatch, Crypto, Fetch, Inspect, Ready, Request, StableCheckpoint
 from consensus.checkpoint import Checkpoints
 from consensus.config import Config
+from consensus.requests import RequestPool
 from consensus.digest import batch_digest, commit_bytes, prepare_bytes, preprepare_bytes
+from consensus.certificates import stable_is_certified
 from consensus.messages import (Checkpoint, Commit, Forward, NewView, PreparedProof, PrePrepare,
-                                Prepare, Status, ViewChange)
+                                Prepare, StableProof, Status, ViewChange)
 from consensus import viewchange
 
 
@@ -72,11 +74,7 @@ class Replica:
         self.slots: dict[int, Slot] = {}
         self.early: dict[int, PrePrepare] = {}      # pre-prepares that came before their new view
         self.certified: dict[int, CommittedBatch] = {}   # committed, waiting for a gap
-        self.pending: dict[bytes, tuple[Request, int]] = {}   # key -> (request, arrival tick)
-        self.queue: dict[bytes, Request] = {}       # pending and not in a pre-prepare of this view
-        self.in_flight: set[bytes] = set()
-        self.seen: dict[bytes, None] = dict.fromkeys(
-            ordered_keys[-config.seen_limit:])      # keys ordered, oldest first
+        self.requests = RequestPool(config, ordered_keys)
         self.view_changes: dict[int, dict[int, ViewChange]] = {}
         self.known_valid: set[ViewChange] = set()
         self.new_view_message: NewView | None = None
@@ -119,7 +117,7 @@ class Replica:
 
     @property
     def pending_count(self) -> int:
-        return len(self.pending)
+        return len(self.requests)
 
     def take_ready(self) -> Ready:
         ready, self.ready = self.ready, Ready()
@@ -128,7 +126,7 @@ class Replica:
     # ---- inputs ------------------------------------------------------------------------
 
     def submit(self, requests: Sequence[Request]) -> list[bool]:
-        accepted = [self._add_pending(r) for r in requests]
+        accepted = [self.requests.add(r, self.ticks) for r in requests]
         fresh = tuple(r.payload for r, ok in zip(requests, accepted) if ok)
         if fresh and not (self.active and self.is_primary):
             step = self.config.batch_max_count
@@ -158,6 +156,12 @@ class Replica:
             self._on_new_view(sender, message)
         elif kind is Status:
             self._on_status(sender, message)
+        elif kind is StableProof:
+            stable = StableCheckpoint(message.height, message.block_hash, message.certificate)
+            if stable.height > self.stable_height and stable_is_certified(
+                    self.config, self.crypto, stable):
+                self._stabilize(stable)
+                self._propose()
         self._check_invariants()
 
     def tick(self, now_ms: int) -> None:
@@ -165,9 +169,9 @@ class Replica:
         self.now_ms = now_ms
         if self.active:
             self._propose()
-            if self.pending:
-                request_key = next(iter(self.pending))
-                since = max(self.pending[request_key][1], self.view_started_tick)
+            oldest = self.requests.oldest_arrival()
+            if oldest is not None:
+                since = max(oldest, self.view_started_tick)
                 if self.ticks - since >= self.config.backoff(
                         self.config.request_timeout_ticks, self.attempts):
                     self._start_view_change(self.view + 1)
@@ -214,17 +218,6 @@ class Replica:
 
     # ---- requests ----------------------------------------------------------------------
 
-    def _add_pending(self, request: Request) -> bool:
-        key = request.key
-        if key in self.seen or key in self.pending:
-            return False
-        if len(self.pending) >= self.config.pending_limit:
-            return False
-        self.pending[key] = (request, self.ticks)
-        if key not in self.in_flight:
-            self.queue[key] = request
-        return True
-
     def _on_forward(self, message: Forward) -> None:
         if not 1 <= len(message.payloads) <= self.config.batch_max_count:
             return
@@ -232,19 +225,11 @@ class Replica:
         if requests is None:
             return
         for request in requests:
-            self._add_pending(request)
+            self.requests.add(request, self.ticks)
         self._propose()
 
     def _mark_ordered(self, batch: CommittedBatch) -> None:
-        for request in batch.requests:
-            key = request.key
-            self.pending.pop(key, None)
-            self.queue.pop(key, None)
-            self.in_flight.discard(key)
-            if key not in self.seen:
-                self.seen[key] = None
-                if len(self.seen) > self.config.seen_limit:
-                    del self.seen[next(iter(self.seen))]
+        self.requests.ordered(batch.requests)
         if batch.time_ms:
             self.block_time_ms = max(self.block_time_ms, batch.time_ms)
 
@@ -269,18 +254,11 @@ class Replica:
 
     def _propose_batches(self) -> None:
         config = self.config
-        while self.queue and self.next_height <= self.stable_height + config.window:
-            batch, size = [], 0
-            for request in self.queue.values():
-                if len(batch) == config.batch_max_count:
-                    break
-                if batch and size + len(request.payload) > config.batch_max_bytes:
-                    break
-                batch.append(request)
-                size += len(request.payload)
-            full = len(batch) == config.batch_max_count or len(batch) < len(self.queue)
-            oldest = self.pending[batch[0].key][1]
-            if not full and self.ticks - oldest < config.batch_wait_ticks:
+        if self.committed_height < self.stable_height:
+            return   # behind: what it lacks may hold the same keys; fetch first
+        while self.next_height <= self.stable_height + config.window:
+            batch, oldest, full = self.requests.next_batch()
+            if not batch or (not full and self.ticks - oldest < config.batch_wait_ticks):
                 return
             height = self.next_height
             time_ms = max(self.now_ms, self._time_floor(height) + 1)
@@ -299,11 +277,7 @@ class Replica:
         slot = self.slots.setdefault(pp.height, Slot())
         assert slot.pp is None
         slot.pp, slot.requests = pp, requests
-        for request in requests:
-            self.in_flight.add(request.key)
-            self.queue.pop(request.key, None)
-            if request.key not in self.seen:
-                self._add_pending(request)
+        self.requests.proposed(requests, self.ticks)
         if not self.is_primary:
             self._vote(pp.height, pp.digest)
             signature = self.crypto.sign(prepare_bytes(self.config.chain, self.view,
@@ -491,6 +465,10 @@ class Replica:
             if target > self.committed_height:
                 peers = tuple(s for s, h in self.peer_heights.items() if h >= target)
                 self._want(target, peers)
+        if status.stable_height < self.stable_height:
+            stable = self.checkpoints.stable
+            self._send(sender, StableProof(stable.height, stable.block_hash,
+                                           stable.certificate))
         if self.active and self.is_primary and self.new_view_message is not None and (
                 status.view < self.view or (status.view == self.view and not status.active)):
             self._send(sender, self.new_view_message)
@@ -502,8 +480,8 @@ class Replica:
         self.view, self.active = view, False
         self.view_started_tick = self.ticks
         self.attempts += 1
-        self.slots, self.early, self.in_flight = {}, {}, set()
-        self.queue = {k: r for k, (r, _) in self.pending.items()}
+        self.slots, self.early = {}, {}
+        self.requests.new_view()
         self.new_view_message = None
         self.vc_quorum_tick = None
         for v in [v for v in self.view_changes if v < view]:
@@ -621,7 +599,6 @@ class Replica:
         self.active = True
         self.view_started_tick = self.ticks
         self.new_view_message = message
-        self.in_flight = set()
         for v in [v for v in self.view_changes if v <= self.view]:
             del self.view_changes[v]
         self.known_valid = {vc for vs in self.view_changes.values() for vc in vs.values()}
@@ -636,7 +613,7 @@ class Replica:
         assert self.committed_height < self.next_height or \
             self.committed_height <= self.stable_height or \
             self.committed_view >= self.view, "a committed batch was lost"
-        self.queue = {k: r for k, (r, _) in self.pending.items()}
+        self.requests.new_view()
         for pp, requests in installs:
             if pp.height > self.stable_height:
                 self._install(pp, requests)
@@ -658,9 +635,7 @@ class Replica:
         assert all(h > self.committed_height for h in self.certified)
         assert len(self.certified) <= config.window and len(self.early) <= config.window
         assert all(h > stable for h in self.proofs) and all(h > stable for h in self.votes)
-        assert len(self.pending) <= config.pending_limit
-        assert len(self.seen) <= config.seen_limit
-        assert len(self.queue) <= len(self.pending)
+        self.requests.check()
         assert len(self.view_changes) <= config.max_views_ahead + 1
         for h, slot in self.slots.items():
             if slot.pp is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgpack
 
 from consensus.messages import (Checkpoint, Commit, Forward, NewView, PreparedProof,
-                                PrePrepare, Prepare, Status, ViewChange)
+                                PrePrepare, Prepare, StableProof, Status, ViewChange)
 
 MAX_U64 = 2 ** 64 - 1
 MAX_SIGNATURE_BYTES = 128
@@ -57,6 +57,8 @@ def encode(message) -> bytes:
                 [_pp(pp) for pp in message.preprepares]]
     elif kind is Status:
         body = [8, message.view, message.active, message.height, message.stable_height]
+    elif kind is StableProof:
+        body = [9, message.height, message.block_hash, _sigs(message.certificate)]
     else:
         raise TypeError(f"not a consensus message: {kind.__name__}")
     return msgpack.packb(body, use_bin_type=True)
@@ -151,6 +153,9 @@ def _decode_body(body: list):
         if type(active) is not bool:
             raise WireError("expected a boolean")
         return Status(_u64(view), active, _u64(height), _u64(stable))
+    if code == 9 and type(code) is int:
+        height, block_hash, certificate = _list(rest, 3)
+        return StableProof(_u64(height), _hash(block_hash), _signatures(certificate))
     raise WireError("unknown message type")
 
 

@@ -309,7 +309,7 @@ class World:
                 down = rng.randint(0, s.safety_ms)
                 self.at(down, "crash", i)
                 self.at(down + rng.randint(50, 1_500), "restart", i)
-        if rng.random() < 0.5:
+        if n > 1 and rng.random() < 0.5:
             side = set(rng.sample(range(n), rng.randint(1, n // 2)))
             self.cut = {(a, b) for a in range(n) for b in range(n)
                         if (a in side) != (b in side)}

@@ -1,0 +1,294 @@
+"""The classic PBFT cases, one scripted scenario each, on real replicas and the real
+driver (tests/consensus/cluster.py)."""
+from __future__ import annotations
+
+import hashlib
+
+from consensus import durable
+from consensus.certificates import batch_is_certified
+from consensus.digest import batch_digest, preprepare_bytes
+from consensus.messages import Commit, NewView, PreparedProof, PrePrepare, Prepare, ViewChange
+from consensus.viewchange import make_view_change
+from tests.consensus.cluster import Cluster
+
+
+def committed_keys(cluster: Cluster, i: int) -> list[bytes]:
+    return [r.key for b in cluster.ledgers[i].blocks for r in b.requests]
+
+
+def test_normal_case_commits_one_certified_batch_on_every_replica():
+    c = Cluster()
+    c.tick()
+    requests = c.requests(3)
+    assert c.drivers[0].submit(requests) == [True, True, True]
+    c.deliver()
+    assert c.heights() == [1, 1, 1, 1]
+    for i in range(4):
+        block = c.ledgers[i].blocks[0]
+        assert block.requests == tuple(requests)
+        assert batch_is_certified(c.config, c.keys.signer(i), block)
+        assert len(block.certificate) == c.config.quorum
+    assert {b.blocks[0].digest for b in c.ledgers} == {c.ledgers[0].blocks[0].digest}
+    assert all(c.replica(i).view == 0 for i in range(4))
+
+
+def test_a_request_known_or_ordered_is_refused_and_never_ordered_twice():
+    c = Cluster()
+    c.tick()
+    requests = c.requests(2)
+    c.drivers[0].submit(requests)
+    assert c.drivers[0].submit(requests) == [False, False]
+    c.deliver()
+    assert c.drivers[0].submit(requests) == [False, False]
+    c.drivers[2].submit(requests)
+    c.tick(20)
+    assert [committed_keys(c, i) for i in range(4)] == [[r.key for r in requests]] * 4
+
+
+def test_a_backup_forwards_requests_and_the_primary_orders_them():
+    c = Cluster()
+    c.tick()
+    requests = c.requests(2)
+    c.drivers[2].submit(requests)
+    c.deliver()
+    assert c.heights() == [1, 1, 1, 1]
+    assert committed_keys(c, 3) == [r.key for r in requests]
+
+
+def test_an_idle_network_makes_no_blocks():
+    c = Cluster()
+    c.tick(50)
+    assert c.heights() == [0, 0, 0, 0]
+    assert all(c.replica(i).view == 0 for i in range(4))
+
+
+def test_primary_crash_leads_to_a_new_view_that_orders_the_request():
+    c = Cluster()
+    c.tick()
+    c.crash(0)
+    requests = c.requests(1)
+    c.drivers[1].submit(requests)
+    c.tick(30)
+    assert [c.replica(i).view for i in (1, 2, 3)] == [1, 1, 1]
+    assert c.replica(1).is_primary
+    for i in (1, 2, 3):
+        assert committed_keys(c, i) == [requests[0].key]
+
+
+def test_view_change_carries_a_prepared_batch_into_the_new_view():
+    c = Cluster()
+    c.tick()
+    requests = c.requests(2)
+    # every replica prepares height 1 in view 0, but no commit gets through
+    c.drivers[0].submit(requests)
+    c.deliver(drop=lambda s, t, m: isinstance(m, Commit))
+    digest = c.replica(1).proofs[1].digest
+    assert c.heights() == [0, 0, 0, 0]
+    c.crash(0)
+    c.tick(30)
+    new_views = [m for s, t, m in c.sent if isinstance(m, NewView)]
+    assert new_views and new_views[0].view == 1
+    assert new_views[0].preprepares[0].height == 1
+    assert new_views[0].preprepares[0].digest == digest
+    for i in (1, 2, 3):
+        assert c.ledgers[i].blocks[0].digest == digest
+        assert c.ledgers[i].blocks[0].view == 1
+
+
+def test_a_gap_in_the_new_view_is_filled_with_an_empty_batch():
+    c = Cluster()
+    c.tick()
+    c.drivers[0].submit(c.requests(1))
+    # height 1 reaches nobody; height 2 prepares everywhere but does not commit
+    c.deliver(drop=lambda s, t, m: True)
+    c.drivers[0].submit(c.requests(1))
+    c.deliver(drop=lambda s, t, m: isinstance(m, Commit))
+    assert 2 in c.replica(1).proofs and 1 not in c.replica(1).proofs
+    carried = c.replica(1).proofs[2].digest
+    c.crash(0)          # the request of height 1 was known to replica 0 alone
+    c.tick(30)
+    assert c.heights()[1:] == [2, 2, 2]
+    for i in (1, 2, 3):
+        gap, kept = c.ledgers[i].blocks
+        assert gap.height == 1 and gap.requests == () and gap.time_ms == 0
+        assert kept.height == 2 and kept.digest == carried
+
+
+def test_checkpoint_becomes_stable_and_the_log_below_it_is_dropped():
+    c = Cluster()
+    c.tick()
+    for _ in range(5):
+        c.drivers[0].submit(c.requests(1))
+        c.deliver()
+    assert c.heights() == [5, 5, 5, 5]
+    for i in range(4):
+        replica = c.replica(i)
+        assert replica.stable_height == 4
+        assert all(h > 4 for h in replica.slots)
+        assert all(h > 4 for h in replica.proofs)
+        assert not any(key.startswith(durable.PROOF_PREFIX)
+                       and int.from_bytes(key[-8:], "big") <= 4 for key in c.storage[i].data)
+        kept = c.ledgers[i].checkpoints
+        assert sorted(kept) == [2, 4]
+        assert kept[4].block_hash == c.ledgers[i].hashes[3]
+        assert len(kept[4].certificate) == c.config.quorum
+
+
+def test_the_window_stops_a_primary_until_a_checkpoint_is_stable():
+    c = Cluster(batch_max_count=1)
+    c.tick()
+    c.drivers[0].submit(c.requests(12))
+    c.deliver(drop=lambda s, t, m: isinstance(m, Commit))
+    proposed = {m.height for s, t, m in c.sent if isinstance(m, PrePrepare)}
+    assert proposed == set(range(1, 9))     # window 8 above stable checkpoint 0
+
+
+def test_a_lagging_replica_catches_up_by_fetching_certified_blocks():
+    c = Cluster()
+    c.tick()
+    c.cut = {3}
+    for _ in range(6):
+        c.drivers[0].submit(c.requests(1))
+        c.deliver()
+        c.tick()
+    assert c.heights() == [6, 6, 6, 0]
+    c.cut = set()
+    c.tick(10)
+    assert c.heights() == [6, 6, 6, 6]
+    assert c.ledgers[3].hashes == c.ledgers[0].hashes
+    assert c.replica(3).stable_height == 6
+
+
+def test_an_equivocating_primary_cannot_split_the_correct_replicas():
+    c = Cluster()
+    c.tick()
+    a, b = c.requests(2)
+    crypto = c.keys.signer(0)
+
+    def proposal(request):
+        digest = batch_digest(c.config.chain, 1, c.now_ms, [request.digest])
+        signature = crypto.sign(preprepare_bytes(c.config.chain, 0, 1, digest))
+        return PrePrepare(0, 1, c.now_ms, digest, (request.payload,), signature)
+
+    c.crash(0)          # replica 0 now speaks only through this test
+    c.post(0, 1, proposal(a))
+    c.post(0, 2, proposal(b))
+    c.post(0, 3, proposal(b))
+    c.deliver()
+    prepared = [c.replica(i).proofs.get(1) for i in (1, 2, 3)]
+    # b reached two backups: quorum - 1 prepares, so it may prepare; a never does
+    assert all(p is None or p.digest == proposal(b).digest for p in prepared)
+    c.drivers[1].submit([a, b])
+    c.tick(40)
+    blocks = [c.ledgers[i].blocks for i in (1, 2, 3)]
+    assert blocks[0] and blocks[0] == blocks[1] == blocks[2]
+    assert sorted(committed_keys(c, 1)) == sorted([a.key, b.key])
+
+
+def test_a_batch_with_a_bad_envelope_gets_no_prepare():
+    c = Cluster()
+    c.tick()
+    crypto = c.keys.signer(0)
+    good = c.requests(1)[0]
+    payloads = (good.payload, b"not an envelope anyone signed")
+    digest = batch_digest(c.config.chain, 1, c.now_ms,
+                          [hashlib.sha256(p).digest() for p in payloads])
+    signature = crypto.sign(preprepare_bytes(c.config.chain, 0, 1, digest))
+    c.crash(0)
+    c.post(0, None, PrePrepare(0, 1, c.now_ms, digest, payloads, signature))
+    c.deliver()
+    assert not any(isinstance(m, Prepare) for s, t, m in c.sent)
+
+
+def test_block_time_must_be_later_than_the_last_and_near_the_clock():
+    c = Cluster()
+    c.tick()
+    crypto = c.keys.signer(0)
+    c.crash(0)
+    for height, time_ms in ((1, c.now_ms + 5_000), (1, 0)):
+        request = c.requests(1)[0]
+        digest = batch_digest(c.config.chain, height, time_ms, [request.digest])
+        signature = crypto.sign(preprepare_bytes(c.config.chain, 0, height, digest))
+        c.post(0, None, PrePrepare(0, height, time_ms, digest, (request.payload,),
+                                   signature))
+    c.deliver()
+    assert not any(isinstance(m, Prepare) for s, t, m in c.sent)
+
+
+def test_a_restarted_replica_never_votes_two_digests_for_one_slot():
+    c = Cluster()
+    c.tick()
+    crypto = c.keys.signer(0)
+    a, b = c.requests(2)
+
+    def proposal(request):
+        digest = batch_digest(c.config.chain, 1, c.now_ms, [request.digest])
+        signature = crypto.sign(preprepare_bytes(c.config.chain, 0, 1, digest))
+        return PrePrepare(0, 1, c.now_ms, digest, (request.payload,), signature)
+
+    first, second = proposal(a), proposal(b)
+    c.crash(0)
+    c.post(0, 1, first)
+    c.deliver()
+    c.crash(1)
+    c.start(1)
+    c.tick()
+    c.post(0, 1, second)
+    c.deliver()
+    votes = {m.digest for s, t, m in c.sent if s == 1 and isinstance(m, Prepare)
+             and m.view == 0 and m.height == 1}
+    assert votes == {first.digest}
+
+
+def test_a_replica_persists_its_vote_in_the_same_ready_that_sends_it():
+    c = Cluster()
+    c.tick()
+    replica = c.replica(1)
+    request = c.requests(1)[0]
+    crypto = c.keys.signer(0)
+    digest = batch_digest(c.config.chain, 1, c.now_ms, [request.digest])
+    pp = PrePrepare(0, 1, c.now_ms, digest, (request.payload,),
+                    crypto.sign(preprepare_bytes(c.config.chain, 0, 1, digest)))
+    replica.receive(0, pp)
+    ready = replica.take_ready()
+    assert (durable.vote_key(1), durable.vote_value(0, digest)) in ready.persist
+    assert any(isinstance(m, Prepare) for _, m in ready.messages)
+
+
+def test_a_forged_view_change_proof_is_refused():
+    c = Cluster()
+    c.tick()
+    crypto = c.keys.signer(3)
+    fake = PreparedProof(0, 1, 1, bytes(32), (b"x",), b"sig", ((1, b"a"), (2, b"b")))
+    vc = make_view_change(c.config, crypto, 3, 1, (0, bytes(32), ()), [fake])
+    c.crash(3)
+    c.post(3, 1, vc)
+    c.deliver()
+    assert 3 not in c.replica(1).view_changes.get(1, {})
+
+
+def test_one_validator_commits_alone():
+    c = Cluster(n=1)
+    c.tick()
+    c.drivers[0].submit(c.requests(3))
+    assert c.heights() == [1]
+    assert c.ledgers[0].blocks[0].certificate[0][0] == 0
+
+
+def test_timeouts_back_off_while_views_fail_and_reset_on_progress():
+    c = Cluster(n=7)
+    c.tick()
+    c.crash(0)
+    c.crash(1)                          # the primaries of views 0 and 1
+    c.drivers[2].submit(c.requests(1))
+    c.tick(200)
+    sent: dict[int, int] = {}           # view -> when replica 3 first asked for it
+    for t, s, m in c.timeline:
+        if s == 3 and isinstance(m, ViewChange):
+            sent.setdefault(m.new_view, t)
+    base = c.config.view_change_timeout_ticks * 10      # ten milliseconds a tick
+    assert sent[2] - sent[1] >= 2 * base                # the second attempt waited twice as long
+    assert 3 not in sent                                 # view 2 has a live primary
+    assert all(c.replica(i).view == 2 for i in range(2, 7))
+    assert c.heights()[2:] == [1] * 5
+    assert c.replica(3).attempts == 0                    # progress reset the backoff
