@@ -121,6 +121,9 @@ class Validator:
         self._ticker: asyncio.Task | None = None
         self._fetch_turn = 0
         self.view_changes = 0
+        # called with each executed batch, after its block is written (the gateway's live
+        # event stream and metrics); a listener must not raise
+        self.listeners: list = []
         self.committed_txs = 0
         self.started_ms = 0
 
@@ -262,11 +265,16 @@ class Validator:
         block_hash = self.executor.execute(batch)
         self.committed_txs += len(batch.requests)
         in_flight, waiters = self._in_flight, self._waiters
-        for request in batch.requests:
-            in_flight.pop(request.key, None)
-            for future in waiters.pop(request.key, ()) if waiters else ():
-                if not future.done():
-                    future.set_result(None)
+        if in_flight or waiters:
+            # both are keyed by the hex tx id the gateway knows; request.key is raw bytes
+            for request in batch.requests:
+                tx_id = request.key.hex()
+                in_flight.pop(tx_id, None)
+                for future in waiters.pop(tx_id, ()) if waiters else ():
+                    if not future.done():
+                        future.set_result(None)
+        for listener in self.listeners:
+            listener(batch)
         return block_hash
 
     def keep_checkpoint(self, checkpoint: StableCheckpoint) -> None:
