@@ -25,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", help="where to keep the network (default: a new temporary folder)")
     demo.add_argument("--exit", action="store_true", help="print a summary and exit")
     demo.set_defaults(run=_demo)
-    from ops import genesis_cmd, keys_cmd, network, node_cmd
-    for module in (keys_cmd, genesis_cmd, network, node_cmd):
+    from ops import audit_cmd, export_cmd, genesis_cmd, keys_cmd, network, node_cmd
+    for module in (keys_cmd, genesis_cmd, network, node_cmd, audit_cmd, export_cmd):
         module.register(commands)
     return parser
 

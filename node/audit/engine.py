@@ -1,0 +1,387 @@
+"""The replay: every block from genesis on, checked as docs/audit.md lists, in order.
+
+Two stages over a bounded window of blocks. `prepare` (ahead) checks what needs no state:
+the height sequence and the previous hash, the batch digest, each certificate's shape and
+quorum, each envelope's decoding and chain id; and hands every signature (commit,
+envelope, checkpoint) to the process pool. `settle` (in order) waits for the block's
+signature verdicts, re-executes the block with the chaincode against a scratch LMDB state
+and compares each result, the results root, the state root and the block hash, then the
+checkpoint. A problem found ahead is raised only when its block comes up, so the failure
+reported is always the first height where something is wrong.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import lmdb
+
+import chaincode
+from chaincode.api import BlockContext, Tx
+from chaincode.v1 import MAX_TXS_PER_BLOCK
+from consensus.digest import batch_digest, checkpoint_bytes, commit_bytes, quorum
+from node import codec
+from node.audit.invariants import InvariantBroken, Invariants
+from node.audit.verify import CHUNK, MAX_IN_FLIGHT, Verifier
+from node.block import block_hash, results_root
+from node.envelope import MAX_ENVELOPE_BYTES, TX_TAG, Refused, _body_fields
+from node.export import SourceBlock
+from node.genesis import Genesis
+
+WINDOW_ITEMS = 32_768        # signatures prepared ahead of execution, at most
+WINDOW_BLOCKS = 4_096
+
+
+class AuditFailure(Exception):
+    """The first height where the chain does not hold, and why, in plain words."""
+
+    def __init__(self, height: int, reason: str):
+        super().__init__(f"height {height}: {reason}")
+        self.height = height
+        self.reason = reason
+
+
+@dataclass
+class _Prepared:
+    block: SourceBlock | None
+    failure: AuditFailure | None = None
+    txs: list = field(default_factory=list)
+    labels: list = field(default_factory=list)        # what each signature item is
+    spans: list = field(default_factory=list)         # (chunk id, chunk offset, count, first)
+    checkpoint_from: int = 0                          # labels from here are the checkpoint's
+
+
+class _Scratch:
+    """The replayed state in a temporary LMDB environment without sync: it is thrown away
+    at the end, so durability is worth nothing and memory stays flat."""
+
+    def __init__(self):
+        self.path = tempfile.mkdtemp(prefix="stadsmunt-audit-")
+        self.env = lmdb.open(self.path, map_size=64 << 30, sync=False, metasync=False,
+                             writemap=True, readahead=False, max_dbs=1)
+        self.txn = None
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.txn.get(key)
+
+    def scan(self, prefix: bytes):
+        cursor = self.txn.cursor()
+        if not cursor.set_range(prefix):
+            return
+        for key, value in cursor:
+            if not key.startswith(prefix):
+                return
+            yield key, value
+
+    def begin(self):
+        self.txn = self.env.begin(write=True)
+
+    def apply(self, writes: dict) -> None:
+        txn = self.txn
+        for key, value in writes.items():
+            if value is None:
+                txn.delete(key)
+            else:
+                txn.put(key, value)
+
+    def commit(self) -> None:
+        self.txn.commit()
+        self.txn = None
+
+    def close(self) -> None:
+        if self.txn is not None:
+            self.txn.abort()
+        self.env.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _certificate(kind: str, genesis: Genesis, certificate, message: bytes,
+                 prepared: _Prepared, items: list) -> str | None:
+    """Shape and quorum of a certificate; its signatures go to `items`. A reason or None."""
+    validators = genesis.validators
+    seen = set()
+    for entry in certificate:
+        index, signature = entry
+        if type(index) is not int or not 0 <= index < len(validators):
+            return f"{kind} certificate: signer {index!r} is not a genesis validator"
+        if index in seen:
+            return (f"{kind} certificate: validator {index} ({validators[index].name}) is "
+                    f"counted twice")
+        if type(signature) is not bytes or len(signature) != 64:
+            return (f"{kind} certificate: the signature of validator {index} "
+                    f"({validators[index].name}) is not 64 bytes")
+        seen.add(index)
+        items.append((validators[index].key, message, signature))
+        prepared.labels.append(f"{kind} certificate: the signature of validator {index} "
+                               f"({validators[index].name}) does not verify")
+    need = quorum(len(validators))
+    if len(seen) < need:
+        return (f"{kind} certificate has {len(seen)} validators' signatures; a quorum of "
+                f"{len(validators)} is {need}")
+    return None
+
+
+def _open(envelope, chain: str, i: int) -> tuple[Tx, bytes, bytes]:
+    """The door's decoding and chain check (docs/protocol.md); the signature is the pool's."""
+    if type(envelope) is not bytes or len(envelope) > MAX_ENVELOPE_BYTES:
+        raise Refused("malformed", f"envelope {i} is over {MAX_ENVELOPE_BYTES} bytes")
+    try:
+        outer = codec.unpack(envelope, MAX_ENVELOPE_BYTES)
+    except codec.CodecError as error:
+        raise Refused("malformed", f"envelope {i}: {error}") from None
+    if (type(outer) is not list or len(outer) != 2 or type(outer[0]) is not bytes
+            or type(outer[1]) is not bytes or len(outer[1]) != 64):
+        raise Refused("malformed", f"envelope {i} is not [bin body, bin 64-byte signature]")
+    body_bytes, signature = outer
+    body = _body_fields(body_bytes)
+    tx_id = hashlib.sha256(body_bytes).hexdigest()
+    if body["chain"] != chain:
+        raise Refused("wrong_chain", f"envelope {i} ({tx_id}) is for chain {body['chain']!r}")
+    return (Tx(tx_id, body["signer"], body["kind"], body["args"]),
+            TX_TAG + body_bytes, signature)
+
+
+class Replay:
+    def __init__(self, genesis: Genesis, verifier: Verifier,
+                 progress: Callable[[int, int], None] | None = None,
+                 on_block: Callable[[SourceBlock, list[bytes]], None] | None = None):
+        """`on_block` gets each block once it holds, with its re-executed results."""
+        self.genesis = genesis
+        self.chain = genesis.chain
+        self.keys = genesis.validator_keys()
+        self.verifier = verifier
+        self.progress = progress
+        self.on_block = on_block
+        self.invariants = Invariants([dict(p) for p in genesis.policies])
+        self.scratch = _Scratch()
+        writes, self.acc = chaincode.genesis_state(genesis.rules_version,
+                                                   list(genesis.admins),
+                                                   [dict(p) for p in genesis.policies])
+        self.scratch.begin()
+        self.scratch.apply(writes)
+        self.scratch.commit()
+        # the prepare stage's view of the chain, and the settle stage's
+        self.next_height = 1
+        self.claimed_prev = genesis.hash()
+        self.height, self.hash = 0, genesis.hash()
+        self.time_ms = 0
+        self.seen: dict[bytes, int] = {}      # tx ids executed (not `duplicate`) -> height
+        self.txs = self.ok = self.checkpoints = 0
+        self.chunks: dict[int, object] = {}   # chunk id -> future of its bad positions
+        self.chunk_id = 0
+        self.pending: list = []               # items of the chunk being filled
+
+    # ---- the whole run ----
+
+    def run(self, stream: Iterable) -> dict:
+        """Check every block of `stream` (SourceBlocks, or an AuditFailure in its place);
+        answer the summary or raise the first AuditFailure."""
+        started = time.perf_counter()
+        window: deque[_Prepared] = deque()
+        items_ahead = 0
+        source = iter(stream)
+        done = False
+        try:
+            while True:
+                while not done and items_ahead < WINDOW_ITEMS and len(window) < WINDOW_BLOCKS:
+                    item = next(source, None)
+                    if item is None:
+                        done = True
+                        break
+                    prepared = (_Prepared(None, item) if isinstance(item, AuditFailure)
+                                else self._prepare(item))
+                    done = prepared.failure is not None
+                    window.append(prepared)
+                    items_ahead += len(prepared.labels) + 1
+                if not window:
+                    break
+                prepared = window.popleft()
+                items_ahead -= len(prepared.labels) + 1
+                self._settle(prepared)
+                if self.progress is not None:
+                    self.progress(self.height, self.txs)
+            try:
+                totals = self.invariants.finish(self.height, self._reader())
+            except InvariantBroken as broken:
+                raise AuditFailure(broken.height, broken.reason) from None
+        finally:
+            self.scratch.close()
+        seconds = time.perf_counter() - started
+        return dict(blocks=self.height, transactions=self.txs, ok=self.ok,
+                    rejected=self.txs - self.ok, checkpoints=self.checkpoints,
+                    signatures=self.verifier.checked, **totals,
+                    genesis=self.genesis.hash().hex(), head=self.hash.hex(),
+                    seconds=round(seconds, 3),
+                    tx_per_s=round(self.txs / seconds) if seconds > 0 else 0)
+
+    def _reader(self):
+        self.scratch.begin()     # a read inside a write transaction; aborted by close()
+        return self.scratch
+
+    # ---- ahead: checks without state, signatures to the pool ----
+
+    def _prepare(self, block: SourceBlock) -> _Prepared:
+        prepared = _Prepared(block)
+        try:
+            self._prepare_checks(block, prepared)
+        except AuditFailure as failure:
+            prepared.failure = failure
+            prepared.labels, prepared.spans = [], []
+        return prepared
+
+    def _prepare_checks(self, block: SourceBlock, prepared: _Prepared) -> None:
+        height = self.next_height
+        if block.height != height:
+            if block.height > height:
+                raise AuditFailure(height, f"block {height} is missing: the source goes from "
+                                           f"{height - 1} to {block.height}")
+            raise AuditFailure(height, f"block {block.height} comes again where block "
+                                       f"{height} should be (a repeated or reordered block)")
+        if block.prev_hash != self.claimed_prev:
+            raise AuditFailure(height, "its previous hash is not the hash of block "
+                                       f"{height - 1}" if height > 1 else
+                                       "its previous hash is not the genesis hash")
+        self.next_height += 1
+        self.claimed_prev = block.hash
+        hashes = [hashlib.sha256(e).digest() if type(e) is bytes else b""
+                  for e in block.envelopes]
+        if batch_digest(self.chain, height, block.time_ms, hashes) != block.batch_digest:
+            raise AuditFailure(height, "the batch digest does not cover the block's "
+                                       "envelopes and time: an envelope or the time was "
+                                       "changed")
+        if block.time_ms < self.time_ms:
+            raise AuditFailure(height, "the block time goes back")
+        self.time_ms = block.time_ms
+        if len(block.envelopes) > MAX_TXS_PER_BLOCK:
+            raise AuditFailure(height, f"more than {MAX_TXS_PER_BLOCK} transactions")
+        items: list = []
+        reason = _certificate("commit", self.genesis, block.certificate,
+                              commit_bytes(self.chain, block.view, height, block.batch_digest),
+                              prepared, items)
+        if reason:
+            raise AuditFailure(height, reason)
+        txs = prepared.txs
+        for i, envelope in enumerate(block.envelopes):
+            try:
+                tx, message, signature = _open(envelope, self.chain, i)
+            except Refused as refused:
+                raise AuditFailure(height, f"{refused.code}: {refused.reason}") from None
+            txs.append(tx)
+            items.append((tx.signer, message, signature))
+            prepared.labels.append(f"bad_signature: envelope {i} ({tx.tx_id}) is not signed "
+                                   f"by its signer")
+        prepared.checkpoint_from = len(prepared.labels)
+        if block.checkpoint is not None:
+            checkpoint_hash, certificate = block.checkpoint
+            if checkpoint_hash != block.hash:
+                raise AuditFailure(height, "the checkpoint kept with the block names another "
+                                           "block hash")
+            reason = _certificate("checkpoint", self.genesis, certificate,
+                                  checkpoint_bytes(self.chain, height, block.hash),
+                                  prepared, items)
+            if reason:
+                raise AuditFailure(height, reason)
+        self._queue(items, prepared)
+
+    def _queue(self, items: list, prepared: _Prepared) -> None:
+        first = 0
+        while first < len(items):
+            room = CHUNK - len(self.pending)
+            take = items[first:first + room]
+            prepared.spans.append((self.chunk_id, len(self.pending), len(take), first))
+            self.pending.extend(take)
+            first += len(take)
+            if len(self.pending) >= CHUNK:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            # the window bounds the chunks in flight; this only states it
+            assert len(self.chunks) <= MAX_IN_FLIGHT, "more chunks in flight than allowed"
+            self.chunks[self.chunk_id] = self.verifier.submit(self.pending)
+            self.chunk_id += 1
+            self.pending = []
+
+    def _bad_labels(self, prepared: _Prepared) -> list[int]:
+        bad = []
+        for chunk, offset, count, first in prepared.spans:
+            if chunk == self.chunk_id:
+                self._flush()
+            for position in self.chunks[chunk].result():
+                if offset <= position < offset + count:
+                    bad.append(first + position - offset)
+        last = prepared.spans[-1][0] if prepared.spans else None
+        for chunk in [c for c in self.chunks if last is not None and c < last]:
+            del self.chunks[chunk]
+        return sorted(bad)
+
+    # ---- in order: signatures' verdicts, execution, comparison ----
+
+    def _settle(self, prepared: _Prepared) -> None:
+        if prepared.failure is not None:
+            raise prepared.failure
+        block = prepared.block
+        height = block.height
+        bad = self._bad_labels(prepared)
+        if bad and bad[0] < prepared.checkpoint_from:
+            raise AuditFailure(height, prepared.labels[bad[0]])
+        txs = prepared.txs
+        self.scratch.begin()
+        try:
+            outcome = chaincode.execute_block(self.genesis.rules_version, self.scratch,
+                                              BlockContext(height, block.time_ms), txs,
+                                              self.acc)
+        except Exception as error:      # a log no correct rules would have produced
+            raise AuditFailure(height, f"re-execution fails ({type(error).__name__}: "
+                                       f"{error})") from None
+        encode = chaincode.encode_result
+        encoded = [encode(r) for r in outcome.results]
+        if block.results is not None:
+            if len(block.results) != len(encoded):
+                raise AuditFailure(height, f"the source has {len(block.results)} results for "
+                                           f"{len(encoded)} transactions")
+            for i, (mine, theirs) in enumerate(zip(encoded, block.results)):
+                if mine != theirs:
+                    raise AuditFailure(height, f"the result of transaction {i} "
+                                               f"({txs[i].tx_id}) differs from re-execution")
+        r_root = results_root(encoded)
+        if r_root != block.results_root:
+            raise AuditFailure(height, "the results root differs from re-execution")
+        if outcome.state_root != block.state_root:
+            raise AuditFailure(height, "the state root differs from re-execution")
+        this_hash = block_hash(self.hash, height, block.batch_digest, r_root, outcome.state_root)
+        if this_hash != block.hash:
+            raise AuditFailure(height, "the block hash does not match the block's contents")
+        seen = self.seen
+        events = []
+        for tx, result in zip(txs, outcome.results):
+            if result.code == "duplicate":
+                continue
+            raw = bytes.fromhex(tx.tx_id)
+            if raw in seen:
+                raise AuditFailure(height, f"transaction {tx.tx_id} is executed a second "
+                                           f"time (first at height {seen[raw]})")
+            seen[raw] = height
+            if result.code == "ok":
+                self.ok += 1
+                events.extend(result.events)
+        try:
+            self.invariants.block(height, block.time_ms, events)
+        except InvariantBroken as broken:
+            raise AuditFailure(broken.height, broken.reason) from None
+        if bad:
+            raise AuditFailure(height, prepared.labels[bad[0]])
+        if block.checkpoint is not None:
+            self.checkpoints += 1
+        self.scratch.apply(outcome.writes)
+        self.scratch.commit()
+        self.acc = outcome.state_acc
+        self.height, self.hash = height, this_hash
+        self.txs += len(txs)
+        if self.on_block is not None:
+            self.on_block(block, encoded)

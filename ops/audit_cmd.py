@@ -1,0 +1,157 @@
+"""`stadsmunt audit SOURCE...`: replay a chain from genesis and check everything
+docs/audit.md lists, trusting none of the sources. Exit 0 when everything holds, 1 with the
+first height and a plain reason when not, 2 for bad usage or a source that cannot be
+reached."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from node.audit import AuditFailure, NoGenesis, Report, Unreachable, audit, open_source
+from node.audit.sources import Broken
+from node.genesis import GenesisError, load as load_genesis
+from node.keys import KeyFileError, read_key_file
+from ops.errors import UsageError
+
+
+def cents(amount: int) -> str:
+    return f"{amount // 100:,}.{amount % 100:02d}"
+
+
+class Progress:
+    """A one-line bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int | None):
+        self.total = total
+        self.last = 0.0
+        self.started = time.monotonic()
+
+    def __call__(self, height: int, txs: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        rate = txs / max(now - self.started, 1e-9)
+        if self.total:
+            done = min(height / self.total, 1.0)
+            bar = "#" * int(done * 30)
+            line = f"\raudit [{bar:<30}] {height}/{self.total} blocks, {rate:,.0f} tx/s"
+        else:
+            line = f"\raudit: {height} blocks, {rate:,.0f} tx/s"
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        sys.stderr.write("\n")
+
+
+def _pin(args) -> bytes | None:
+    if args.genesis_hash is None:
+        return None
+    text = args.genesis_hash.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise UsageError("--genesis-hash takes 64 hex characters")
+    return bytes.fromhex(text)
+
+
+def _print_text(report) -> None:
+    out = sys.stdout
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if report.failure is not None:
+        print(f"audit FAILED at height {report.failure.height}: {report.failure.reason}",
+              file=out)
+        return
+    s = report.summary
+    members = ", ".join(f"{n} {role}" for role, n in s["members"].items()) or "none"
+    print("audit passed: every check holds", file=out)
+    print(f"  blocks        {s['blocks']} ({s['checkpoints']} with a checkpoint)", file=out)
+    print(f"  transactions  {s['transactions']} ({s['ok']} ok, {s['rejected']} rejected)",
+          file=out)
+    print(f"  minted        {cents(s['minted'])}", file=out)
+    print(f"  redeemed      {cents(s['redeemed'])}", file=out)
+    print(f"  circulating   {cents(s['circulating'])}", file=out)
+    print(f"  members       {members}", file=out)
+    print(f"  tasks         {s['tasks']}", file=out)
+    print(f"  genesis hash  {s['genesis']}", file=out)
+    print(f"  head hash     {s['head']}", file=out)
+    print(f"  signatures    {s['signatures']} checked in {s['seconds']} s "
+          f"({s['tx_per_s']} tx/s)", file=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.genesis is not None and args.genesis_hash is not None:
+        raise UsageError("give --genesis or --genesis-hash, not both")
+    pin = _pin(args)
+    genesis = None
+    if args.genesis is not None:
+        try:
+            genesis = load_genesis(args.genesis)
+        except GenesisError as error:
+            raise UsageError(f"--genesis: {error}") from None
+    key = None
+    if args.key is not None:
+        try:
+            key = read_key_file(args.key)
+        except KeyFileError as error:
+            raise UsageError(str(error)) from None
+    sources = []
+    report = None
+    try:
+        for text in args.sources:
+            sources.append(open_source(text, key))
+        total = max((s.head_height or 0 for s in sources), default=0)
+        progress = Progress(total) if sys.stderr.isatty() else None
+        report = audit(sources, genesis, pin, args.jobs, progress)
+        if progress is not None:
+            progress.end()
+    except (Unreachable, NoGenesis) as error:
+        raise UsageError(str(error)) from None
+    except Broken as broken:
+        report = Report(failure=AuditFailure(broken.height, broken.reason))
+    finally:
+        for source in sources:
+            source.close()
+    if report.trusted and report.genesis_hash:
+        print(f"genesis hash {report.genesis_hash} (trusted from the source, not pinned)",
+              file=sys.stderr)
+    if args.json:
+        for warning in report.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_text(report)
+    return 0 if report.failure is None else 1
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "audit", help="replay a chain from genesis and check every block, signature, "
+                      "result and invariant", description=__doc__)
+    parser.add_argument("sources", nargs="+", metavar="SOURCE",
+                        help="a gateway URL, a validator's folder (or its data folder) or an "
+                             "export file; several are compared")
+    parser.add_argument("--genesis", metavar="FILE", help="the genesis.json to trust")
+    parser.add_argument("--genesis-hash", metavar="HEX", help="the genesis hash to trust")
+    parser.add_argument("--key", metavar="FILE", help="key file whose read token is sent to "
+                                                      "gateways")
+    parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="processes checking signatures (default: every core)")
+    parser.set_defaults(run=safe(run))
+
+
+def safe(command):
+    """No traceback whatever the input: an unexpected error is a failed check (exit 1)."""
+    def wrapped(args):
+        try:
+            return command(args)
+        except (UsageError, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as error:   # noqa: BLE001 - the contract: never a traceback
+            print(f"stadsmunt: {args.command} stopped: {type(error).__name__}: {error}",
+                  file=sys.stderr)
+            return 1
+    return wrapped

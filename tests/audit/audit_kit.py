@@ -1,0 +1,87 @@
+"""Helpers of the audit's tests: certified logs, certificates signed by the test
+validators, and exports to tamper with."""
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+from consensus.api import StableCheckpoint
+from consensus.digest import checkpoint_bytes, commit_bytes
+from ledger_kit import CHAIN, VALIDATOR_NAMES, certified, keypair, make_genesis, story
+from node.audit import audit, open_source
+from node.executor import open_ledger
+from node.export import ExportReader, ExportWriter, SourceBlock
+
+ADMIN = keypair("admin")
+
+
+def sign_all(message: bytes, indexes=(0, 1, 2)) -> tuple[tuple[int, bytes], ...]:
+    return tuple((i, keypair(VALIDATOR_NAMES[i]).sign(message)) for i in indexes)
+
+
+def build_log(path, admin=ADMIN, spends: int = 3, genesis=None):
+    """The ledger kit's story executed into a store at `path`, every block certified by 3
+    of 4 validators and a checkpoint kept every `checkpoint_interval` blocks."""
+    genesis = genesis or make_genesis(admin)
+    executor = open_ledger(path, genesis)
+    for height, (time_ms, envelopes) in enumerate(story(admin, spends), 1):
+        block_hash = executor.execute(certified(executor.door, height, time_ms, envelopes))
+        if height % genesis.checkpoint_interval == 0:
+            cert = sign_all(checkpoint_bytes(CHAIN, height, block_hash), (1, 2, 3))
+            executor.keep_checkpoint(StableCheckpoint(height, block_hash, cert))
+    executor.store.close()
+    return genesis
+
+
+def blocks_of(path) -> tuple[bytes, list[SourceBlock]]:
+    source = open_source(str(path), None)
+    try:
+        return source.genesis_bytes, list(source.blocks())
+    finally:
+        source.close()
+
+
+def export_bytes(genesis_bytes: bytes, blocks: list[SourceBlock], genesis_hash: bytes,
+                 check_order: bool = False) -> bytes:
+    """An export of `blocks` as given (tampered or not); the writer's own order assertion
+    is bypassed by handing it the heights it expects."""
+    out = io.BytesIO()
+    writer = ExportWriter(out, genesis_bytes)
+    for block in blocks:
+        writer.head = (block.height - 1, writer.head[1])
+        writer.block(block)
+    writer.finish(genesis_hash)
+    return out.getvalue()
+
+
+class BlockList:
+    """A source over a list of blocks, as the audit sees any other source."""
+
+    def __init__(self, genesis_bytes: bytes, blocks, name: str = "list"):
+        self.name = name
+        self.genesis_bytes = genesis_bytes
+        self.claimed_genesis_hash = None
+        self.head_height = len(blocks)
+        self._blocks = list(blocks)
+
+    def blocks(self):
+        return iter(self._blocks)
+
+    def close(self):
+        pass
+
+
+def run_audit(genesis_bytes, blocks, jobs=1, **kwargs):
+    return audit([BlockList(genesis_bytes, blocks)], jobs=jobs, **kwargs)
+
+
+def recertify(block: SourceBlock, **changes) -> SourceBlock:
+    """The block with `changes` and a fresh valid commit certificate over its fields."""
+    block = replace(block, **changes)
+    message = commit_bytes(CHAIN, block.view, block.height, block.batch_digest)
+    return replace(block, certificate=sign_all(message))
+
+
+def read_export(data: bytes):
+    reader = ExportReader(io.BytesIO(data))
+    return reader.genesis_bytes, list(reader.blocks())
