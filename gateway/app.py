@@ -1,53 +1,130 @@
 """The gateway: the aiohttp application every validator serves to apps.
 
 It turns HTTP into calls on the node's small interface (`submit`, `wait`, `result`,
-`is_pending`, `status`, and the read-only `store`) and back; the rules live in chaincode,
-the ordering in consensus.
+`is_pending`, `status`, the read-only `store`, and `listeners` for executed batches) and
+back; the rules live in chaincode, the ordering in consensus. docs/api.md describes it
+for app developers and /v1/openapi.json for machines.
 """
 from __future__ import annotations
 
-import base64
+import time
 
 from aiohttp import web
 
-from gateway import transactions
-from gateway.problems import Problem, problems
+from gateway.appkeys import (AGGREGATES, CLOCK_MS, FEED, MAX_STREAMS, METRICS, NODE,
+                             STREAMS, TOKENS)
 
+from chaincode import views
+from chaincode.periods import periods
+from gateway import chainlog, openapi, reads, transactions
+from gateway.auth import Tokens
+from gateway.feed import Feed
+from gateway.metrics import Metrics, get_metrics
+from gateway.params import query
+from gateway.problems import problem_response, problems
+from gateway.stats import Aggregates, get_stats
 
-def block_json(record, checkpoint=None) -> dict:
-    return {"height": record.height, "hash": record.hash.hex(),
-            "prev_hash": record.prev_hash.hex(), "time": record.time_ms, "view": record.view,
-            "batch_digest": record.batch_digest.hex(), "state_root": record.state_root.hex(),
-            "results_root": record.results_root.hex(),
-            "txs": [base64.b64encode(e).decode() for e in record.envelopes],
-            "certificate": {"view": record.view,
-                            "signatures": [{"validator": i, "signature": s.hex()}
-                                           for i, s in record.certificate]},
-            "checkpoint": checkpoint}
+DEFAULT_MAX_STREAMS = 256          # live event streams one node serves at once
+CORS_HEADERS = "Authorization, Content-Type, Last-Event-ID"
 
 
 async def get_status(request: web.Request) -> web.Response:
-    return web.json_response(request.app["node"].status())
+    query(request)
+    node = request.app[NODE]
+    status = node.status()
+    status.setdefault("warnings", status_warnings(node, status))
+    return web.json_response(status)
 
 
-async def get_block(request: web.Request) -> web.Response:
-    store = request.app["node"].store
-    raw = request.match_info["height"]
-    if not raw.isdigit() or len(raw) > 19:
-        raise Problem(404, "not_found", "A block height is a whole number from 1.")
-    record = store.block(int(raw))
-    if record is None:
-        raise Problem(404, "not_found", f"There is no block at height {raw} yet.")
-    return web.json_response(block_json(record))
+def status_warnings(node, status: dict) -> list[str]:
+    """Plain sentences for an operator: peers down, a cap policy carried over."""
+    warnings = [f"validator {v['name']} is not connected" for v in status["validators"]
+                if not v["connected"]]
+    year = periods(time.time_ns() // 1_000_000)[0]
+    found = views.policy_for_year(node.store, year)
+    if found is None:
+        warnings.append(f"there is no cap policy for {year}: nothing can be posted, "
+                        "claimed or approved")
+    elif found["fallback"]:
+        warnings.append(f"there is no cap policy for {year}; the {found['from_year']} "
+                        "policy applies")
+    return warnings
 
 
-def make_app(node) -> web.Application:
-    app = web.Application(middlewares=[problems],
+def cors(origins: tuple[str, ...]):
+    allowed = frozenset(origins)
+
+    def allows(origin: str | None) -> bool:
+        return origin is not None and ("*" in allowed or origin in allowed)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        origin = request.headers.get("Origin")
+        preflight = request.method == "OPTIONS" and \
+            "Access-Control-Request-Method" in request.headers and \
+            request.match_info.http_exception is None
+        if preflight:
+            if not allows(origin):
+                return problem_response(403, "forbidden",
+                                        "This origin may not call this gateway.")
+            return web.Response(status=204, headers={
+                "Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Headers": CORS_HEADERS,
+                "Access-Control-Max-Age": "600"})
+        response = await handler(request)
+        if allows(origin) and not response.prepared:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+    return middleware
+
+
+def make_app(node, max_streams: int = DEFAULT_MAX_STREAMS, clock_ms=None) -> web.Application:
+    clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+    origins = tuple(getattr(getattr(node, "config", None), "cors_origins", ()) or ())
+    app = web.Application(middlewares=[cors(origins), problems],
                           client_max_size=transactions.MAX_BATCH_BODY)
-    app["node"] = node
-    app.router.add_get("/v1/status", get_status)
-    app.router.add_post("/v1/tx", transactions.post_tx)
-    app.router.add_post("/v1/txs", transactions.post_txs)
-    app.router.add_get("/v1/tx/{tx_id}", transactions.get_tx)
-    app.router.add_get("/v1/blocks/{height}", get_block)
+    app[NODE] = node
+    app[CLOCK_MS] = clock_ms
+    app[TOKENS] = Tokens(node.chain, list(node.keys), clock_ms)
+    app[METRICS] = Metrics(node)
+    app[FEED] = feed = Feed(node, app[METRICS])
+    app[AGGREGATES] = Aggregates(node.store)
+    app[STREAMS], app[MAX_STREAMS] = [0], max_streams
+    node.listeners.append(feed.on_batch)
+
+    async def detach(app: web.Application) -> None:
+        if feed.on_batch in node.listeners:
+            node.listeners.remove(feed.on_batch)
+    app.on_cleanup.append(detach)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
     return app
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    query(request)
+    return web.json_response(openapi.document())
+
+
+ROUTES = (
+    ("GET", "/v1/status", get_status),
+    ("POST", "/v1/tx", transactions.post_tx),
+    ("POST", "/v1/txs", transactions.post_txs),
+    ("GET", "/v1/tx/{tx_id}", transactions.get_tx),
+    ("GET", "/v1/accounts/{key}", reads.get_account),
+    ("GET", "/v1/accounts/{key}/history", reads.get_history),
+    ("GET", "/v1/accounts/{key}/statement", reads.get_statement),
+    ("GET", "/v1/tasks", reads.get_tasks),
+    ("GET", "/v1/tasks/{task}", reads.get_task),
+    ("GET", "/v1/merchants", reads.get_merchants),
+    ("GET", "/v1/payouts", reads.get_payouts),
+    ("GET", "/v1/blocks", chainlog.get_blocks),
+    ("GET", "/v1/blocks/{height}", chainlog.get_block),
+    ("GET", "/v1/events", chainlog.get_events),
+    ("GET", "/v1/events/stream", chainlog.get_stream),
+    ("GET", "/v1/stats", get_stats),
+    ("GET", "/v1/openapi.json", get_openapi),
+    ("GET", "/metrics", get_metrics),
+)

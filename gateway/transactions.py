@@ -8,8 +8,12 @@ import json
 
 from aiohttp import web
 
+from gateway.appkeys import FEED, NODE
+
 from chaincode import describe
+from gateway import auth
 from gateway.jsonable import jsonable
+from gateway.params import query
 from gateway.problems import Problem
 
 MAX_TX_BODY = 64 * 1024
@@ -50,17 +54,18 @@ def _b64(text, where: str) -> bytes:
 
 
 def _wait_seconds(request: web.Request) -> float | None:
-    wait = request.query.get("wait", "false")
+    q = query(request, "wait", "timeout")
+    wait = q.get("wait", "false")
     if wait not in ("true", "false"):
         raise Problem(400, "invalid_parameter", "wait must be true or false.")
     if wait == "false":
         return None
-    raw = request.query.get("timeout", str(DEFAULT_WAIT_S))
+    raw = q.get("timeout", str(DEFAULT_WAIT_S))
     try:
         seconds = float(raw)
     except ValueError:
         raise Problem(400, "invalid_parameter", "timeout is a number of seconds.") from None
-    if not 0 <= seconds <= MAX_WAIT_S:
+    if not 0 <= seconds <= MAX_WAIT_S:  # also refuses nan
         raise Problem(400, "invalid_parameter", f"timeout is 0 to {MAX_WAIT_S:g} seconds.")
     return seconds
 
@@ -73,7 +78,7 @@ def decided(result: dict) -> dict:
 
 
 async def post_tx(request: web.Request) -> web.Response:
-    node = request.app["node"]
+    node = request.app[NODE]
     wait = _wait_seconds(request)
     content_type = request.content_type
     if content_type == "application/msgpack":
@@ -87,6 +92,8 @@ async def post_tx(request: web.Request) -> web.Response:
         raise Problem(415, "unsupported_media_type",
                       "Send application/msgpack (the raw envelope) or application/json.")
     answer = node.submit([envelope])[0]
+    if answer.status == "pending":
+        request.app[FEED].submitted([answer.tx_id])
     if answer.status in DOOR_CODES:
         raise Problem(400, answer.status, describe(answer.status, {}) + " " + answer.reason,
                       tx_id=answer.tx_id)
@@ -101,7 +108,8 @@ async def post_tx(request: web.Request) -> web.Response:
 
 
 async def post_txs(request: web.Request) -> web.Response:
-    node = request.app["node"]
+    node = request.app[NODE]
+    query(request)
     if request.content_type != "application/json":
         raise Problem(415, "unsupported_media_type", "Send application/json.")
     body = _json(await _body(request, MAX_BATCH_BODY))
@@ -111,13 +119,16 @@ async def post_txs(request: web.Request) -> web.Response:
     if not 1 <= len(envelopes) <= MAX_BATCH:
         raise Problem(400, "malformed", f"Send 1 to {MAX_BATCH} envelopes.")
     raw = [_b64(e, f"envelopes[{i}]") for i, e in enumerate(envelopes)]
-    items = []
-    for answer in node.submit(raw):
+    items, busy = [], False
+    answers = node.submit(raw)
+    request.app[FEED].submitted([a.tx_id for a in answers if a.status == "pending"])
+    for answer in answers:
         status = answer.status
         item = {"tx_id": answer.tx_id, "status": status, "code": None, "detail": ""}
         if status in DOOR_CODES:
             item.update(status="refused", code=status, detail=describe(status, {}))
         elif status == "overloaded":
+            busy = True
             item.update(code="overloaded", detail="The node is busy; try again shortly.")
         elif status == "known":
             result = node.result(answer.tx_id)
@@ -127,17 +138,32 @@ async def post_txs(request: web.Request) -> web.Response:
                 full = decided(result)
                 item.update(status=full["status"], code=full["code"], detail=full["detail"])
         items.append(item)
-    return web.json_response({"items": items})
+    return web.json_response({"items": items}, headers={"Retry-After": "1"} if busy else None)
+
+
+def _may_see_events(reader: auth.Reader | None, events: list[dict]) -> bool:
+    """Events name accounts: shown to readers of everything and to the accounts named."""
+    if reader is None:
+        return False
+    if reader.everything:
+        return True
+    return any(reader.key == value or (type(value) is list and reader.key in value)
+               for event in events for value in event.values())
 
 
 async def get_tx(request: web.Request) -> web.Response:
-    node = request.app["node"]
+    node = request.app[NODE]
+    query(request)
+    reader = auth.optional(request)
     tx_id = request.match_info["tx_id"]
     if len(tx_id) != 64 or any(c not in "0123456789abcdef" for c in tx_id):
         raise Problem(404, "not_found", "A transaction id is 64 lowercase hex characters.")
     result = node.result(tx_id)
     if result is not None:
-        return web.json_response(decided(result))
+        answer = decided(result)
+        if not _may_see_events(reader, result["events"]):
+            answer["events"] = None
+        return web.json_response(answer)
     if node.is_pending(tx_id):
         return web.json_response({"tx_id": tx_id, "status": "pending"})
     raise Problem(404, "not_found", "This node knows no transaction with that id.")

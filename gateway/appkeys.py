@@ -1,0 +1,13 @@
+"""The application's shared objects, under typed keys (aiohttp's AppKey)."""
+from __future__ import annotations
+
+from aiohttp import web
+
+NODE = web.AppKey("node", object)
+CLOCK_MS = web.AppKey("clock_ms", object)
+TOKENS = web.AppKey("tokens", object)
+METRICS = web.AppKey("metrics", object)
+FEED = web.AppKey("feed", object)
+AGGREGATES = web.AppKey("aggregates", object)
+STREAMS = web.AppKey("streams", object)          # a one-item list: live streams now
+MAX_STREAMS = web.AppKey("max_streams", int)

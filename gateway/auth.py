@@ -1,0 +1,136 @@
+"""Read tokens (contract: "Reading personal data").
+
+A token is `KEYHEX.MS.SIGHEX`: a 32-byte key in lowercase hex, a time in milliseconds as
+plain decimal, and that key's Ed25519 signature over
+`b"stadsmunt/read/v1" + chain id + b"|" + the decimal time` (the text as sent, so nothing
+is re-encoded). It rides in `Authorization: Stadsmunt <token>` or, for a browser's
+EventSource that cannot set headers, in `?auth=<token>`, and is good within five minutes
+of its time, either side (clocks drift both ways).
+
+A missing, malformed, expired or wrongly signed token is 401 `unauthenticated`; a good
+token whose key may not read the thing is 403 `forbidden`. Admins, reviewers and
+auditors (while active) and the genesis validators read everything.
+"""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.appkeys import NODE, TOKENS
+
+from chaincode import views
+from gateway.problems import Problem
+from node.keys import verify
+
+READ_TAG = b"stadsmunt/read/v1"
+TOKEN_LIFETIME_MS = 5 * 60 * 1000
+READ_EVERYTHING = frozenset(("admin", "reviewer", "auditor"))
+VERIFIED_CACHE = 4096            # tokens whose signature this process has checked
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    key: bytes
+    everything: bool      # may read every account, claim, block and event
+
+
+def _unauthenticated(detail: str) -> Problem:
+    return Problem(401, "unauthenticated", detail,
+                   headers={"WWW-Authenticate": 'Stadsmunt realm="stadsmunt"'})
+
+
+def _hex(text: str, size: int) -> bytes | None:
+    if len(text) != 2 * size or not _HEX.issuperset(text):
+        return None
+    return bytes.fromhex(text)
+
+
+def parse(token: str) -> tuple[bytes, int, str, bytes]:
+    """(key, ms, the decimal time as sent, signature), or Problem 401."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise _unauthenticated("A read token is KEYHEX.MS.SIGHEX.")
+    key_hex, ms_text, sig_hex = parts
+    key, signature = _hex(key_hex, 32), _hex(sig_hex, 64)
+    if key is None or signature is None:
+        raise _unauthenticated("A read token's key is 64 and its signature 128 lowercase "
+                               "hex characters.")
+    if not ms_text.isascii() or not ms_text.isdigit() or len(ms_text) > 16 or \
+            (len(ms_text) > 1 and ms_text[0] == "0"):
+        raise _unauthenticated("A read token's time is milliseconds in plain decimal.")
+    return key, int(ms_text), ms_text, signature
+
+
+def token_message(chain: str, ms_text: str) -> bytes:
+    return READ_TAG + chain.encode() + b"|" + ms_text.encode()
+
+
+class Tokens:
+    """Checks tokens for one chain; remembers the ones it verified, so a client that reads
+    many pages with one token costs one signature check."""
+
+    def __init__(self, chain: str, validator_keys: list[bytes],
+                 clock_ms=lambda: time.time_ns() // 1_000_000):
+        self.chain = chain
+        self.validators = frozenset(validator_keys)
+        self.clock_ms = clock_ms
+        self._verified: OrderedDict[str, None] = OrderedDict()
+
+    def key_of(self, token: str) -> bytes:
+        """The key of a well-formed, fresh, well-signed token, or Problem 401."""
+        key, ms, ms_text, signature = parse(token)
+        if abs(self.clock_ms() - ms) > TOKEN_LIFETIME_MS:
+            raise _unauthenticated("The read token has expired (or is from the future); "
+                                   "make a new one.")
+        if token in self._verified:
+            self._verified.move_to_end(token)
+            return key
+        if not verify(key, token_message(self.chain, ms_text), signature):
+            raise _unauthenticated("The read token's signature is not valid for this chain.")
+        self._verified[token] = None
+        if len(self._verified) > VERIFIED_CACHE:
+            self._verified.popitem(last=False)
+        return key
+
+    def reader(self, request: web.Request) -> Reader | None:
+        """Who is reading: None without a token; Problem 401 for a bad one."""
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "stadsmunt" or not token.strip():
+                raise _unauthenticated("Send Authorization: Stadsmunt <token>.")
+            token = token.strip()
+        else:
+            token = request.query.get("auth")
+            if token is None:
+                return None
+        key = self.key_of(token)
+        if key in self.validators:
+            return Reader(key, True)
+        member = views.member(request.app[NODE].store, key)
+        everything = bool(member and member["active"] and member["role"] in READ_EVERYTHING)
+        return Reader(key, everything)
+
+
+def require(request: web.Request, account: bytes | None = None) -> Reader:
+    """The reader, who must be allowed to read `account` (or everything, when None)."""
+    reader = request.app[TOKENS].reader(request)
+    if reader is None:
+        raise _unauthenticated("This needs a read token: Authorization: Stadsmunt <token>.")
+    if reader.everything or (account is not None and reader.key == account):
+        return reader
+    raise Problem(403, "forbidden", "This read token may not read this.")
+
+
+def optional(request: web.Request) -> Reader | None:
+    return request.app[TOKENS].reader(request)
+
+
+def make_token(keypair, chain: str, ms: int) -> str:
+    """A read token signed by `keypair` (clients, tests, the auditor)."""
+    ms_text = str(ms)
+    return f"{keypair.public.hex()}.{ms_text}.{keypair.sign(token_message(chain, ms_text)).hex()}"

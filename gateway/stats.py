@@ -1,0 +1,118 @@
+"""GET /v1/stats: aggregates for CBS and the public, with no personal data.
+
+Totals are always shown: minted, redeemed, circulating, active members by role, tasks by
+status. Cells are per task area and local month of approval (Europe/Amsterdam, as the
+caps count): the number of distinct citizens paid and the cents minted. A cell of fewer
+than `MIN_CELL` citizens is suppressed (both figures withheld), as statistical offices do.
+
+The counts follow the log by position, incrementally: each request first folds in the
+events written since the last one, in pages of one short read transaction each, so a
+request costs what happened since the previous one, not the size of the log.
+"""
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_right, insort
+
+from aiohttp import web
+
+from gateway.appkeys import AGGREGATES
+
+from chaincode import state as st, views
+from chaincode.periods import periods
+from gateway.ledger import head_time_ms
+from gateway.params import query
+
+MIN_CELL = 10
+PAGE = 1000
+ROLES = ("citizen", "merchant", "reviewer", "admin", "auditor")
+
+
+class Aggregates:
+    def __init__(self, store):
+        self.store = store
+        self.position = 0
+        self.lock = asyncio.Lock()
+        self.active = dict.fromkeys(ROLES, 0)
+        self.deadlines: list[int] = []       # of tasks not cancelled, ascending
+        self.cancelled = 0
+        self.revoked: set[bytes] = set()     # keys revoked and not yet recovered
+        self.cells: dict[tuple[str, str], list] = {}    # -> [citizens set, cents]
+        self._time = (0, 0)                  # (height, block time) last looked up
+
+    async def catch_up(self) -> None:
+        async with self.lock:
+            while True:
+                found = self.store.events(self.position, PAGE)
+                for logged in found:
+                    self._fold(logged)
+                    self.position = logged.position
+                if len(found) < PAGE:
+                    return
+                await asyncio.sleep(0)       # a long catch-up lets others run
+
+    def _role(self, key: bytes) -> str | None:
+        member = views.member(self.store, key)
+        return None if member is None else member["role"]
+
+    def _block_time(self, height: int) -> int:
+        if self._time[0] != height:
+            self._time = (height, self.store.block(height).time_ms)
+        return self._time[1]
+
+    def _fold(self, logged) -> None:
+        event = logged.event
+        kind = event["kind"]
+        if kind == "member.registered":
+            self.active[event["role"]] = self.active.get(event["role"], 0) + 1
+        elif kind == "member.revoked":
+            role = self._role(event["key"])
+            if role is not None:
+                self.active[role] -= 1
+                self.revoked.add(event["key"])
+        elif kind == "member.recovered":
+            # the new key is active; the old one counted already, unless it was revoked
+            if event["old"] in self.revoked:
+                self.revoked.discard(event["old"])
+                role = self._role(event["new"])
+                if role is not None:
+                    self.active[role] += 1
+        elif kind == "task.posted":
+            insort(self.deadlines, event["deadline"])
+        elif kind == "task.cancelled":
+            raw = self.store.get(st.task_key(event["task"]))
+            if raw is not None:
+                deadline = st.unpack(raw)["deadline"]
+                self.deadlines.pop(bisect_right(self.deadlines, deadline) - 1)
+                self.cancelled += 1
+        elif kind == "task.approved":
+            raw = self.store.get(st.task_key(event["task"]))
+            area = st.unpack(raw)["area"] if raw is not None else "unknown"
+            month = periods(self._block_time(logged.height))[1]
+            cell = self.cells.setdefault((area, month), [set(), 0])
+            cell[0].add(event["citizen"])
+            cell[1] += event["minted"]
+
+    def json(self, time_ms: int) -> dict:
+        totals = views.totals(self.store)
+        closed = bisect_right(self.deadlines, time_ms)
+        cells = []
+        for (area, month), (citizens, cents) in sorted(self.cells.items()):
+            shown = len(citizens) >= MIN_CELL
+            cells.append({"area": area, "month": month, "suppressed": not shown,
+                          "citizens": len(citizens) if shown else None,
+                          "minted": cents if shown else None})
+        return {"minted": totals["minted"], "redeemed": totals["redeemed"],
+                "circulating": totals["circulating"],
+                # genesis admins have no event: the chaincode's own count is exact
+                "members": dict(self.active, admin=st.get_int(self.store, st.ADMINS)),
+                "tasks": {"open": len(self.deadlines) - closed, "closed": closed,
+                          "cancelled": self.cancelled},
+                "position": self.position, "min_cell": MIN_CELL, "cells": cells}
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    query(request)
+    aggregates: Aggregates = request.app[AGGREGATES]
+    await aggregates.catch_up()
+    return web.json_response(aggregates.json(head_time_ms(aggregates.store)))
