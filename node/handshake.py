@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
 from nacl.exceptions import BadSignatureError
@@ -207,6 +207,3 @@ async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         finish = await reader.readexactly(FINISH_BYTES)
         return responder.complete(finish)
 
-
-def roster_of(keys: Sequence[bytes], genesis_hash: bytes) -> Roster:
-    return Roster(genesis_hash, tuple(bytes(key) for key in keys))

@@ -217,33 +217,41 @@ class Transport:
 
     async def _dial_loop(self, peer: int) -> None:
         loop = asyncio.get_running_loop()
-        host, port = self._addresses[peer]
         backoff = self.limits.backoff_initial_s
         while not self._stopping:
-            writer = None
-            try:
-                async with asyncio.timeout(self.limits.connect_timeout_s):
-                    reader, writer = await asyncio.open_connection(
-                        host, port, limit=self.limits.read_buffer_bytes)
-                initiator = Initiator(self.roster, self.me, self._seed, peer, os.urandom(32))
-                session = await initiate(reader, writer, initiator,
-                                         self.limits.handshake_timeout_s)
-            except _LINK_ERRORS as error:
-                if writer is not None:
-                    writer.transport.abort()
-                    self.counters.handshakes_failed += 1
-                    log.warning("handshake_failed", me=self.me, peer=peer, role="initiator",
-                                reason=str(error) or type(error).__name__)
-                await asyncio.sleep(backoff)
-                backoff = min(2 * backoff, self.limits.backoff_max_s)
-                continue
             opened = loop.time()
-            await self._run_link(session, reader, writer)
-            # a link that lasted resets the backoff; one that keeps failing at once backs off
-            if loop.time() - opened >= self.limits.backoff_max_s:
+            link = await self._dial(peer)
+            if link is not None:
+                await self._run_link(*link)
+            # a link that lasted resets the backoff; one that keeps failing backs off
+            if link is not None and loop.time() - opened >= self.limits.backoff_max_s:
                 backoff = self.limits.backoff_initial_s
             await asyncio.sleep(backoff)
             backoff = min(2 * backoff, self.limits.backoff_max_s)
+
+    async def _dial(self, peer: int):
+        """(session, reader, writer) of a new authenticated link to `peer`, or None."""
+        host, port = self._addresses[peer]
+        try:
+            async with asyncio.timeout(self.limits.connect_timeout_s):
+                reader, writer = await asyncio.open_connection(
+                    host, port, limit=self.limits.read_buffer_bytes)
+        except (TimeoutError, OSError):
+            return None  # not up yet: no log line every backoff
+        try:
+            initiator = Initiator(self.roster, self.me, self._seed, peer, os.urandom(32))
+            session = await initiate(reader, writer, initiator,
+                                     self.limits.handshake_timeout_s)
+        except _LINK_ERRORS as error:
+            writer.transport.abort()
+            self.counters.handshakes_failed += 1
+            log.warning("handshake_failed", me=self.me, peer=peer, role="initiator",
+                        reason=str(error) or type(error).__name__)
+            return None
+        except BaseException:
+            writer.transport.abort()  # cancelled by stop() in mid-handshake
+            raise
+        return session, reader, writer
 
     async def _accept(self, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
