@@ -362,25 +362,28 @@ class Transport:
         budget = self.limits.max_frame_bytes - TAG_BYTES
         high = self.limits.write_buffer_bytes
         counters = self.counters
-        while not transport.is_closing():
-            if not len(queue) and not link.heartbeat_due:
-                wakeup.clear()
-                await wakeup.wait()
-                continue
-            link.heartbeat_due = False
-            messages = queue.take(budget)
-            frame = link.sealer.seal(pack_messages(messages))
-            transport.write(frame)
-            link.last_sent = loop.time()
-            counters.frames_sent += 1
-            counters.messages_sent += len(messages)
-            counters.bytes_sent += len(frame)
-            if transport.get_write_buffer_size() > high:
-                # the one await per burst: wait for the socket, never per frame
-                try:
+        try:
+            while not transport.is_closing():
+                if not len(queue) and not link.heartbeat_due:
+                    wakeup.clear()
+                    await wakeup.wait()
+                    continue
+                link.heartbeat_due = False
+                messages = queue.take(budget)
+                frame = link.sealer.seal(pack_messages(messages))
+                transport.write(frame)
+                link.last_sent = loop.time()
+                counters.frames_sent += 1
+                counters.messages_sent += len(messages)
+                counters.bytes_sent += len(frame)
+                if transport.get_write_buffer_size() > high:
+                    # the one await per burst: wait for the socket, never per frame
                     await writer.drain()
-                except ConnectionError:
-                    return
+        except OSError:
+            pass  # the socket failed; the reader sees it end too
+        finally:
+            # a link that cannot write must not stay up on its reading half alone
+            link.abort()
 
     async def _maintain(self) -> None:
         loop = asyncio.get_running_loop()
