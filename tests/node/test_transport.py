@@ -393,3 +393,19 @@ async def test_a_receiver_that_raises_keeps_the_link_and_gets_the_next_message(n
     net.transports[1].send(2, b"after")
     await net.until(lambda: net.got(2, 1) == [POISON, b"after"])
     assert net.transports[2].connected() == {1} and not net.links_down
+
+
+async def test_a_single_validator_network_has_no_links_and_broadcast_goes_nowhere():
+    sock = listener()
+    transport = Transport(0, SEEDS[0], [(KEYS[0], "127.0.0.1", sock.getsockname()[1])],
+                          GENESIS, on_message=lambda peer, m: None, limits=FAST)
+    await transport.start(sock=sock)
+    transport.broadcast(b"to nobody")
+    assert transport.connected() == set() and transport.stats()["messages_sent"] == 0
+    await transport.stop()
+
+
+def test_a_seed_that_is_not_the_validators_key_is_refused():
+    validators = [(key, "127.0.0.1", 1) for key in KEYS]
+    with pytest.raises(ValueError):
+        Transport(0, SEEDS[1], validators, GENESIS, on_message=lambda peer, m: None)
