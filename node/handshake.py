@@ -123,7 +123,7 @@ class Initiator:
         self._eph_public = crypto_scalarmult_base(ephemeral)
 
     def hello(self) -> bytes:
-        return (MAGIC + self.roster.genesis_hash + self._id + self._eph_public)
+        return MAGIC + self.roster.genesis_hash + self._id + self._eph_public
 
     def finish(self, reply: bytes) -> tuple[bytes, Session]:
         """Checks the REPLY; returns FINISH and the session."""
