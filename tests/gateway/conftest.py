@@ -65,12 +65,12 @@ class Chain:
         token = make_token(keypair, self.chain, now_ms() if ms is None else ms)
         return {"Authorization": f"Stadsmunt {token}"}
 
-    async def get(self, path: str, reader: Keypair | None = None, status: int = 200,
+    async def get(self, path: str, reader: Keypair | None = None, expect: int = 200,
                   **params) -> dict:
         headers = self.auth(reader) if reader is not None else {}
         response = await self.client.get(path, headers=headers, params=params or None)
         body = await response.json(content_type=None)
-        assert response.status == status, (response.status, body)
+        assert response.status == expect, (response.status, body)
         return body
 
     async def all_pages(self, path: str, reader: Keypair | None = None, **params) -> list:
@@ -97,8 +97,10 @@ class Chain:
         await self.tx(self.admin, "member.register", args)
         return key
 
-    async def task(self, task_id: str, reward: int = 500, minutes: int = 60, slots: int = 5,
-                   area: str = "GMS", deadline: int | None = None) -> dict:
+    async def task(self, task_id: str, reward: int = 500, minutes: int | None = None,
+                   slots: int = 5, area: str = "GMS", deadline: int | None = None) -> dict:
+        if minutes is None:     # enough time for the reward at 5.00 an hour
+            minutes = max(1, -(-reward * 60 // 500))
         return await self.tx(self.admin, "task.post", {
             "task": task_id, "title": f"Clean up {task_id}", "area": area,
             "domain": "public-space", "reward": reward, "minutes": minutes, "slots": slots,
