@@ -25,11 +25,9 @@ import chaincode
 from chaincode.api import BlockContext, Tx
 from chaincode.v1 import MAX_TXS_PER_BLOCK
 from consensus.digest import batch_digest, checkpoint_bytes, commit_bytes, quorum
-from node import codec
 from node.audit.invariants import InvariantBroken, Invariants
 from node.audit.verify import CHUNK, MAX_IN_FLIGHT, Verifier
 from node.block import block_hash, results_root
-from node.envelope import MAX_ENVELOPE_BYTES, TX_TAG, Refused, _body_fields
 from node.export import SourceBlock
 from node.genesis import Genesis
 
@@ -50,8 +48,8 @@ class AuditFailure(Exception):
 class _Prepared:
     block: SourceBlock | None
     failure: AuditFailure | None = None
-    txs: list = field(default_factory=list)
-    labels: list = field(default_factory=list)        # what each signature item is
+    labels: list = field(default_factory=list)        # per item: a failure text, or the
+                                                      # envelope's index in the block
     spans: list = field(default_factory=list)         # (chunk id, chunk offset, count, first)
     checkpoint_from: int = 0                          # labels from here are the checkpoint's
 
@@ -124,26 +122,6 @@ def _certificate(kind: str, genesis: Genesis, certificate, message: bytes,
         return (f"{kind} certificate has {len(seen)} validators' signatures; a quorum of "
                 f"{len(validators)} is {need}")
     return None
-
-
-def _open(envelope, chain: str, i: int) -> tuple[Tx, bytes, bytes]:
-    """The door's decoding and chain check (docs/protocol.md); the signature is the pool's."""
-    if type(envelope) is not bytes or len(envelope) > MAX_ENVELOPE_BYTES:
-        raise Refused("malformed", f"envelope {i} is over {MAX_ENVELOPE_BYTES} bytes")
-    try:
-        outer = codec.unpack(envelope, MAX_ENVELOPE_BYTES)
-    except codec.CodecError as error:
-        raise Refused("malformed", f"envelope {i}: {error}") from None
-    if (type(outer) is not list or len(outer) != 2 or type(outer[0]) is not bytes
-            or type(outer[1]) is not bytes or len(outer[1]) != 64):
-        raise Refused("malformed", f"envelope {i} is not [bin body, bin 64-byte signature]")
-    body_bytes, signature = outer
-    body = _body_fields(body_bytes)
-    tx_id = hashlib.sha256(body_bytes).hexdigest()
-    if body["chain"] != chain:
-        raise Refused("wrong_chain", f"envelope {i} ({tx_id}) is for chain {body['chain']!r}")
-    return (Tx(tx_id, body["signer"], body["kind"], body["args"]),
-            TX_TAG + body_bytes, signature)
 
 
 class Replay:
@@ -265,16 +243,9 @@ class Replay:
                               prepared, items)
         if reason:
             raise AuditFailure(height, reason)
-        txs = prepared.txs
-        for i, envelope in enumerate(block.envelopes):
-            try:
-                tx, message, signature = _open(envelope, self.chain, i)
-            except Refused as refused:
-                raise AuditFailure(height, f"{refused.code}: {refused.reason}") from None
-            txs.append(tx)
-            items.append((tx.signer, message, signature))
-            prepared.labels.append(f"bad_signature: envelope {i} ({tx.tx_id}) is not signed "
-                                   f"by its signer")
+        # the envelopes go whole to the pool, which decodes and verifies them
+        items.extend(block.envelopes)
+        prepared.labels.extend(range(len(block.envelopes)))
         prepared.checkpoint_from = len(prepared.labels)
         if block.checkpoint is not None:
             checkpoint_hash, certificate = block.checkpoint
@@ -303,22 +274,36 @@ class Replay:
         if self.pending:
             # the window bounds the chunks in flight; this only states it
             assert len(self.chunks) <= MAX_IN_FLIGHT, "more chunks in flight than allowed"
-            self.chunks[self.chunk_id] = self.verifier.submit(self.pending)
+            self.chunks[self.chunk_id] = self.verifier.submit(self.chain, self.pending)
             self.chunk_id += 1
             self.pending = []
 
-    def _bad_labels(self, prepared: _Prepared) -> list[int]:
-        bad = []
-        for chunk, offset, count, first in prepared.spans:
+    def _answers(self, prepared: _Prepared) -> list:
+        """The pool's answers to the block's items, in the order of its labels."""
+        answers = []
+        for chunk, offset, count, _ in prepared.spans:
             if chunk == self.chunk_id:
                 self._flush()
-            for position in self.chunks[chunk].result():
-                if offset <= position < offset + count:
-                    bad.append(first + position - offset)
-        last = prepared.spans[-1][0] if prepared.spans else None
-        for chunk in [c for c in self.chunks if last is not None and c < last]:
-            del self.chunks[chunk]
-        return sorted(bad)
+            answers.extend(self.chunks[chunk].result()[offset:offset + count])
+        if prepared.spans:    # later blocks use only this block's last chunk and later
+            last = prepared.spans[-1][0]
+            for chunk in [c for c in self.chunks if c < last]:
+                del self.chunks[chunk]
+        return answers
+
+    def _transactions(self, height: int, prepared: _Prepared, answers: list) -> list[Tx]:
+        """The block's decoded transactions; the first refusal in order is the failure."""
+        txs = []
+        for label, answer in zip(prepared.labels[:prepared.checkpoint_from], answers):
+            if type(label) is str:                       # a commit signature
+                if answer is not True:
+                    raise AuditFailure(height, label)
+            elif len(answer) == 2:                       # the door refused envelope `label`
+                code, reason = answer
+                raise AuditFailure(height, f"{code}: envelope {label}: {reason}")
+            else:
+                txs.append(Tx(*answer))
+        return txs
 
     # ---- in order: signatures' verdicts, execution, comparison ----
 
@@ -327,10 +312,8 @@ class Replay:
             raise prepared.failure
         block = prepared.block
         height = block.height
-        bad = self._bad_labels(prepared)
-        if bad and bad[0] < prepared.checkpoint_from:
-            raise AuditFailure(height, prepared.labels[bad[0]])
-        txs = prepared.txs
+        answers = self._answers(prepared)
+        txs = self._transactions(height, prepared, answers)
         self.scratch.begin()
         try:
             outcome = chaincode.execute_block(self.genesis.rules_version, self.scratch,
@@ -374,8 +357,10 @@ class Replay:
             self.invariants.block(height, block.time_ms, events)
         except InvariantBroken as broken:
             raise AuditFailure(broken.height, broken.reason) from None
-        if bad:
-            raise AuditFailure(height, prepared.labels[bad[0]])
+        for label, answer in zip(prepared.labels[prepared.checkpoint_from:],
+                                 answers[prepared.checkpoint_from:]):
+            if answer is not True:
+                raise AuditFailure(height, label)
         if block.checkpoint is not None:
             self.checkpoints += 1
         self.scratch.apply(outcome.writes)

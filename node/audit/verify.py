@@ -1,10 +1,13 @@
-"""Ed25519 checks spread over every core: chunks of (key, message, signature) go to a pool
-of processes, which answer with the positions in the chunk that do not verify.
+"""The door's work on a log, spread over every core: chunks of items go to a pool of
+processes. An item is either an envelope (bytes), answered with its decoded transaction
+`(tx_id, signer, kind, args)` or the door's refusal `(code, reason)` (docs/protocol.md,
+the door's checks in order: malformed, wrong_chain, bad_signature), or a certificate's
+`(key, message, signature)`, answered True or False.
 
-The auditor's other work (decoding, re-execution) stays in order in the main process;
-only the signature checks, which are independent of each other and the bulk of the CPU
-time, run elsewhere. With one job (or where processes cannot be started) the checks run
-in this process, with the same answers.
+Decoding and signatures are independent from one envelope to the next and are most of the
+CPU time of an audit; re-execution, which is sequential, stays in order in the main
+process. With one job (or where processes cannot be started) the same function runs in
+this process, with the same answers.
 """
 from __future__ import annotations
 
@@ -15,25 +18,34 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from nacl import bindings
 from nacl.exceptions import BadSignatureError
 
+from node.envelope import Refused, open_envelope
+
 CHUNK = 1024             # signatures per task: large enough that pickling is cheap
 MAX_IN_FLIGHT = 64       # chunks submitted and not yet collected
 
-Item = tuple[bytes, bytes, bytes]      # (public key, message, signature)
 
 
-def bad_positions(items: list[Item]) -> list[int]:
-    """Positions of the items whose signature does not verify (raw libsodium binding)."""
+def check_items(chain: str, items: list) -> list:
+    """One answer per item, in order (see the module's docstring)."""
     check = bindings.crypto_sign_open
-    bad = []
-    for position, (key, message, signature) in enumerate(items):
-        if len(key) != 32 or len(signature) != 64:
-            bad.append(position)
+    answers = []
+    for item in items:
+        if type(item) is bytes:
+            try:
+                tx = open_envelope(item, chain).tx
+            except Refused as refused:
+                answers.append((refused.code, refused.reason))
+            else:
+                answers.append((tx.tx_id, tx.signer, tx.kind, tx.args))
             continue
+        key, message, signature = item
         try:
             check(signature + message, key)
         except (BadSignatureError, ValueError):
-            bad.append(position)
-    return bad
+            answers.append(False)
+        else:
+            answers.append(len(key) == 32 and len(signature) == 64)
+    return answers
 
 
 def default_jobs() -> int:
@@ -42,7 +54,7 @@ def default_jobs() -> int:
 
 
 class Verifier:
-    """Submit chunks, get futures of their bad positions. Close it when done."""
+    """Submit chunks, get futures of their answers. Close it when done."""
 
     def __init__(self, jobs: int | None = None):
         self.jobs = default_jobs() if jobs is None else max(1, jobs)
@@ -53,18 +65,18 @@ class Verifier:
                 # fork: the workers need only this module, which is already imported
                 self._pool = ProcessPoolExecutor(self.jobs,
                                                  mp_context=multiprocessing.get_context("fork"))
-                self._pool.submit(bad_positions, []).result()
+                self._pool.submit(check_items, "", []).result()
             except (OSError, ValueError, RuntimeError):
                 self._pool = None
                 self.jobs = 1
 
-    def submit(self, items: list[Item]) -> Future:
+    def submit(self, chain: str, items: list) -> Future:
         assert len(items) <= 16 * CHUNK
         self.checked += len(items)
         if self._pool is not None:
-            return self._pool.submit(bad_positions, items)
+            return self._pool.submit(check_items, chain, items)
         future: Future = Future()
-        future.set_result(bad_positions(items))
+        future.set_result(check_items(chain, items))
         return future
 
     def close(self) -> None:
