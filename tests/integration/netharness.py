@@ -127,6 +127,15 @@ class Network:
             return "(no log)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def log_events(self, name: str, event: str) -> list[dict]:
+        """The JSON log lines of one kind that a validator wrote."""
+        path = self.root / f"{name}.log"
+        found = []
+        for line in path.read_text(errors="replace").splitlines():
+            if f'"event": "{event}"' in line:
+                found.append(json.loads(line))
+        return found
+
     async def close(self) -> None:
         for process in self._all_started:
             if process.poll() is None:
