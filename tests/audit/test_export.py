@@ -1,0 +1,102 @@
+"""The export file: written and read as a stream, and any change to it, even one byte or a
+cut, fails the audit."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from audit_kit import BlockList, blocks_of, export_bytes, read_export, run_audit
+from node.audit import audit
+from node.audit.sources import Broken, FileSource
+from node.export import MAGIC, ExportError, ExportReader
+
+
+@pytest.fixture(scope="module")
+def exported(logged):
+    path, genesis = logged
+    genesis_bytes, blocks = blocks_of(path)
+    return export_bytes(genesis_bytes, blocks, genesis.hash()), blocks, genesis
+
+
+def audit_bytes(data: bytes, tmp_path, name="chain.export", **kwargs):
+    path = tmp_path / name
+    path.write_bytes(data)
+    try:
+        source = FileSource(path, str(path))
+    except Broken as broken:
+        return broken
+    try:
+        return audit([source], jobs=1, **kwargs)
+    finally:
+        source.close()
+
+
+def failure_of(outcome):
+    return outcome if isinstance(outcome, Broken) else outcome.failure
+
+
+def test_an_export_reads_back_the_blocks_and_genesis_it_was_written_with(exported):
+    data, blocks, genesis = exported
+    genesis_bytes, read = read_export(data)
+    assert genesis_bytes == genesis.canonical() and read == blocks
+    assert data.startswith(MAGIC + b"\x00\x00\x00\x01\x01")
+
+
+def test_an_export_audits_to_the_same_summary_as_the_store_it_came_from(exported, logged,
+                                                                        tmp_path):
+    data, blocks, genesis = exported
+    from_file = audit_bytes(data, tmp_path, pin=genesis.hash())
+    genesis_bytes, _ = blocks_of(logged[0])
+    from_store = run_audit(genesis_bytes, blocks, pin=genesis.hash())
+    keep = ("blocks", "transactions", "minted", "redeemed", "head", "checkpoints")
+    assert from_file.failure is None
+    assert {k: from_file.summary[k] for k in keep} == {k: from_store.summary[k] for k in keep}
+
+
+def test_an_export_cut_short_anywhere_fails_at_the_block_it_cuts(exported, tmp_path):
+    data, blocks, _ = exported
+    for cut in range(0, len(data), 97):
+        failure = failure_of(audit_bytes(data[:cut], tmp_path))
+        assert failure is not None, cut
+        assert "cut short" in failure.reason
+        assert 0 <= failure.height <= len(blocks)
+    # cut just before the end frame: every block is whole, the end is missing
+    failure = failure_of(audit_bytes(data[:-(5 + 80)], tmp_path))
+    assert failure.height == len(blocks) and "cut short" in failure.reason
+
+
+def test_bytes_after_the_end_frame_fail(exported, tmp_path):
+    data, blocks, _ = exported
+    failure = failure_of(audit_bytes(data + b"\x00", tmp_path))
+    assert failure.height == len(blocks) and "after the end frame" in failure.reason
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_single_byte_change_of_an_export_fails_the_audit(exported, tmp_path, data):
+    original, blocks, genesis = exported
+    position = data.draw(st.integers(0, len(original) - 1), label="position")
+    xor = data.draw(st.integers(1, 255), label="xor")
+    changed = bytearray(original)
+    changed[position] ^= xor
+    failure = failure_of(audit_bytes(bytes(changed), tmp_path))
+    assert failure is not None, (position, xor)
+    assert 0 <= failure.height <= len(blocks)
+
+
+def test_the_reader_refuses_a_file_that_is_not_an_export():
+    with pytest.raises(ExportError, match="magic"):
+        ExportReader(io.BytesIO(b"PK\x03\x04" + bytes(40)))
+    with pytest.raises(ExportError, match="cut short"):
+        ExportReader(io.BytesIO(MAGIC[:5]))
+
+
+def test_a_block_list_source_and_its_export_agree(exported):
+    data, blocks, genesis = exported
+    genesis_bytes, read = read_export(data)
+    report = audit([BlockList(genesis_bytes, read, "export"),
+                    BlockList(genesis_bytes, blocks, "store")], jobs=1)
+    assert report.failure is None and not report.warnings[1:]
