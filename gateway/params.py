@@ -25,7 +25,7 @@ def query(request: web.Request, *allowed: str) -> dict[str, str]:
     if unknown:
         takes = ", ".join(allowed) if allowed else "no parameters"
         raise bad(f"Unknown parameter {unknown[0]!r}; this takes {takes}.")
-    if len(names) != len(set(names)):
+    if len(request.query) != len(set(names)):
         raise bad("A parameter is given more than once.")
     return dict(request.query)
 

@@ -95,8 +95,10 @@ async def post_tx(request: web.Request) -> web.Response:
     if answer.status == "pending":
         request.app[FEED].submitted([answer.tx_id])
     if answer.status in DOOR_CODES:
-        raise Problem(400, answer.status, describe(answer.status, {}) + " " + answer.reason,
-                      tx_id=answer.tx_id)
+        sentence = describe(answer.status, {})
+        if answer.reason:       # the door's own words, for the developer of the app
+            sentence = f"{sentence[:-1]} ({answer.reason})."
+        raise Problem(400, answer.status, sentence, tx_id=answer.tx_id)
     if answer.status == "overloaded":
         raise Problem(503, "overloaded", "The node is busy; try again shortly.",
                       headers={"Retry-After": "1"})
