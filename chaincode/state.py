@@ -44,7 +44,9 @@ PAYOUT = b"o/"
 PAYOUT_INDEX = b"q/"
 
 _U16 = struct.Struct(">H")
-_packb = msgpack.packb
+# One reusable packer: packb would build a new one for every value (no state is kept
+# between calls; autoreset returns each value's bytes on its own).
+_packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 _unpackb = msgpack.unpackb
 
 
@@ -80,7 +82,7 @@ def earned_key(citizen: bytes, period: str) -> bytes:
 
 def pack(value) -> bytes:
     """The one encoding of a state value: maps with sorted keys, at every depth."""
-    return _packb(_canonical(value), use_bin_type=True)
+    return _packb(_canonical(value))
 
 
 def _canonical(value):
@@ -93,12 +95,12 @@ def _canonical(value):
 
 def pack_scalars(values: list) -> bytes:
     """pack() for an array of scalars."""
-    return _packb(values, use_bin_type=True)
+    return _packb(values)
 
 
 def pack_flat(record: dict) -> bytes:
     """pack() for a map whose values are scalars: the hot path's cheaper form."""
-    return _packb(dict(sorted(record.items())), use_bin_type=True)
+    return _packb(dict(sorted(record.items())))
 
 
 def unpack(raw: bytes):

@@ -79,21 +79,23 @@ def main(argv: list[str] | None = None) -> None:
                                 to=merchants[n % len(merchants)], amount=1))
         blocks.append(txs)
 
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     for b, txs in enumerate(blocks):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         outcome = chaincode.execute_block(RULES, chain.state,
                                           BlockContext(chain.height + 1, T0_MS + b + 1),
                                           txs, chain.acc)
         elapsed += time.perf_counter() - start
+        cpu += time.process_time() - start_cpu
         assert all(r.code == "ok" for r in outcome.results)
         chain.height += 1
         chain.state.apply(outcome.writes)
         chain.acc = outcome.state_acc
     total = opts.blocks * opts.block_size
-    print(f"coin.spend: {total} in {elapsed:.3f} s = {total / elapsed:,.0f} spends/s "
-          f"(blocks of {opts.block_size}, {opts.citizens} citizens, "
-          f"{opts.merchants} merchants, one core)")
+    # CPU time is the fair figure on a busy machine; wall time is what a caller waits.
+    print(f"coin.spend: {total} in {cpu:.3f} s of CPU = {total / cpu:,.0f} spends/s "
+          f"(wall {elapsed:.3f} s = {total / elapsed:,.0f}/s; blocks of {opts.block_size}, "
+          f"{opts.citizens} citizens, {opts.merchants} merchants, one core)")
 
 
 if __name__ == "__main__":
