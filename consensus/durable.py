@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 import msgpack
 
 from consensus.digest import ZERO_HASH
-from consensus.messages import PreparedProof, Signatures
+from consensus.messages import NewView, PreparedProof, Signatures
 from consensus import wire
 
 VIEW_KEY = b"c/view"
 STABLE_KEY = b"c/stable"
 PROOF_PREFIX = b"c/proof/"
 VOTE_PREFIX = b"c/vote/"
+NEW_VIEW_KEY = b"c/new-view"     # a primary's new-view, to resend after a restart
 _U64 = struct.Struct(">Q")
 
 
@@ -51,6 +52,7 @@ class Restored:
     stable: tuple[int, bytes, Signatures] = (0, ZERO_HASH, ())
     proofs: dict[int, PreparedProof] = field(default_factory=dict)
     votes: dict[int, tuple[int, bytes]] = field(default_factory=dict)
+    new_view: NewView | None = None
 
 
 def restore(items: list[tuple[bytes, bytes]]) -> Restored:
@@ -68,6 +70,8 @@ def restore(items: list[tuple[bytes, bytes]]) -> Restored:
             proof = wire.decode_proof(value)
             assert proof_key(proof.height) == key
             out.proofs[proof.height] = proof
+        elif key == NEW_VIEW_KEY:
+            out.new_view = wire.decode(value, len(value))
         elif key.startswith(VOTE_PREFIX):
             view, digest = msgpack.unpackb(value)
             out.votes[_U64.unpack(key[len(VOTE_PREFIX):])[0]] = (view, digest)

@@ -37,14 +37,15 @@ from consensus.digest import batch_digest, commit_bytes, prepare_bytes, preprepa
 from consensus.certificates import stable_is_certified
 from consensus.messages import (Checkpoint, Commit, Forward, NewView, PreparedProof, PrePrepare,
                                 Prepare, StableProof, Status, ViewChange)
-from consensus import viewchange
+from consensus import viewchange, wire
 
 
 class Slot:
     """One height of the current view's log."""
-    __slots__ = ("pp", "requests", "prepares", "commits", "prepared", "committed")
+    __slots__ = ("pp", "requests", "prepares", "commits", "prepared", "committed", "since")
 
     def __init__(self) -> None:
+        self.since = 0                                       # tick the pre-prepare came
         self.pp: PrePrepare | None = None
         self.requests: tuple[Request, ...] = ()
         self.prepares: dict[int, tuple[bytes, bytes]] = {}   # sender -> (digest, signature)
@@ -77,7 +78,8 @@ class Replica:
         self.requests = RequestPool(config, ordered_keys)
         self.view_changes: dict[int, dict[int, ViewChange]] = {}
         self.known_valid: set[ViewChange] = set()
-        self.new_view_message: NewView | None = None
+        self.new_view_message: NewView | None = state.new_view if (
+            state.new_view is not None and state.new_view.view == self.view) else None
         self.peer_heights: dict[int, int] = {}
         self.ticks = 0
         self.now_ms: int | None = None
@@ -170,7 +172,7 @@ class Replica:
         if self.active:
             self._propose()
             oldest = self.requests.oldest_arrival()
-            if oldest is not None:
+            if oldest is not None and not self.is_primary:
                 since = max(oldest, self.view_started_tick)
                 if self.ticks - since >= self.config.backoff(
                         self.config.request_timeout_ticks, self.attempts):
@@ -181,7 +183,10 @@ class Replica:
         if self.ticks % self.config.status_interval_ticks == 0:
             self._send(None, Status(self.view, self.active, self.committed_height,
                                     self.stable_height))
-            if not self.active:
+            self._reforward()
+            if self.active:
+                self._retransmit()
+            else:
                 own = self.view_changes.get(self.view, {}).get(self.me)
                 if own is not None:
                     self._send(None, own)
@@ -276,7 +281,7 @@ class Replica:
         """Takes an accepted pre-prepare into the log; a backup votes for it."""
         slot = self.slots.setdefault(pp.height, Slot())
         assert slot.pp is None
-        slot.pp, slot.requests = pp, requests
+        slot.pp, slot.requests, slot.since = pp, requests, self.ticks
         self.requests.proposed(requests, self.ticks)
         if not self.is_primary:
             self._vote(pp.height, pp.digest)
@@ -285,6 +290,36 @@ class Replica:
             slot.prepares[self.me] = (pp.digest, signature)
             self._send(None, Prepare(self.view, pp.height, pp.digest, signature))
         self._check_slot(pp.height)
+
+    def _reforward(self) -> None:
+        """Requests waiting here and in no pre-prepare go to the peers again, a batch at a
+        time, in case the first forward was lost."""
+        if self.is_primary and self.active:
+            return
+        stale = self.ticks - self.config.status_interval_ticks
+        payloads = []
+        for request in self.requests.queue.values():
+            if self.requests.pending[request.key][1] > stale or \
+                    len(payloads) == self.config.batch_max_count:
+                break
+            payloads.append(request.payload)
+        if payloads:
+            self._send(None, Forward(tuple(payloads)))
+
+    def _retransmit(self) -> None:
+        """Links lose messages: this replica's own messages for slots that have waited a
+        while go out again. Receivers drop what they already have without checking it."""
+        for height, slot in self.slots.items():
+            pp = slot.pp
+            if pp is None or slot.committed or self.ticks - slot.since < \
+                    self.config.status_interval_ticks:
+                continue
+            if self.is_primary:
+                self._send(None, pp)
+            if self.me in slot.prepares:
+                self._send(None, Prepare(self.view, height, *slot.prepares[self.me]))
+            if self.me in slot.commits:
+                self._send(None, Commit(self.view, height, *slot.commits[self.me]))
 
     def _vote(self, height: int, digest: bytes) -> None:
         assert self.votes.get(height, (self.view, digest)) == (self.view, digest) or \
@@ -483,6 +518,7 @@ class Replica:
         self.slots, self.early = {}, {}
         self.requests.new_view()
         self.new_view_message = None
+        self.ready.persist.append((durable.NEW_VIEW_KEY, None))
         self.vc_quorum_tick = None
         for v in [v for v in self.view_changes if v < view]:
             del self.view_changes[v]
@@ -603,6 +639,8 @@ class Replica:
             del self.view_changes[v]
         self.known_valid = {vc for vs in self.view_changes.values() for vc in vs.values()}
         self.ready.persist.append((durable.VIEW_KEY, durable.view_value(self.view, True)))
+        if self.is_primary:
+            self.ready.persist.append((durable.NEW_VIEW_KEY, wire.encode(message)))
         self.next_height = plan.next_height
         if plan.stable_height > self.stable_height:
             self._stabilize(StableCheckpoint(plan.stable_height, plan.stable_hash,
