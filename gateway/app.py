@@ -51,6 +51,12 @@ def status_warnings(node, status: dict) -> list[str]:
     return warnings
 
 
+def _path_exists(request: web.Request) -> bool:
+    # OPTIONS has no handler of its own: a known path answers "method not allowed"
+    missing = request.match_info.http_exception
+    return missing is None or missing.status == 405
+
+
 def cors(origins: tuple[str, ...]):
     allowed = frozenset(origins)
 
@@ -62,7 +68,7 @@ def cors(origins: tuple[str, ...]):
         origin = request.headers.get("Origin")
         preflight = request.method == "OPTIONS" and \
             "Access-Control-Request-Method" in request.headers and \
-            request.match_info.http_exception is None
+            _path_exists(request)
         if preflight:
             if not allows(origin):
                 return problem_response(403, "forbidden",
