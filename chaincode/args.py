@@ -128,7 +128,7 @@ def _cross_checks(kind: str, signer: bytes, args: dict) -> bool:
 
 
 def _valid_spend(signer: bytes, args) -> bool:
-    """valid() for the hot kind, unrolled; test_args checks it agrees with the schema."""
+    """valid() for the hot kind, unrolled; test_chaincode_args.py checks it agrees with the schema."""
     if type(args) is not dict:
         return False
     to, value = args.get("to"), args.get("amount")
