@@ -6,13 +6,10 @@ proofs in events are bin, amounts int, text str; tx_id is the lowercase hex stri
 """
 from __future__ import annotations
 
-import msgpack
-
 from .api import Result
-from .state import _canonical
+from .state import pack
 
 
 def encode_result(result: Result) -> bytes:
-    return msgpack.packb(_canonical({"tx_id": result.tx_id, "code": result.code,
-                                     "info": result.info, "events": result.events}),
-                         use_bin_type=True)
+    return pack({"tx_id": result.tx_id, "code": result.code, "info": result.info,
+                 "events": result.events})

@@ -82,14 +82,14 @@ def earned_key(citizen: bytes, period: str) -> bytes:
 
 def pack(value) -> bytes:
     """The one encoding of a state value: maps with sorted keys, at every depth."""
-    return _packb(_canonical(value))
+    return _packb(canonical(value))
 
 
-def _canonical(value):
+def canonical(value):
     if isinstance(value, dict):
-        return {k: _canonical(value[k]) for k in sorted(value)}
+        return {k: canonical(value[k]) for k in sorted(value)}
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return [canonical(v) for v in value]
     return value
 
 
