@@ -28,30 +28,17 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from consensus import durable
-from consensus.api import CommittedBatch, Crypto, Fetch, Inspect, Ready, Request, StableCheckpoint
+from consensus import durable, ordering, viewchange, wire
+from consensus.api import CommittedBatch, Crypto, Inspect, Ready, Request, StableCheckpoint
+from consensus.catchup import CatchUp
+from consensus.certificates import stable_is_certified
 from consensus.checkpoint import Checkpoints
 from consensus.config import Config
-from consensus.requests import RequestPool
 from consensus.digest import batch_digest, commit_bytes, prepare_bytes, preprepare_bytes
-from consensus.certificates import stable_is_certified
 from consensus.messages import (Checkpoint, Commit, Forward, NewView, PreparedProof, PrePrepare,
                                 Prepare, StableProof, Status, ViewChange)
-from consensus import viewchange, wire
-
-
-class Slot:
-    """One height of the current view's log."""
-    __slots__ = ("pp", "requests", "prepares", "commits", "prepared", "committed", "since")
-
-    def __init__(self) -> None:
-        self.since = 0                                       # tick the pre-prepare came
-        self.pp: PrePrepare | None = None
-        self.requests: tuple[Request, ...] = ()
-        self.prepares: dict[int, tuple[bytes, bytes]] = {}   # sender -> (digest, signature)
-        self.commits: dict[int, tuple[bytes, bytes]] = {}
-        self.prepared = False
-        self.committed = False
+from consensus.ordering import Slot
+from consensus.requests import RequestPool
 
 
 class Replica:
@@ -80,15 +67,12 @@ class Replica:
         self.known_valid: set[ViewChange] = set()
         self.new_view_message: NewView | None = state.new_view if (
             state.new_view is not None and state.new_view.view == self.view) else None
-        self.peer_heights: dict[int, int] = {}
+        self.catchup = CatchUp(config, me)
         self.ticks = 0
         self.now_ms: int | None = None
         self.view_started_tick = 0
         self.last_progress_tick = 0
         self.attempts = 0
-        self.fetch_target = 0
-        self.fetch_retry_tick = 0
-        self.fetch_top = 0
         # the new-view timer starts only once a quorum wants this view (PBFT 4.5.2), so
         # that a replica alone in a view change waits instead of racing ahead
         self.vc_quorum_tick: int | None = None
@@ -185,13 +169,15 @@ class Replica:
                                     self.stable_height))
             self._reforward()
             if self.active:
-                self._retransmit()
+                for message in ordering.retransmissions(
+                        self.slots, self.me, self.view, self.is_primary,
+                        self.ticks - self.config.status_interval_ticks):
+                    self._send(None, message)
             else:
                 own = self.view_changes.get(self.view, {}).get(self.me)
                 if own is not None:
                     self._send(None, own)
-        if self.fetch_target > self.committed_height and self.ticks >= self.fetch_retry_tick:
-            self._want(self.fetch_target, tuple(self.peer_heights))
+        self._want(self.catchup.target, tuple(self.catchup.peer_heights))
         self._check_invariants()
 
     def executed(self, height: int, block_hash: bytes) -> None:
@@ -215,9 +201,8 @@ class Replica:
             self.committed_view = max(self.committed_view, batch.view)
         self.last_progress_tick = self.ticks
         self._after_block(height, block_hash)
-        if height >= self.fetch_top:
-            self.fetch_retry_tick = self.ticks    # the last fetch is done: ask for more now
-            self._want(self.fetch_target, tuple(self.peer_heights))
+        self.catchup.arrived(height, self.ticks)
+        self._want(self.catchup.target, tuple(self.catchup.peer_heights))
         self._deliver()
         self._check_invariants()
 
@@ -240,14 +225,6 @@ class Replica:
 
     # ---- normal case -------------------------------------------------------------------
 
-    def _time_floor(self, height: int) -> int:
-        """The latest block time this replica knows below `height`."""
-        floor = self.block_time_ms
-        for h, slot in self.slots.items():
-            if h < height and slot.pp is not None:
-                floor = max(floor, slot.pp.time_ms)
-        return floor
-
     def _propose(self) -> None:
         if not (self.active and self.is_primary) or self.now_ms is None or self.proposing:
             return
@@ -266,7 +243,7 @@ class Replica:
             if not batch or (not full and self.ticks - oldest < config.batch_wait_ticks):
                 return
             height = self.next_height
-            time_ms = max(self.now_ms, self._time_floor(height) + 1)
+            time_ms = max(self.now_ms, ordering.time_floor(self.slots, height, self.block_time_ms) + 1)
             digest = batch_digest(config.chain, height, time_ms, [r.digest for r in batch])
             signature = self.crypto.sign(preprepare_bytes(config.chain, self.view, height,
                                                           digest))
@@ -306,21 +283,6 @@ class Replica:
         if payloads:
             self._send(None, Forward(tuple(payloads)))
 
-    def _retransmit(self) -> None:
-        """Links lose messages: this replica's own messages for slots that have waited a
-        while go out again. Receivers drop what they already have without checking it."""
-        for height, slot in self.slots.items():
-            pp = slot.pp
-            if pp is None or slot.committed or self.ticks - slot.since < \
-                    self.config.status_interval_ticks:
-                continue
-            if self.is_primary:
-                self._send(None, pp)
-            if self.me in slot.prepares:
-                self._send(None, Prepare(self.view, height, *slot.prepares[self.me]))
-            if self.me in slot.commits:
-                self._send(None, Commit(self.view, height, *slot.commits[self.me]))
-
     def _vote(self, height: int, digest: bytes) -> None:
         assert self.votes.get(height, (self.view, digest)) == (self.view, digest) or \
             self.votes[height][0] < self.view
@@ -331,20 +293,6 @@ class Replica:
     def _may_vote(self, height: int, digest: bytes, view: int | None = None) -> bool:
         voted_view, voted = self.votes.get(height, (-1, b""))
         return voted_view != (self.view if view is None else view) or voted == digest
-
-    def _check_request_batch(self, pp: PrePrepare) -> tuple[Request, ...] | None:
-        """Inspects a batch's envelopes and checks that the digest covers exactly them."""
-        if not pp.payloads:
-            ok = pp.time_ms == 0 and pp.digest == viewchange.null_digest(self.config, pp.height)
-            return () if ok else None
-        requests = self.inspect(pp.payloads)
-        if requests is None or len(requests) != len(pp.payloads):
-            return None
-        if len({r.key for r in requests}) != len(requests):
-            return None
-        digest = batch_digest(self.config.chain, pp.height, pp.time_ms,
-                              [r.digest for r in requests])
-        return tuple(requests) if digest == pp.digest else None
 
     def _on_preprepare(self, sender: int, pp: PrePrepare) -> None:
         config = self.config
@@ -359,20 +307,15 @@ class Replica:
         slot = self.slots.get(pp.height)
         if slot is not None and slot.pp is not None:
             return
-        if not 1 <= len(pp.payloads) <= config.batch_max_count:
-            return
-        if sum(len(p) for p in pp.payloads) > config.batch_max_bytes:
+        floor_ms = ordering.time_floor(self.slots, pp.height, self.block_time_ms)
+        if not ordering.acceptable_header(config, pp, self.now_ms, floor_ms):
             return
         if not self._may_vote(pp.height, pp.digest):
-            return
-        if self.now_ms is None or abs(pp.time_ms - self.now_ms) > config.max_clock_skew_ms:
-            return
-        if pp.time_ms <= self._time_floor(pp.height):
             return
         if not self.crypto.verify(sender, preprepare_bytes(config.chain, pp.view, pp.height,
                                                            pp.digest), pp.signature):
             return
-        requests = self._check_request_batch(pp)
+        requests = ordering.batch_requests(self.config, self.inspect, pp)
         if requests is None:
             return
         self._install(pp, requests)
@@ -400,14 +343,11 @@ class Replica:
         pp = slot.pp
         if pp is None:
             return
-        config, primary = self.config, self.primary
+        config = self.config
         if not slot.prepared:
-            prepares = sorted((s, sig) for s, (d, sig) in slot.prepares.items()
-                              if d == pp.digest and s != primary)
-            if len(prepares) >= config.quorum - 1:
+            proof = ordering.prepared_certificate(config, slot, self.view)
+            if proof is not None:
                 slot.prepared = True
-                proof = PreparedProof(self.view, height, pp.time_ms, pp.digest, pp.payloads,
-                                      pp.signature, tuple(prepares[:config.quorum - 1]))
                 self.proofs[height] = proof
                 self.ready.persist.append((durable.proof_key(height),
                                            durable.proof_value(proof)))
@@ -416,14 +356,12 @@ class Replica:
                 slot.commits[self.me] = (pp.digest, signature)
                 self._send(None, Commit(self.view, height, pp.digest, signature))
         if not slot.committed:
-            commits = sorted((s, sig) for s, (d, sig) in slot.commits.items()
-                             if d == pp.digest)
-            if len(commits) >= config.quorum:
+            certificate = ordering.commit_certificate(config, slot)
+            if certificate is not None:
                 slot.committed = True
                 if height > self.committed_height:
                     self.certified[height] = CommittedBatch(
-                        height, self.view, pp.time_ms, pp.digest, slot.requests,
-                        tuple(commits[:config.quorum]))
+                        height, self.view, pp.time_ms, pp.digest, slot.requests, certificate)
                     self._deliver()
 
     def _deliver(self) -> None:
@@ -476,30 +414,16 @@ class Replica:
         self._want(stable.height, tuple(i for i, _ in stable.certificate))
 
     def _want(self, height: int, peers: tuple[int, ...]) -> None:
-        """Asks for certified blocks up to `height`, again after a timeout."""
-        if height <= self.committed_height:
-            return
-        self.fetch_target = max(self.fetch_target, height)
-        if self.ticks < self.fetch_retry_tick and self.ready.fetch is None:
-            return
-        peers = tuple(p for p in peers if p != self.me) or tuple(
-            i for i in range(self.config.n) if i != self.me)
-        top = min(self.fetch_target, self.committed_height + self.config.fetch_max_blocks)
-        self.ready.fetch = Fetch(self.committed_height + 1, top, peers)
-        self.fetch_top = top
-        self.fetch_retry_tick = self.ticks + self.config.fetch_timeout_ticks
+        fetch = self.catchup.want(height, peers, self.committed_height, self.ticks,
+                                  self.ready.fetch is not None)
+        if fetch is not None:
+            self.ready.fetch = fetch
 
     def _on_status(self, sender: int, status: Status) -> None:
-        self.peer_heights[sender] = status.height
-        claims = sorted(self.peer_heights.values(), reverse=True)
-        f = self.config.f
-        if len(claims) > f and self.ticks - self.last_progress_tick >= \
+        target, peers = self.catchup.claimed(sender, status.height)
+        if target > self.committed_height and self.ticks - self.last_progress_tick >= \
                 self.config.status_interval_ticks:
-            # f + 1 replicas claim this height, so a correct one has committed it
-            target = claims[f]
-            if target > self.committed_height:
-                peers = tuple(s for s, h in self.peer_heights.items() if h >= target)
-                self._want(target, peers)
+            self._want(target, peers)
         if status.stable_height < self.stable_height:
             stable = self.checkpoints.stable
             self._send(sender, StableProof(stable.height, stable.block_hash,
@@ -534,16 +458,6 @@ class Replica:
         self._send(None, vc)
         self._try_new_view()
 
-    def _proof_payloads_match(self, vc: ViewChange) -> bool:
-        """A valid certificate with swapped payloads would make a correct new primary
-        propose a batch every backup refuses; such a view-change message is refused."""
-        for proof in vc.prepared:
-            pp = PrePrepare(proof.view, proof.height, proof.time_ms, proof.digest,
-                            proof.payloads, proof.primary_signature)
-            if self._check_request_batch(pp) is None:
-                return False
-        return True
-
     def _on_view_change(self, sender: int, vc: ViewChange) -> None:
         if vc.replica != sender:
             return
@@ -559,28 +473,21 @@ class Replica:
         if vc not in self.known_valid:
             if not viewchange.view_change_is_valid(self.config, self.crypto, vc):
                 return
-            if not self._proof_payloads_match(vc):
+            if not viewchange.payloads_match(self.config, self.inspect, vc):
                 return
             self.known_valid.add(vc)
         stored[sender] = vc
-        # f + 1 replicas want a later view, so a correct one does: join the lowest
-        later: dict[int, int] = {}
-        for v, senders in self.view_changes.items():
-            if v > self.view:
-                for s in senders:
-                    later[s] = min(later.get(s, v), v)
-        if len(later) > self.config.f:
-            self._start_view_change(min(later.values()))
+        later = viewchange.lowest_later_view(self.view_changes, self.view, self.config.f)
+        if later is not None:
+            self._start_view_change(later)
         else:
             self._try_new_view()
 
     def _try_new_view(self) -> None:
         stored = self.view_changes.get(self.view, {})
         if self.vc_quorum_tick is None and not self.active:
-            # a replica that asked for a later view has left this one too
-            leaving = {s for v, senders in self.view_changes.items() if v >= self.view
-                       for s in senders}
-            if len(leaving) >= self.config.quorum:
+            if viewchange.replicas_leaving(self.view_changes, self.view) >= \
+                    self.config.quorum:
                 self.vc_quorum_tick = self.ticks
         if self.active or not self.is_primary or len(stored) < self.config.quorum:
             return
@@ -592,7 +499,7 @@ class Replica:
         for pp in pps:
             if pp.height <= self.stable_height:
                 continue
-            requests = self._check_request_batch(pp)
+            requests = ordering.batch_requests(self.config, self.inspect, pp)
             assert requests is not None   # every payload was checked on receipt
             installs.append((pp, requests))
             self._vote(pp.height, pp.digest)
@@ -619,7 +526,7 @@ class Replica:
                                                                pp.height, pp.digest),
                                       pp.signature):
                 return
-            requests = self._check_request_batch(pp)
+            requests = ordering.batch_requests(self.config, self.inspect, pp)
             if requests is None:
                 return
             installs.append((pp, requests))

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from consensus.api import Crypto
 from consensus.certificates import checkpoint_is_certified, proof_is_valid
 from consensus.config import Config
-from consensus.digest import batch_digest, preprepare_bytes, view_change_bytes
+from consensus.digest import preprepare_bytes, view_change_bytes
+from consensus.ordering import batch_requests, null_digest
 from consensus.messages import NewView, PreparedProof, PrePrepare, Signatures, ViewChange
 
 
@@ -92,10 +93,6 @@ def plan_new_view(config: Config, view: int, vcs: list[ViewChange]) -> Plan:
     return Plan(view, min_s, best.stable_hash, best.stable_certificate, slots)
 
 
-def null_digest(config: Config, height: int) -> bytes:
-    return batch_digest(config.chain, height, 0, [])
-
-
 def expected_preprepares(config: Config, plan: Plan) -> list[tuple[int, int, bytes,
                                                                    tuple[bytes, ...]]]:
     """(height, time_ms, digest, payloads) of every pre-prepare the new view must hold."""
@@ -140,3 +137,32 @@ def build_preprepares(config: Config, crypto: Crypto, plan: Plan) -> list[PrePre
         signature = crypto.sign(preprepare_bytes(config.chain, plan.view, height, digest))
         out.append(PrePrepare(plan.view, height, time_ms, digest, payloads, signature))
     return out
+
+
+def lowest_later_view(stored: dict[int, dict[int, ViewChange]], view: int,
+                      f: int) -> int | None:
+    """PBFT's rule against lagging behind: when f + 1 replicas ask for views after this
+    one, a correct replica is among them, so join the lowest view asked for."""
+    later: dict[int, int] = {}
+    for v, senders in stored.items():
+        if v > view:
+            for sender in senders:
+                later[sender] = min(later.get(sender, v), v)
+    return min(later.values()) if len(later) > f else None
+
+
+def replicas_leaving(stored: dict[int, dict[int, ViewChange]], view: int) -> int:
+    """How many replicas asked for this view or a later one: each has left the views
+    before it."""
+    return len({s for v, senders in stored.items() if v >= view for s in senders})
+
+
+def payloads_match(config: Config, inspect, vc: ViewChange) -> bool:
+    """A valid certificate with swapped payloads would make a correct new primary
+    propose a batch every backup refuses; such a view-change message is refused."""
+    for proof in vc.prepared:
+        pp = PrePrepare(proof.view, proof.height, proof.time_ms, proof.digest,
+                        proof.payloads, proof.primary_signature)
+        if batch_requests(config, inspect, pp) is None:
+            return False
+    return True
