@@ -54,8 +54,8 @@ def test_a_rejection_uses_up_the_id_and_changes_nothing_else():
     assert after == before
 
 
-def test_a_rejected_transactions_partial_writes_are_dropped():
-    # The approval fails its cap check after reading; nothing it touched may change.
+def test_a_refusal_after_an_ok_in_the_same_block_keeps_the_ok_and_adds_nothing():
+    # Two approvals in one block: the second fails its cap check; the first stands.
     chain = Chain(policies=[dict(year=2025, hourly_cap_21plus=10**6, hourly_cap_under21=10**6,
                                  monthly_cap=1000, yearly_cap=1000)])
     anna = chain.citizen("anna")

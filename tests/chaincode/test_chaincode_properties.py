@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 
+import pytest
+
 from hypothesis import HealthCheck, Phase, event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -298,3 +300,14 @@ Ledger.TestCase.settings = settings(max_examples=EXAMPLES, stateful_step_count=S
                                     deadline=None, phases=PHASES,
                                     suppress_health_check=[HealthCheck.too_slow])
 test_ledger_invariants_hold_over_random_histories = Ledger.TestCase
+
+
+class LongLedger(Ledger):
+    """The same machine, hunting longer: run with --slow."""
+
+
+LongLedger.TestCase.settings = settings(max_examples=max(EXAMPLES, 400),
+                                        stateful_step_count=max(STEPS, 80), deadline=None,
+                                        phases=PHASES,
+                                        suppress_health_check=[HealthCheck.too_slow])
+test_ledger_invariants_hold_over_long_random_histories = pytest.mark.slow(LongLedger.TestCase)
