@@ -67,3 +67,12 @@ def test_the_hours_around_each_switch_agree_with_tzdata(year, month):
         t = switch + delta
         local = dt.datetime.fromtimestamp(t // 1000, AMSTERDAM)
         assert utc_offset_ms(t) == int(local.utcoffset().total_seconds()) * 1000
+
+
+def test_month_ends_on_a_switch_day_use_the_new_offset():
+    # 31 March 2024 was the day summer time began: April starts at 22:00 UTC.
+    assert periods(ms(2024, 3, 31, 21, 59))[1] == "2024-03"
+    assert periods(ms(2024, 3, 31, 22, 0))[1] == "2024-04"
+    # 31 October 2021 was the day it ended: November starts at 23:00 UTC.
+    assert periods(ms(2021, 10, 31, 22, 59))[1] == "2021-10"
+    assert periods(ms(2021, 10, 31, 23, 0))[1] == "2021-11"
