@@ -108,7 +108,8 @@ def claim_status(raw_state: str, deadline: int, time_ms: int) -> str:
 
 def task(state, task_id: str, time_ms: int, with_claims: bool = False) -> dict | None:
     """A task with its status at time_ms (open, closed, cancelled) and, on request, its
-    claims [{citizen, state, proof?}] in key order; `taken` counts live slots."""
+    claims [{citizen, state, proof?}] in key order. `taken` is the ledger's count, which
+    still includes claims that expired (it only matters before the deadline)."""
     raw = state.get(st.task_key(task_id))
     if raw is None:
         return None
