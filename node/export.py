@@ -53,7 +53,8 @@ class ExportError(Exception):
 class SourceBlock:
     """One block as a source hands it to the auditor: the header as the source claims it,
     the envelopes, the commit certificate, the results (encoded, or None when the source
-    does not give them as bytes) and the checkpoint kept with it, if any."""
+    does not give them as bytes) and the checkpoint kept with it, if any. A gateway gives
+    results as JSON (`json_results`), which the auditor compares with its own in JSON form."""
     height: int
     view: int
     time_ms: int
@@ -66,6 +67,7 @@ class SourceBlock:
     certificate: tuple[tuple[int, bytes], ...]
     results: tuple[bytes, ...] | None
     checkpoint: tuple[bytes, tuple[tuple[int, bytes], ...]] | None = None
+    json_results: tuple | None = None
 
 
 def block_payload(block: SourceBlock) -> bytes:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import lmdb
+import msgpack
 
 import chaincode
 from chaincode.api import BlockContext, Tx
@@ -33,6 +34,18 @@ from node.genesis import Genesis
 
 WINDOW_ITEMS = 32_768        # signatures prepared ahead of execution, at most
 WINDOW_BLOCKS = 4_096
+
+
+def _json_form(value):
+    """A result as the gateway shows it: bytes as lowercase hex (contract.md)."""
+    kind = type(value)
+    if kind is bytes:
+        return value.hex()
+    if kind is dict:
+        return {k: _json_form(v) for k, v in value.items()}
+    if kind is list:
+        return [_json_form(v) for v in value]
+    return value
 
 
 class AuditFailure(Exception):
@@ -330,6 +343,14 @@ class Replay:
                                            f"{len(encoded)} transactions")
             for i, (mine, theirs) in enumerate(zip(encoded, block.results)):
                 if mine != theirs:
+                    raise AuditFailure(height, f"the result of transaction {i} "
+                                               f"({txs[i].tx_id}) differs from re-execution")
+        if block.json_results is not None:
+            if len(block.json_results) != len(encoded):
+                raise AuditFailure(height, f"the source has {len(block.json_results)} results "
+                                           f"for {len(encoded)} transactions")
+            for i, (mine, theirs) in enumerate(zip(encoded, block.json_results)):
+                if _json_form(msgpack.unpackb(mine, raw=False)) != theirs:
                     raise AuditFailure(height, f"the result of transaction {i} "
                                                f"({txs[i].tx_id}) differs from re-execution")
         r_root = results_root(encoded)

@@ -282,7 +282,8 @@ def block_from_json(item, height: int, name: str) -> SourceBlock:
             _hex32(item["prev_hash"]), _hex32(item["batch_digest"]),
             _hex32(item["results_root"]), _hex32(item["state_root"]), _hex32(item["hash"]),
             tuple(base64.b64decode(t, validate=True) for t in item["txs"]),
-            _certificate_json(item["certificate"]), encoded, checkpoint)
+            _certificate_json(item["certificate"]), encoded, checkpoint,
+            tuple(results) if type(results) is list and encoded is None else None)
     except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as error:
         raise Broken(height, f"{name}: block {height} does not parse ({error})") from None
 
