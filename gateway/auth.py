@@ -116,14 +116,23 @@ class Tokens:
         return Reader(key, everything)
 
 
-def require(request: web.Request, account: bytes | None = None) -> Reader:
-    """The reader, who must be allowed to read `account` (or everything, when None)."""
+def identify(request: web.Request) -> Reader:
+    """The reader of a request that needs a token (401 without a good one)."""
     reader = request.app[TOKENS].reader(request)
     if reader is None:
         raise _unauthenticated("This needs a read token: Authorization: Stadsmunt <token>.")
+    return reader
+
+
+def allow(reader: Reader, account: bytes | None = None) -> Reader:
+    """403 unless the reader may read `account` (or everything, when None)."""
     if reader.everything or (account is not None and reader.key == account):
         return reader
     raise Problem(403, "forbidden", "This read token may not read this.")
+
+
+def require(request: web.Request, account: bytes | None = None) -> Reader:
+    return allow(identify(request), account)
 
 
 def optional(request: web.Request) -> Reader | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 from functools import lru_cache
 
+from gateway.chainlog import EVENT_KINDS
+
 HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 ID = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
 INT = {"type": "integer", "minimum": 0}
@@ -130,14 +132,15 @@ def p(name: str, schema: dict, description: str) -> dict:
 AUTH_Q = q("auth", TEXT, "A read token, for clients that cannot set headers")
 LIMIT = q("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
           "Items per page")
-DEC_CURSOR = q("cursor", {"type": "string", "pattern": "^[0-9]{1,18}$"},
+DEC_CURSOR = q("cursor", {"type": "string", "pattern": "^[0-9]{1,19}$"},
                "The `next` of the previous page")
 KEY_CURSOR = q("cursor", HEX64, "The `next` of the previous page")
 ID_CURSOR = q("cursor", ID, "The `next` of the previous page")
 KEY_PATH = p("key", HEX64, "The account's public key")
 EVENT_FILTERS = [q("after", {"type": "integer", "minimum": 0, "maximum": 10**18},
                    "Events after this position"),
-                 q("kind", {"type": "string"}, "Only events of this kind"),
+                 q("kind", {"type": "string", "enum": list(EVENT_KINDS)},
+                   "Only events of this kind"),
                  q("account", HEX64, "Only events that name this account")]
 TOKEN = [{"readToken": []}]
 OPTIONAL_TOKEN = [{}, {"readToken": []}]

@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.problems import Problem
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+MAX_POSITION = 10**18       # log positions and heights: far beyond any real ledger
 PAGED = ("limit", "cursor")
 ALWAYS = ("auth",)          # a read token may ride in the query string anywhere
 _HEX = frozenset("0123456789abcdef")
@@ -49,11 +50,10 @@ def limit(q: dict) -> int:
 def position_cursor(q: dict, start_name: str | None = None) -> int:
     """A cursor that is a log position or height (decimal); `cursor` wins over the
     endpoint's own start parameter (`after`, `from`)."""
+    start = integer(q, start_name, 0, 0, MAX_POSITION) if start_name is not None else 0
     if "cursor" in q:
-        return integer(q, "cursor", 0, 0, 2**63 - 1)
-    if start_name is not None:
-        return integer(q, start_name, 0, 0, 2**63 - 1)
-    return 0
+        return integer(q, "cursor", 0, 0, MAX_POSITION)
+    return start
 
 
 def choice(q: dict, name: str, options: tuple[str, ...]) -> str | None:
