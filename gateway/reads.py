@@ -112,18 +112,18 @@ def task_json(task: dict, reader: auth.Reader | None) -> dict:
     return out
 
 
-def filtered_page(fetch, cursor, keep, limit: int):
+def filtered_page(fetch, cursor, keep, limit: int, budget: int = SCAN_BUDGET):
     """Walk ids from `fetch(after, count)` after `cursor`, keeping what `keep(id)` turns
     into an item (None to skip). Stops at `limit` items or after SCAN_BUDGET ids, with a
-    cursor only when an id is left unread, so a page is never empty while more exist
-    unless the budget ran out (then `next` still moves on)."""
+    cursor only when an id is left unread. A page may be short, even empty, when the
+    budget ran out; its `next` has still moved on."""
     items, last, scanned = [], cursor, 0
     while True:
         ids = fetch(last, 1000)
         if not ids:
             return items, None
         for found_id in ids:
-            if len(items) == limit or scanned >= SCAN_BUDGET:
+            if len(items) == limit or scanned >= budget:
                 return items, last
             scanned += 1
             last = found_id

@@ -130,3 +130,23 @@ async def test_stream_needs_a_token_and_takes_one_in_the_query(chain):
     response = await chain.client.get("/v1/events/stream", params={"auth": token})
     assert (await read_sse(response, 1))[0]["data"]["kind"] == "member.registered"
     response.close()
+
+
+def active_readers(node) -> list[str]:
+    """LMDB reader slots that hold a transaction now (an idle slot shows txnid '-')."""
+    lines = node.store.env.readers().splitlines()[1:]
+    return [line for line in lines if line.split()[-1] != "-"]
+
+
+async def test_idle_streams_hold_no_lmdb_read_transaction(chain, node):
+    for _ in range(2):
+        await chain.member("citizen")
+    token = chain.auth(chain.admin)
+    streams = [await chain.client.get("/v1/events/stream", headers=token) for _ in range(3)]
+    for stream in streams:
+        await read_sse(stream, 2)            # each has read the whole log and now waits
+    assert active_readers(node) == []
+    await chain.member("citizen")            # and they still wake for the next block
+    for stream in streams:
+        assert (await read_sse(stream, 3))[-1]["id"] == 3
+        stream.close()
