@@ -22,6 +22,7 @@ class Byzantine:
         self.config, self.me, self.crypto, self.rng = config, me, crypto, rng
         self.behaviours = set(behaviours)
         self.history: list[tuple[int | None, object]] = []
+        self.splits: dict[int, set[int]] = {}
 
     def _resign_pp(self, pp: PrePrepare, payloads: tuple[bytes, ...], time_ms: int):
         digest = batch_digest(self.config.chain, pp.height, time_ms,
@@ -48,7 +49,7 @@ class Byzantine:
             if "withhold" in b and rng.random() < 0.4:
                 continue
             if isinstance(m, PrePrepare) and m.payloads:
-                if "equivocate" in b and peer % 2 == 0:
+                if "equivocate" in b and self._gets_variant(m.height, peer):
                     m = self._resign_pp(m, m.payloads[:-1] or m.payloads, m.time_ms + 1)
                 elif "bad_envelope" in b and rng.random() < 0.5:
                     m = self._resign_pp(m, m.payloads + (b"bad" + rng.randbytes(8),),
@@ -67,6 +68,17 @@ class Byzantine:
                 old_to, old = self.history[rng.randrange(len(self.history))]
                 out.append((peer, old))
         return out
+
+    def _gets_variant(self, height: int, peer: int) -> bool:
+        """Which peers an equivocating primary shows its second batch: a split drawn once
+        per height, so each peer sees one story and the stories differ between peers."""
+        split = self.splits.get(height)
+        if split is None:
+            split = self.splits[height] = {p for p in range(self.config.n)
+                                           if self.rng.random() < 0.5}
+            if len(self.splits) > 1000:
+                del self.splits[next(iter(self.splits))]
+        return peer in split
 
     def _forge(self, vc: ViewChange) -> ViewChange:
         """Either hides its prepared certificates or invents one with made-up prepares."""
