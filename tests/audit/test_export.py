@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from audit_kit import BlockList, blocks_of, export_bytes, read_export, run_audit
 from node.audit import audit
 from node.audit.sources import Broken, FileSource
-from node.export import MAGIC, ExportError, ExportReader
+from node.export import MAGIC, ExportError, ExportReader, block_payload
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +100,39 @@ def test_a_block_list_source_and_its_export_agree(exported):
     report = audit([BlockList(genesis_bytes, read, "export"),
                     BlockList(genesis_bytes, blocks, "store")], jobs=1)
     assert report.failure is None and not report.warnings[1:]
+
+
+class CountingStream(io.BytesIO):
+    """A file that remembers the furthest byte read from it."""
+
+    furthest = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.furthest = max(self.furthest, self.tell())
+        return data
+
+
+def test_the_reader_streams_a_block_at_a_time(exported):
+    data, blocks, _ = exported
+    stream = CountingStream(data)
+    reader = ExportReader(stream)
+    first = next(reader.blocks())
+    assert first == blocks[0]
+    # block 1 is handed out once the next frame shows it has no checkpoint: the reader
+    # has read the genesis and at most two block frames, not the file
+    frames = [5 + len(block_payload(b)) for b in blocks[:2]]
+    assert stream.furthest == len(MAGIC) + 4 + 5 + len(reader.genesis_bytes) + sum(frames)
+    assert stream.furthest < len(data) // 2
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=st.binary(max_size=300), keep_magic=st.booleans())
+def test_any_bytes_as_an_export_exit_1_without_a_traceback(tmp_path, capsys, junk, keep_magic):
+    from ops.cli import main
+    path = tmp_path / "junk.export"
+    path.write_bytes((MAGIC + b"\x00\x00\x00\x01" if keep_magic else b"") + junk)
+    code = main(["audit", str(path), "--jobs", "1"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out + err and "stopped" not in err
