@@ -150,7 +150,10 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
                                                "Cache-Control": "no-cache",
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)
-        await _follow(app, response, chosen, position)
+        try:
+            await _follow(app, response, chosen, position)
+        except ConnectionResetError:     # the client went away: its Last-Event-ID resumes
+            pass
         return response
     finally:
         app[STREAMS][0] -= 1
