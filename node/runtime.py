@@ -176,7 +176,8 @@ class Validator:
         for i, verdict in enumerate(verdicts):
             if verdict.code != OK:
                 answers[i] = Submitted(verdict.tx_id, verdict.code, verdict.reason)
-            elif next(executed):
+            elif next(executed) or verdict.tx_id in self._in_flight:
+                # executed, or waiting here already: a full queue must not refuse it
                 answers[i] = Submitted(verdict.tx_id, "known")
             elif len(fresh) >= room:
                 answers[i] = Submitted(verdict.tx_id, "overloaded")

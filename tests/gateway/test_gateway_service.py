@@ -71,7 +71,7 @@ async def test_cors_allows_the_configured_origins_only(tmp_path):
         await node.stop()
 
 
-async def test_a_full_queue_answers_503_overloaded_with_retry_after(tmp_path):
+async def test_a_full_queue_answers_503_overloaded_and_a_wait_that_runs_out_202(tmp_path):
     def tiny(text: str) -> str:     # one request waits at most, and waits long
         return text.replace("pending_requests = 50000", "pending_requests = 1") \
                    .replace("batch_wait_ticks = 1", "batch_wait_ticks = 3000")
@@ -92,6 +92,12 @@ async def test_a_full_queue_answers_503_overloaded_with_retry_after(tmp_path):
         assert response.status == 503 and problem["code"] == "overloaded"
         assert response.headers["Retry-After"]
         assert node.store.head() == before
+        pending = await chain.get(f"/v1/tx/{items[0]['tx_id']}")
+        assert pending == {"tx_id": items[0]["tx_id"], "status": "pending"}
+        response = await client.post("/v1/tx?wait=true&timeout=0.2", data=envelopes[0],
+                                     headers={"Content-Type": "application/msgpack"})
+        assert response.status == 202
+        assert await response.json() == {"tx_id": items[0]["tx_id"], "status": "pending"}
     finally:
         await client.close()
         await node.stop()
