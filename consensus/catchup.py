@@ -1,7 +1,9 @@
-"""Catching up: a replica behind a stable checkpoint, or behind what f + 1 peers report
-in their status, asks to fetch the certified blocks it lacks - at most fetch_max_blocks
-at a time, again after fetch_timeout_ticks if nothing came, and at once for the next
-stretch when one arrived."""
+"""Catching up: a replica behind a stable checkpoint, or stalled behind what a peer
+reports in its status, asks to fetch the certified blocks it lacks - at most
+fetch_max_blocks at a time, again after fetch_timeout_ticks if nothing came, and at once
+for the next stretch when one arrived. Fetched blocks carry commit certificates, so a
+peer that lies about its height costs one unanswered request per timeout, no more; its
+claim is never remembered as a target."""
 from __future__ import annotations
 
 from consensus.api import Fetch
@@ -17,17 +19,19 @@ class CatchUp:
         self.peer_heights: dict[int, int] = {}   # last committed height each peer reported
 
     def want(self, height: int, peers: tuple[int, ...], committed: int, ticks: int,
-             asked: bool) -> Fetch | None:
-        """A fetch for what lies between `committed` and the target, unless one is in
-        flight (`asked`: this step already asks, so the request may be widened)."""
+             asked: bool, proven: bool = True) -> Fetch | None:
+        """A fetch for what lies between `committed` and `height`, unless one is in
+        flight (`asked`: this step already asks, so the request may be widened). A
+        `proven` height (a certified checkpoint) stays the target until reached."""
         if height <= committed:
             return None
-        self.target = max(self.target, height)
+        if proven:
+            self.target = max(self.target, height)
         if ticks < self.retry_tick and not asked:
             return None
         peers = tuple(p for p in peers if p != self.me) or tuple(
             i for i in range(self.config.n) if i != self.me)
-        self.top = min(self.target, committed + self.config.fetch_max_blocks)
+        self.top = min(max(self.target, height), committed + self.config.fetch_max_blocks)
         self.retry_tick = ticks + self.config.fetch_timeout_ticks
         return Fetch(committed + 1, self.top, peers)
 
@@ -37,12 +41,8 @@ class CatchUp:
             self.retry_tick = ticks
 
     def claimed(self, sender: int, height: int) -> tuple[int, tuple[int, ...]]:
-        """Records a peer's reported height; returns the height f + 1 peers reached (so
-        a correct one did) and the peers that reached it."""
+        """Records a peer's reported height; returns the highest height any peer
+        reports and the peers that report it."""
         self.peer_heights[sender] = height
-        f = self.config.f
-        claims = sorted(self.peer_heights.values(), reverse=True)
-        if len(claims) <= f:
-            return 0, ()
-        target = claims[f]
+        target = max(self.peer_heights.values())
         return target, tuple(s for s, h in self.peer_heights.items() if h >= target)

@@ -68,3 +68,29 @@ def proof_is_valid(config: Config, crypto: Crypto, proof: PreparedProof) -> bool
     message = prepare_bytes(config.chain, proof.view, proof.height, proof.digest)
     return distinct_valid(config, crypto, proof.prepares, message,
                           excluded=primary) >= config.quorum - 1
+
+
+class RememberingVerifier:
+    """Verifies through `crypto` and remembers what verified, so that a signature shown
+    again - the same prepare inside several view-change messages, a checkpoint
+    certificate in every one - is not checked twice. Bounded: when full it forgets all,
+    which costs only repeated work."""
+
+    def __init__(self, crypto: Crypto, limit: int):
+        assert limit > 0
+        self.crypto, self.limit = crypto, limit
+        self.verified: set[tuple[int, bytes, bytes]] = set()
+
+    def sign(self, message: bytes) -> bytes:
+        return self.crypto.sign(message)
+
+    def verify(self, replica: int, message: bytes, signature: bytes) -> bool:
+        key = (replica, message, signature)
+        if key in self.verified:
+            return True
+        if not self.crypto.verify(replica, message, signature):
+            return False
+        if len(self.verified) >= self.limit:
+            self.verified.clear()
+        self.verified.add(key)
+        return True

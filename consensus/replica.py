@@ -21,7 +21,7 @@ driver takes. Rules, in the order a batch meets them:
 6. Requests wait with a timer; when the oldest waits too long, or a new view does not
    come in time, the replica moves to the next view (consensus/viewchange.py). Timeouts
    double with each attempt and reset when a batch is delivered.
-7. Behind a stable checkpoint, or behind what f + 1 peers report, the replica asks to
+7. Behind a stable checkpoint, or stalled behind what a peer reports, the replica asks to
    fetch the certified blocks it lacks.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Sequence
 from consensus import durable, ordering, viewchange, wire
 from consensus.api import CommittedBatch, Crypto, Inspect, Ready, Request, StableCheckpoint
 from consensus.catchup import CatchUp
-from consensus.certificates import stable_is_certified
+from consensus.certificates import RememberingVerifier, stable_is_certified
 from consensus.checkpoint import Checkpoints
 from consensus.config import Config
 from consensus.digest import batch_digest, commit_bytes, prepare_bytes, preprepare_bytes
@@ -49,7 +49,9 @@ class Replica:
         """`ordered_keys`: keys of recently executed requests, oldest first (at most
         seen_limit are kept), so that a restarted primary does not order them again."""
         assert 0 <= me < config.n
-        self.config, self.me, self.crypto, self.inspect = config, me, crypto, inspect
+        # a signature seen in a vote comes back inside certificates: check each once
+        self.crypto = RememberingVerifier(crypto, 8 * config.n * config.window)
+        self.config, self.me, self.inspect = config, me, inspect
         self.ready = Ready()
         state = durable.restore(restored)
         self.view, self.active = state.view, state.active
@@ -413,9 +415,9 @@ class Replica:
         self.next_height = max(self.next_height, stable.height + 1)
         self._want(stable.height, tuple(i for i, _ in stable.certificate))
 
-    def _want(self, height: int, peers: tuple[int, ...]) -> None:
+    def _want(self, height: int, peers: tuple[int, ...], proven: bool = True) -> None:
         fetch = self.catchup.want(height, peers, self.committed_height, self.ticks,
-                                  self.ready.fetch is not None)
+                                  self.ready.fetch is not None, proven)
         if fetch is not None:
             self.ready.fetch = fetch
 
@@ -423,7 +425,7 @@ class Replica:
         target, peers = self.catchup.claimed(sender, status.height)
         if target > self.committed_height and self.ticks - self.last_progress_tick >= \
                 self.config.status_interval_ticks:
-            self._want(target, peers)
+            self._want(target, peers, proven=False)
         if status.stable_height < self.stable_height:
             stable = self.checkpoints.stable
             self._send(sender, StableProof(stable.height, stable.block_hash,
