@@ -12,21 +12,13 @@ import sys
 from ops.errors import CheckFailed, UsageError
 
 
-def _demo(args: argparse.Namespace) -> int:
-    print("stadsmunt demo will start a local four-validator network and play the Heerlen "
-          "story; the network is not built yet, so it does nothing for now.")
-    return 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stadsmunt", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    demo = commands.add_parser("demo", help="a local four-validator network and the Heerlen story")
-    demo.add_argument("--dir", help="where to keep the network (default: a new temporary folder)")
-    demo.add_argument("--exit", action="store_true", help="print a summary and exit")
-    demo.set_defaults(run=_demo)
-    from ops import audit_cmd, export_cmd, genesis_cmd, keys_cmd, network, node_cmd
-    for module in (keys_cmd, genesis_cmd, network, node_cmd, audit_cmd, export_cmd):
+    from ops import (audit_cmd, client_cmd, demo, export_cmd, genesis_cmd, keys_cmd,
+                     network, node_cmd)
+    for module in (demo, keys_cmd, genesis_cmd, network, node_cmd, client_cmd, audit_cmd,
+                   export_cmd):
         module.register(commands)
     return parser
 

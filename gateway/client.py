@@ -1,0 +1,368 @@
+"""A Python client of the gateway's HTTP API (docs/api.md, docs/client.md).
+
+It signs envelopes and read tokens with one key, submits one transaction or many (in
+chunks of at most 1,000, the gateway's batch limit), waits for decisions, reads every
+list page by page, and follows the event stream, resuming after a disconnect from the
+last position it saw (`Last-Event-ID`), so a caller sees every event once, in order.
+
+Every failure is a `ClientError` carrying the gateway's problem `code`, the HTTP
+`status` and a plain `detail`; a gateway that cannot be reached is code `unreachable`
+with status 0. A chaincode rejection is not an HTTP failure: `submit` answers it as the
+result it is, and `send(..., check=True)` turns it into a ClientError with status 200.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import time
+from typing import AsyncIterator, Sequence
+
+import aiohttp
+
+from gateway.auth import make_token
+from node.envelope import make_body, seal, tx_id_of
+from node.keys import Keypair
+from node import codec
+
+MAX_BATCH = 1000                # envelopes in one POST /v1/txs (the gateway's limit)
+WAIT_CONCURRENCY = 16           # waits on pending transactions in flight at once
+TOKEN_RENEW_S = 60.0            # a token is good for five minutes; renew well before
+STREAM_LINE_BYTES = 1 << 20     # one SSE line; events are far smaller
+UNREACHABLE = "unreachable"
+
+
+class ClientError(Exception):
+    """A problem answered by the gateway (or no answer at all: code `unreachable`)."""
+
+    def __init__(self, code: str, status: int, detail: str, info: dict | None = None,
+                 tx_id: str | None = None):
+        super().__init__(f"{code}: {detail}")
+        self.code, self.status, self.detail = code, status, detail
+        self.info, self.tx_id = info or {}, tx_id
+
+
+def envelope_b64(envelope: bytes) -> str:
+    return base64.b64encode(envelope).decode("ascii")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Client:
+    """One gateway, optionally one signing key. Use as `async with Client(url, key) as c`.
+
+    The chain id is read from /v1/status on first need, unless given."""
+
+    def __init__(self, gateway: str, key: Keypair | None = None, chain: str | None = None,
+                 timeout_s: float = 30.0, session: aiohttp.ClientSession | None = None):
+        self.gateway = gateway.rstrip("/")
+        self.key = key
+        self.chain = chain
+        self.timeout_s = timeout_s
+        self._session = session
+        self._own_session = session is None
+        self._token: tuple[str, float] = ("", 0.0)
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None and self._own_session:
+            await self._session.close()
+        self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+            self._own_session = True
+        return self._session
+
+    # ---- signing ----------------------------------------------------------------------
+
+    def _signer(self, signer: Keypair | None) -> Keypair:
+        signer = signer or self.key
+        if signer is None:
+            raise ClientError("no_key", 0, "This needs a key to sign with.")
+        return signer
+
+    async def chain_id(self) -> str:
+        if self.chain is None:
+            self.chain = (await self.status())["chain"]
+        return self.chain
+
+    async def sign(self, kind: str, args: dict, signer: Keypair | None = None,
+                   nonce: int | None = None) -> bytes:
+        """A signed envelope of this chain (the nonce is fresh and random unless given)."""
+        signer = self._signer(signer)
+        chain = await self.chain_id()
+        if nonce is None:
+            nonce = int.from_bytes(os.urandom(8), "big")
+        return seal(signer, make_body(chain, kind, signer.public, nonce, args))
+
+    async def token(self, signer: Keypair | None = None) -> str:
+        """A read token of `signer` (default: the client's key), renewed once a minute."""
+        chain = await self.chain_id()
+        if signer is not None and signer is not self.key:
+            return make_token(signer, chain, now_ms())
+        made, at = self._token
+        if not made or time.monotonic() - at > TOKEN_RENEW_S:
+            made = make_token(self._signer(None), chain, now_ms())
+            self._token = (made, time.monotonic())
+        return made
+
+    async def _auth(self, reader: Keypair | None) -> dict:
+        if reader is None and self.key is None:
+            return {}
+        return {"Authorization": f"Stadsmunt {await self.token(reader)}"}
+
+    # ---- HTTP -------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, *, params: dict | None = None,
+                       json_body=None, data: bytes | None = None, headers: dict | None = None,
+                       timeout_s: float | None = None, ok=(200,)) -> tuple[int, dict]:
+        url = self.gateway + path
+        params = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
+        try:
+            async with self.session.request(method, url, params=params, json=json_body,
+                                            data=data, headers=headers,
+                                            timeout=timeout) as response:
+                text = await response.text()
+                status = response.status
+        except asyncio.TimeoutError:
+            raise ClientError(UNREACHABLE, 0, f"{self.gateway} did not answer in time.") \
+                from None
+        except aiohttp.ClientError as error:
+            raise ClientError(UNREACHABLE, 0, f"cannot reach {self.gateway}: {error}") \
+                from None
+        try:
+            body = json.loads(text) if text else {}
+        except ValueError:
+            body = {}
+        if status not in ok:
+            if not isinstance(body, dict):
+                body = {}
+            raise ClientError(body.get("code") or f"http_{status}", status,
+                              body.get("detail") or text[:200] or f"HTTP {status}",
+                              tx_id=body.get("tx_id"))
+        return status, body
+
+    async def get(self, path: str, reader: Keypair | None = None, **params) -> dict:
+        """GET a path of the API, with the key's read token when the client has a key."""
+        return (await self._request("GET", path, params=params,
+                                    headers=await self._auth(reader)))[1]
+
+    async def pages(self, path: str, reader: Keypair | None = None, limit: int = 1000,
+                    **params) -> AsyncIterator[dict]:
+        """Every item of a paged list, following `next` until it is null."""
+        cursor = None
+        while True:
+            extra = {"cursor": cursor} if cursor is not None else {}
+            page = await self.get(path, reader, limit=limit, **params, **extra)
+            for item in page["items"]:
+                yield item
+            cursor = page["next"]
+            if cursor is None:
+                return
+
+    async def all(self, path: str, reader: Keypair | None = None, **params) -> list[dict]:
+        return [item async for item in self.pages(path, reader, **params)]
+
+    # ---- submitting -------------------------------------------------------------------
+
+    async def submit(self, envelope: bytes, wait: bool = True, timeout_s: float = 10.0) -> dict:
+        """POST /v1/tx: the decided result with `wait`, else (or if the wait ran out)
+        `{"tx_id", "status": "pending"}`. Door refusals raise ClientError (400)."""
+        path = f"/v1/tx?wait=true&timeout={timeout_s:g}" if wait else "/v1/tx"
+        return (await self._request("POST", path, data=envelope,
+                                    headers={"Content-Type": "application/msgpack"},
+                                    timeout_s=timeout_s + self.timeout_s,
+                                    ok=(200, 202)))[1]
+
+    async def submit_many(self, envelopes: Sequence[bytes], wait: bool = True,
+                          timeout_s: float = 30.0) -> list[dict]:
+        """One answer per envelope, in order: POST /v1/txs in chunks of <= 1,000, then,
+        with `wait`, each pending one is waited for (a resubmission of a known envelope
+        executes nothing; it only waits). Door refusals come back as items with
+        status `refused`, not as exceptions, so one bad row does not hide the others."""
+        answers: list[dict] = []
+        for start in range(0, len(envelopes), MAX_BATCH):
+            chunk = envelopes[start:start + MAX_BATCH]
+            body = {"envelopes": [envelope_b64(e) for e in chunk]}
+            items = (await self._request("POST", "/v1/txs", json_body=body))[1]["items"]
+            assert len(items) == len(chunk), "the gateway answers one item per envelope"
+            answers.extend(items)
+        if wait:
+            await self._wait_all(envelopes, answers, timeout_s)
+        return answers
+
+    async def _wait_all(self, envelopes: Sequence[bytes], answers: list[dict],
+                        timeout_s: float) -> None:
+        gate = asyncio.Semaphore(WAIT_CONCURRENCY)
+        deadline = time.monotonic() + timeout_s
+
+        async def settle(index: int) -> None:
+            async with gate:
+                while answers[index]["status"] in ("pending", "overloaded"):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return
+                    try:
+                        found = await self.submit(envelopes[index], True, min(left, 60.0))
+                    except ClientError as error:
+                        if error.code != "overloaded":
+                            raise
+                        await asyncio.sleep(1.0)   # the gateway asked us to come back
+                        continue
+                    answers[index] = found
+        await asyncio.gather(*(settle(i) for i, a in enumerate(answers)
+                               if a["status"] in ("pending", "overloaded")))
+
+    async def send(self, kind: str, args: dict, signer: Keypair | None = None,
+                   check: bool = True, timeout_s: float = 10.0) -> dict:
+        """Sign, submit and wait: the decided result. With `check`, a rejection (or a
+        transaction still pending after the wait) raises ClientError."""
+        envelope = await self.sign(kind, args, signer)
+        result = await self.submit(envelope, True, timeout_s)
+        if check and result.get("status") != "committed":
+            if result.get("status") == "pending":
+                raise ClientError("pending", 202, "Not decided yet; ask again later with "
+                                  "its id.", tx_id=result.get("tx_id"))
+            raise ClientError(result["code"], 200, result["detail"], result.get("info"),
+                              result["tx_id"])
+        return result
+
+    # ---- reading ----------------------------------------------------------------------
+
+    async def status(self) -> dict:
+        return (await self._request("GET", "/v1/status"))[1]
+
+    async def tx(self, tx_id: str) -> dict:
+        return await self.get(f"/v1/tx/{tx_id}")
+
+    # `reader`: whose read token to send, when not the client's key (an account's own
+    # key may read that account)
+    async def account(self, key: bytes | str, reader: Keypair | None = None) -> dict:
+        return await self.get(f"/v1/accounts/{_hex(key)}", reader)
+
+    async def history(self, key: bytes | str, reader: Keypair | None = None) -> list[dict]:
+        return await self.all(f"/v1/accounts/{_hex(key)}/history", reader)
+
+    async def statement(self, key: bytes | str, year: int,
+                        reader: Keypair | None = None) -> dict:
+        return await self.get(f"/v1/accounts/{_hex(key)}/statement", reader, year=year)
+
+    async def tasks(self, status: str | None = None, area: str | None = None) -> list[dict]:
+        return await self.all("/v1/tasks", status=status, area=area)
+
+    async def task(self, task_id: str) -> dict:
+        return await self.get(f"/v1/tasks/{task_id}")
+
+    async def merchants(self) -> list[dict]:
+        return await self.all("/v1/merchants")
+
+    async def payouts(self, status: str | None = None) -> list[dict]:
+        return await self.all("/v1/payouts", status=status)
+
+    async def blocks(self, start: int = 1) -> list[dict]:
+        return await self.all("/v1/blocks", limit=100, **{"from": start})
+
+    async def events(self, after: int = 0, kind: str | None = None,
+                     account: bytes | str | None = None) -> list[dict]:
+        return await self.all("/v1/events", after=after, kind=kind,
+                              account=None if account is None else _hex(account))
+
+    async def stats(self) -> dict:
+        return (await self._request("GET", "/v1/stats"))[1]
+
+    # ---- the live stream --------------------------------------------------------------
+
+    async def stream(self, after: int = 0, kind: str | None = None,
+                     account: bytes | str | None = None, max_reconnects: int | None = None,
+                     retry_s: float = 1.0) -> AsyncIterator[dict]:
+        """Events after position `after`, then live, forever (or until the caller stops).
+
+        After a disconnect it reconnects with `Last-Event-ID` set to the last position
+        it yielded, so nothing is missed or repeated; it gives up with ClientError after
+        `max_reconnects` failed attempts in a row (None: never)."""
+        last, failures = after, 0
+        params = {"kind": kind, "account": None if account is None else _hex(account)}
+        while True:
+            try:
+                async for position, event in self._stream_once(last, params):
+                    failures = 0
+                    assert position > last, "the stream goes forward without repeats"
+                    last = position
+                    yield event
+                raise aiohttp.ClientPayloadError("the stream ended")
+            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as error:
+                failures += 1
+                if max_reconnects is not None and failures > max_reconnects:
+                    raise ClientError(UNREACHABLE, 0, f"the event stream of {self.gateway} "
+                                      f"broke off and did not come back: {error}") from None
+                await asyncio.sleep(retry_s)
+
+    async def _stream_once(self, last: int, params: dict):
+        headers = await self._auth(None)
+        headers["Last-Event-ID"] = str(last)
+        headers["Accept"] = "text/event-stream"
+        query = {k: v for k, v in params.items() if v is not None}
+        # no total timeout: a live stream is long; a quiet one still sends `: idle`
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
+        async with self.session.get(self.gateway + "/v1/events/stream", params=query,
+                                    headers=headers, timeout=timeout) as response:
+            if response.status != 200:
+                body = {}
+                try:
+                    body = json.loads(await response.text())
+                except ValueError:
+                    pass
+                if response.status >= 500:   # overloaded or failing: worth coming back
+                    raise aiohttp.ClientResponseError(response.request_info, (),
+                                                      status=response.status)
+                raise ClientError(body.get("code", f"http_{response.status}"),
+                                  response.status, body.get("detail", "stream refused"))
+            position, data = None, []
+            while True:
+                try:
+                    line = await response.content.readline()
+                except ValueError:      # aiohttp's refusal of an over-long line
+                    raise aiohttp.ClientPayloadError("an event line is too long") from None
+                if not line:
+                    return
+                if len(line) > STREAM_LINE_BYTES:
+                    raise aiohttp.ClientPayloadError("an event line is too long")
+                text = line.decode("utf-8").rstrip("\r\n")
+                if text == "":
+                    if position is not None and data:
+                        yield position, json.loads("\n".join(data))
+                    position, data = None, []
+                elif text.startswith("id:"):
+                    position = int(text[3:].strip())
+                elif text.startswith("data:"):
+                    data.append(text[5:].lstrip(" "))
+                # `retry:` and `: idle` comments need nothing from us
+
+
+def _hex(key: bytes | str) -> str:
+    return key.hex() if isinstance(key, bytes) else key
+
+
+def _param(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def tx_id_of_envelope(envelope: bytes) -> str:
+    """The transaction id of an envelope: the SHA-256 of its body bytes, as signed."""
+    body, _signature = codec.unpack(envelope)
+    return tx_id_of(body)

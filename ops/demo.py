@@ -1,0 +1,234 @@
+"""`stadsmunt demo [--dir DIR] [--exit]`: a local four-validator network and the Heerlen
+story (ops/demo_story.py), then a check of the whole network: every validator at one
+head, the same totals on every gateway, the supply invariant over every account and the
+cap invariant for every citizen. Without `--exit` it keeps serving until Ctrl-C (or
+SIGTERM) and then stops the validators cleanly; with `--exit` it prints the summary,
+writes it to DIR/summary.json and exits 0 (1 if a check failed).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from gateway.client import Client, ClientError
+from node.keys import read_key_file
+from ops import network as net
+from ops.client_rows import euros
+from ops.demo_story import StoryFailed, play
+from ops.errors import CheckFailed
+
+VALIDATORS = 4
+CHAIN = "heerlen-demo"
+READY_TIMEOUT_S = 60.0
+POLL_S = 0.1
+
+
+def free_base_port(count: int, preferred: int = 7100) -> int:
+    """The default ports when they are free, else a random free block of `count`."""
+    candidates = [preferred] + [random.randrange(20_000, 60_000 - count) for _ in range(200)]
+    for base in candidates:
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise CheckFailed(f"no block of {count} free ports found on 127.0.0.1")
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def wait_ready(gateways: dict[str, str], processes, folder: Path) -> None:
+    """Every validator answers and sees all the others (polling with a deadline)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    clients = {name: Client(url, timeout_s=2.0) for name, url in gateways.items()}
+    try:
+        while True:
+            dead = [n for n, p in zip(gateways, processes) if p.poll() is not None]
+            if dead:
+                log = (folder / f"{dead[0]}.log")
+                tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+                raise CheckFailed(f"validator {dead[0]} stopped at start:\n  "
+                                  + "\n  ".join(tail))
+            linked = 0
+            for name, client in clients.items():
+                try:
+                    status = await client.status()
+                except ClientError:
+                    continue
+                linked += all(v["connected"] for v in status["validators"])
+            if linked == len(clients):
+                return
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"the validators did not link up within "
+                                  f"{READY_TIMEOUT_S:g} s; see the logs in {folder}")
+            await asyncio.sleep(POLL_S)
+    finally:
+        for client in clients.values():
+            await client.close()
+
+
+async def check_network(gateways: dict[str, str], admin, timeout_s: float = 30.0) -> dict:
+    """The summary: heads agree, totals agree, supply and caps hold in every account."""
+    clients = [Client(url, admin) for url in gateways.values()]
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:      # the last block may still be executing on a validator or two
+            statuses = [await c.status() for c in clients]
+            heads = {(s["height"], s.get("head")) for s in statuses}
+            if len(heads) == 1 and not any(s.get("pending") for s in statuses):
+                break
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"the validators did not agree on a head: {heads}")
+            await asyncio.sleep(POLL_S)
+        height, head = heads.pop()
+        stats = [await c.stats() for c in clients]
+        totals = {(s["minted"], s["redeemed"], s["circulating"]) for s in stats}
+        first = clients[0]
+        blocks = await first.blocks()
+        results = [r for b in blocks for r in b["results"]]
+        members = [e["key"] for e in await first.events(kind="member.registered")]
+        accounts = [await first.account(k) for k in members]
+        minted, redeemed, circulating = stats[0]["minted"], stats[0]["redeemed"], \
+            stats[0]["circulating"]
+        balances = sum(a["balance"] for a in accounts)
+        over_cap = [a["key"] for a in accounts if a["earnings"] and any(
+            e["cap"] is not None and e["earned"] > e["cap"]
+            for e in (a["earnings"]["month"], a["earnings"]["year"]))]
+        return {
+            "validators": len(clients), "height": height, "head": head,
+            "validators_agree": True, "gateway_totals_agree": len(totals) == 1,
+            "blocks": len(blocks), "txs": len(results),
+            "committed": sum(r["code"] == "ok" for r in results),
+            "rejected": sum(r["code"] != "ok" for r in results),
+            "minted": minted, "redeemed": redeemed, "circulating": circulating,
+            "accounts": len(accounts), "balances": balances,
+            "citizens": sum(a["role"] == "citizen" for a in accounts),
+            "supply_invariant": balances == minted - redeemed == circulating
+            and len(totals) == 1,
+            "cap_invariant": not over_cap, "over_cap": over_cap}
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def summary_text(s: dict) -> str:
+    holds = {True: "holds", False: "BROKEN"}
+    return "\n".join([
+        "summary",
+        f"  blocks        {s['blocks']} (all {s['validators']} validators at height "
+        f"{s['height']}, head {str(s['head'])[:16]}...)",
+        f"  transactions  {s['txs']} ({s['committed']} committed, {s['rejected']} rejected "
+        f"by the rules)",
+        f"  minted        {euros(s['minted'])}",
+        f"  redeemed      {euros(s['redeemed'])}",
+        f"  circulating   {euros(s['circulating'])}",
+        f"  supply invariant {holds[s['supply_invariant']]}: the balances of all "
+        f"{s['accounts']} accounts add up to {euros(s['balances'])} = minted - redeemed, "
+        f"the same on every gateway",
+        f"  cap invariant {holds[s['cap_invariant']]}: none of the {s['citizens']} citizens "
+        f"earned over a monthly or yearly cap"])
+
+
+def look_around(folder: Path, gateways: dict[str, str]) -> str:
+    first, second = list(gateways.values())[:2]
+    admin = folder / "keys" / "admin.key"
+    anouk = read_key_file(folder / "keys" / "anouk.key").public.hex()
+    client = f"stadsmunt client --gateway {first} --key {admin}"
+    lines = ["", "the gateways:"]
+    lines += [f"  {name:<12} {url}" for name, url in gateways.items()]
+    lines += ["", "look around (from a checkout, `python3 ops/dev.py` does what `stadsmunt` "
+                  "does):",
+              f"  curl -s {first}/v1/status",
+              f"  curl -s {second}/v1/tasks",
+              f"  curl -s {first}/v1/stats",
+              f"  {client} tasks",
+              f"  {client} account {anouk}",
+              f"  {client} payouts",
+              f"  stadsmunt audit {first} --key {admin}",
+              f"every person's key is in {folder / 'keys'}; the validators' logs are "
+              f"{folder}/NAME.log"]
+    return "\n".join(lines)
+
+
+async def story_and_check(folder: Path, network: dict, processes) -> dict:
+    gateways = {v["name"]: v["gateway"] for v in network["validators"]}
+    say(f"starting {len(gateways)} validators in {folder} ...")
+    await wait_ready(gateways, processes, folder)
+    say(f"[0/9] chain {network['chain']}: {', '.join(gateways)} are up and linked")
+    admin = read_key_file(folder / "keys" / "admin.key")
+    urls = list(gateways.values())
+    async with Client(urls[0], admin, network["chain"]) as staff, \
+            Client(urls[1], None, network["chain"]) as citizens, \
+            Client(urls[2], None, network["chain"]) as shops:
+        try:
+            await play(staff, citizens, shops, folder / "keys", say)
+        except ClientError as error:
+            raise CheckFailed(f"the story stopped: {error.code}: {error.detail}") from None
+        except StoryFailed as error:
+            raise CheckFailed(f"the story went wrong: {error}") from None
+    return await check_network(gateways, admin)
+
+
+def _serve_until_stopped(processes) -> None:
+    say("\nserving; press Ctrl-C to stop")
+    while all(p.poll() is None for p in processes):
+        time.sleep(0.5)   # a supervisor's poll; Ctrl-C and SIGTERM interrupt it
+    say("a validator stopped on its own; stopping the others")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dir:
+        folder = Path(args.dir)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="stadsmunt-demo-"))
+        folder.rmdir()          # network init makes it, and refuses a non-empty one
+    network = net.init(folder, VALIDATORS, CHAIN, "127.0.0.1",
+                       free_base_port(2 * VALIDATORS))
+    # SIGTERM stops the demo like Ctrl-C does: through the same `finally`
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    processes = net.start_all(folder, network, log_dir=folder)
+    try:
+        summary = asyncio.run(story_and_check(folder, network, processes))
+        ok = summary["supply_invariant"] and summary["cap_invariant"]
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        say("")
+        say(summary_text(summary))
+        if args.exit:
+            return 0 if ok else 1
+        say(look_around(folder, {v["name"]: v["gateway"] for v in network["validators"]}))
+        _serve_until_stopped(processes)
+        return 0 if ok else 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        say("stopping the validators ...")
+        net.stop_all(processes)
+        say(f"stopped; the network's folder is {folder}")
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("demo", help="a local four-validator network and the "
+                                              "Heerlen story",
+                                 description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", help="where to make the network (a new or empty folder; "
+                                      "default: a new temporary folder)")
+    parser.add_argument("--exit", action="store_true",
+                        help="print a summary and exit instead of serving")
+    parser.set_defaults(run=run)
+
