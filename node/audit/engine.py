@@ -163,7 +163,7 @@ class Replay:
         self.time_ms = 0
         self.seen: dict[bytes, int] = {}      # tx ids executed (not `duplicate`) -> height
         self.txs = self.ok = self.checkpoints = 0
-        self.chunks: dict[int, object] = {}   # chunk id -> future of its bad positions
+        self.chunks: dict[int, object] = {}   # chunk id -> future of its answers
         self.chunk_id = 0
         self.pending: list = []               # items of the chunk being filled
 
