@@ -19,6 +19,7 @@ class Config:
     seen_limit: int = 200_000            # keys remembered as ordered (dedup)
     max_message_bytes: int = 16 * 1024 * 1024
     request_timeout_ticks: int = 20      # oldest pending request waits this long
+    censorship_factor: int = 8           # ... or this many times as long amid progress
     view_change_timeout_ticks: int = 20  # a view change waits this long for its new view
     max_backoff_exponent: int = 6        # timeouts double up to 2**6 times the base
     max_clock_skew_ms: int = 5_000
@@ -39,7 +40,7 @@ class Config:
         for name in ("batch_max_count", "batch_max_bytes", "pending_limit", "seen_limit",
                      "request_timeout_ticks", "view_change_timeout_ticks",
                      "status_interval_ticks", "fetch_timeout_ticks", "fetch_max_blocks",
-                     "max_views_ahead", "max_message_bytes"):
+                     "max_views_ahead", "max_message_bytes", "censorship_factor"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
 

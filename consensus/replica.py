@@ -159,9 +159,13 @@ class Replica:
             self._propose()
             oldest = self.requests.oldest_arrival()
             if oldest is not None and not self.is_primary:
+                # a primary that keeps committing is slow, not faulty (PBFT restarts the
+                # timer on progress); one that keeps a request out far longer censors it
                 since = max(oldest, self.view_started_tick)
-                if self.ticks - since >= self.config.backoff(
-                        self.config.request_timeout_ticks, self.attempts):
+                timeout = self.config.backoff(self.config.request_timeout_ticks,
+                                              self.attempts)
+                if self.ticks - max(since, self.last_progress_tick) >= timeout or \
+                        self.ticks - since >= self.config.censorship_factor * timeout:
                     self._start_view_change(self.view + 1)
         elif self.vc_quorum_tick is not None and self.ticks - self.vc_quorum_tick >= \
                 self.config.backoff(self.config.view_change_timeout_ticks, self.attempts):

@@ -292,3 +292,29 @@ def test_timeouts_back_off_while_views_fail_and_reset_on_progress():
     assert all(c.replica(i).view == 2 for i in range(2, 7))
     assert c.heights()[2:] == [1] * 5
     assert c.replica(3).attempts == 0                    # progress reset the backoff
+
+
+def test_a_slow_primary_stays_but_one_that_censors_a_request_is_replaced():
+    c = Cluster()
+    c.tick()
+    crypto = c.keys.signer(0)
+    c.crash(0)                          # replica 0 now speaks only through this test
+    censored = c.requests(1)[0]
+    c.drivers[1].submit([censored])
+    timeout = c.config.request_timeout_ticks
+    views_seen = []
+    for height in range(1, c.config.censorship_factor * timeout + 10):
+        request = c.requests(1)[0]
+        digest = batch_digest(c.config.chain, height, c.now_ms, [request.digest])
+        signature = crypto.sign(preprepare_bytes(c.config.chain, 0, height, digest))
+        c.post(0, None, PrePrepare(0, height, c.now_ms, digest, (request.payload,), signature))
+        c.deliver()
+        c.tick()
+        views_seen.append(c.replica(1).view)
+        if c.replica(1).view:
+            break
+    # progress kept the primary for many timeouts, but not beyond the censorship bound
+    first_change = views_seen.index(1) + 1
+    assert 2 * timeout < first_change <= c.config.censorship_factor * timeout + 2
+    c.tick(40)
+    assert censored.key in committed_keys(c, 1)
