@@ -11,11 +11,10 @@ import time
 
 from aiohttp import web
 
-from gateway.appkeys import (AGGREGATES, CLOCK_MS, FEED, MAX_STREAMS, METRICS, NODE,
-                             STREAMS, TOKENS)
-
 from chaincode import views
 from chaincode.periods import periods
+from gateway.appkeys import (AGGREGATES, CLOCK_MS, FEED, MAX_STREAMS, METRICS, NODE,
+                             STREAMS, TOKENS)
 from gateway import chainlog, openapi, reads, transactions
 from gateway.auth import Tokens
 from gateway.feed import Feed

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.appkeys import NODE, TOKENS
-
 from chaincode import views
+from gateway.appkeys import NODE, TOKENS
 from gateway.problems import Problem
 from node.keys import verify
 

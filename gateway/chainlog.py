@@ -14,14 +14,13 @@ import json
 
 from aiohttp import web
 
+from chaincode.state import unpack
 from gateway.appkeys import FEED, MAX_STREAMS, NODE, STREAMS
-
 from gateway import auth, params
 from gateway.jsonable import jsonable
 from gateway.params import bad, page, query
 from gateway.problems import Problem
 from gateway.reads import event_json
-from chaincode.state import unpack
 
 BLOCK_PAGE_BYTES = 8 * 1024 * 1024      # envelopes in one page of blocks, about
 EVENT_SCAN_BUDGET = 10_000              # log entries one filtered page may look at

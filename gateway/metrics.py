@@ -7,11 +7,10 @@ scraped; counts and histograms are fed by gateway/feed.py as batches execute.
 from __future__ import annotations
 
 from aiohttp import web
-
-from gateway.appkeys import METRICS
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from gateway.appkeys import METRICS
 from gateway.params import query
 
 BATCH_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)

@@ -3,13 +3,10 @@
 owner or of a role that reads everything (gateway/auth.py)."""
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
-from gateway.appkeys import CLOCK_MS, NODE
-
 from chaincode import state as st, views
+from gateway.appkeys import CLOCK_MS, NODE
 from gateway import auth, params
 from gateway.jsonable import jsonable
 from gateway.ledger import head_time_ms, scan_after
@@ -224,7 +221,3 @@ async def get_payouts(request: web.Request) -> web.Response:
     records = records[:limit]
     return page([payout_json(r) for r in records if r is not None],
                 records[-1]["payout"] if more else None)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000

@@ -16,10 +16,9 @@ from bisect import bisect_right, insort
 
 from aiohttp import web
 
-from gateway.appkeys import AGGREGATES
-
 from chaincode import state as st, views
 from chaincode.periods import periods
+from gateway.appkeys import AGGREGATES
 from gateway.ledger import head_time_ms
 from gateway.params import query
 

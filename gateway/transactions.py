@@ -8,9 +8,8 @@ import json
 
 from aiohttp import web
 
-from gateway.appkeys import FEED, NODE
-
 from chaincode import describe
+from gateway.appkeys import FEED, NODE
 from gateway import auth
 from gateway.jsonable import jsonable
 from gateway.params import query
