@@ -98,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
         except KeyFileError as error:
             raise UsageError(str(error)) from None
     sources = []
-    report = None
     try:
         for text in args.sources:
             sources.append(open_source(text, key))

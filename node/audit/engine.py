@@ -161,7 +161,7 @@ class Replay:
         self.claimed_prev = genesis.hash()
         self.height, self.hash = 0, genesis.hash()
         self.time_ms = 0
-        self.seen: dict[bytes, int] = {}      # tx ids executed (not `duplicate`) -> height
+        self.seen: dict[str, int] = {}        # tx ids executed (not `duplicate`) -> height
         self.txs = self.ok = self.checkpoints = 0
         self.chunks: dict[int, object] = {}   # chunk id -> future of its answers
         self.chunk_id = 0
@@ -337,14 +337,13 @@ class Replay:
                                        f"{error})") from None
         encode = chaincode.encode_result
         encoded = [encode(r) for r in outcome.results]
-        if block.results is not None:
+        if block.results is not None and tuple(encoded) != block.results:
             if len(block.results) != len(encoded):
                 raise AuditFailure(height, f"the source has {len(block.results)} results for "
                                            f"{len(encoded)} transactions")
-            for i, (mine, theirs) in enumerate(zip(encoded, block.results)):
-                if mine != theirs:
-                    raise AuditFailure(height, f"the result of transaction {i} "
-                                               f"({txs[i].tx_id}) differs from re-execution")
+            i = next(i for i, (a, b) in enumerate(zip(encoded, block.results)) if a != b)
+            raise AuditFailure(height, f"the result of transaction {i} ({txs[i].tx_id}) "
+                                       f"differs from re-execution")
         if block.json_results is not None:
             if len(block.json_results) != len(encoded):
                 raise AuditFailure(height, f"the source has {len(block.json_results)} results "
@@ -363,15 +362,16 @@ class Replay:
             raise AuditFailure(height, "the block hash does not match the block's contents")
         seen = self.seen
         events = []
-        for tx, result in zip(txs, outcome.results):
-            if result.code == "duplicate":
+        for result in outcome.results:
+            code = result.code
+            if code == "duplicate":
                 continue
-            raw = bytes.fromhex(tx.tx_id)
-            if raw in seen:
-                raise AuditFailure(height, f"transaction {tx.tx_id} is executed a second "
-                                           f"time (first at height {seen[raw]})")
-            seen[raw] = height
-            if result.code == "ok":
+            tx_id = result.tx_id
+            if tx_id in seen:
+                raise AuditFailure(height, f"transaction {tx_id} is executed a second "
+                                           f"time (first at height {seen[tx_id]})")
+            seen[tx_id] = height
+            if code == "ok":
                 self.ok += 1
                 events.extend(result.events)
         try:
