@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import struct
 import tempfile
 import time
 from collections import deque
@@ -32,6 +33,7 @@ from node.block import block_hash, results_root
 from node.export import SourceBlock
 from node.genesis import Genesis
 
+_U64 = struct.Struct(">Q")
 WINDOW_ITEMS = 32_768        # signatures prepared ahead of execution, at most
 WINDOW_BLOCKS = 4_096
 
@@ -68,20 +70,30 @@ class _Prepared:
 
 
 class _Scratch:
-    """The replayed state in a temporary LMDB environment without sync: it is thrown away
-    at the end, so durability is worth nothing and memory stays flat."""
+    """The replayed state, and the ids executed so far, in a temporary LMDB environment
+    without sync: it is thrown away at the end, so durability is worth nothing, and
+    memory stays flat however long the log."""
 
     def __init__(self):
         self.path = tempfile.mkdtemp(prefix="stadsmunt-audit-")
         self.env = lmdb.open(self.path, map_size=64 << 30, sync=False, metasync=False,
-                             writemap=True, readahead=False, max_dbs=1)
+                             writemap=True, readahead=False, max_dbs=2)
+        self.state = self.env.open_db(b"state")
+        self.seen = self.env.open_db(b"seen")
         self.txn = None
 
     def get(self, key: bytes) -> bytes | None:
-        return self.txn.get(key)
+        return self.txn.get(key, db=self.state)
+
+    def first_seen(self, tx_id: str, height: int) -> int | None:
+        """Record an executed id; None if it is new, else the height it was executed at."""
+        raw = bytes.fromhex(tx_id)
+        if self.txn.put(raw, _U64.pack(height), db=self.seen, overwrite=False):
+            return None
+        return _U64.unpack(self.txn.get(raw, db=self.seen))[0]
 
     def scan(self, prefix: bytes):
-        cursor = self.txn.cursor()
+        cursor = self.txn.cursor(self.state)
         if not cursor.set_range(prefix):
             return
         for key, value in cursor:
@@ -93,12 +105,12 @@ class _Scratch:
         self.txn = self.env.begin(write=True)
 
     def apply(self, writes: dict) -> None:
-        txn = self.txn
+        txn, db = self.txn, self.state
         for key, value in writes.items():
             if value is None:
-                txn.delete(key)
+                txn.delete(key, db=db)
             else:
-                txn.put(key, value)
+                txn.put(key, value, db=db)
 
     def commit(self) -> None:
         self.txn.commit()
@@ -161,7 +173,6 @@ class Replay:
         self.claimed_prev = genesis.hash()
         self.height, self.hash = 0, genesis.hash()
         self.time_ms = 0
-        self.seen: dict[str, int] = {}        # tx ids executed (not `duplicate`) -> height
         self.txs = self.ok = self.checkpoints = 0
         self.chunks: dict[int, object] = {}   # chunk id -> future of its answers
         self.chunk_id = 0
@@ -360,17 +371,16 @@ class Replay:
         this_hash = block_hash(self.hash, height, block.batch_digest, r_root, outcome.state_root)
         if this_hash != block.hash:
             raise AuditFailure(height, "the block hash does not match the block's contents")
-        seen = self.seen
+        first_seen = self.scratch.first_seen
         events = []
         for result in outcome.results:
             code = result.code
             if code == "duplicate":
                 continue
-            tx_id = result.tx_id
-            if tx_id in seen:
-                raise AuditFailure(height, f"transaction {tx_id} is executed a second "
-                                           f"time (first at height {seen[tx_id]})")
-            seen[tx_id] = height
+            first = first_seen(result.tx_id, height)
+            if first is not None:
+                raise AuditFailure(height, f"transaction {result.tx_id} is executed a second "
+                                           f"time (first at height {first})")
             if code == "ok":
                 self.ok += 1
                 events.extend(result.events)

@@ -82,3 +82,17 @@ def test_a_certificate_passes_exactly_with_a_valid_quorum_of_distinct_validators
         assert report.failure is None
     else:
         assert report.failure.height == 3 and "commit certificate" in report.failure.reason
+
+
+@given(st.lists(st.binary(min_size=32, max_size=32), max_size=20))
+def test_the_executed_ids_remember_each_id_with_the_height_it_was_first_executed(ids):
+    from node.audit.engine import _Scratch
+    scratch = _Scratch()
+    try:
+        scratch.begin()
+        first: dict[bytes, int] = {}
+        for height, raw in enumerate(ids, 1):
+            assert scratch.first_seen(raw.hex(), height) == first.get(raw)
+            first.setdefault(raw, height)
+    finally:
+        scratch.close()
