@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from audit_kit import blocks_of, run_audit
 from consensus.digest import commit_bytes
 from ledger_kit import CHAIN, VALIDATOR_NAMES, keypair
+from node.audit.engine import _Scratch
 from node.audit.verify import Verifier, check_items
 from node.envelope import Refused, open_envelope, sign_tx
 from node.keys import verify
@@ -86,7 +87,6 @@ def test_a_certificate_passes_exactly_with_a_valid_quorum_of_distinct_validators
 
 @given(st.lists(st.binary(min_size=32, max_size=32), max_size=20))
 def test_the_executed_ids_remember_each_id_with_the_height_it_was_first_executed(ids):
-    from node.audit.engine import _Scratch
     scratch = _Scratch()
     try:
         scratch.begin()

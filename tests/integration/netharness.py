@@ -24,6 +24,7 @@ from pathlib import Path
 import aiohttp
 import msgpack
 
+from gateway.auth import make_token
 from node import envelope, keys
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,6 +82,7 @@ class Network:
         self.frozen: set[str] = set()
         self._all_started: list[subprocess.Popen] = []
         self._session: aiohttp.ClientSession | None = None
+        self._token = ("", 0.0)
 
     # ---- processes ---------------------------------------------------------------------
 
@@ -169,8 +171,18 @@ class Network:
         found = await asyncio.gather(*(self.status(n) for n in names))
         return dict(zip(names, found))
 
+    def read_header(self) -> dict:
+        """The admin's read token (blocks carry personal data); renewed well within the
+        five minutes a token is valid."""
+        token, made = self._token
+        if time.monotonic() - made > 60:
+            token = make_token(self.admin, self.chain, time.time_ns() // 1_000_000)
+            self._token = (token, time.monotonic())
+        return {"Authorization": f"Stadsmunt {token}"}
+
     async def block(self, name: str, height: int) -> dict | None:
-        async with self.session.get(f"{self.gateways[name]}/v1/blocks/{height}") as r:
+        async with self.session.get(f"{self.gateways[name]}/v1/blocks/{height}",
+                                    headers=self.read_header()) as r:
             if r.status == 404:
                 return None
             assert r.status == 200, await r.text()
@@ -247,17 +259,20 @@ class Network:
         return await self.wait_for(f"{names} to reach height {height}", reached, timeout_s)
 
     async def wait_caught_up(self, names: list[str] | None = None,
-                             timeout_s: float = 60.0) -> int:
-        """All named validators at one height; returns it."""
+                             timeout_s: float = 60.0, quiet: list[str] | None = None) -> int:
+        """All named validators at one height, with nothing pending at those in `quiet`
+        (default: all), so the height holds while nobody submits; returns it."""
         names = self.running() if names is None else names
+        quiet = names if quiet is None else quiet
 
         async def level():
             found = await self.statuses(names)
-            if any(s is None for s in found.values()):
+            if any(s is None or (n in quiet and s["pending"]) for n, s in found.items()):
                 return None
             hs = {s["height"] for s in found.values()}
             return hs.pop() if len(hs) == 1 else None
-        return await self.wait_for(f"{names} to agree on a height", level, timeout_s)
+        return await self.wait_for(f"{names} to agree on a height with nothing pending",
+                                   level, timeout_s)
 
     # ---- the log ------------------------------------------------------------------------
 
@@ -352,8 +367,11 @@ class Load:
         self._tasks = [asyncio.create_task(self._client()) for _ in range(self.clients)]
 
     async def stop(self) -> None:
+        """Lets every client finish the request it is in (so nothing it sent can still
+        arrive at a gateway afterwards), then ends them."""
         self._stop.set()
-        for task in self._tasks:
+        _, late = await asyncio.wait(self._tasks, timeout=self.wait_s + 10)
+        for task in late:
             task.cancel()
         results = await asyncio.gather(*self._tasks, return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)

@@ -21,8 +21,8 @@ async def _head_view(net, names):
     return best
 
 
-async def _assert_nothing_lost(net, load, names):
-    top = await net.wait_caught_up(names, timeout_s=60)
+async def _assert_nothing_lost(net, load, names, quiet=None):
+    top = await net.wait_caught_up(names, timeout_s=60, quiet=quiet)
     blocks = await net.assert_same_blocks(names, top)
     in_log = tx_heights(blocks)
     lost = [tx for tx in load.committed if in_log.get(tx) != load.committed[tx]]
@@ -56,7 +56,8 @@ async def test_killing_the_primary_under_load_changes_view_and_loses_nothing(net
 
     net.start(primary)
     await net.wait_ready(net.names)
-    top = await _assert_nothing_lost(net, load, net.names)
+    # the returning validator may hold executed requests as pending (see the xfail below)
+    top = await _assert_nothing_lost(net, load, net.names, quiet=survivors)
     assert set(before) <= set(load.committed)
     assert top > 0
 
@@ -101,3 +102,32 @@ async def test_killing_backups_many_times_during_heavy_writes_loses_nothing(netw
     net = await network(4)
     load = await _kill_backups_during_writes(net, random.Random(seed), kills=25, clients=64)
     await _assert_nothing_lost(net, load, net.names)
+
+
+@pytest.mark.xfail(strict=True, reason="consensus replica: a validator restarted after "
+                   "missing a view change keeps requests that are already executed in its "
+                   "pool, so its status shows them pending and its timer moves it alone "
+                   "to the next view")
+async def test_a_restarted_validator_that_missed_a_view_change_settles_in_the_others_view(
+        network):
+    net = await network(4)
+    load = Load(net, clients=8)
+    load.start()
+    await load.wait_committed(40)
+    net.kill("municipality")  # the primary of view 0: the others change view
+    await load.wait_committed(len(load.committed) + 40)
+    await load.stop()
+    survivors = net.running()
+    await net.wait_caught_up(survivors)
+    net.start("municipality")
+    await net.wait_ready(net.names)
+
+    async def settled():
+        found = await net.statuses(net.names)
+        if any(s is None for s in found.values()):
+            return False
+        return (len({s["height"] for s in found.values()}) == 1
+                and len({s["view"] for s in found.values()}) == 1
+                and all(s["pending"] == 0 for s in found.values()))
+    await net.wait_for("every validator at one height and view with nothing pending",
+                       settled, 20)
