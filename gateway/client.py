@@ -107,9 +107,12 @@ class Client:
             nonce = int.from_bytes(os.urandom(8), "big")
         return seal(signer, make_body(chain, kind, signer.public, nonce, args))
 
-    async def token(self, signer: Keypair | None = None) -> str:
-        """A read token of `signer` (default: the client's key), renewed once a minute."""
+    async def token(self, signer: Keypair | None = None, ms: int | None = None) -> str:
+        """A read token of `signer` (default: the client's key) made now, renewed once a
+        minute; or made at time `ms` when given."""
         chain = await self.chain_id()
+        if ms is not None:
+            return make_token(self._signer(signer), chain, ms)
         if signer is not None and signer is not self.key:
             return make_token(signer, chain, now_ms())
         made, at = self._token

@@ -81,8 +81,12 @@ def _load_key(path: str | None) -> Keypair | None:
         raise UsageError(str(error)) from None
 
 
-def _emit(args, value, text: str) -> None:
-    print(json.dumps(value, indent=2) if args.json else text)
+def _emit(args, value, text: str, failed: bool = False) -> None:
+    """JSON on stdout always (a script reads one place); text of a failure on stderr."""
+    if args.json:
+        print(json.dumps(value, indent=2))
+    else:
+        print(text, file=sys.stderr if failed else sys.stdout)
 
 
 def _result_text(result: dict) -> str:
@@ -98,9 +102,9 @@ async def _write(client: Client, args, kind: str, payload: dict) -> int:
         return 0
     if result.get("status") == "pending":
         _emit(args, result, f"not decided yet: {result['tx_id']}; ask again with "
-                            f"`stadsmunt client tx {result['tx_id']}`")
+                            f"`stadsmunt client tx {result['tx_id']}`", failed=True)
         return 1
-    _emit(args, result, f"rejected: {result['code']}: {result['detail']}")
+    _emit(args, result, f"rejected: {result['code']}: {result['detail']}", failed=True)
     return 1
 
 
@@ -242,7 +246,7 @@ async def c_tx(client: Client, args) -> int:
     text = (f"{found['tx_id']}: {found['status']}" if found["status"] == "pending" else
             f"{found['tx_id']}: {found['status']} at height {found['height']}: "
             f"{found['code']}: {found['detail']}")
-    _emit(args, found, text)
+    _emit(args, found, text, failed=found["status"] != "committed")
     return 0 if found["status"] == "committed" else 1
 
 
@@ -281,32 +285,39 @@ def run(args: argparse.Namespace) -> int:
                          .strip()) from None
 
 
-def _common() -> argparse.ArgumentParser:
+def _options(top: bool) -> argparse.ArgumentParser:
     """Options taken before or after the command (`client --json tasks`, `client tasks
-    --json`); SUPPRESS keeps a later parser from overwriting an earlier value."""
+    --json`). After the command their default is SUPPRESS, so that not giving them there
+    keeps what was given before it; each call makes new actions, as argparse's parents
+    share action objects and set_defaults would change them for every parser."""
+    def default(value):
+        return value if top else argparse.SUPPRESS
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--gateway", default=argparse.SUPPRESS, metavar="URL",
-                        help="the gateway, e.g. http://127.0.0.1:7101")
-    common.add_argument("--key", default=argparse.SUPPRESS, metavar="FILE",
-                        help="key file that signs and makes read tokens")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+    common.add_argument("--gateway", default=default(os.environ.get("STADSMUNT_GATEWAY")),
+                        metavar="URL", help="the gateway, e.g. http://127.0.0.1:7101 "
+                                            "(default: $STADSMUNT_GATEWAY)")
+    common.add_argument("--key", default=default(os.environ.get("STADSMUNT_KEY")),
+                        metavar="FILE", help="key file that signs and makes read tokens "
+                                             "(default: $STADSMUNT_KEY)")
+    common.add_argument("--json", action="store_true", default=default(False),
                         help="print JSON (amounts in cents) instead of text")
-    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS,
+    common.add_argument("--timeout", type=float, default=default(30.0),
                         help="seconds to wait for the gateway (default 30)")
     return common
 
 
 def register(commands) -> None:
-    common = _common()
-    parser = commands.add_parser("client", parents=[common],
+    parser = commands.add_parser("client", parents=[_options(top=True)],
                                  help="staff commands against a gateway",
-                                 description=__doc__.splitlines()[0])
-    parser.set_defaults(gateway=os.environ.get("STADSMUNT_GATEWAY"),
-                        key=os.environ.get("STADSMUNT_KEY"), json=False, timeout=30.0)
+                                 description="The municipality's staff commands against a "
+                                             "gateway: writes are signed with --key and "
+                                             "wait for the chain's decision; reads send its "
+                                             "read token. Amounts are in euros (12.50).")
     sub = parser.add_subparsers(dest="client_command", metavar="COMMAND", required=True)
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p = sub.add_parser(name, parents=[_options(top=False)], help=help_text,
+                           description=help_text)
         p.set_defaults(handler=handler)
         return p
 

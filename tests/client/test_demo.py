@@ -1,0 +1,60 @@
+"""`stadsmunt demo --exit` on four real validators: it plays the whole story, its summary
+says the supply and cap invariants hold, and an independent replay of the validators'
+folders by `stadsmunt audit` agrees with it; afterwards nothing is left serving."""
+from __future__ import annotations
+
+import json
+import socket
+
+from clientkit import run_cli
+from ops.demo_story import REJECTED, TASKS, WORK
+
+# the story's refusals: a task above the hourly rate, the under-21 claim, the monthly
+# cap, a citizen paying a citizen
+REFUSALS = 4
+
+
+def nothing_listens(url: str) -> bool:
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, int(port))) != 0
+
+
+def test_the_demo_plays_the_story_and_its_summary_shows_supply_and_caps_holding(tmp_path):
+    folder = tmp_path / "demo"
+    done = run_cli("demo", "--dir", str(folder), "--exit", timeout_s=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    out = done.stdout
+    for number in range(1, 10):
+        assert f"[{number}/9] " in out
+    # the sentence the citizen's app shows for the capped claim
+    assert "This would take you over the monthly limit for " in out
+    assert "people under 21" in out
+
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["validators"] == 4 and summary["validators_agree"]
+    assert summary["gateway_totals_agree"]
+    rewards = {t[0]: t[4] for t in TASKS}
+    minted = sum(rewards[task] for who, task in WORK if (who, task) != REJECTED[:2])
+    assert summary["minted"] == minted
+    assert summary["balances"] == summary["minted"] - summary["redeemed"] \
+        == summary["circulating"]
+    assert summary["supply_invariant"] and summary["cap_invariant"]
+    assert summary["over_cap"] == []
+    assert summary["rejected"] == REFUSALS
+    assert summary["committed"] + summary["rejected"] == summary["txs"]
+    assert "supply invariant holds" in out and "cap invariant holds" in out
+
+    network = json.loads((folder / "network.json").read_text())
+    assert all(nothing_listens(v["gateway"]) for v in network["validators"]), \
+        "the demo stopped its validators"
+    audit = run_cli("audit", *(str(folder / v["name"]) for v in network["validators"]),
+                    "--genesis", str(folder / "genesis.json"), "--json", timeout_s=120)
+    assert audit.returncode == 0, audit.stdout[-2000:] + audit.stderr[-2000:]
+    replayed = json.loads(audit.stdout)["summary"]
+    assert replayed["blocks"] == summary["height"]
+    assert replayed["transactions"] == summary["txs"]
+    assert (replayed["minted"], replayed["redeemed"], replayed["circulating"]) == \
+        (summary["minted"], summary["redeemed"], summary["circulating"])
