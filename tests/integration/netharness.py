@@ -146,6 +146,7 @@ class Network:
             process.wait(10)
         if self._session is not None:
             await self._session.close()
+            self._session = None
 
     # ---- HTTP ---------------------------------------------------------------------------
 
