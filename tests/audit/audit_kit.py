@@ -41,8 +41,7 @@ def blocks_of(path) -> tuple[bytes, list[SourceBlock]]:
         source.close()
 
 
-def export_bytes(genesis_bytes: bytes, blocks: list[SourceBlock], genesis_hash: bytes,
-                 check_order: bool = False) -> bytes:
+def export_bytes(genesis_bytes: bytes, blocks: list[SourceBlock], genesis_hash: bytes) -> bytes:
     """An export of `blocks` as given (tampered or not); the writer's own order assertion
     is bypassed by handing it the heights it expects."""
     out = io.BytesIO()
