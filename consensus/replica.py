@@ -78,7 +78,10 @@ class Replica:
         # the new-view timer starts only once a quorum wants this view (PBFT 4.5.2), so
         # that a replica alone in a view change waits instead of racing ahead
         self.vc_quorum_tick: int | None = None
+        # the highest view of a batch committed since this start; blocks from before a
+        # restart have no known view, so the check in _enter_view starts above them
         self.committed_view = 0
+        self.restart_height = executed_height
         self.proposing = False
         self.next_height = max(self.stable_height, self.committed_height) + 1
         if self.is_primary:
@@ -562,7 +565,7 @@ class Replica:
         # every batch committed before this view is inside the new view's range (the
         # quorums intersect); only batches of this view itself, learnt late, lie beyond
         assert self.committed_height < self.next_height or \
-            self.committed_height <= self.stable_height or \
+            self.committed_height <= max(self.stable_height, self.restart_height) or \
             self.committed_view >= self.view, "a committed batch was lost"
         self.requests.new_view()
         for pp, requests in installs:
