@@ -193,6 +193,9 @@ async def c_policy(client: Client, args) -> int:
                "yearly_cap": cents(args.yearly, "--yearly", 0)}
     if args.programme is not None:
         payload["programme_yearly_cap"] = cents(args.programme, "--programme", 0)
+    top = payload["yearly_cap"]
+    if payload["monthly_cap"] > top or payload.get("programme_yearly_cap", 0) > top:
+        raise UsageError("--monthly and --programme may not be above --yearly")
     return await _write(client, args, "policy.set", payload)
 
 

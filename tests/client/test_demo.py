@@ -1,12 +1,20 @@
 """`stadsmunt demo --exit` on four real validators: it plays the whole story, its summary
 says the supply and cap invariants hold, and an independent replay of the validators'
-folders by `stadsmunt audit` agrees with it; afterwards nothing is left serving."""
+folders by `stadsmunt audit` agrees with it; afterwards nothing is left serving. Without
+`--exit` it serves, says where, and stops its validators on Ctrl-C."""
 from __future__ import annotations
 
 import json
+import os
+import select
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
-from clientkit import run_cli
+from clientkit import REPO, run_cli
 from ops.demo_story import REJECTED, TASKS, WORK
 
 # the story's refusals: a task above the hourly rate, the under-21 claim, the monthly
@@ -58,3 +66,38 @@ def test_the_demo_plays_the_story_and_its_summary_shows_supply_and_caps_holding(
     assert replayed["transactions"] == summary["txs"]
     assert (replayed["minted"], replayed["redeemed"], replayed["circulating"]) == \
         (summary["minted"], summary["redeemed"], summary["circulating"])
+
+
+def test_the_demo_serves_until_interrupted_and_then_stops_its_validators(tmp_path):
+    folder = tmp_path / "demo"
+    process = subprocess.Popen([sys.executable, "-m", "ops.cli", "demo", "--dir",
+                                str(folder)], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    out = ""
+    try:
+        deadline = time.monotonic() + 180
+        # raw reads after select: a buffered readline would hide lines select cannot see
+        while "\nserving;" not in out:
+            assert time.monotonic() < deadline, out[-3000:]
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(process.stdout.fileno(), 65536)
+                assert chunk, "the demo ended early:\n" + out[-3000:]
+                out += chunk.decode()
+        network = json.loads((folder / "network.json").read_text())
+        urls = [v["gateway"] for v in network["validators"]]
+        for url in urls:
+            assert f" {url}\n" in out             # where the gateways are
+        assert f"curl -s {urls[0]}/v1/status" in out
+        assert "stadsmunt client --gateway" in out
+        with urllib.request.urlopen(urls[3] + "/v1/status", timeout=5) as answer:
+            assert json.loads(answer.read())["height"] > 0
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=60)[0].decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert process.returncode == 0, rest
+    assert "stopped;" in rest and "Traceback" not in rest
+    assert all(nothing_listens(url) for url in urls)
