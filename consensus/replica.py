@@ -268,7 +268,8 @@ class Replica:
         slot = self.slots.setdefault(pp.height, Slot())
         assert slot.pp is None
         slot.pp, slot.requests, slot.since = pp, requests, self.ticks
-        self.requests.proposed(requests, self.ticks)
+        if pp.height > self.committed_height:   # else its requests are ordered already
+            self.requests.proposed(requests, self.ticks)
         if not self.is_primary:
             self._vote(pp.height, pp.digest)
             signature = self.crypto.sign(prepare_bytes(self.config.chain, self.view,

@@ -127,10 +127,6 @@ async def test_killing_backups_many_times_during_heavy_writes_loses_nothing(netw
     await _assert_nothing_lost(net, load, net.names)
 
 
-@pytest.mark.xfail(strict=True, reason="consensus replica: a validator restarted after "
-                   "missing a view change keeps requests that are already executed in its "
-                   "pool, so its status shows them pending and its timer moves it alone "
-                   "to the next view")
 async def test_a_restarted_validator_that_missed_a_view_change_settles_in_the_others_view(
         network):
     net = await network(4)
