@@ -270,6 +270,9 @@ async def _run(args) -> int:
                          "STADSMUNT_KEY)")
     if not args.gateway:
         raise UsageError("give --gateway URL (or set STADSMUNT_GATEWAY)")
+    if not args.gateway.startswith(("http://", "https://")):
+        raise UsageError(f"--gateway is a URL such as http://127.0.0.1:7101, not "
+                         f"{args.gateway!r}")
     async with Client(args.gateway, key, timeout_s=args.timeout) as client:
         return await args.handler(client, args)
 
@@ -284,8 +287,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(message) from None
         raise CheckFailed(message) from None
     except OSError as error:        # e.g. a CSV file that cannot be read
-        raise UsageError(f"{getattr(error, 'filename', '') or ''} {error.strerror or error}"
-                         .strip()) from None
+        where = f"{error.filename}: " if error.filename else ""
+        raise UsageError(f"{where}{error.strerror or error}") from None
 
 
 def _options(top: bool) -> argparse.ArgumentParser:

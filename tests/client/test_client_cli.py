@@ -231,6 +231,9 @@ def test_bad_usage_and_an_unreachable_gateway_exit_2_without_a_traceback(net, st
          "1", "--minutes", "1", "--deadline", "next tuesday"),
         ("register", hexkey(), "--role", "citizen"),
         ("tasks", "--status", "sleeping"),
+        ("import", str(tmp_path / "missing.csv")),
+        ("policy", "2030", "--hourly-21plus", "5", "--hourly-under21", "3", "--monthly",
+         "300", "--yearly", "200"),
     ]
     for case in cases:
         done = staff(*case)
@@ -240,6 +243,8 @@ def test_bad_usage_and_an_unreachable_gateway_exit_2_without_a_traceback(net, st
     assert "--key" in capsys.readouterr().err
     assert main(["client", "--gateway", net.url, "--key", str(loose), "cancel", "t"]) == 2
     assert "chmod 600" in capsys.readouterr().err
+    assert main(["client", "--gateway", net.url.removeprefix("http://"), "status"]) == 2
+    assert "is a URL such as" in capsys.readouterr().err
     with_closed_port = run_cli("client", "--gateway", "http://127.0.0.1:9", "status")
     assert with_closed_port.returncode == 2 and "unreachable" in with_closed_port.stderr
     refused = run_cli("client", "--gateway", net.url, "task", unique("none"))
