@@ -30,6 +30,7 @@ MAX_BATCH = 1000                # envelopes in one POST /v1/txs (the gateway's l
 WAIT_CONCURRENCY = 16           # waits on pending transactions in flight at once
 TOKEN_RENEW_S = 60.0            # a token is good for five minutes; renew well before
 STREAM_LINE_BYTES = 1 << 20     # one SSE line; events are far smaller
+MAX_DATA_LINES = 64             # data lines of one event (the gateway writes one)
 UNREACHABLE = "unreachable"
 
 
@@ -333,7 +334,7 @@ class Client:
                                                       status=response.status)
                 raise ClientError(body.get("code", f"http_{response.status}"),
                                   response.status, body.get("detail", "stream refused"))
-            position, data = None, []
+            parser = EventParser()
             while True:
                 try:
                     line = await response.content.readline()
@@ -343,16 +344,40 @@ class Client:
                     return
                 if len(line) > STREAM_LINE_BYTES:
                     raise aiohttp.ClientPayloadError("an event line is too long")
-                text = line.decode("utf-8").rstrip("\r\n")
-                if text == "":
-                    if position is not None and data:
-                        yield position, json.loads("\n".join(data))
-                    position, data = None, []
-                elif text.startswith("id:"):
-                    position = int(text[3:].strip())
-                elif text.startswith("data:"):
-                    data.append(text[5:].lstrip(" "))
-                # `retry:` and `: idle` comments need nothing from us
+                try:
+                    found = parser.feed(line.decode("utf-8"))
+                except ValueError as error:     # not UTF-8, a bad id, bad JSON
+                    raise ClientError("bad_stream", response.status, f"the event stream "
+                                      f"of {self.gateway} sent something unreadable: "
+                                      f"{error}") from None
+                if found is not None:
+                    yield found
+
+
+class EventParser:
+    """Server-Sent Events, one line at a time, as the gateway writes them: `id:` is the
+    event's position, `data:` lines are joined with newlines into its JSON, a blank line
+    ends the event; comments (`: idle`) and `retry:` carry nothing for us."""
+
+    def __init__(self):
+        self.position: int | None = None
+        self.data: list[str] = []
+
+    def feed(self, line: str) -> tuple[int, dict] | None:
+        """(position, event) when `line` completes one, else None."""
+        text = line.rstrip("\r\n")
+        if text == "":
+            position, data = self.position, self.data
+            self.position, self.data = None, []
+            if position is not None and data:
+                return position, json.loads("\n".join(data))
+        elif text.startswith("id:"):
+            self.position = int(text[3:].strip())
+        elif text.startswith("data:"):
+            if len(self.data) >= MAX_DATA_LINES:
+                raise ValueError("an event of too many data lines")
+            self.data.append(text[5:].removeprefix(" "))
+        return None
 
 
 def _hex(key: bytes | str) -> str:

@@ -4,13 +4,14 @@ test cuts)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 
 import pytest
 from hypothesis import given, settings, strategies as hs
 
-from gateway.client import MAX_BATCH, Client, ClientError, tx_id_of_envelope
+from gateway.client import MAX_BATCH, Client, ClientError, EventParser, tx_id_of_envelope
 from node.envelope import open_envelope
 from node.keys import Keypair
 
@@ -58,6 +59,32 @@ async def test_a_fresh_nonce_makes_a_fresh_transaction_id():
     ids = {tx_id_of_envelope(await client.sign("task.claim", {"task": "t"}))
            for _ in range(50)}
     assert len(ids) == 50
+
+
+JSONISH = hs.recursive(hs.none() | hs.booleans() | hs.integers() | hs.text(max_size=20),
+                       lambda inner: hs.lists(inner, max_size=3)
+                       | hs.dictionaries(hs.text(max_size=8), inner, max_size=3),
+                       max_leaves=10)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=hs.lists(hs.dictionaries(hs.text(max_size=10), JSONISH, max_size=4),
+                       max_size=12),
+       noise=hs.lists(hs.sampled_from([": idle", "retry: 1000", ":"]), max_size=12),
+       crlf=hs.booleans(), first=hs.integers(1, 10**6))
+def test_the_event_parser_gives_each_event_once_in_order_whatever_comments_lie_between(
+        events, noise, crlf, first):
+    """The lines a gateway writes, with idle comments and retry lines anywhere between
+    events, parse back to exactly the events with their positions."""
+    end = "\r\n" if crlf else "\n"
+    lines = []
+    for offset, event in enumerate(events):
+        if offset < len(noise):
+            lines += [noise[offset], ""]
+        lines += [f"id: {first + offset}", f"data: {json.dumps(event)}", ""]
+    parser = EventParser()
+    found = [got for line in lines if (got := parser.feed(line + end)) is not None]
+    assert found == [(first + i, e) for i, e in enumerate(events)]
 
 
 # ---- submitting -----------------------------------------------------------------------
