@@ -30,6 +30,7 @@ MAX_BATCH = 1000                # envelopes in one POST /v1/txs (the gateway's l
 WAIT_CONCURRENCY = 16           # waits on pending transactions in flight at once
 TOKEN_RENEW_S = 60.0            # a token is good for five minutes; renew well before
 STREAM_LINE_BYTES = 1 << 20     # one SSE line; events are far smaller
+MAX_TOKENS = 64                 # read tokens kept, one per reading key
 MAX_DATA_LINES = 64             # data lines of one event (the gateway writes one)
 UNREACHABLE = "unreachable"
 
@@ -65,7 +66,7 @@ class Client:
         self.timeout_s = timeout_s
         self._session = session
         self._own_session = session is None
-        self._token: tuple[str, float] = ("", 0.0)
+        self._tokens: dict[bytes, tuple[str, float]] = {}   # key -> (token, made at)
 
     async def __aenter__(self) -> "Client":
         return self
@@ -109,17 +110,18 @@ class Client:
         return seal(signer, make_body(chain, kind, signer.public, nonce, args))
 
     async def token(self, signer: Keypair | None = None, ms: int | None = None) -> str:
-        """A read token of `signer` (default: the client's key) made now, renewed once a
-        minute; or made at time `ms` when given."""
+        """A read token of `signer` (default: the client's key) made now and reused for a
+        minute, so the gateway checks its signature once; or made at time `ms`."""
         chain = await self.chain_id()
+        signer = self._signer(signer)
         if ms is not None:
-            return make_token(self._signer(signer), chain, ms)
-        if signer is not None and signer is not self.key:
-            return make_token(signer, chain, now_ms())
-        made, at = self._token
+            return make_token(signer, chain, ms)
+        made, at = self._tokens.get(signer.public, ("", 0.0))
         if not made or time.monotonic() - at > TOKEN_RENEW_S:
-            made = make_token(self._signer(None), chain, now_ms())
-            self._token = (made, time.monotonic())
+            made = make_token(signer, chain, now_ms())
+            if len(self._tokens) >= MAX_TOKENS:
+                self._tokens.clear()       # a client reads as a handful of keys at most
+            self._tokens[signer.public] = (made, time.monotonic())
         return made
 
     async def _auth(self, reader: Keypair | None) -> dict:
