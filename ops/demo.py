@@ -31,8 +31,10 @@ POLL_S = 0.1
 
 
 def free_base_port(count: int, preferred: int = 7100) -> int:
-    """The default ports when they are free, else a random free block of `count`."""
-    candidates = [preferred] + [random.randrange(20_000, 60_000 - count) for _ in range(200)]
+    """The default ports when they are free, else a random free block of `count` below
+    Linux's ephemeral range (32768 and up), where a client polling a port before its
+    validator listens could be handed that very port and connect to itself."""
+    candidates = [preferred] + [random.randrange(10_000, 32_000 - count) for _ in range(200)]
     for base in candidates:
         sockets = []
         try:
