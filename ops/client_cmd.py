@@ -213,6 +213,15 @@ async def c_account(client: Client, args) -> int:
     return 0
 
 
+async def c_statement(client: Client, args) -> int:
+    found = await client.statement(public_key(args.member, client), args.year)
+    rows = [[m["period"], euros(m["earned"])] for m in found["months"]]
+    rows.append(["total", euros(found["total"])])
+    _emit(args, found, f"{found['key']}: earned in {found['year']}\n"
+                       + table(["month", "earned"], rows))
+    return 0
+
+
 async def c_tasks(client: Client, args) -> int:
     tasks = await client.tasks(args.status, args.area)
     rows = [[t["task"], t["title"][:40], t["area"], euros(t["reward"]), t["minutes"],
@@ -368,6 +377,10 @@ def register(commands) -> None:
     p.add_argument("--reference", required=True, help="the bank transfer's reference")
     p = add("account", c_account, "one account, its balance and earnings")
     p.add_argument("member", metavar="KEY", help="64 hex, or `me` for --key's account")
+    p = add("statement", c_statement, "what a citizen earned per month of a year (for "
+                                      "the benefits office)")
+    p.add_argument("member", metavar="KEY", help="64 hex, or `me` for --key's account")
+    p.add_argument("--year", type=int, required=True)
     p = add("tasks", c_tasks, "tasks, optionally filtered")
     p.add_argument("--status", choices=("open", "closed", "cancelled"))
     p.add_argument("--area")

@@ -192,6 +192,29 @@ async def test_pages_walk_every_item_once_whatever_the_page_size(net):
         assert sorted(t["task"] for t in await client.tasks(area=area)) == sorted(posted)
 
 
+async def test_history_statement_blocks_and_stats_follow_one_citizens_earning(net):
+    citizen, task = new_key(), unique("earn")
+    async with Client(net.url, net.admin) as staff:
+        await staff.send("member.register", citizen_args(citizen))
+        await staff.send("task.post", task_args(task, reward=450, minutes=60))
+        await staff.send("task.claim", {"task": task}, citizen)
+        await staff.send("task.submit", {"task": task, "proof": bytes(32)}, citizen)
+        before = await staff.stats()
+        approved = await staff.send("task.approve", {"task": task,
+                                                     "citizen": citizen.public})
+        after = await staff.stats()
+        history = await staff.history(citizen.public, citizen)
+        year = int((await staff.account(citizen.public))["earnings"]["year"]["period"])
+        statement = await staff.statement(citizen.public, year)
+        blocks = await staff.blocks(approved["height"])
+    assert [e["kind"] for e in history] == ["member.registered", "task.claimed",
+                                            "task.submitted", "task.approved"]
+    assert statement["total"] == 450 and len(statement["months"]) == 12
+    assert after["minted"] - before["minted"] == 450
+    assert blocks[0]["height"] == approved["height"]
+    assert approved["tx_id"] in [r["tx_id"] for r in blocks[0]["results"]]
+
+
 async def test_a_rejected_claim_carries_the_cap_info_and_the_sentence_for_the_citizen(net):
     young = new_key()
     async with Client(net.url, net.admin) as staff:

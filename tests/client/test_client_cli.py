@@ -132,6 +132,10 @@ def test_approve_reject_and_confirm_a_payout_from_the_command_line(net, staff):
     assert staff("approve", task, citizen.public.hex()).returncode == 0
     rejected = staff("reject", task, other.public.hex(), "--reason", "No photo.")
     assert rejected.returncode == 0 and "task.rejected" in rejected.stdout
+    year = json.loads(staff("account", citizen.public.hex(), "--json").stdout)
+    year = int(year["earnings"]["year"]["period"])
+    statement = staff("statement", citizen.public.hex(), "--year", str(year)).stdout
+    assert statement.splitlines()[-1].split() == ["total", "10.00"]
     shown = staff("task", task).stdout
     assert f"{citizen.public.hex()}  approved" in shown
     assert f"{other.public.hex()}  rejected" in shown
