@@ -23,7 +23,7 @@ async def _catch_up_after_a_long_log(net, txs: int) -> None:
 
     async def all_executed():
         found = await net.statuses(live)
-        return all(s["pending"] == 0 for s in found.values()) and \
+        return all(s is not None and s["pending"] == 0 for s in found.values()) and \
             len({s["height"] for s in found.values()}) == 1
     await net.wait_for(f"{txs} transactions executed", all_executed, 120)
     top = (await net.status(live[0]))["height"]
