@@ -95,9 +95,13 @@ def test_the_demo_serves_until_interrupted_and_then_stops_its_validators(tmp_pat
         process.send_signal(signal.SIGINT)
         rest = process.communicate(timeout=60)[0].decode()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        if process.poll() is None:      # a failed test: Ctrl-C still stops the validators
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
     assert process.returncode == 0, rest
     assert "stopped;" in rest and "Traceback" not in rest
     assert all(nothing_listens(url) for url in urls)
