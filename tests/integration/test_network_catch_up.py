@@ -6,27 +6,20 @@ import time
 
 import pytest
 
-from netharness import signed_batch, tx_heights
-
-BULK = 200  # envelopes in one POST /v1/txs: blocks of a few hundred, as under real load
+from netharness import Load, tx_heights
 
 
 async def _catch_up_after_a_long_log(net, txs: int) -> None:
     down = net.names[3]
     net.kill(down)
     live = net.running()
-    envelopes = signed_batch(net, txs)
-    for start in range(0, txs, BULK):
-        items = await net.post_txs(live[start // BULK % len(live)],
-                                   envelopes[start:start + BULK])
-        assert {i["status"] for i in items} == {"pending"}, items[:3]
-
-    async def all_executed():
-        found = await net.statuses(live)
-        return all(s is not None and s["pending"] == 0 for s in found.values()) and \
-            len({s["height"] for s in found.values()}) == 1
-    await net.wait_for(f"{txs} transactions executed", all_executed, 120)
-    top = (await net.status(live[0]))["height"]
+    # clients that wait for each answer keep the backlog small, so the log grows in
+    # blocks of tens of transactions (a burst of thousands trips an xfail of its own)
+    load = Load(net, clients=48)
+    load.start()
+    await load.wait_committed(txs, timeout_s=txs / 20)
+    await load.stop()
+    top = await net.wait_caught_up(live, timeout_s=60)
 
     net.start(down)
     started = time.monotonic()
@@ -42,7 +35,7 @@ async def _catch_up_after_a_long_log(net, txs: int) -> None:
     done = time.monotonic()
     blocks = await net.assert_same_blocks(net.names, top)
     in_log = tx_heights(blocks)
-    assert len(in_log) >= txs
+    assert len(in_log) >= txs and load.committed.keys() <= in_log.keys()
     fetched = [b for b in blocks if b["height"] > from_height]
     fetched_txs = sum(len(b["txs"]) for b in fetched)
     seconds = done - opened
@@ -55,10 +48,10 @@ async def _catch_up_after_a_long_log(net, txs: int) -> None:
 
 async def test_a_validator_down_during_a_long_log_catches_up_and_agrees(network):
     net = await network(4)
-    await _catch_up_after_a_long_log(net, 3000)
+    await _catch_up_after_a_long_log(net, 2000)
 
 
 @pytest.mark.slow
 async def test_a_validator_down_during_a_very_long_log_catches_up_and_agrees(network):
     net = await network(4)
-    await _catch_up_after_a_long_log(net, 30000)
+    await _catch_up_after_a_long_log(net, 15000)
