@@ -1,0 +1,320 @@
+"""`stadsmunt bench`: a local network under signed load, and what it achieves.
+
+It starts N validators in a temporary folder, funds citizens through approved claims,
+pre-signs one-cent coin.spend envelopes (signing is not measured), and runs two phases
+from a separate load process (ops/bench_load.py) through every gateway:
+1. burst: everything at once in batches of 1,000: committed transactions per second,
+   CPU time per transaction (all validator processes, from /proc), resident memory;
+2. rate: a fixed offered rate: commit latency from submission to the event on the
+   stream, p50/p95/p99.
+Then peak memory (VmHWM) and bytes on disk per transaction of each validator, and the
+bound this machine puts on throughput: every validator checks every signature, so at
+best cores x verify rate / validators transactions a second.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import msgpack
+
+from gateway.client import Client
+from node.keys import read_key_file
+from ops import bench_proc as proc, network as net
+from ops.bench_setup import SetupFailed, citizens_for, fund, presign
+from ops.demo import free_base_port, wait_ready
+from ops.errors import CheckFailed, UsageError
+
+BURST_GUESS_TPS = 4_000     # spends signed per second of a timed burst (the most we
+                            # expect; a burst that runs out early just ends early)
+POLL_S = 0.2                # how often the bench reads the commit counter
+STALL_S = 60.0              # no commit for this long: the run has failed
+OK_LINE = 'stadsmunt_transactions_total{result="ok"}'
+REJECTED_LINE = 'stadsmunt_transactions_total{result="rejected"}'
+
+
+class Progress:
+    """A bar on a terminal; nothing otherwise (and nothing with --json)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def show(self, label: str, done: float, total: float, extra: str = "") -> None:
+        if not self.enabled:
+            return
+        share = min(1.0, done / total) if total else 1.0
+        bar = "#" * int(share * 30)
+        sys.stderr.write(f"\r{label:<8} [{bar:<30}] {share * 100:5.1f}% {extra:<30}")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+async def _committed(session: aiohttp.ClientSession, gateway: str) -> tuple[int, int]:
+    """(ok, rejected) transactions executed since the validator started."""
+    async with session.get(f"{gateway}/metrics") as response:
+        text = await response.text()
+    found = {}
+    for line in text.splitlines():
+        for name in (OK_LINE, REJECTED_LINE):
+            if line.startswith(name + " "):
+                found[name] = int(float(line.split()[1]))
+    return found[OK_LINE], found[REJECTED_LINE]
+
+
+async def _quiet(clients: list[Client], timeout_s: float = 120.0) -> int:
+    """Waits until every validator is at one head with nothing pending; the height."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        statuses = [await c.status() for c in clients]
+        heads = {(s["height"], s["head"]) for s in statuses}
+        if len(heads) == 1 and not any(s["pending"] for s in statuses):
+            return statuses[0]["height"]
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"the validators did not settle: {sorted(heads)}")
+        await asyncio.sleep(POLL_S)
+
+
+async def _loader(spec_path: Path):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ops.bench_load", str(spec_path),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    line = await process.stdout.readline()
+    if line.strip() != b"ready":
+        await process.wait()
+        raise CheckFailed(f"the load generator did not start: {line[:300]!r}")
+    return process
+
+
+async def _finish(process) -> dict:
+    line = await process.stdout.readline()
+    await process.wait()
+    result = json.loads(line or b'{"error": "no answer"}')
+    if "error" in result:
+        raise CheckFailed(f"the load generator failed: {result['error']}")
+    return result
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(share * len(values)))]
+
+
+async def _burst(work: Path, gateways, pids, envelopes, timed: bool, duration: float,
+                 progress: Progress) -> dict:
+    (work / "burst.msgpack").write_bytes(msgpack.packb(envelopes))
+    spec = {"mode": "burst", "gateways": gateways, "envelopes": str(work / "burst.msgpack")}
+    (work / "burst.json").write_text(json.dumps(spec))
+    total = len(envelopes)
+    async with aiohttp.ClientSession() as session:
+        process = await _loader(work / "burst.json")
+        base = await _committed(session, gateways[0])
+        cpu0 = sum(proc.cpu_seconds(p) for p in pids)
+        started = last_change = time.monotonic()
+        process.stdin.write(b"go\n")
+        await process.stdin.drain()
+        done, samples = 0, []
+        while done < total:
+            await asyncio.sleep(POLL_S)
+            now = time.monotonic()
+            ok, rejected = await _committed(session, gateways[0])
+            count = ok + rejected - sum(base)
+            if count != done:
+                done, last_change = count, now
+            if not samples or now - samples[-1][0] - started >= 1.0:
+                samples.append((now - started, done, [proc.resident_bytes(p) for p in pids]))
+            progress.show("burst", done, total, f"{done / (now - started):,.0f} tx/s")
+            if timed and now - started >= duration:
+                break
+            if now - last_change > STALL_S:
+                process.kill()
+                raise CheckFailed(f"no commit for {STALL_S:g} s at {done} of {total}")
+        elapsed = time.monotonic() - started
+        cpu = sum(proc.cpu_seconds(p) for p in pids) - cpu0
+        ok, rejected = await _committed(session, gateways[0])
+        if timed and done < total:
+            process.kill()
+            load = {"submitted": None}
+            await process.wait()
+        else:
+            load = await _finish(process)
+    progress.end()
+    return {"txs": total, "committed": done, "rejected": rejected - base[1],
+            "seconds": elapsed, "tps": done / elapsed, "cpu_ms_per_tx": 1000 * cpu / done,
+            "overloaded_answers": load.get("overloaded"), "rss_samples": samples}
+
+
+async def _rate(work: Path, gateways, pids, envelopes, offered: float, after: int,
+                admin_seed: str, progress: Progress) -> dict:
+    (work / "rate.msgpack").write_bytes(msgpack.packb(envelopes))
+    spec = {"mode": "rate", "gateways": gateways, "envelopes": str(work / "rate.msgpack"),
+            "rate": offered, "after": after, "admin_seed": admin_seed}
+    (work / "rate.json").write_text(json.dumps(spec))
+    process = await _loader(work / "rate.json")
+    cpu0 = sum(proc.cpu_seconds(p) for p in pids)
+    process.stdin.write(b"go\n")
+    await process.stdin.drain()
+    expected = len(envelopes) / offered
+    finishing = asyncio.create_task(_finish(process))
+    started = time.monotonic()
+    while not finishing.done():
+        await asyncio.wait([finishing], timeout=POLL_S)
+        progress.show("latency", time.monotonic() - started, expected,
+                      f"{offered:,.0f} tx/s offered")
+    load = finishing.result()
+    cpu = sum(proc.cpu_seconds(p) for p in pids) - cpu0
+    progress.end()
+    lat = load["latencies"]
+    ms = (lambda v: None if v is None else round(1000 * v, 1))
+    return {"offered_tps": offered, "txs": len(envelopes), "seen": load["seen"],
+            "overloaded": load["overloaded"], "refused": load["refused"],
+            "p50_ms": ms(_percentile(lat, 0.50)), "p95_ms": ms(_percentile(lat, 0.95)),
+            "p99_ms": ms(_percentile(lat, 0.99)), "max_ms": ms(lat[-1] if lat else None),
+            "cpu_ms_per_tx": 1000 * cpu / max(1, load["seen"])}
+
+
+async def _session(args, folder: Path, network: dict, processes, progress: Progress) -> dict:
+    gateways = [v["gateway"] for v in network["validators"]]
+    names = [v["name"] for v in network["validators"]]
+    pids = [p.pid for p in processes]
+    await wait_ready(dict(zip(names, gateways)), processes, folder)
+    admin = read_key_file(folder / "keys" / "admin.key")
+    clients = [Client(g, admin, timeout_s=60.0) for g in gateways]
+    try:
+        timed = args.txs is None
+        burst_count = args.txs if not timed else int(args.duration * BURST_GUESS_TPS)
+        rate_count = max(1, int(args.rate * args.duration))
+        funded = await fund(clients[0], citizens_for(burst_count + rate_count))
+        loop = asyncio.get_running_loop()
+        burst_envs = await loop.run_in_executor(None, presign, funded, 0, burst_count)
+        rate_envs = await loop.run_in_executor(None, presign, funded, burst_count,
+                                               rate_count)
+        await _quiet(clients)
+        disk0 = [proc.disk_bytes(folder / n / "data") for n in names]
+        work = folder / "load"
+        work.mkdir()
+        burst = await _burst(work, gateways, pids, burst_envs, timed, args.duration,
+                             progress)
+        del burst_envs
+        await _quiet(clients, timeout_s=600.0)
+        after = (await clients[0].stats())["position"]
+        rate = await _rate(work, gateways, pids, rate_envs, args.rate, after,
+                           admin.seed.hex(), progress)
+        await _quiet(clients)
+        shutil.rmtree(work)
+        committed = burst["committed"] + rate["seen"]
+        disk = [proc.disk_bytes(folder / n / "data") - d0 for n, d0 in zip(names, disk0)]
+        peaks = [proc.peak_memory_bytes(p) for p in pids]
+    finally:
+        for client in clients:
+            await client.close()
+    return {"burst": burst, "rate": rate, "committed_total": committed,
+            "disk_bytes_per_tx": [round(d / max(1, committed), 1) for d in disk],
+            "peak_memory_mb": [round(p / 2**20, 1) for p in peaks]}
+
+
+def report(result: dict) -> dict:
+    """The flat figures the issue asks for, beside the details."""
+    burst, rate = result["burst"], result["rate"]
+    samples = burst.pop("rss_samples")
+    # memory after warm-up: resident size of each validator at a quarter of the burst
+    # and at its end; flat means the second is not much above the first
+    quarter = samples[len(samples) // 4] if samples else None
+    bound = result["cores"] * result["verify_per_s"] / result["validators"]
+    return {
+        "validators": result["validators"], "cores": result["cores"],
+        "load_average": result["load_average"],
+        "committed_tps": round(burst["tps"], 1),
+        "latency_p50_ms": rate["p50_ms"], "latency_p95_ms": rate["p95_ms"],
+        "latency_p99_ms": rate["p99_ms"], "offered_tps": rate["offered_tps"],
+        "cpu_ms_per_tx": round(burst["cpu_ms_per_tx"], 3),
+        "peak_memory_mb": max(result["peak_memory_mb"]),
+        "disk_bytes_per_tx": max(result["disk_bytes_per_tx"]),
+        "verify_per_s": round(result["verify_per_s"]),
+        "bound_tps": round(bound, 1),
+        "ratio_to_bound": round(burst["tps"] / bound, 3),
+        "per_validator": {"peak_memory_mb": result["peak_memory_mb"],
+                          "disk_bytes_per_tx": result["disk_bytes_per_tx"],
+                          "rss_mb_at_quarter": None if quarter is None else
+                          [round(r / 2**20, 1) for r in quarter[2]],
+                          "rss_mb_at_end": [round(r / 2**20, 1) for r in samples[-1][2]]
+                          if samples else None},
+        "burst": {k: (round(v, 3) if type(v) is float else v) for k, v in burst.items()},
+        "rate": rate,
+    }
+
+
+def text(r: dict) -> str:
+    return "\n".join([
+        f"stadsmunt bench: {r['validators']} validators on {r['cores']} cores "
+        f"(load average before the run {r['load_average']})",
+        f"  committed       {r['committed_tps']:,.0f} tx/s "
+        f"({r['burst']['committed']:,} in {r['burst']['seconds']:.1f} s)",
+        f"  latency         p50 {r['latency_p50_ms']} ms, p95 {r['latency_p95_ms']} ms, "
+        f"p99 {r['latency_p99_ms']} ms at {r['offered_tps']:,.0f} tx/s offered "
+        f"({r['rate']['seen']:,} of {r['rate']['txs']:,} seen)",
+        f"  cpu             {r['cpu_ms_per_tx']:.3f} ms per transaction, all validators",
+        f"  memory          {r['peak_memory_mb']} MiB peak (VmHWM) of the largest validator",
+        f"  disk            {r['disk_bytes_per_tx']:.0f} bytes per transaction per validator",
+        f"  verify bound    {r['verify_per_s']:,} Ed25519 checks/s per core x "
+        f"{r['cores']} cores / {r['validators']} validators = {r['bound_tps']:,.0f} tx/s; "
+        f"measured/bound {r['ratio_to_bound']:.2f}"])
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    if args.validators != 1 and args.validators < 4:
+        raise UsageError("--validators is 1 or at least 4")
+    if args.duration <= 0 or args.rate <= 0 or (args.txs is not None and args.txs < 1):
+        raise UsageError("--duration, --rate and --txs must be positive")
+    load_average = round(os.getloadavg()[0], 2)
+    verify_per_s = proc.verify_rate()
+    root = Path(tempfile.mkdtemp(prefix="stadsmunt-bench-"))
+    folder = root / "net"
+    network = net.init(folder, args.validators, chain="heerlen-bench",
+                       base_port=free_base_port(2 * args.validators))
+    processes = net.start_all(folder, network, log_dir=root)
+    progress = Progress(not args.json and sys.stderr.isatty())
+    failed = True
+    try:
+        result = asyncio.run(_session(args, folder, network, processes, progress))
+        failed = False
+    except SetupFailed as error:
+        raise CheckFailed(f"funding the load failed: {error}") from None
+    finally:
+        net.stop_all(processes)
+        if failed:
+            print(f"stadsmunt bench: the network's folder and logs are kept in {root}",
+                  file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    result.update(validators=args.validators, cores=proc.cores(),
+                  verify_per_s=verify_per_s, load_average=load_average)
+    figures = report(result)
+    print(json.dumps(figures) if args.json else text(figures))
+    return 0
+
+
+def register(commands) -> None:
+    bench = commands.add_parser("bench", help="start a local network, drive signed load "
+                                              "through it and report what it achieves")
+    bench.add_argument("--validators", type=int, default=4)
+    bench.add_argument("--duration", type=float, default=20.0,
+                       help="seconds of each phase (the burst's only without --txs)")
+    bench.add_argument("--rate", type=float, default=500.0,
+                       help="offered transactions per second of the latency phase")
+    bench.add_argument("--txs", type=int, default=None,
+                       help="transactions of the burst (default: as many as commit in "
+                            "--duration)")
+    bench.add_argument("--json", action="store_true", help="one JSON object")
+    bench.set_defaults(run=run_bench)

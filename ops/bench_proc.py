@@ -1,0 +1,59 @@
+"""What the bench reads about the machine and the validator processes: CPU seconds and
+peak memory from /proc, bytes the data folders take on disk, and the bare Ed25519 verify
+rate that bounds the network (every validator checks every transaction's signature)."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from node.keys import Keypair, verify
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # after the command name: state is field 3, utime 14 and stime 15 (1-based)
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def peak_memory_bytes(pid: int) -> int:
+    """VmHWM: the most resident memory the process has had."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"no VmHWM for process {pid}")
+
+
+def resident_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"no VmRSS for process {pid}")
+
+
+def disk_bytes(folder: Path) -> int:
+    """Blocks really allocated (LMDB's map file is sparse: its size says little)."""
+    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def verify_rate(seconds: float = 1.0) -> float:
+    """Signature checks per second on one core, of a message the size of an envelope's
+    body, through the same call the door uses."""
+    pair = Keypair.from_seed(bytes(range(32)))
+    message = bytes(160)
+    signature = pair.sign(message)
+    done, started = 0, time.perf_counter()
+    while True:
+        for _ in range(200):
+            assert verify(pair.public, message, signature)
+        done += 200
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds:
+            return done / elapsed
