@@ -19,7 +19,7 @@ class Config:
     seen_limit: int = 200_000            # keys remembered as ordered (dedup)
     max_message_bytes: int = 16 * 1024 * 1024
     request_timeout_ticks: int = 20      # oldest pending request waits this long
-    censorship_factor: int = 8           # ... or this many times as long amid progress
+    censorship_factor: int = 8           # ... or this many times as long once overtaken
     view_change_timeout_ticks: int = 20  # a view change waits this long for its new view
     max_backoff_exponent: int = 6        # timeouts double up to 2**6 times the base
     max_clock_skew_ms: int = 5_000

@@ -82,6 +82,8 @@ class Replica:
         # restart have no known view, so the check in _enter_view starts above them
         self.committed_view = 0
         self.restart_height = executed_height
+        # (key, tick): the oldest pending request, and when a later one overtook it
+        self.overtaken: tuple[bytes | None, int] = (None, 0)
         self.proposing = False
         self.next_height = max(self.stable_height, self.committed_height) + 1
         if self.is_primary:
@@ -163,12 +165,16 @@ class Replica:
             oldest = self.requests.oldest_arrival()
             if oldest is not None and not self.is_primary:
                 # a primary that keeps committing is slow, not faulty (PBFT restarts the
-                # timer on progress); one that keeps a request out far longer censors it
+                # timer on progress); one that keeps ordering requests that came after
+                # the oldest, but not the oldest, censors it
                 since = max(oldest, self.view_started_tick)
                 timeout = self.config.backoff(self.config.request_timeout_ticks,
                                               self.attempts)
-                if self.ticks - max(since, self.last_progress_tick) >= timeout or \
-                        self.ticks - since >= self.config.censorship_factor * timeout:
+                key, overtaken_tick = self.overtaken
+                censored = key == self.requests.oldest_key() and \
+                    self.ticks - max(overtaken_tick, self.view_started_tick) >= \
+                    self.config.censorship_factor * timeout
+                if self.ticks - max(since, self.last_progress_tick) >= timeout or censored:
                     self._start_view_change(self.view + 1)
         elif self.vc_quorum_tick is not None and self.ticks - self.vc_quorum_tick >= \
                 self.config.backoff(self.config.view_change_timeout_ticks, self.attempts):
@@ -379,7 +385,13 @@ class Replica:
             batch = self.certified.pop(self.committed_height + 1)
             self.committed_height = batch.height
             self.committed_view = max(self.committed_view, batch.view)
+            newest = self.requests.newest_arrival(batch.requests)
             self._mark_ordered(batch)
+            oldest = self.requests.oldest_arrival()
+            if newest is not None and oldest is not None and newest > oldest and \
+                    self.overtaken[0] != self.requests.oldest_key():
+                # a request that came after the oldest one was ordered before it
+                self.overtaken = (self.requests.oldest_key(), self.ticks)
             self.ready.committed.append(batch)
             self.last_progress_tick = self.ticks
             if self.active and batch.requests:

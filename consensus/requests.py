@@ -38,6 +38,16 @@ class RequestPool:
             return tick
         return None
 
+    def oldest_key(self) -> bytes | None:
+        for key in self.pending:
+            return key
+        return None
+
+    def newest_arrival(self, requests: Sequence[Request]) -> int | None:
+        """The latest arrival tick among those of `requests` that are pending here."""
+        ticks = [self.pending[r.key][1] for r in requests if r.key in self.pending]
+        return max(ticks, default=None)
+
     def next_batch(self) -> tuple[list[Request], int, bool]:
         """The next batch from the queue within the limits, the arrival tick of its
         oldest request, and whether it is full (so it should not wait for more)."""
