@@ -119,6 +119,27 @@ class Store:
     def state_acc(self) -> int:
         return int.from_bytes(self._meta(b"acc"), "big")
 
+    def block_time(self) -> int:
+        """The time the chaincode ran the last block at: the latest block time so far. An
+        empty batch that fills a gap after a view change carries time 0, and must not
+        take the chain's clock back."""
+        raw = self._meta(b"time")
+        return _U64.unpack(raw)[0] if raw else 0
+
+    def recent_tx_ids(self, limit: int) -> list[bytes]:
+        """The raw ids of the last `limit` executed transactions, oldest first: a
+        restarted replica must not take them back into its pool."""
+        out = []
+        with self.env.begin(db=self.db["results"]) as txn:
+            cursor = txn.cursor()
+            if cursor.last():
+                for _, value in cursor.iterprev():
+                    out.append(bytes.fromhex(codec.unpack(value, len(value))["tx_id"]))
+                    if len(out) >= limit:
+                        break
+        out.reverse()
+        return out
+
     def last_position(self) -> int:
         raw = self._meta(b"pos")
         return _U64.unpack(raw)[0] if raw else 0
@@ -323,10 +344,17 @@ class BlockWriter:
     def last_position(self) -> int:
         return _U64.unpack(self.txn.get(b"pos", db=self.db["meta"]))[0]
 
+    def block_time(self) -> int:
+        """The time the chaincode ran the last block at (see Store.block_time)."""
+        raw = self.txn.get(b"time", db=self.db["meta"])
+        return _U64.unpack(raw)[0] if raw else 0
+
     def append(self, record: BlockRecord, tx_ids: list[str], results: list[bytes],
-               events: list[list[dict]], writes: dict[bytes, bytes | None], acc: int) -> None:
+               events: list[list[dict]], writes: dict[bytes, bytes | None], acc: int,
+               block_time_ms: int | None = None) -> None:
         """Write block `record`, its results and their events, the state writes and the
-        accumulator. `events[i]` are the events of result i (empty unless it is ok)."""
+        accumulator. `events[i]` are the events of result i (empty unless it is ok).
+        `block_time_ms` is the time the chaincode ran it at (default: the record's)."""
         txn, db = self.txn, self.db
         height = record.height
         assert len(tx_ids) == len(results) == len(events) == len(record.envelopes)
@@ -355,6 +383,8 @@ class BlockWriter:
         txn.put(b"head", _U64.pack(height) + record.hash, db=meta)
         txn.put(b"acc", acc.to_bytes(ACC_BYTES, "big"), db=meta)
         txn.put(b"pos", _U64.pack(position), db=meta)
+        txn.put(b"time", _U64.pack(record.time_ms if block_time_ms is None else block_time_ms),
+                db=meta)
 
     def _index(self, event: dict, pos_key: bytes) -> None:
         txn, db = self.txn, self.db
