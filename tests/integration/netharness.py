@@ -260,15 +260,14 @@ class Network:
         return await self.wait_for(f"{names} to reach height {height}", reached, timeout_s)
 
     async def wait_caught_up(self, names: list[str] | None = None,
-                             timeout_s: float = 60.0, quiet: list[str] | None = None) -> int:
-        """All named validators at one height, with nothing pending at those in `quiet`
-        (default: all), so the height holds while nobody submits; returns it."""
+                             timeout_s: float = 60.0) -> int:
+        """All named validators at one height with nothing pending (so the height holds
+        while nobody submits); returns it."""
         names = self.running() if names is None else names
-        quiet = names if quiet is None else quiet
 
         async def level():
             found = await self.statuses(names)
-            if any(s is None or (n in quiet and s["pending"]) for n, s in found.items()):
+            if any(s is None or s["pending"] for s in found.values()):
                 return None
             hs = {s["height"] for s in found.values()}
             return hs.pop() if len(hs) == 1 else None

