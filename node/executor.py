@@ -114,7 +114,9 @@ def open_ledger(path: str | Path, genesis: Genesis, door: Door | None = None) ->
     elif stored != canonical:
         store.close()
         raise LedgerError(f"{path} holds another chain's data (genesis differs)")
-    return Executor(store, genesis, door or Door(genesis.chain))
+    # not `door or ...`: a Door has a length, so an empty one is falsy and would be
+    # replaced by a second door, and every transaction verified twice
+    return Executor(store, genesis, door if door is not None else Door(genesis.chain))
 
 
 def replay(source: Store, target: Executor, to_height: int | None = None) -> bytes:
