@@ -57,8 +57,12 @@ class Executor:
         with self.store.writer() as writer:
             head_height, prev_hash, acc = writer.head()
             assert head_height + 1 == height, "another writer moved the head"
+            # the chain's clock never goes back: an empty batch that fills a gap after a
+            # view change carries time 0, and the chaincode runs each block at the latest
+            # block time so far (docs/protocol.md, "Block time")
+            time_ms = max(writer.block_time(), batch.time_ms)
             outcome = chaincode.execute_block(self.genesis.rules_version, writer.state,
-                                              BlockContext(height, batch.time_ms), txs, acc)
+                                              BlockContext(height, time_ms), txs, acc)
             assert len(outcome.results) == len(txs)
             encoded = [chaincode.encode_result(r) for r in outcome.results]
             events = [r.events for r in outcome.results]
@@ -73,7 +77,7 @@ class Executor:
                 certificate=tuple(batch.certificate), first_position=first,
                 event_count=sum(len(e) for e in events))
             writer.append(record, [t.tx_id for t in txs], encoded, events, outcome.writes,
-                          outcome.state_acc)
+                          outcome.state_acc, time_ms)
         return this_hash
 
     def _already(self, batch: CommittedBatch) -> bytes:

@@ -67,6 +67,7 @@ class _Prepared:
                                                       # envelope's index in the block
     spans: list = field(default_factory=list)         # (chunk id, chunk offset, count, first)
     checkpoint_from: int = 0                          # labels from here are the checkpoint's
+    time_ms: int = 0                                  # the time the block is executed at
 
 
 class _Scratch:
@@ -256,12 +257,10 @@ class Replay:
             raise AuditFailure(height, "the batch digest does not cover the block's "
                                        "envelopes and time: an envelope or the time was "
                                        "changed")
-        # a null batch that a view change puts in a gap has no envelopes and time 0: it
-        # carries no time (docs/consensus.md), so it neither moves nor breaks the clock
-        if block.envelopes or block.time_ms:
-            if block.time_ms < self.time_ms:
-                raise AuditFailure(height, "the block time goes back")
-            self.time_ms = block.time_ms
+        # the chain's clock never goes back: each block is executed at the latest block
+        # time so far (docs/protocol.md, "Block time"); a null batch that a view change
+        # puts in a gap carries time 0 and so neither moves nor breaks the clock
+        self.time_ms = prepared.time_ms = max(self.time_ms, block.time_ms)
         if len(block.envelopes) > MAX_TXS_PER_BLOCK:
             raise AuditFailure(height, f"more than {MAX_TXS_PER_BLOCK} transactions")
         items: list = []
@@ -344,7 +343,7 @@ class Replay:
         self.scratch.begin()
         try:
             outcome = chaincode.execute_block(self.genesis.rules_version, self.scratch,
-                                              BlockContext(height, block.time_ms), txs,
+                                              BlockContext(height, prepared.time_ms), txs,
                                               self.acc)
         except Exception as error:      # a log no correct rules would have produced
             raise AuditFailure(height, f"re-execution fails ({type(error).__name__}: "
@@ -388,7 +387,7 @@ class Replay:
                 self.ok += 1
                 events.extend(result.events)
         try:
-            self.invariants.block(height, block.time_ms, events)
+            self.invariants.block(height, prepared.time_ms, events)
         except InvariantBroken as broken:
             raise AuditFailure(broken.height, broken.reason) from None
         for label, answer in zip(prepared.labels[prepared.checkpoint_from:],
