@@ -32,8 +32,12 @@ class Limits:
 @dataclass(frozen=True)
 class Timing:
     tick_ms: int = 10                           # how often the replica's clock ticks
-    batch_wait_ticks: int = 1                   # a primary waits this long to fill a batch
-    request_timeout_ticks: int = 100            # 1 s before a backup suspects the primary
+    batch_wait_ticks: int = 3                   # a primary waits this long to fill a batch:
+                                                # 30 ms, so blocks at a steady few hundred
+                                                # tx/s carry tens of requests, not one or two
+    request_timeout_ticks: int = 300            # 3 s without a commit before a backup
+                                                # suspects the primary: the first block of
+                                                # a burst on a small, busy machine takes >1 s
     max_clock_skew_ms: int = 2_000              # block times further off are refused
 
 

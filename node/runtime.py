@@ -34,6 +34,13 @@ from node.transport import Limits as TransportLimits, Transport
 
 log = structlog.get_logger("stadsmunt.node")
 
+# Admission: a node takes new requests only while the pool holds at most this many
+# seconds of work at the rate blocks are executing now. A deeper queue only adds latency,
+# and a request that waits long makes the backups suspect a healthy primary (the
+# censorship bound in consensus), so past it a submission is answered `overloaded`.
+QUEUE_SECONDS = 1.5
+RATE_WINDOW_S = 0.5         # the commit rate is re-estimated this often
+
 
 class StartError(Exception):
     """The validator cannot start: a wrong key, a foreign data folder, a bad genesis."""
@@ -126,6 +133,8 @@ class Validator:
         self.listeners: list = []
         self.committed_txs = 0
         self.started_ms = 0
+        self._rate = 0.0                        # executed transactions a second, smoothed
+        self._rate_mark = (time.monotonic(), 0)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -161,8 +170,14 @@ class Validator:
         step(*args)
         if self.replica.view != view:
             self.view_changes += 1
-            log.info("view_changed", view=self.replica.view,
-                     primary=self.names[self.replica.primary])
+            replica = self.replica
+            oldest = replica.requests.oldest_arrival()
+            # what the timers saw, so a view change under load can be explained
+            log.info("view_changed", view=replica.view, primary=self.names[replica.primary],
+                     step=getattr(step, "__name__", "?"), pending=replica.pending_count,
+                     ticks_since_progress=replica.ticks - replica.last_progress_tick,
+                     oldest_wait_ticks=None if oldest is None else replica.ticks - oldest,
+                     height=replica.committed_height)
 
     # ---- the gateway's interface --------------------------------------------------------
 
@@ -172,7 +187,11 @@ class Validator:
         fresh, where = [], []
         ok_ids = [bytes.fromhex(v.tx_id) for v in verdicts if v.code == OK]
         executed = iter(self.store.executed(ok_ids))
-        room = self.consensus_config.pending_limit - self.replica.pending_count
+        # the pool counts what every gateway submitted, but the others' share arrives late
+        # (forwarded), so each node also keeps its own share of the limit
+        limit = self.admission_limit()
+        own = max(self.consensus_config.batch_max_count, limit // len(self.keys))
+        room = min(limit - self.replica.pending_count, own - len(self._in_flight))
         for i, verdict in enumerate(verdicts):
             if verdict.code != OK:
                 answers[i] = Submitted(verdict.tx_id, verdict.code, verdict.reason)
@@ -194,6 +213,21 @@ class Validator:
             while len(self._in_flight) > 2 * self.consensus_config.pending_limit:
                 self._in_flight.popitem(last=False)
         return answers
+
+    def admission_limit(self) -> int:
+        """How many requests may wait here: QUEUE_SECONDS of the current commit rate,
+        never fewer than two full blocks (an idle node must take a burst's first
+        batches) and never more than the configured pool."""
+        now = time.monotonic()
+        at, count = self._rate_mark
+        if now - at >= RATE_WINDOW_S:
+            measured = (self.committed_txs - count) / (now - at)
+            self._rate = measured if measured > self._rate else \
+                (self._rate + measured) / 2      # up at once, down gently
+            self._rate_mark = (now, self.committed_txs)
+        config = self.consensus_config
+        return min(config.pending_limit,
+                   max(2 * config.batch_max_count, int(self._rate * QUEUE_SECONDS)))
 
     def is_pending(self, tx_id: str) -> bool:
         return tx_id in self._in_flight
