@@ -1,4 +1,4 @@
-"""`stadsmunt`: the one command-line entry point (contract.md, "Command line").
+"""Stadsmunt: the backend of a civic-reward currency on a permissioned PBFT chain.
 
 Exit codes: 0 success, 1 a check or operation failed, 2 bad usage or an unreachable
 source. Every sub-command lives in its own module under ops/ and registers itself here.
