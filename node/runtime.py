@@ -38,8 +38,12 @@ log = structlog.get_logger("stadsmunt.node")
 # seconds of work at the rate blocks are executing now. A deeper queue only adds latency,
 # and a request that waits long makes the backups suspect a healthy primary (the
 # censorship bound in consensus), so past it a submission is answered `overloaded`.
-QUEUE_SECONDS = 1.5
+# Pipelined blocks share the CPU and commit late in a bunch, so the queue must stay well
+# under the 3 s a backup waits for a commit.
+QUEUE_SECONDS = 1.0
 RATE_WINDOW_S = 0.5         # the commit rate is re-estimated this often
+MIN_POOL = 500              # an idle node still takes a first batch of this size
+MIN_OWN_SHARE = 250           # so a steady few hundred tx/s through one gateway is not refused
 
 
 class StartError(Exception):
@@ -190,7 +194,7 @@ class Validator:
         # the pool counts what every gateway submitted, but the others' share arrives late
         # (forwarded), so each node also keeps its own share of the limit
         limit = self.admission_limit()
-        own = max(self.consensus_config.batch_max_count, limit // len(self.keys))
+        own = max(MIN_OWN_SHARE, limit // len(self.keys))
         room = min(limit - self.replica.pending_count, own - len(self._in_flight))
         for i, verdict in enumerate(verdicts):
             if verdict.code != OK:
@@ -216,8 +220,8 @@ class Validator:
 
     def admission_limit(self) -> int:
         """How many requests may wait here: QUEUE_SECONDS of the current commit rate,
-        never fewer than two full blocks (an idle node must take a burst's first
-        batches) and never more than the configured pool."""
+        never fewer than MIN_POOL (an idle node must take a burst's first batch) and
+        never more than the configured pool."""
         now = time.monotonic()
         at, count = self._rate_mark
         if now - at >= RATE_WINDOW_S:
@@ -227,7 +231,7 @@ class Validator:
             self._rate_mark = (now, self.committed_txs)
         config = self.consensus_config
         return min(config.pending_limit,
-                   max(2 * config.batch_max_count, int(self._rate * QUEUE_SECONDS)))
+                   max(MIN_POOL, int(self._rate * QUEUE_SECONDS)))
 
     def is_pending(self, tx_id: str) -> bool:
         return tx_id in self._in_flight

@@ -88,7 +88,8 @@ async def _quiet(clients: list[Client], timeout_s: float = 120.0) -> int:
 async def _loader(spec_path: Path):
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ops.bench_load", str(spec_path),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        limit=1 << 28)      # the rate phase answers with every latency on one line
     line = await process.stdout.readline()
     if line.strip() != b"ready":
         await process.wait()
@@ -293,7 +294,7 @@ def run_bench(args: argparse.Namespace) -> int:
         raise CheckFailed(f"funding the load failed: {error}") from None
     finally:
         net.stop_all(processes)
-        if failed:
+        if failed or args.keep:
             print(f"stadsmunt bench: the network's folder and logs are kept in {root}",
                   file=sys.stderr)
         else:
@@ -317,4 +318,6 @@ def register(commands) -> None:
                        help="transactions of the burst (default: as many as commit in "
                             "--duration)")
     bench.add_argument("--json", action="store_true", help="one JSON object")
+    bench.add_argument("--keep", action="store_true",
+                       help="keep the network's folder and logs (for a profile)")
     bench.set_defaults(run=run_bench)

@@ -31,8 +31,10 @@ from node.keys import Keypair
 
 MAX_BATCH = 1000            # the gateway's limit for one POST /v1/txs
 IN_FLIGHT = 2               # requests in flight per gateway in a burst
-RETRY_PAUSE_S = 0.05        # after an `overloaded` answer (the gateway asks for 1 s;
-                            # a bench wants to find the limit, so it comes back sooner)
+RETRY_PAUSE_S = 0.25        # after an `overloaded` answer (the gateway asks for 1 s;
+                            # a bench wants to find the limit, so it comes back sooner,
+                            # but not so soon that re-posting refused bodies takes the
+                            # validators' CPU: at 50 ms it took about a core)
 RATE_STEP_S = 0.01          # the rate phase sends what is due every 10 ms
 SETTLE_S = 10.0             # how long the rate phase waits for the last commits
 
