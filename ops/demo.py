@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import signal
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from gateway.client import Client, ClientError
 from node.keys import read_key_file
 from ops import network as net
+from ops.network import free_base_port  # noqa: F401  (bench uses it from here too)
 from ops.client_rows import euros
 from ops.demo_story import StoryFailed, play
 from ops.errors import CheckFailed
@@ -28,27 +27,6 @@ VALIDATORS = 4
 CHAIN = "heerlen-demo"
 READY_TIMEOUT_S = 60.0
 POLL_S = 0.1
-
-
-def free_base_port(count: int, preferred: int = 7100) -> int:
-    """The default ports when they are free, else a random free block of `count` below
-    Linux's ephemeral range (32768 and up), where a client polling a port before its
-    validator listens could be handed that very port and connect to itself."""
-    candidates = [preferred] + [random.randrange(10_000, 32_000 - count) for _ in range(200)]
-    for base in candidates:
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise CheckFailed(f"no block of {count} free ports found on 127.0.0.1")
 
 
 def say(text: str) -> None:

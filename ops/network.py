@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,27 @@ from ops.errors import CheckFailed, UsageError
 
 PARTNERS = ("municipality", "cbs", "brightlands", "vng", "cotown", "heerlen-mijn-stad", "gms")
 CHAIN_RE = re.compile(r"[a-z0-9-]{1,32}")
+
+
+def free_base_port(count: int, preferred: int | None = 7100) -> int:
+    """The default ports when they are free, else a random free block of `count` below
+    Linux's ephemeral range (32768 and up), where a client polling a port before its
+    validator listens could be handed that very port and connect to itself."""
+    candidates = [preferred] * (preferred is not None) + [random.randrange(10_000, 32_000 - count) for _ in range(200)]
+    for base in candidates:
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise CheckFailed(f"no block of {count} free ports found on 127.0.0.1")
 
 
 def validator_names(n: int) -> list[str]:

@@ -13,9 +13,7 @@ import asyncio
 import base64
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +24,7 @@ import msgpack
 
 from gateway.auth import make_token
 from node import envelope, keys
+from ops import network
 
 REPO = Path(__file__).resolve().parents[2]
 POLL_S = 0.02  # how often a condition is looked at while waiting for it
@@ -37,24 +36,9 @@ def run_cli(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout_s)
 
 
-def free_base_port(count: int, attempts: int = 200) -> int:
+def free_base_port(count: int) -> int:
     """A base P such that P .. P+count-1 are all free on 127.0.0.1 right now."""
-    rng = random.Random()
-    for _ in range(attempts):
-        base = rng.randrange(20_000, 60_000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError(f"no block of {count} free ports found")
+    return network.free_base_port(count, preferred=None)
 
 
 def tx_id_of_envelope(raw: bytes) -> str:
