@@ -9,13 +9,12 @@ import random
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.keys import Keypair, read_key_file
+from node.keys import Keypair
 
 REPO = Path(__file__).resolve().parents[2]
 READY_S = 30.0

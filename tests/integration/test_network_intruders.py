@@ -9,7 +9,7 @@ import struct
 from netharness import Load, run_cli
 from node import genesis as genesis_file, keys
 from node.frames import HEADER, Sealer, pack_messages
-from node.handshake import HELLO_BYTES, REPLY_BYTES, Initiator, Roster, initiate
+from node.handshake import HELLO_BYTES, Initiator, Roster, initiate
 
 LIMIT_S = 10.0  # how long a validator may take to drop a connection it must drop
 

@@ -16,7 +16,6 @@ from ledger_kit import CHAIN, T0, certified, keypair, make_genesis, story
 from node.block import results_root
 from node.envelope import Door
 from node.executor import LedgerError, batch_of, open_ledger, replay
-from node.genesis import Genesis
 from node.store import ConsensusStorage, Store
 
 
