@@ -86,8 +86,13 @@ class Store:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # metasync off: a commit flushes its data pages but not the meta page, which costs
+        # 2.5 ms against 0.4 ms here. LMDB keeps the file consistent either way; a system
+        # crash may only undo the last commit, and for a block that is harmless (the
+        # replica executes or fetches it again). Consensus votes must survive any crash,
+        # so ConsensusStorage.write flushes everything before a vote is sent.
         self.env = lmdb.open(str(path), map_size=map_size, max_dbs=MAX_DBS,
-                             max_readers=MAX_READERS, sync=True, metasync=True,
+                             max_readers=MAX_READERS, sync=True, metasync=False,
                              readahead=False, subdir=True, lock=True)
         self.db = {name: self.env.open_db(name.encode(), create=True) for name in DB_NAMES}
 
@@ -425,8 +430,8 @@ def _payout_id(event: dict) -> bytes | None:
 
 
 class ConsensusStorage:
-    """consensus.api.Storage in the validator's LMDB environment (sync on), so what the
-    replica persists is on disk before the driver sends its messages."""
+    """consensus.api.Storage in the validator's LMDB environment, flushed to disk on every
+    write, so what the replica persists is on disk before the driver sends its messages."""
 
     def __init__(self, store: Store):
         self.env = store.env
@@ -439,6 +444,7 @@ class ConsensusStorage:
                     txn.delete(key)
                 else:
                     txn.put(key, value)
+        self.env.sync(True)     # the meta page too: a vote is durable before it leaves
 
     def items(self) -> list[tuple[bytes, bytes]]:
         with self.env.begin(db=self.db) as txn:
