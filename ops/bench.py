@@ -179,7 +179,7 @@ async def _rate(work: Path, gateways, pids, envelopes, offered: float, after: in
     lat = load["latencies"]
     ms = (lambda v: None if v is None else round(1000 * v, 1))
     return {"offered_tps": offered, "txs": len(envelopes), "seen": load["seen"],
-            "overloaded": load["overloaded"], "refused": load["refused"],
+            "overloaded_answers": load["overloaded"], "refused": load["refused"],
             "p50_ms": ms(_percentile(lat, 0.50)), "p95_ms": ms(_percentile(lat, 0.95)),
             "p99_ms": ms(_percentile(lat, 0.99)), "max_ms": ms(lat[-1] if lat else None),
             "cpu_ms_per_tx": 1000 * cpu / max(1, load["seen"])}

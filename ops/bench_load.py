@@ -9,8 +9,9 @@ between), runs one phase and prints one JSON line with what it saw:
   turn, a few requests in flight per gateway; items answered `overloaded` are sent again
   after a pause. Commits are counted by the bench from /metrics, not here.
 - `rate`: a fixed offered rate, small batches to the gateways in turn every few
-  milliseconds; commit times come from the event stream of the first gateway, so the
-  latency is submit -> commit seen by an app.
+  milliseconds; items answered `overloaded` are sent again, their latency counted from
+  the first attempt; commit times come from the event stream of the first gateway, so
+  the latency is submit -> commit seen by an app.
 """
 from __future__ import annotations
 
@@ -118,13 +119,17 @@ async def rate(gateways: list[str], envelopes: list[bytes], offered: float, afte
         posts: set[asyncio.Task] = set()
 
         async def send(url: str, start: int, end: int, at: float) -> None:
-            body = json.dumps({"envelopes": encoded[start:end]}).encode()
             for tx_id in ids[start:end]:
                 submitted[tx_id] = at
-            items = await _post(session, url, body)
-            for item in items:
-                if item["status"] in ("overloaded", "refused"):
-                    failures[item["status"]] += 1
+            batch = list(range(start, end))
+            while batch:    # an app sends refused items again; their latency counts from
+                body = json.dumps({"envelopes": [encoded[i] for i in batch]}).encode()
+                items = await _post(session, url, body)       # the first attempt
+                failures["refused"] += sum(item["status"] == "refused" for item in items)
+                batch = [i for i, item in zip(batch, items) if item["status"] == "overloaded"]
+                failures["overloaded"] += len(batch)
+                if batch:
+                    await asyncio.sleep(RETRY_PAUSE_S)
 
         started = time.monotonic()
         sent, turn = 0, 0
