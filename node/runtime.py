@@ -45,6 +45,8 @@ RATE_WINDOW_S = 0.5         # the commit rate is re-estimated this often
 MIN_POOL = 500              # an idle node still takes a first batch of this size
 MIN_OWN_SHARE = 250           # so a steady few hundred tx/s through one gateway is not refused
 
+RECENT_IDS = 50_000         # executed ids a restarted replica remembers as ordered
+
 
 class StartError(Exception):
     """The validator cannot start: a wrong key, a foreign data folder, a bad genesis."""
@@ -110,11 +112,13 @@ class Validator:
             fetch_max_blocks=limits.fetch_max_blocks)
         storage = ConsensusStorage(self.store)
         height, head_hash = self.store.head()
-        last = self.store.block(height) if height else None
+        # what it executed last, so that a restarted replica neither takes those requests
+        # into its pool again nor accepts a block time before the chain's clock
+        recent = self.store.recent_tx_ids(min(self.consensus_config.seen_limit, RECENT_IDS))
         self.replica = Replica(self.consensus_config, self.me,
                                _Crypto(self.keypair, self.keys), self.door.inspect,
-                               storage.items(), height, head_hash,
-                               last.time_ms if last else 0)
+                               storage.items(), height, head_hash, self.store.block_time(),
+                               ordered_keys=recent)
         self.driver = Driver(self.replica, storage, self, self)
         peers = dict(config.peers)
         peers[config.name] = config.peer_listen
