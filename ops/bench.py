@@ -30,7 +30,7 @@ from gateway.client import Client
 from node.keys import read_key_file
 from ops import bench_proc as proc, network as net
 from ops.bench_setup import SetupFailed, citizens_for, fund, presign
-from ops.demo import free_base_port, wait_ready
+from ops.demo import wait_ready
 from ops.errors import CheckFailed, UsageError
 
 BURST_GUESS_TPS = 4_000     # spends signed per second of a timed burst (the most we
@@ -283,7 +283,7 @@ def run_bench(args: argparse.Namespace) -> int:
     root = Path(tempfile.mkdtemp(prefix="stadsmunt-bench-"))
     folder = root / "net"
     network = net.init(folder, args.validators, chain="heerlen-bench",
-                       base_port=free_base_port(2 * args.validators))
+                       base_port=net.free_base_port(2 * args.validators))
     processes = net.start_all(folder, network, log_dir=root)
     progress = Progress(not args.json and sys.stderr.isatty())
     failed = True
