@@ -170,6 +170,11 @@ class Validator:
         next_at = loop.time()
         while True:
             next_at += period
+            if next_at < loop.time() - period:
+                # the loop was busy (CPU, disk): ticks it missed are not fired in a burst
+                # afterwards, so a starved node's timers run slow rather than all expiring
+                # at once before it has read what its peers sent meanwhile
+                next_at = loop.time()
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             self._guarded(self.driver.tick, _now_ms())
 
