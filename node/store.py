@@ -72,13 +72,19 @@ class _TxnState:
         return self._txn.get(key, db=self._db)
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        cursor = self._txn.cursor(self._db)
-        if not cursor.set_range(prefix):
+        return scan_prefix(self._txn, self._db, prefix)
+
+
+def scan_prefix(txn, db, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Every (key, value) of `db` whose key starts with `prefix`, in key order, read in
+    the LMDB transaction `txn`."""
+    cursor = txn.cursor(db)
+    if not cursor.set_range(prefix):
+        return
+    for key, value in cursor:
+        if not key.startswith(prefix):
             return
-        for key, value in cursor:
-            if not key.startswith(prefix):
-                return
-            yield key, value
+        yield key, value
 
 
 class Store:

@@ -32,6 +32,7 @@ from node.audit.verify import CHUNK, MAX_IN_FLIGHT, Verifier
 from node.block import block_hash, results_root
 from node.export import SourceBlock
 from node.genesis import Genesis
+from node.store import scan_prefix
 
 _U64 = struct.Struct(">Q")
 WINDOW_ITEMS = 32_768        # signatures prepared ahead of execution, at most
@@ -94,13 +95,7 @@ class _Scratch:
         return _U64.unpack(self.txn.get(raw, db=self.seen))[0]
 
     def scan(self, prefix: bytes):
-        cursor = self.txn.cursor(self.state)
-        if not cursor.set_range(prefix):
-            return
-        for key, value in cursor:
-            if not key.startswith(prefix):
-                return
-            yield key, value
+        return scan_prefix(self.txn, self.state, prefix)
 
     def begin(self):
         self.txn = self.env.begin(write=True)
