@@ -17,7 +17,7 @@ from aiohttp import web
 from chaincode.state import unpack
 from gateway.appkeys import FEED, MAX_STREAMS, NODE, STREAMS
 from gateway import auth, params
-from gateway.jsonable import jsonable
+from node.codec import jsonable
 from gateway.params import bad, page, query
 from gateway.problems import Problem
 from gateway.reads import event_json

@@ -8,7 +8,7 @@ from aiohttp import web
 from chaincode import state as st, views
 from gateway.appkeys import CLOCK_MS, NODE
 from gateway import auth, params
-from gateway.jsonable import jsonable
+from node.codec import jsonable
 from gateway.ledger import head_time_ms, scan_after
 from gateway.params import bad, page, query
 from gateway.problems import Problem

@@ -11,7 +11,7 @@ from aiohttp import web
 from chaincode import describe
 from gateway.appkeys import FEED, NODE
 from gateway import auth
-from gateway.jsonable import jsonable
+from node.codec import jsonable
 from gateway.params import query
 from gateway.problems import Problem
 

@@ -124,3 +124,17 @@ def unpack(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES):
         raise CodecError(f"not strict msgpack: {type(error).__name__}") from None
     _check(value, 0)
     return value
+
+
+def jsonable(value):
+    """The JSON form of a ledger value (contract.md): bytes (keys, hashes, proofs) as
+    lowercase hex, maps and lists walked, everything else as it is. The gateway answers in
+    it, and the audit compares a gateway's results in it."""
+    kind = type(value)
+    if kind is bytes:
+        return value.hex()
+    if kind is dict:
+        return {k: jsonable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [jsonable(v) for v in value]
+    return value

@@ -32,23 +32,12 @@ from node.audit.verify import CHUNK, MAX_IN_FLIGHT, Verifier
 from node.block import block_hash, results_root
 from node.export import SourceBlock
 from node.genesis import Genesis
+from node.codec import jsonable
 from node.store import scan_prefix
 
 _U64 = struct.Struct(">Q")
 WINDOW_ITEMS = 32_768        # signatures prepared ahead of execution, at most
 WINDOW_BLOCKS = 4_096
-
-
-def _json_form(value):
-    """A result as the gateway shows it: bytes as lowercase hex (contract.md)."""
-    kind = type(value)
-    if kind is bytes:
-        return value.hex()
-    if kind is dict:
-        return {k: _json_form(v) for k, v in value.items()}
-    if kind is list:
-        return [_json_form(v) for v in value]
-    return value
 
 
 class AuditFailure(Exception):
@@ -357,7 +346,7 @@ class Replay:
                 raise AuditFailure(height, f"the source has {len(block.json_results)} results "
                                            f"for {len(encoded)} transactions")
             for i, (mine, theirs) in enumerate(zip(encoded, block.json_results)):
-                if _json_form(msgpack.unpackb(mine, raw=False)) != theirs:
+                if jsonable(msgpack.unpackb(mine, raw=False)) != theirs:
                     raise AuditFailure(height, f"the result of transaction {i} "
                                                f"({txs[i].tx_id}) differs from re-execution")
         r_root = results_root(encoded)
