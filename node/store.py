@@ -2,21 +2,31 @@
 
 | db          | key                                  | value                                |
 |-------------|--------------------------------------|--------------------------------------|
-| meta        | b"genesis", b"head", b"acc", b"pos"  | genesis bytes; u64 height + hash;    |
-|             |                                      | 512-byte state accumulator; u64 last |
-|             |                                      | event position                       |
+| meta        | b"genesis", b"head", b"acc", b"pos", | genesis bytes; u64 height + hash;    |
+|             | b"time", b"format"                   | 512-byte state accumulator; u64 last |
+|             |                                      | event position; u64 block time; u16  |
+|             |                                      | format of this layout (FORMAT)       |
 | blocks      | u64 height                           | BlockRecord                          |
 | checkpoints | u64 height                           | [block hash, certificate]            |
-| results     | u64 height + u32 index               | the chaincode's encoded result       |
-| log         | u64 position (from 1)                | [height, index, tx id, event]        |
+| results     | u64 height + u32 index               | raw tx id + the chaincode's encoded  |
+|             |                                      | result without its tx_id (see        |
+|             |                                      | `stored_result`)                     |
+| log         | u64 position (from 1)                | u64 height + u32 index + u16 number: |
+|             |                                      | the event is in that result          |
 | txids       | 32-byte tx id                        | u64 height + u32 index               |
-| accounts    | 32-byte key + u64 position           | empty: the account's events          |
+| accounts    | 32-byte key (sorted duplicates)      | u64 position: the account's events   |
 | areas       | area + 0x00 + task id                | empty: tasks by area                 |
 | payouts     | status byte (0 pending, 1 paid) + id | u64 position of its coin.redeemed    |
 | state       | the chaincode's keys                 | the chaincode's values               |
 | consensus   | the consensus core's keys            | its values (consensus.api.Storage)   |
 
-Integers in keys are big-endian so that LMDB's byte order is numeric order. Every read
+Integers in keys are big-endian so that LMDB's byte order is numeric order. Each fact is
+stored once: an event lives in its transaction's result (the bytes the results root is
+over), and the log and the indexes point at it. Tables whose keys only grow (blocks,
+results, log) are written with LMDB's append flag, which fills pages instead of splitting
+them in half; the account index keeps each account's positions as fixed-size sorted
+duplicates under one key. Together these keep the disk near 700 bytes per spend
+(docs/performance.md). Every read
 opens and closes its own read transaction inside one call: a reader held open pins old
 pages and makes the file grow. Writes of a block happen in ONE write transaction
 (`BlockWriter`), so a crash leaves the block with its state, or neither.
@@ -38,9 +48,12 @@ MAX_READERS = 512            # gateway handlers and streams read concurrently
 MAX_DBS = 16
 ACC_BYTES = 512
 MAX_LIST = 1000              # the contract's largest page
+FORMAT = 2                   # of the table layout above; a store of another is refused
 
 _U64 = struct.Struct(">Q")
 _U64U32 = struct.Struct(">QI")
+_WHERE_EVENT = struct.Struct(">QIH")      # log value: height, index, event number
+_U16 = struct.Struct(">H")
 DB_NAMES = ("meta", "blocks", "checkpoints", "results", "log", "txids", "accounts",
             "areas", "payouts", "state", "consensus")
 # event fields that name an account, for the events-by-account index
@@ -50,6 +63,25 @@ PENDING, PAID = b"\x00", b"\x01"
 
 class StoreError(Exception):
     pass
+
+
+# An encoded result is the canonical map {code, events, info, tx_id} (chaincode/results.py):
+# it starts with the header of a 4-entry map and ends with the tx id as 64 hex characters.
+# The store keeps the id as its 32 raw bytes in front instead, 39 bytes less per result.
+_RESULT_HEAD = b"\x84"
+_RESULT_TAIL = b"\xa5tx_id\xd9\x40"
+
+
+def stored_result(tx_id: str, result: bytes) -> bytes:
+    """The stored form of the encoded result of transaction `tx_id` (hex)."""
+    tail = _RESULT_TAIL + tx_id.encode("ascii")
+    assert result[:1] == _RESULT_HEAD and result.endswith(tail), "not an encoded result"
+    return bytes.fromhex(tx_id) + result[1:-len(tail)]
+
+
+def result_bytes(stored: bytes) -> bytes:
+    """The encoded result (the bytes the results root is over) of its stored form."""
+    return _RESULT_HEAD + stored[32:] + _RESULT_TAIL + stored[:32].hex().encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +132,16 @@ class Store:
         self.env = lmdb.open(str(path), map_size=map_size, max_dbs=MAX_DBS,
                              max_readers=MAX_READERS, sync=True, metasync=False,
                              readahead=False, subdir=True, lock=True)
-        self.db = {name: self.env.open_db(name.encode(), create=True) for name in DB_NAMES}
+        self.db = {name: self.env.open_db(name.encode(), create=True,
+                                          dupsort=name == "accounts",
+                                          dupfixed=name == "accounts")
+                   for name in DB_NAMES}
+        stored_format = self._meta(b"format")
+        if self._meta(b"genesis") is not None and stored_format != _U16.pack(FORMAT):
+            self.env.close()
+            found = _U16.unpack(stored_format)[0] if stored_format else 1
+            raise StoreError(f"{path} holds store format {found}, this Stadsmunt reads "
+                             f"format {FORMAT}: restore it from a backup or re-sync it")
 
     def close(self) -> None:
         self.env.close()
@@ -145,7 +186,7 @@ class Store:
             cursor = txn.cursor()
             if cursor.last():
                 for _, value in cursor.iterprev():
-                    out.append(bytes.fromhex(codec.unpack(value, len(value))["tx_id"]))
+                    out.append(value[:32])
                     if len(out) >= limit:
                         break
         out.reverse()
@@ -168,6 +209,7 @@ class Store:
             txn.put(b"head", _U64.pack(0) + genesis_hash, db=meta)
             txn.put(b"acc", acc.to_bytes(ACC_BYTES, "big"), db=meta)
             txn.put(b"pos", _U64.pack(0), db=meta)
+            txn.put(b"format", _U16.pack(FORMAT), db=meta)
 
     # ---- blocks ----
 
@@ -211,7 +253,7 @@ class Store:
                 for key, value in cursor:
                     if not key.startswith(prefix):
                         break
-                    out.append(value)
+                    out.append(result_bytes(value))
         return out
 
     def tx_result(self, tx_id: str) -> tuple[int, int, bytes] | None:
@@ -226,7 +268,7 @@ class Store:
                 return None
             result = txn.get(where, db=self.db["results"])
         height, index = _U64U32.unpack(where)
-        return height, index, result
+        return height, index, result_bytes(result)
 
     def executed(self, tx_ids: list[bytes]) -> list[bool]:
         """For raw 32-byte tx ids: whether each has been executed (in one read)."""
@@ -238,13 +280,14 @@ class Store:
     def events(self, after: int, limit: int) -> list[LoggedEvent]:
         limit = max(0, min(limit, MAX_LIST))
         out = []
-        with self.env.begin(db=self.db["log"]) as txn:
-            cursor = txn.cursor()
+        with self.env.begin() as txn:
+            cursor = txn.cursor(self.db["log"])
+            results = _Results(txn, self.db["results"])
             if cursor.set_range(_U64.pack(max(after, 0) + 1)):
                 for key, raw in cursor:
                     if len(out) >= limit:
                         break
-                    out.append(_logged(key, raw))
+                    out.append(results.logged(key, raw))
         return out
 
     def account_events(self, key: bytes, after: int, limit: int) -> list[LoggedEvent]:
@@ -255,12 +298,12 @@ class Store:
         with self.env.begin() as txn:
             cursor = txn.cursor(self.db["accounts"])
             log = self.db["log"]
-            if cursor.set_range(key + _U64.pack(max(after, 0) + 1)):
-                for index_key in cursor.iternext(values=False):
-                    if len(out) >= limit or not index_key.startswith(key):
+            results = _Results(txn, self.db["results"])
+            if cursor.set_range_dup(key, _U64.pack(max(after, 0) + 1)):
+                for position in cursor.iternext_dup():
+                    if len(out) >= limit:
                         break
-                    position = index_key[len(key):]
-                    out.append(_logged(position, txn.get(position, db=log)))
+                    out.append(results.logged(position, txn.get(position, db=log)))
         return out
 
     def tasks_in_area(self, area: str, after_task: str, limit: int) -> list[str]:
@@ -284,12 +327,13 @@ class Store:
         out = []
         with self.env.begin() as txn:
             cursor = txn.cursor(self.db["payouts"])
+            results = _Results(txn, self.db["results"])
             start = prefix + after_id + b"\x00" if after_id else prefix
             if cursor.set_range(start):
                 for key, position in cursor:
                     if len(out) >= limit or not key.startswith(prefix):
                         break
-                    out.append(_logged(position, txn.get(position, db=self.db["log"])))
+                    out.append(results.logged(position, txn.get(position, db=self.db["log"])))
         return out
 
     # ---- the chaincode's state, read from outside execution ----
@@ -319,9 +363,25 @@ def _take(iterator, limit):
         yield item
 
 
-def _logged(position_key: bytes, raw: bytes) -> LoggedEvent:
-    height, index, tx_id, event = codec.unpack(raw, 1 << 20)
-    return LoggedEvent(_U64.unpack(position_key)[0], height, index, tx_id, event)
+class _Results:
+    """Resolves log entries to their events inside one read transaction; the result last
+    decoded is kept, since a transaction's events sit side by side in the log."""
+
+    def __init__(self, txn, db):
+        self.txn, self.db = txn, db
+        self.where, self.result = None, None
+
+    def logged(self, position_key: bytes, raw: bytes) -> LoggedEvent:
+        height, index, number = _WHERE_EVENT.unpack(raw)
+        where = raw[:12]
+        if where != self.where:
+            value = self.txn.get(where, db=self.db)
+            if value is None:
+                raise StoreError(f"log entry {_U64.unpack(position_key)[0]} points at a "
+                                 f"missing result")
+            self.where, self.result = where, codec.unpack(result_bytes(value), 1 << 20)
+        return LoggedEvent(_U64.unpack(position_key)[0], height, index,
+                           self.result["tx_id"], self.result["events"][number])
 
 
 class BlockWriter:
@@ -371,16 +431,16 @@ class BlockWriter:
         assert len(tx_ids) == len(results) == len(events) == len(record.envelopes)
         position = _U64.unpack(txn.get(b"pos", db=db["meta"]))[0]
         assert record.first_position == position + 1
+        results_db, txids_db, log_db = db["results"], db["txids"], db["log"]
         for index, (tx_id, result, block_events) in enumerate(zip(tx_ids, results, events)):
             where = _U64U32.pack(height, index)
-            txn.put(where, result, db=db["results"])
+            txn.put(where, stored_result(tx_id, result), db=results_db, append=True)
             # a duplicate keeps pointing at the execution that used up the id
-            txn.put(bytes.fromhex(tx_id), where, db=db["txids"], overwrite=False)
-            for event in block_events:
+            txn.put(bytes.fromhex(tx_id), where, db=txids_db, overwrite=False)
+            for number, event in enumerate(block_events):
                 position += 1
                 pos_key = _U64.pack(position)
-                entry = codec.pack_stored([height, index, tx_id, event])
-                txn.put(pos_key, entry, db=db["log"])
+                txn.put(pos_key, where + _U16.pack(number), db=log_db, append=True)
                 self._index(event, pos_key)
         assert position - record.first_position + 1 == record.event_count
         state = db["state"]
@@ -389,7 +449,7 @@ class BlockWriter:
                 txn.delete(key, db=state)
             else:
                 txn.put(key, value, db=state)
-        txn.put(_U64.pack(height), record.encode(), db=db["blocks"])
+        txn.put(_U64.pack(height), record.encode(), db=db["blocks"], append=True)
         meta = db["meta"]
         txn.put(b"head", _U64.pack(height) + record.hash, db=meta)
         txn.put(b"acc", acc.to_bytes(ACC_BYTES, "big"), db=meta)
@@ -408,7 +468,7 @@ class BlockWriter:
             if type(value) is bytes:
                 accounts.add(value)
         for key in accounts:
-            txn.put(key + pos_key, b"", db=db["accounts"])
+            txn.put(key, pos_key, db=db["accounts"])
         kind = event.get("kind")
         if kind == "task.posted" and type(event.get("area")) is str:
             txn.put(event["area"].encode() + b"\x00" + str(event.get("task")).encode(), b"",

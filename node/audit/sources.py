@@ -24,6 +24,7 @@ import lmdb
 
 from node import codec
 from node.block import BlockRecord
+from node.store import result_bytes
 from node.config import CONFIG_NAME, ConfigError, load as load_config
 from node.export import ExportError, ExportReader, SourceBlock
 from node.genesis import Genesis, GenesisError, Validator
@@ -141,7 +142,7 @@ class FolderSource:
                     for rkey, value in rc:
                         if not rkey.startswith(key):
                             break
-                        results.append(value)
+                        results.append(result_bytes(value))
                 out.append(SourceBlock(record.height, record.view, record.time_ms,
                                        record.prev_hash, record.batch_digest,
                                        record.results_root, record.state_root, record.hash,
