@@ -15,6 +15,7 @@ class Config:
     batch_max_count: int = 500
     batch_max_bytes: int = 4 * 1024 * 1024
     batch_wait_ticks: int = 0            # a primary waits this long to fill a batch
+    max_in_flight: int = 8               # a primary proposes h only if h <= committed + this
     pending_limit: int = 20_000          # requests waiting to be ordered
     seen_limit: int = 200_000            # keys remembered as ordered (dedup)
     max_message_bytes: int = 16 * 1024 * 1024
@@ -40,7 +41,8 @@ class Config:
         for name in ("batch_max_count", "batch_max_bytes", "pending_limit", "seen_limit",
                      "request_timeout_ticks", "view_change_timeout_ticks",
                      "status_interval_ticks", "fetch_timeout_ticks", "fetch_max_blocks",
-                     "max_views_ahead", "max_message_bytes", "censorship_factor"):
+                     "max_views_ahead", "max_message_bytes", "censorship_factor",
+                     "max_in_flight"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
 

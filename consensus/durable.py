@@ -1,6 +1,7 @@
 """What a replica keeps on disk so that a restart never votes two digests for one
 (view, height): its view, its stable checkpoint, its prepared certificates and its own
-latest vote per height. Keys and values are msgpack; docs/consensus.md lists them."""
+latest vote per height; and the envelopes of the batches it voted for, so that a batch
+a view change carries by digest can still be had after every replica restarted. Keys and values are msgpack; docs/consensus.md lists them."""
 from __future__ import annotations
 
 import struct
@@ -17,6 +18,7 @@ STABLE_KEY = b"c/stable"
 PROOF_PREFIX = b"c/proof/"
 VOTE_PREFIX = b"c/vote/"
 NEW_VIEW_KEY = b"c/new-view"     # a primary's new-view, to resend after a restart
+BATCH_PREFIX = b"c/batch/"       # u64 height | digest: the envelopes of a batch it voted
 _U64 = struct.Struct(">Q")
 
 
@@ -26,6 +28,15 @@ def proof_key(height: int) -> bytes:
 
 def vote_key(height: int) -> bytes:
     return VOTE_PREFIX + _U64.pack(height)
+
+
+def batch_key(height: int, digest: bytes) -> bytes:
+    assert len(digest) == 32
+    return BATCH_PREFIX + _U64.pack(height) + digest
+
+
+def batch_value(payloads: tuple[bytes, ...]) -> bytes:
+    return msgpack.packb(list(payloads), use_bin_type=True)
 
 
 def view_value(view: int, active: bool) -> bytes:
@@ -53,6 +64,8 @@ class Restored:
     proofs: dict[int, PreparedProof] = field(default_factory=dict)
     votes: dict[int, tuple[int, bytes]] = field(default_factory=dict)
     new_view: NewView | None = None
+    # height -> digest -> envelopes, as written; checked against the digest when used
+    batches: dict[int, dict[bytes, tuple[bytes, ...]]] = field(default_factory=dict)
 
 
 def restore(items: list[tuple[bytes, bytes]]) -> Restored:
@@ -72,6 +85,12 @@ def restore(items: list[tuple[bytes, bytes]]) -> Restored:
             out.proofs[proof.height] = proof
         elif key == NEW_VIEW_KEY:
             out.new_view = wire.decode(value, len(value))
+        elif key.startswith(BATCH_PREFIX):
+            rest = key[len(BATCH_PREFIX):]
+            assert len(rest) == 40
+            payloads = tuple(msgpack.unpackb(value))
+            assert all(type(p) is bytes for p in payloads)
+            out.batches.setdefault(_U64.unpack(rest[:8])[0], {})[rest[8:]] = payloads
         elif key.startswith(VOTE_PREFIX):
             view, digest = msgpack.unpackb(value)
             out.votes[_U64.unpack(key[len(VOTE_PREFIX):])[0]] = (view, digest)

@@ -9,8 +9,8 @@ Signatures = tuple[tuple[int, bytes], ...]   # (replica index, signature), sorte
 
 @dataclass(frozen=True, slots=True)
 class PrePrepare:
-    """The primary's proposal for one height. A null batch (gap after a view change) has
-    no payloads and time 0."""
+    """The primary's proposal for one height in the normal case, with the batch's
+    envelopes. A new view re-proposes with Reproposal, which carries none."""
     view: int
     height: int
     time_ms: int
@@ -61,15 +61,43 @@ class Forward:
 @dataclass(frozen=True, slots=True)
 class PreparedProof:
     """A prepared certificate: the primary's signed pre-prepare and quorum - 1 prepares
-    of distinct backups, all for (view, height, digest). Payloads travel with it so that a
-    new primary can re-propose the batch."""
+    of distinct backups, all for (view, height, digest). It names the batch by its digest
+    only, so that a view change costs the same whatever the batches hold; replicas that
+    lack the batch fetch it (FetchBatch)."""
     view: int
     height: int
     time_ms: int
     digest: bytes
-    payloads: tuple[bytes, ...]
     primary_signature: bytes
     prepares: Signatures
+
+
+@dataclass(frozen=True, slots=True)
+class Reproposal:
+    """A pre-prepare inside a new-view: the header of a batch the new primary proposes
+    again (or of a null batch), without its payloads. A replica takes the batch from what
+    it kept or fetches it; the digest it votes for is signed here as in any pre-prepare."""
+    view: int
+    height: int
+    time_ms: int
+    digest: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FetchBatch:
+    """Asks one peer for the payloads of the batch with this digest at this height."""
+    height: int
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPayloads:
+    """The answer to FetchBatch. Trusted for nothing: the asker recomputes the digest
+    over the envelopes (through `inspect`) before it uses them."""
+    height: int
+    digest: bytes
+    payloads: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +115,7 @@ class ViewChange:
 class NewView:
     view: int
     view_changes: tuple[ViewChange, ...]
-    preprepares: tuple[PrePrepare, ...]
+    preprepares: tuple[Reproposal, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,4 +129,4 @@ class Status:
 
 
 MESSAGE_TYPES = (PrePrepare, Prepare, Commit, Checkpoint, Forward, ViewChange, NewView,
-                 Status, StableProof)
+                 Status, StableProof, FetchBatch, BatchPayloads)

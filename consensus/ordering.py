@@ -4,19 +4,21 @@ a backup may accept, when a slot is prepared and when it is committed. The repli
 from __future__ import annotations
 
 from consensus.api import Inspect, Request
+from consensus.batches import checked_requests
 from consensus.config import Config
 from consensus.digest import batch_digest
-from consensus.messages import Commit, Prepare, PreparedProof, PrePrepare, Signatures
+from consensus.messages import Commit, Prepare, PreparedProof, PrePrepare, Reproposal, Signatures
 
 
 class Slot:
-    """One height of the current view's log."""
+    """One height of the current view's log. `pp` is a Reproposal in a new view's
+    re-proposed heights; `requests` is None while the replica lacks that batch."""
     __slots__ = ("pp", "requests", "prepares", "commits", "prepared", "committed", "since")
 
     def __init__(self) -> None:
         self.since = 0                                       # tick the pre-prepare came
-        self.pp: PrePrepare | None = None
-        self.requests: tuple[Request, ...] = ()
+        self.pp: PrePrepare | Reproposal | None = None
+        self.requests: tuple[Request, ...] | None = ()
         self.prepares: dict[int, tuple[bytes, bytes]] = {}   # sender -> (digest, signature)
         self.commits: dict[int, tuple[bytes, bytes]] = {}
         self.prepared = False
@@ -35,13 +37,7 @@ def batch_requests(config: Config, inspect: Inspect,
     if not pp.payloads:
         ok = pp.time_ms == 0 and pp.digest == null_digest(config, pp.height)
         return () if ok else None
-    requests = inspect(pp.payloads)
-    if requests is None or len(requests) != len(pp.payloads):
-        return None
-    if len({r.key for r in requests}) != len(requests):
-        return None
-    digest = batch_digest(config.chain, pp.height, pp.time_ms, [r.digest for r in requests])
-    return tuple(requests) if digest == pp.digest else None
+    return checked_requests(config, inspect, pp.height, pp.time_ms, pp.digest, pp.payloads)
 
 
 def time_floor(slots: dict[int, Slot], height: int, block_time_ms: int) -> int:
@@ -77,7 +73,7 @@ def prepared_certificate(config: Config, slot: Slot, view: int) -> PreparedProof
                       if d == pp.digest and s != primary)
     if len(prepares) < config.quorum - 1:
         return None
-    return PreparedProof(view, pp.height, pp.time_ms, pp.digest, pp.payloads, pp.signature,
+    return PreparedProof(view, pp.height, pp.time_ms, pp.digest, pp.signature,
                          tuple(prepares[:config.quorum - 1]))
 
 
@@ -100,7 +96,7 @@ def retransmissions(slots: dict[int, Slot], me: int, view: int, is_primary: bool
     for height, slot in slots.items():
         if slot.pp is None or slot.committed or slot.since > oldest_tick:
             continue
-        if is_primary:
+        if is_primary and type(slot.pp) is PrePrepare:   # a new view is resent whole
             out.append(slot.pp)
         if me in slot.prepares:
             out.append(Prepare(view, height, *slot.prepares[me]))

@@ -23,6 +23,10 @@ driver takes. Rules, in the order a batch meets them:
    double with each attempt and reset when a batch is delivered.
 7. Behind a stable checkpoint, or stalled behind what a peer reports, the replica asks to
    fetch the certified blocks it lacks.
+8. A new view names batches by digest: a replica votes for a re-proposed digest whether
+   or not it holds the batch, and fetches the envelopes of one it lacks from peers
+   (consensus/batches.py); it delivers a batch only once it holds envelopes that hash to
+   its digest, and a primary proposes nothing new while it lacks one.
 """
 from __future__ import annotations
 
@@ -30,13 +34,15 @@ from typing import Sequence
 
 from consensus import durable, ordering, viewchange, wire
 from consensus.api import CommittedBatch, Crypto, Inspect, Ready, Request, StableCheckpoint
+from consensus.batches import BatchFetcher, BatchStore, checked_requests
 from consensus.catchup import CatchUp
 from consensus.certificates import RememberingVerifier, stable_is_certified
 from consensus.checkpoint import Checkpoints
 from consensus.config import Config
 from consensus.digest import batch_digest, commit_bytes, prepare_bytes, preprepare_bytes
-from consensus.messages import (Checkpoint, Commit, Forward, NewView, PreparedProof, PrePrepare,
-                                Prepare, StableProof, Status, ViewChange)
+from consensus.messages import (BatchPayloads, Checkpoint, Commit, FetchBatch, Forward, NewView,
+                                PreparedProof, PrePrepare, Prepare, Reproposal, StableProof,
+                                Status, ViewChange)
 from consensus.ordering import Slot
 from consensus.requests import RequestPool
 
@@ -61,6 +67,12 @@ class Replica:
         self.executed_hash = executed_hash
         self.block_time_ms = last_block_time_ms
         self.checkpoints = Checkpoints(config, crypto, me, state.stable)
+        stable = self.checkpoints.stable_height
+        self.batches = BatchStore(config, {h: b for h, b in state.batches.items()
+                                           if stable < h <= stable + config.window})
+        self.fetcher = BatchFetcher(config, me)
+        self.served: dict[tuple[int, int], int] = {}   # (peer, height) -> tick answered
+        self.refused_batches = 0     # fetched answers whose envelopes missed the digest
         self.slots: dict[int, Slot] = {}
         self.early: dict[int, PrePrepare] = {}      # pre-prepares that came before their new view
         self.certified: dict[int, CommittedBatch] = {}   # committed, waiting for a gap
@@ -149,6 +161,10 @@ class Replica:
             self._on_new_view(sender, message)
         elif kind is Status:
             self._on_status(sender, message)
+        elif kind is FetchBatch:
+            self._on_fetch_batch(sender, message)
+        elif kind is BatchPayloads:
+            self._on_batch_payloads(sender, message)
         elif kind is StableProof:
             stable = StableCheckpoint(message.height, message.block_hash, message.certificate)
             if stable.height > self.stable_height and stable_is_certified(
@@ -193,6 +209,7 @@ class Replica:
                 if own is not None:
                     self._send(None, own)
         self._want(self.catchup.target, tuple(self.catchup.peer_heights))
+        self._ask_batches()
         self._check_invariants()
 
     def executed(self, height: int, block_hash: bytes) -> None:
@@ -210,6 +227,7 @@ class Replica:
         self.committed_height = self.executed_height = height
         self.executed_hash = block_hash
         self.certified.pop(height, None)
+        self.fetcher.drop_through(height)
         if batch is not None:
             assert batch.height == height
             self._mark_ordered(batch)
@@ -251,9 +269,10 @@ class Replica:
 
     def _propose_batches(self) -> None:
         config = self.config
-        if self.committed_height < self.stable_height:
-            return   # behind: what it lacks may hold the same keys; fetch first
-        while self.next_height <= self.stable_height + config.window:
+        if self.committed_height < self.stable_height or self.fetcher.wanted:
+            return   # behind, or lacking a batch: it may hold the same keys; fetch first
+        while self.next_height <= min(self.stable_height + config.window,
+                                      self.committed_height + config.max_in_flight):
             batch, oldest, full = self.requests.next_batch()
             if not batch or (not full and self.ticks - oldest < config.batch_wait_ticks):
                 return
@@ -269,13 +288,21 @@ class Replica:
             self._send(None, pp)
             self._install(pp, tuple(batch))
 
-    def _install(self, pp: PrePrepare, requests: tuple[Request, ...]) -> None:
-        """Takes an accepted pre-prepare into the log; a backup votes for it."""
+    def _install(self, pp: PrePrepare | Reproposal, requests: tuple[Request, ...] | None,
+                 holders: tuple[int, ...] = ()) -> None:
+        """Takes an accepted pre-prepare into the log; a backup votes for it. `requests`
+        None: a re-proposed batch this replica lacks, fetched from `holders` first."""
         slot = self.slots.setdefault(pp.height, Slot())
         assert slot.pp is None
         slot.pp, slot.requests, slot.since = pp, requests, self.ticks
-        if pp.height > self.committed_height:   # else its requests are ordered already
-            self.requests.proposed(requests, self.ticks)
+        if requests is None:
+            if pp.height > self.committed_height:   # else it has run here already
+                self.fetcher.want(pp.height, pp.digest, pp.time_ms, holders, self.ticks)
+                self._ask_batches()
+        elif requests:
+            self._keep_batch(pp.height, pp.digest, requests)
+            if pp.height > self.committed_height:   # else its requests are ordered already
+                self.requests.proposed(requests, self.ticks)
         if not self.is_primary:
             self._vote(pp.height, pp.digest)
             signature = self.crypto.sign(prepare_bytes(self.config.chain, self.view,
@@ -371,7 +398,8 @@ class Replica:
                                                           pp.digest))
                 slot.commits[self.me] = (pp.digest, signature)
                 self._send(None, Commit(self.view, height, pp.digest, signature))
-        if not slot.committed:
+        if not slot.committed and (slot.requests is not None or
+                                   height <= self.committed_height):
             certificate = ordering.commit_certificate(config, slot)
             if certificate is not None:
                 slot.committed = True
@@ -425,6 +453,9 @@ class Replica:
         for table in (self.slots, self.early, self.certified):
             for h in [h for h in table if h <= stable.height]:
                 del table[h]
+        self.ready.persist.extend(self.batches.drop_through(stable.height))
+        self.fetcher.drop_through(stable.height)
+        self.served = {k: t for k, t in self.served.items() if k[1] > stable.height}
         for table, key in ((self.proofs, durable.proof_key), (self.votes, durable.vote_key)):
             for h in [h for h in table if h <= stable.height]:
                 del table[h]
@@ -462,6 +493,7 @@ class Replica:
         self.view_started_tick = self.ticks
         self.attempts += 1
         self.slots, self.early = {}, {}
+        self.fetcher.wanted = {}     # the new view says again which batches it needs
         self.requests.new_view()
         self.new_view_message = None
         self.ready.persist.append((durable.NEW_VIEW_KEY, None))
@@ -495,8 +527,6 @@ class Replica:
         if vc not in self.known_valid:
             if not viewchange.view_change_is_valid(self.config, self.crypto, vc):
                 return
-            if not viewchange.payloads_match(self.config, self.inspect, vc):
-                return
             self.known_valid.add(vc)
         stored[sender] = vc
         later = viewchange.lowest_later_view(self.view_changes, self.view, self.config.f)
@@ -516,16 +546,14 @@ class Replica:
         chosen = [stored[self.me]] + [vc for s, vc in sorted(stored.items()) if s != self.me]
         chosen = chosen[:self.config.quorum]
         plan = viewchange.plan_new_view(self.config, self.view, chosen)
-        pps = viewchange.build_preprepares(self.config, self.crypto, plan)
+        rps = viewchange.build_reproposals(self.config, self.crypto, plan)
         installs = []
-        for pp in pps:
-            if pp.height <= self.stable_height:
+        for rp in rps:
+            if rp.height <= self.stable_height:
                 continue
-            requests = ordering.batch_requests(self.config, self.inspect, pp)
-            assert requests is not None   # every payload was checked on receipt
-            installs.append((pp, requests))
-            self._vote(pp.height, pp.digest)
-        message = NewView(self.view, tuple(chosen), tuple(pps))
+            installs.append((rp, self._kept(rp)))
+            self._vote(rp.height, rp.digest)
+        message = NewView(self.view, tuple(chosen), tuple(rps))
         self._send(None, message)
         self._enter_view(plan, installs, message)
 
@@ -541,17 +569,14 @@ class Replica:
         if plan is None:
             return
         installs = []
-        for pp in nv.preprepares:
-            if pp.height <= self.stable_height:
+        for rp in nv.preprepares:
+            if rp.height <= self.stable_height:
                 continue
-            if not self.crypto.verify(sender, preprepare_bytes(config.chain, pp.view,
-                                                               pp.height, pp.digest),
-                                      pp.signature):
+            if not self.crypto.verify(sender, preprepare_bytes(config.chain, rp.view,
+                                                               rp.height, rp.digest),
+                                      rp.signature):
                 return
-            requests = ordering.batch_requests(self.config, self.inspect, pp)
-            if requests is None:
-                return
-            installs.append((pp, requests))
+            installs.append((rp, self._kept(rp)))
         if any(not self._may_vote(pp.height, pp.digest, nv.view) for pp, _ in installs):
             return
         if nv.view > self.view:
@@ -581,12 +606,70 @@ class Replica:
             self.committed_height <= max(self.stable_height, self.restart_height) or \
             self.committed_view >= self.view, "a committed batch was lost"
         self.requests.new_view()
-        for pp, requests in installs:
-            if pp.height > self.stable_height:
-                self._install(pp, requests)
+        proofs = dict(plan.slots)
+        for rp, requests in installs:
+            if rp.height > self.stable_height:
+                self._install(rp, requests, viewchange.holders(self.config,
+                                                               proofs.get(rp.height)))
         early, self.early = self.early, {}
         for height in sorted(early):
             self._on_preprepare(self.primary, early[height])
+        self._propose()
+
+    # ---- batches named by digest ---------------------------------------------------------
+
+    def _kept(self, rp: Reproposal) -> tuple[Request, ...] | None:
+        """The requests of a re-proposed batch: none for a null batch, those this replica
+        kept, or None when it lacks them."""
+        if rp.time_ms == 0 and rp.digest == ordering.null_digest(self.config, rp.height):
+            return ()
+        return self.batches.requests(self.config, self.inspect, rp.height, rp.time_ms,
+                                     rp.digest)
+
+    def _keep_batch(self, height: int, digest: bytes, requests: tuple[Request, ...]) -> None:
+        proof = self.proofs.get(height)
+        self.ready.persist.extend(self.batches.keep(height, digest, requests,
+                                                    proof.digest if proof else None))
+
+    def _ask_batches(self) -> None:
+        for peer, message in self.fetcher.due(self.ticks):
+            self._send(peer, message)
+
+    def _on_fetch_batch(self, sender: int, message: FetchBatch) -> None:
+        """Answers a peer once per status interval per height, so that asking again and
+        again buys a faulty peer nothing."""
+        height = message.height
+        if not self.stable_height < height <= self.stable_height + self.config.window:
+            return
+        served = self.served.get((sender, height))
+        if served is not None and self.ticks - served < self.config.status_interval_ticks:
+            return
+        payloads = self.batches.payloads(height, message.digest)
+        if payloads is None:
+            return
+        self.served[(sender, height)] = self.ticks
+        self._send(sender, BatchPayloads(height, message.digest, payloads))
+
+    def _on_batch_payloads(self, sender: int, message: BatchPayloads) -> None:
+        height, digest = message.height, message.digest
+        want = self.fetcher.answer(sender, height, digest)
+        if want is None:
+            return
+        requests = checked_requests(self.config, self.inspect, height, want.time_ms, digest,
+                                    message.payloads)
+        if requests is None:
+            self.refused_batches += 1       # the next peer is asked when this one's turn ends
+            return
+        del self.fetcher.wanted[height]
+        self._keep_batch(height, digest, requests)
+        slot = self.slots.get(height)
+        if slot is None or slot.pp is None or slot.pp.digest != digest or \
+                slot.requests is not None:
+            return
+        slot.requests = requests
+        if height > self.committed_height:
+            self.requests.proposed(requests, self.ticks)
+        self._check_slot(height)
         self._propose()
 
     # ---- output and invariants ---------------------------------------------------------
@@ -603,6 +686,10 @@ class Replica:
         assert len(self.certified) <= config.window and len(self.early) <= config.window
         assert all(h > stable for h in self.proofs) and all(h > stable for h in self.votes)
         self.requests.check()
+        self.batches.check(stable)
+        self.fetcher.check(stable)
+        assert len(self.served) <= config.n * config.window
+        assert all(h > self.committed_height for h in self.fetcher.wanted)
         assert len(self.view_changes) <= config.max_views_ahead + 1
         for h, slot in self.slots.items():
             if slot.pp is not None:

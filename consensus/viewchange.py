@@ -10,6 +10,9 @@ Rules:
   highest view, or a null batch (no requests, time 0) where there is none.
 - A replica accepts the new-view only if it recomputes exactly the same pre-prepares from
   the same view-change messages.
+- Certificates and re-proposals name batches by digest, never carry their envelopes, so
+  both messages grow with the number of heights only (consensus/batches.py fetches what
+  a replica lacks).
 """
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from consensus.api import Crypto
 from consensus.certificates import checkpoint_is_certified, proof_is_valid
 from consensus.config import Config
 from consensus.digest import preprepare_bytes, view_change_bytes
-from consensus.ordering import batch_requests, null_digest
-from consensus.messages import NewView, PreparedProof, PrePrepare, Signatures, ViewChange
+from consensus.ordering import null_digest
+from consensus.messages import NewView, PreparedProof, Reproposal, Signatures, ViewChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +96,23 @@ def plan_new_view(config: Config, view: int, vcs: list[ViewChange]) -> Plan:
     return Plan(view, min_s, best.stable_hash, best.stable_certificate, slots)
 
 
-def expected_preprepares(config: Config, plan: Plan) -> list[tuple[int, int, bytes,
-                                                                   tuple[bytes, ...]]]:
-    """(height, time_ms, digest, payloads) of every pre-prepare the new view must hold."""
+def expected_preprepares(config: Config, plan: Plan) -> list[tuple[int, int, bytes]]:
+    """(height, time_ms, digest) of every pre-prepare the new view must hold."""
     out = []
     for height, proof in plan.slots:
         if proof is None:
-            out.append((height, 0, null_digest(config, height), ()))
+            out.append((height, 0, null_digest(config, height)))
         else:
-            out.append((height, proof.time_ms, proof.digest, proof.payloads))
+            out.append((height, proof.time_ms, proof.digest))
     return out
+
+
+def holders(config: Config, proof: PreparedProof | None) -> tuple[int, ...]:
+    """Replicas that accepted the batch of a certificate, so hold its envelopes if they
+    are correct: its primary and the backups whose prepares it shows."""
+    if proof is None:
+        return ()
+    return (config.primary(proof.view), *(i for i, _ in proof.prepares))
 
 
 def new_view_plan(config: Config, crypto: Crypto, nv: NewView,
@@ -124,18 +134,17 @@ def new_view_plan(config: Config, crypto: Crypto, nv: NewView,
     expected = expected_preprepares(config, plan)
     if len(expected) != len(nv.preprepares):
         return None
-    for (height, time_ms, digest, payloads), pp in zip(expected, nv.preprepares):
-        if (pp.view, pp.height, pp.time_ms, pp.digest, pp.payloads) != (
-                nv.view, height, time_ms, digest, payloads):
+    for (height, time_ms, digest), rp in zip(expected, nv.preprepares):
+        if (rp.view, rp.height, rp.time_ms, rp.digest) != (nv.view, height, time_ms, digest):
             return None
     return plan
 
 
-def build_preprepares(config: Config, crypto: Crypto, plan: Plan) -> list[PrePrepare]:
+def build_reproposals(config: Config, crypto: Crypto, plan: Plan) -> list[Reproposal]:
     out = []
-    for height, time_ms, digest, payloads in expected_preprepares(config, plan):
+    for height, time_ms, digest in expected_preprepares(config, plan):
         signature = crypto.sign(preprepare_bytes(config.chain, plan.view, height, digest))
-        out.append(PrePrepare(plan.view, height, time_ms, digest, payloads, signature))
+        out.append(Reproposal(plan.view, height, time_ms, digest, signature))
     return out
 
 
@@ -156,13 +165,3 @@ def replicas_leaving(stored: dict[int, dict[int, ViewChange]], view: int) -> int
     before it."""
     return len({s for v, senders in stored.items() if v >= view for s in senders})
 
-
-def payloads_match(config: Config, inspect, vc: ViewChange) -> bool:
-    """A valid certificate with swapped payloads would make a correct new primary
-    propose a batch every backup refuses; such a view-change message is refused."""
-    for proof in vc.prepared:
-        pp = PrePrepare(proof.view, proof.height, proof.time_ms, proof.digest,
-                        proof.payloads, proof.primary_signature)
-        if batch_requests(config, inspect, pp) is None:
-            return False
-    return True

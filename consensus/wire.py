@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import msgpack
 
-from consensus.messages import (Checkpoint, Commit, Forward, NewView, PreparedProof,
-                                PrePrepare, Prepare, StableProof, Status, ViewChange)
+from consensus.messages import (BatchPayloads, Checkpoint, Commit, FetchBatch, Forward,
+                                NewView, PreparedProof, PrePrepare, Prepare, Reproposal,
+                                StableProof, Status, ViewChange)
 
 MAX_U64 = 2 ** 64 - 1
 MAX_SIGNATURE_BYTES = 128
@@ -25,8 +26,7 @@ def _sigs(signatures) -> list:
 
 
 def _proof(p: PreparedProof) -> list:
-    return [p.view, p.height, p.time_ms, p.digest, list(p.payloads), p.primary_signature,
-            _sigs(p.prepares)]
+    return [p.view, p.height, p.time_ms, p.digest, p.primary_signature, _sigs(p.prepares)]
 
 
 def _vc(vc: ViewChange) -> list:
@@ -36,6 +36,10 @@ def _vc(vc: ViewChange) -> list:
 
 def _pp(pp: PrePrepare) -> list:
     return [pp.view, pp.height, pp.time_ms, pp.digest, list(pp.payloads), pp.signature]
+
+
+def _rp(rp: Reproposal) -> list:
+    return [rp.view, rp.height, rp.time_ms, rp.digest, rp.signature]
 
 
 def encode(message) -> bytes:
@@ -54,11 +58,15 @@ def encode(message) -> bytes:
         body = [6, *_vc(message)]
     elif kind is NewView:
         body = [7, message.view, [_vc(vc) for vc in message.view_changes],
-                [_pp(pp) for pp in message.preprepares]]
+                [_rp(rp) for rp in message.preprepares]]
     elif kind is Status:
         body = [8, message.view, message.active, message.height, message.stable_height]
     elif kind is StableProof:
         body = [9, message.height, message.block_hash, _sigs(message.certificate)]
+    elif kind is FetchBatch:
+        body = [10, message.height, message.digest]
+    elif kind is BatchPayloads:
+        body = [11, message.height, message.digest, list(message.payloads)]
     else:
         raise TypeError(f"not a consensus message: {kind.__name__}")
     return msgpack.packb(body, use_bin_type=True)
@@ -110,9 +118,9 @@ def _signatures(value) -> tuple[tuple[int, bytes], ...]:
 
 
 def _decode_proof(value) -> PreparedProof:
-    view, height, time_ms, digest, payloads, signature, prepares = _list(value, 7)
+    view, height, time_ms, digest, signature, prepares = _list(value, 6)
     return PreparedProof(_u64(view), _u64(height), _u64(time_ms), _hash(digest),
-                         _payloads(payloads), _sig(signature), _signatures(prepares))
+                         _sig(signature), _signatures(prepares))
 
 
 def _decode_vc(value) -> ViewChange:
@@ -126,6 +134,11 @@ def _decode_pp(fields) -> PrePrepare:
     view, height, time_ms, digest, payloads, signature = _list(fields, 6)
     return PrePrepare(_u64(view), _u64(height), _u64(time_ms), _hash(digest),
                       _payloads(payloads), _sig(signature))
+
+
+def _decode_rp(fields) -> Reproposal:
+    view, height, time_ms, digest, signature = _list(fields, 5)
+    return Reproposal(_u64(view), _u64(height), _u64(time_ms), _hash(digest), _sig(signature))
 
 
 def _decode_body(body: list):
@@ -147,7 +160,7 @@ def _decode_body(body: list):
     if code == 7 and type(code) is int:
         view, vcs, pps = _list(rest, 3)
         return NewView(_u64(view), tuple(_decode_vc(vc) for vc in _list(vcs)),
-                       tuple(_decode_pp(pp) for pp in _list(pps)))
+                       tuple(_decode_rp(rp) for rp in _list(pps)))
     if code == 8 and type(code) is int:
         view, active, height, stable = _list(rest, 4)
         if type(active) is not bool:
@@ -156,6 +169,12 @@ def _decode_body(body: list):
     if code == 9 and type(code) is int:
         height, block_hash, certificate = _list(rest, 3)
         return StableProof(_u64(height), _hash(block_hash), _signatures(certificate))
+    if code == 10 and type(code) is int:
+        height, digest = _list(rest, 2)
+        return FetchBatch(_u64(height), _hash(digest))
+    if code == 11 and type(code) is int:
+        height, digest, payloads = _list(rest, 3)
+        return BatchPayloads(_u64(height), _hash(digest), _payloads(payloads))
     raise WireError("unknown message type")
 
 

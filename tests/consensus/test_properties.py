@@ -44,11 +44,11 @@ def test_a_new_view_keeps_every_batch_a_quorum_could_have_committed(data):
         proofs = []
         for h in range(1, 8):
             if h == height and s in prepared:
-                proofs.append(PreparedProof(committed_view, h, 5, digest, (b"p",), b"s", ()))
+                proofs.append(PreparedProof(committed_view, h, 5, digest, b"s", ()))
             elif data.draw(st.booleans()):
                 view = data.draw(st.integers(0, committed_view - 1)) if h == height else \
                     data.draw(st.integers(0, 9))
-                proofs.append(PreparedProof(view, h, 5, bytes([s, h]) * 16, (b"o",), b"s", ()))
+                proofs.append(PreparedProof(view, h, 5, bytes([s, h]) * 16, b"s", ()))
         vcs.append(ViewChange(s, 10, 0, ZERO_HASH, (), tuple(proofs), b"s"))
     plan = plan_new_view(config_for(n), 10, vcs)
     slots = dict(plan.slots)

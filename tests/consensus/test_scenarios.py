@@ -259,7 +259,7 @@ def test_a_forged_view_change_proof_is_refused():
     c = Cluster()
     c.tick()
     crypto = c.keys.signer(3)
-    fake = PreparedProof(0, 1, 1, bytes(32), (b"x",), b"sig", ((1, b"a"), (2, b"b")))
+    fake = PreparedProof(0, 1, 1, bytes(32), b"sig", ((1, b"a"), (2, b"b")))
     vc = make_view_change(c.config, crypto, 3, 1, (0, bytes(32), ()), [fake])
     c.crash(3)
     c.post(3, 1, vc)

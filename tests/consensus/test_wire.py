@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from consensus import wire
-from consensus.messages import (Checkpoint, Commit, Forward, NewView, PreparedProof,
-                                PrePrepare, Prepare, StableProof, Status, ViewChange,
-                                MESSAGE_TYPES)
+from consensus.messages import (BatchPayloads, Checkpoint, Commit, FetchBatch, Forward, NewView,
+                                PreparedProof, PrePrepare, Prepare, Reproposal, StableProof,
+                                Status, ViewChange, MESSAGE_TYPES)
 from consensus.wire import WireError
 
 u64 = st.integers(0, 2 ** 64 - 1)
@@ -18,10 +18,11 @@ hashes = st.binary(min_size=32, max_size=32)
 signatures = st.binary(min_size=1, max_size=64)
 payloads = st.lists(st.binary(min_size=1, max_size=40), max_size=4).map(tuple)
 certificates = st.lists(st.tuples(small, signatures), max_size=4).map(tuple)
-proofs = st.builds(PreparedProof, u64, u64, u64, hashes, payloads, signatures, certificates)
+proofs = st.builds(PreparedProof, u64, u64, u64, hashes, signatures, certificates)
 view_changes = st.builds(ViewChange, small, u64, u64, hashes, certificates,
                          st.lists(proofs, max_size=3).map(tuple), signatures)
 preprepares = st.builds(PrePrepare, u64, u64, u64, hashes, payloads, signatures)
+reproposals = st.builds(Reproposal, u64, u64, u64, hashes, signatures)
 messages = st.one_of(
     preprepares,
     st.builds(Prepare, u64, u64, hashes, signatures),
@@ -30,9 +31,11 @@ messages = st.one_of(
     st.builds(Forward, payloads),
     view_changes,
     st.builds(NewView, u64, st.lists(view_changes, max_size=2).map(tuple),
-              st.lists(preprepares, max_size=2).map(tuple)),
+              st.lists(reproposals, max_size=2).map(tuple)),
     st.builds(Status, u64, st.booleans(), u64, u64),
     st.builds(StableProof, u64, hashes, certificates),
+    st.builds(FetchBatch, u64, hashes),
+    st.builds(BatchPayloads, u64, hashes, payloads),
 )
 LIMIT = 1 << 20
 

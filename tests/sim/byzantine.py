@@ -86,7 +86,7 @@ class Byzantine:
         if rng.random() < 0.5 or not vc.prepared:
             height = vc.stable_height + 1
             digest = rng.randbytes(32)
-            fake = PreparedProof(max(vc.new_view - 1, 0), height, 1, digest, (b"x",),
+            fake = PreparedProof(max(vc.new_view - 1, 0), height, 1, digest,
                                  rng.randbytes(16),
                                  tuple((i, rng.randbytes(16))
                                        for i in range(self.config.quorum - 1)))
