@@ -658,7 +658,9 @@ class Replica:
         requests = checked_requests(self.config, self.inspect, height, want.time_ms, digest,
                                     message.payloads)
         if requests is None:
-            self.refused_batches += 1       # the next peer is asked when this one's turn ends
+            self.refused_batches += 1
+            want.due_tick = self.ticks      # ask the next peer now
+            self._ask_batches()
             return
         del self.fetcher.wanted[height]
         self._keep_batch(height, digest, requests)

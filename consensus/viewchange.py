@@ -109,10 +109,11 @@ def expected_preprepares(config: Config, plan: Plan) -> list[tuple[int, int, byt
 
 def holders(config: Config, proof: PreparedProof | None) -> tuple[int, ...]:
     """Replicas that accepted the batch of a certificate, so hold its envelopes if they
-    are correct: its primary and the backups whose prepares it shows."""
+    are correct: the backups whose prepares it shows, then its primary (last: a view
+    changed since, most likely because of it)."""
     if proof is None:
         return ()
-    return (config.primary(proof.view), *(i for i, _ in proof.prepares))
+    return (*(i for i, _ in proof.prepares), config.primary(proof.view))
 
 
 def new_view_plan(config: Config, crypto: Crypto, nv: NewView,

@@ -30,6 +30,8 @@ class Cluster:
         self.wire: deque[tuple[int, int, bytes]] = deque()
         self.sent: list[tuple[int, int, object]] = []     # everything, for assertions
         self.cut: set[int] = set()                        # replicas cut off both ways
+        # a test that plays a lying replica rewrites its messages here: (sender, to, message)
+        self.tamper = lambda sender, to, message: message
         self.now_ms = 1_000_000
         self.made = 0
         self.fetches: list = []
@@ -75,6 +77,9 @@ class Cluster:
             message = wire.decode(data, self.config.max_message_bytes)
             if sender in self.cut or to in self.cut or drop(sender, to, message):
                 continue
+            altered = self.tamper(sender, to, message)
+            if altered is not message:      # what a liar sends still crosses as bytes
+                message = wire.decode(wire.encode(altered), self.config.max_message_bytes)
             if self.drivers[to] is not None:
                 self.drivers[to].receive(sender, message)
         raise AssertionError("the network never went quiet")

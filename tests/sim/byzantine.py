@@ -8,12 +8,13 @@ from dataclasses import replace
 
 from consensus.config import Config
 from consensus.digest import (batch_digest, commit_bytes, prepare_bytes, preprepare_bytes)
-from consensus.messages import (Commit, Forward, PreparedProof, PrePrepare, Prepare,
-                                ViewChange)
+from consensus.messages import (BatchPayloads, Commit, Forward, PreparedProof, PrePrepare,
+                                Prepare, ViewChange)
 from consensus.viewchange import signed_bytes
 
 BEHAVIOURS = ("equivocate", "wrong_digest", "bad_signature", "bad_envelope", "replay",
-              "withhold", "censor", "forge_view_change", "silent")
+              "withhold", "censor", "forge_view_change", "silent", "wrong_batch",
+              "withhold_batch")
 
 
 class Byzantine:
@@ -46,6 +47,11 @@ class Byzantine:
             m = message
             if "censor" in b and isinstance(m, (PrePrepare, Forward)) and m.payloads:
                 continue
+            if isinstance(m, BatchPayloads):
+                if "withhold_batch" in b:
+                    continue
+                if "wrong_batch" in b and rng.random() < 0.8:
+                    m = self._wrong_batch(m)
             if "withhold" in b and rng.random() < 0.4:
                 continue
             if isinstance(m, PrePrepare) and m.payloads:
@@ -68,6 +74,22 @@ class Byzantine:
                 old_to, old = self.history[rng.randrange(len(self.history))]
                 out.append((peer, old))
         return out
+
+    def _wrong_batch(self, answer: BatchPayloads) -> BatchPayloads:
+        """An answer to a batch fetch with envelopes that all pass the door but are not
+        the batch: in another order, one left out, or another batch's."""
+        payloads = answer.payloads
+        choice = self.rng.randrange(3)
+        if choice == 0 and len(payloads) > 1:
+            payloads = payloads[::-1]
+        elif choice == 1 and len(payloads) > 1:
+            payloads = payloads[:-1]
+        else:
+            others = [m.payloads for _, m in self.history
+                      if isinstance(m, (PrePrepare, Forward)) and m.payloads
+                      and m.payloads != payloads]
+            payloads = self.rng.choice(others) if others else payloads + payloads[:1]
+        return BatchPayloads(answer.height, answer.digest, payloads)
 
     def _gets_variant(self, height: int, peer: int) -> bool:
         """Which peers an equivocating primary shows its second batch: a split drawn once
