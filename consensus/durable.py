@@ -1,7 +1,8 @@
 """What a replica keeps on disk so that a restart never votes two digests for one
 (view, height): its view, its stable checkpoint, its prepared certificates and its own
 latest vote per height; and the envelopes of the batches it voted for, so that a batch
-a view change carries by digest can still be had after every replica restarted. Keys and values are msgpack; docs/consensus.md lists them."""
+a view change carries by digest can still be had after every replica restarted. Keys
+and values are msgpack; docs/consensus.md lists them."""
 from __future__ import annotations
 
 import struct

@@ -7,7 +7,8 @@ from consensus.api import Inspect, Request
 from consensus.batches import checked_requests
 from consensus.config import Config
 from consensus.digest import batch_digest
-from consensus.messages import Commit, Prepare, PreparedProof, PrePrepare, Reproposal, Signatures
+from consensus.messages import (Commit, Prepare, PreparedProof, PrePrepare, Reproposal,
+                                Signatures)
 
 
 class Slot:

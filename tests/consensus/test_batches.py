@@ -15,7 +15,6 @@ from consensus.messages import (BatchPayloads, Commit, FetchBatch, NewView, Prep
 from consensus.viewchange import make_view_change
 from tests.consensus.cluster import Cluster
 from tests.consensus.test_properties import config_for
-from tests.sim.fakes import KeyedHashKeys
 
 
 def view_change_bound(quorum: int, heights: int, signature: int) -> int:
@@ -48,7 +47,7 @@ def prepare_without_commits(cluster: Cluster, heights: int, per_batch: int, padd
 def view_change_sizes(padding: int) -> tuple[list[int], list[int], Cluster, list]:
     c = Cluster(batch_max_count=1000, window=64, checkpoint_interval=32, max_in_flight=16)
     batches = prepare_without_commits(c, 12, 1000, padding)
-    assert all(len(c.replica(1).proofs) == 12 for _ in range(1))
+    assert len(c.replica(1).proofs) == 12
     c.crash(0)
     c.tick(30)
     sizes = [len(wire.encode(m)) for s, t, m in c.sent if isinstance(m, ViewChange)]
@@ -186,7 +185,8 @@ def test_kept_batches_are_bounded_keep_the_pinned_and_latest_and_match_the_disk(
         store.check(0)
     assert set(disk) == {durable.batch_key(h, d) for h, b in store.kept.items() for d in b}
     restored = durable.restore(sorted(disk.items())).batches
-    assert {h: set(b) for h, b in restored.items()} == {h: set(b) for h, b in store.kept.items()}
+    assert {h: set(b) for h, b in restored.items()} == \
+        {h: set(b) for h, b in store.kept.items()}
     for height, batches in restored.items():
         for digest, payloads in batches.items():
             assert store.payloads(height, digest) == payloads

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from consensus import wire
-from consensus.messages import (BatchPayloads, Checkpoint, Commit, FetchBatch, Forward, NewView,
-                                PreparedProof, PrePrepare, Prepare, Reproposal, StableProof,
-                                Status, ViewChange, MESSAGE_TYPES)
+from consensus.messages import (BatchPayloads, Checkpoint, Commit, FetchBatch, Forward,
+                                NewView, PreparedProof, PrePrepare, Prepare, Reproposal,
+                                StableProof, Status, ViewChange, MESSAGE_TYPES)
 from consensus.wire import WireError
 
 u64 = st.integers(0, 2 ** 64 - 1)

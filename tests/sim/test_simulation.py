@@ -59,6 +59,19 @@ def test_the_simulator_changes_views_when_faults_demand_it():
     assert views > 0
 
 
+def test_the_simulator_makes_replicas_fetch_batches_and_refuse_wrong_answers():
+    """Guards the simulator: a new view names batches by digest, replicas that lack one
+    fetch it, and Byzantine peers answer with other envelopes; if those paths stopped
+    being taken, the runs above would pass without them."""
+    fetches = refused = 0
+    for seed in range(1000, 1020):
+        result = run_seed(Settings(seed=seed, replicas=7, byzantine=2))
+        assert not result.violations, f"seed {seed}: {result.violations[0]}"
+        fetches += result.batch_fetches
+        refused += result.refused_batches
+    assert fetches > 0 and refused > 0
+
+
 def test_the_fork_checker_reports_two_batches_at_one_height():
     world = World(Settings(seed=1, replicas=4, byzantine=0))
     request = world.new_requests(1)[0]

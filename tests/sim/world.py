@@ -17,6 +17,7 @@ from consensus.certificates import batch_is_certified
 from consensus.config import Config
 from consensus.digest import max_faulty, quorum
 from consensus.driver import Driver
+from consensus.messages import FetchBatch
 from consensus.replica import Replica
 from tests.sim.byzantine import BEHAVIOURS, Byzantine
 from tests.sim.fakes import (DictStorage, Ed25519Keys, HashChainLedger, KeyedHashKeys,
@@ -49,6 +50,8 @@ class Result:
     view_changes: int = 0
     requests: int = 0
     duplicates: int = 0
+    batch_fetches: int = 0         # FetchBatch sent by correct replicas
+    refused_batches: int = 0       # answers whose envelopes missed the digest (since start)
     violations: list[str] = field(default_factory=list)
 
 
@@ -78,6 +81,8 @@ class Node:
         self.driver.flush()
 
     def crash(self) -> None:
+        if self.driver is not None:
+            self.world.result.refused_batches += self.driver.replica.refused_batches
         self.up = False
         self.driver = None
 
@@ -140,6 +145,9 @@ class World:
     def send(self, node: Node, to, message) -> None:
         if node.byzantine is not None:
             pairs = node.byzantine.outgoing(to, message)
+        elif type(message) is FetchBatch:
+            self.result.batch_fetches += 1
+            pairs = [(to, message)]
         elif to is None:
             pairs = [(i, message) for i in range(len(self.nodes)) if i != node.index]
         else:
@@ -291,6 +299,8 @@ class World:
         self.result.blocks = max((self.nodes[i].ledger.height for i in self.correct), default=0)
         self.result.requests = len(self.created)
         self.result.duplicates = sum(self.nodes[i].ledger.duplicates for i in self.correct)
+        self.result.refused_batches += sum(self.nodes[i].driver.replica.refused_batches
+                                           for i in self.correct if self.nodes[i].up)
         return self.result
 
     def _run(self) -> None:
