@@ -7,9 +7,11 @@ proofs in events are bin, amounts int, text str; tx_id is the lowercase hex stri
 from __future__ import annotations
 
 from .api import Result
-from .state import pack
+from .state import canonical, pack_ordered
 
 
 def encode_result(result: Result) -> bytes:
-    return pack({"tx_id": result.tx_id, "code": result.code, "info": result.info,
-                 "events": result.events})
+    # the top-level keys are written in their canonical order already (code < events <
+    # info < tx_id); only the events and info are sorted
+    return pack_ordered({"code": result.code, "events": canonical(result.events),
+                         "info": canonical(result.info), "tx_id": result.tx_id})

@@ -85,12 +85,22 @@ def pack(value) -> bytes:
     return _packb(canonical(value))
 
 
+_LEAVES = frozenset((str, bytes, int, bool, type(None)))
+
+
 def canonical(value):
-    if isinstance(value, dict):
-        return {k: canonical(value[k]) for k in sorted(value)}
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
+    # only containers recurse: a call per scalar cost more than the sorting
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _LEAVES else canonical(v) for k, v in sorted(value.items())}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _LEAVES else canonical(v) for v in value]
     return value
+
+
+def pack_ordered(value) -> bytes:
+    """pack() for a value whose maps are in canonical order already."""
+    return _packb(value)
 
 
 def pack_scalars(values: list) -> bytes:
