@@ -13,7 +13,6 @@ result it is, and `send(..., check=True)` turns it into a ClientError with statu
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import time
@@ -43,10 +42,6 @@ class ClientError(Exception):
         super().__init__(f"{code}: {detail}")
         self.code, self.status, self.detail = code, status, detail
         self.info, self.tx_id = info or {}, tx_id
-
-
-def envelope_b64(envelope: bytes) -> str:
-    return base64.b64encode(envelope).decode("ascii")
 
 
 def now_ms() -> int:
@@ -202,8 +197,9 @@ class Client:
         answers: list[dict] = []
         for start in range(0, len(envelopes), MAX_BATCH):
             chunk = envelopes[start:start + MAX_BATCH]
-            body = {"envelopes": [envelope_b64(e) for e in chunk]}
-            items = (await self._request("POST", "/v1/txs", json_body=body))[1]["items"]
+            items = (await self._request(
+                "POST", "/v1/txs", data=codec.pack(list(chunk)),
+                headers={"Content-Type": "application/msgpack"}))[1]["items"]
             assert len(items) == len(chunk), "the gateway answers one item per envelope"
             answers.extend(items)
         if wait:

@@ -175,7 +175,8 @@ def paths() -> dict:
         "/v1/txs": {"post": op(
             "Submit up to 1,000 envelopes", {200: _json("TxBatchAnswer")}, (413, 415),
             requestBody={"required": True, "content": {
-                "application/json": {"schema": ref("TxBatch")}}})},
+                "application/json": {"schema": ref("TxBatch")},
+                "application/msgpack": {"schema": {"type": "string", "format": "binary"}}}})},
         "/v1/tx/{tx_id}": {"get": op(
             "A transaction's status and result (events with a token)",
             {200: {"description": "Decided or pending", "content": {"application/json": {

@@ -1,7 +1,7 @@
 """The load generator of `stadsmunt bench`, in a process of its own so that building and
 posting requests does not take turns with a validator's event loop.
 
-`python -m ops.bench_load SPEC` reads a JSON spec, prepares every request body before it
+`python -m ops.bench_load SPEC` reads a JSON spec, prepares its envelopes before it
 prints `ready`, waits for `go` on stdin (the bench reads the validators' CPU clocks in
 between), runs one phase and prints one JSON line with what it saw:
 
@@ -16,7 +16,6 @@ between), runs one phase and prints one JSON line with what it saw:
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import sys
@@ -41,23 +40,22 @@ RATE_STEP_S = 0.01          # the rate phase sends what is due every 10 ms
 SETTLE_S = 10.0             # how long the rate phase waits for the last commits
 
 
-def _body(encoded: list[str]) -> bytes:
-    """A POST /v1/txs body from base64 texts (which need no JSON escaping)."""
-    return ('{"envelopes":["' + '","'.join(encoded) + '"]}').encode("ascii")
+def _body(envelopes: list[bytes]) -> bytes:
+    """A POST /v1/txs body in its msgpack form (docs/api.md): an array of envelopes."""
+    return codec.pack(envelopes)
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: bytes) -> list[dict]:
     async with session.post(url, data=body,
-                            headers={"Content-Type": "application/json"}) as response:
+                            headers={"Content-Type": "application/msgpack"}) as response:
         if response.status != 200:
             raise RuntimeError(f"{url}: HTTP {response.status} {await response.text()}")
         return (await response.json())["items"]
 
 
 async def burst(gateways: list[str], envelopes: list[bytes]) -> dict:
-    # each gateway gets its own share, base64-encoded before `go`
-    queues = [deque(base64.b64encode(e).decode("ascii") for e in envelopes[i::len(gateways)])
-              for i in range(len(gateways))]
+    # each gateway gets its own share
+    queues = [deque(envelopes[i::len(gateways)]) for i in range(len(gateways))]
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     started = time.monotonic()
@@ -96,7 +94,6 @@ def _tx_id(envelope: bytes) -> str:
 async def rate(gateways: list[str], envelopes: list[bytes], offered: float, after: int,
                admin_seed: str) -> dict:
     ids = [_tx_id(e) for e in envelopes]
-    encoded = [base64.b64encode(e).decode("ascii") for e in envelopes]
     submitted: dict[str, float] = {}
     seen: dict[str, float] = {}
     watcher = Client(gateways[0], Keypair.from_seed(bytes.fromhex(admin_seed)))
@@ -126,7 +123,7 @@ async def rate(gateways: list[str], envelopes: list[bytes], offered: float, afte
                 submitted[tx_id] = at
             batch = list(range(start, end))
             while batch:    # an app sends refused items again; their latency counts from
-                body = _body([encoded[i] for i in batch])
+                body = _body([envelopes[i] for i in batch])
                 items = await _post(session, url, body)       # the first attempt
                 failures["refused"] += sum(item["status"] == "refused" for item in items)
                 batch = [i for i, item in zip(batch, items) if item["status"] == "overloaded"]

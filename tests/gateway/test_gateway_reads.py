@@ -6,6 +6,7 @@ import os
 
 from conftest import new_key, now_ms
 from chaincode.periods import periods
+from node import codec
 
 
 async def test_account_shows_balance_and_what_is_left_of_each_cap(chain):
@@ -174,6 +175,25 @@ async def test_a_batch_answers_one_item_per_envelope_in_order(chain, node):
     assert await node.wait(items[3]["tx_id"], 20) is not None
     for key in keys:
         await chain.get(f"/v1/accounts/{key.public.hex()}", key)
+
+
+async def test_a_msgpack_batch_answers_like_the_json_one(chain, node):
+    admin = chain.admin
+    keys = [new_key() for _ in range(2)]
+    envelopes = [chain.envelope(admin, "member.register", {
+        "key": k.public, "role": "citizen", "age_band": "21plus", "area": "GMS"})
+        for k in keys]
+    envelopes.insert(1, b"\x92\xc4\x00\xc4\x00")
+    response = await chain.client.post("/v1/txs", data=codec.pack(envelopes),
+                                       headers={"Content-Type": "application/msgpack"})
+    items = (await response.json())["items"]
+    assert [i["status"] for i in items] == ["pending", "refused", "pending"]
+    assert items[1]["code"] == "malformed"
+    assert await node.wait(items[2]["tx_id"], 20) is not None
+    again = await chain.client.post("/v1/txs", json={
+        "envelopes": [base64.b64encode(e).decode() for e in envelopes]})
+    assert [i["status"] for i in (await again.json())["items"]] == \
+        ["committed", "refused", "committed"]
 
 
 async def test_status_names_the_chain_the_node_and_its_validators(chain, node):
