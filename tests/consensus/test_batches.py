@@ -11,7 +11,7 @@ from consensus import durable, wire
 from consensus.api import Request
 from consensus.batches import RECENT_PER_HEIGHT, BatchStore
 from consensus.messages import (BatchPayloads, Commit, FetchBatch, NewView, PreparedProof,
-                                PrePrepare, ViewChange)
+                                PrePrepare, Reproposal, ViewChange)
 from consensus.viewchange import make_view_change
 from tests.consensus.cluster import Cluster
 from tests.consensus.test_properties import config_for
@@ -72,6 +72,7 @@ def test_view_change_and_new_view_do_not_grow_with_the_batches_they_carry():
 
 
 def test_a_full_window_of_prepared_heights_fits_in_64_kib_with_ed25519_signatures():
+    """64 heights, 64-byte signatures, the widest integers: what the node would send."""
     signature = bytes(64)
     for n in (4, 7):
         config = config_for(n)
@@ -86,10 +87,14 @@ def test_a_full_window_of_prepared_heights_fits_in_64_kib_with_ed25519_signature
                   for h in range(2 ** 30 + 1, 2 ** 30 + config.window + 1)]
         stable = (2 ** 30, bytes(32), tuple((i, signature) for i in range(q)))
         vc = make_view_change(config, Signer(), 1, 2 ** 40 + 1, stable, proofs)
-        size = len(wire.encode(vc))
+        nv = NewView(vc.new_view, (vc,) * q,
+                     tuple(Reproposal(vc.new_view, p.height, p.time_ms, p.digest, signature)
+                           for p in proofs))
+        size, new_view_size = len(wire.encode(vc)), len(wire.encode(nv))
         assert size <= view_change_bound(q, config.window, 64)
+        assert new_view_size <= new_view_bound(q, config.window, 64)
         if n == 4:
-            assert size < 64 * 1024
+            assert size < 20 * 1024 and new_view_size < 64 * 1024
 
 
 def test_replicas_that_lack_a_prepared_batch_vote_fetch_it_and_refuse_a_wrong_answer():

@@ -82,7 +82,11 @@ def test_wrong_field_types_and_lengths_are_refused():
     good = wire.encode(Prepare(1, 2, bytes(32), b"s"))
     for body in ([2, 1, 2, bytes(31), b"s"], [2, -1, 2, bytes(32), b"s"],
                  [2, 1, 2, bytes(32)], [2, 1, 2, bytes(32), b"s", 0], [2, True, 2, bytes(32), b"s"],
-                 [8, 1, 1, 2, 3], [99], [], {"a": 1}, [2, 1.0, 2, bytes(32), b"s"]):
+                 [8, 1, 1, 2, 3], [99], [], {"a": 1}, [2, 1.0, 2, bytes(32), b"s"],
+                 [10, 1, bytes(31)], [10, 1, bytes(32), 0], [11, 1, bytes(32), [b""]],
+                 [11, 1, bytes(32), [bytes(64 * 1024 + 1)]], [11, 1, bytes(32)],
+                 [7, 1, [], [[1, 1, 0, bytes(32), [], b"s"]]],
+                 [6, 0, 1, 0, bytes(32), [], [[0, 1, 0, bytes(32), [b"p"], b"s", []]], b"s"]):
         with pytest.raises(WireError):
             wire.decode(msgpack.packb(body, use_bin_type=True), LIMIT)
     with pytest.raises(WireError):
