@@ -143,6 +143,7 @@ async def _burst(work: Path, gateways, pids, envelopes, timed: bool, duration: f
                 raise CheckFailed(f"no commit for {STALL_S:g} s at {done} of {total}")
         elapsed = time.monotonic() - started
         cpu = sum(proc.cpu_seconds(p) for p in pids) - cpu0
+        samples.append((elapsed, done, [proc.resident_bytes(p) for p in pids]))
         ok, rejected = await _committed(session, gateways[0])
         if timed and done < total:
             process.kill()
@@ -230,8 +231,17 @@ def report(result: dict) -> dict:
     burst, rate = result["burst"], result["rate"]
     samples = burst.pop("rss_samples")
     # memory after warm-up: resident size of each validator at a quarter of the burst
-    # and at its end; flat means the second is not much above the first
+    # and at its end; flat means the second is not much above the first. The heap
+    # (RssAnon) is given at every tenth of the committed transactions as well: the
+    # resident size also counts LMDB's mapped file pages (bench_proc.resident_bytes)
     quarter = samples[len(samples) // 4] if samples else None
+    tenths = []
+    for tenth in range(1, 10):
+        due = [s for s in samples if s[1] >= tenth * burst["committed"] / 10]
+        if due:
+            tenths.append(round(max(anon for _, anon in due[0][2]) / 2**20, 1))
+    if samples:     # the last tenth: the end of the burst
+        tenths.append(round(max(anon for _, anon in samples[-1][2]) / 2**20, 1))
     bound = result["cores"] * result["verify_per_s"] / result["validators"]
     return {
         "validators": result["validators"], "cores": result["cores"],
@@ -248,9 +258,12 @@ def report(result: dict) -> dict:
         "per_validator": {"peak_memory_mb": result["peak_memory_mb"],
                           "disk_bytes_per_tx": result["disk_bytes_per_tx"],
                           "rss_mb_at_quarter": None if quarter is None else
-                          [round(r / 2**20, 1) for r in quarter[2]],
-                          "rss_mb_at_end": [round(r / 2**20, 1) for r in samples[-1][2]]
+                          [round(r / 2**20, 1) for r, _ in quarter[2]],
+                          "rss_mb_at_end": [round(r / 2**20, 1) for r, _ in samples[-1][2]]
+                          if samples else None,
+                          "heap_mb_at_end": [round(a / 2**20, 1) for _, a in samples[-1][2]]
                           if samples else None},
+        "heap_mb_by_tenth": tenths,
         "burst": {k: (round(v, 3) if type(v) is float else v) for k, v in burst.items()},
         "rate": rate,
     }
@@ -266,7 +279,9 @@ def text(r: dict) -> str:
         f"p99 {r['latency_p99_ms']} ms at {r['offered_tps']:,.0f} tx/s offered "
         f"({r['rate']['seen']:,} of {r['rate']['txs']:,} seen)",
         f"  cpu             {r['cpu_ms_per_tx']:.3f} ms per transaction, all validators",
-        f"  memory          {r['peak_memory_mb']} MiB peak (VmHWM) of the largest validator",
+        f"  memory          {r['peak_memory_mb']} MiB peak (VmHWM) of the largest validator; "
+        f"heap (RssAnon) of the largest at each tenth of the burst: "
+        f"{' '.join(str(m) for m in r['heap_mb_by_tenth'])} MiB",
         f"  disk            {r['disk_bytes_per_tx']:.0f} bytes per transaction per validator",
         f"  verify bound    {r['verify_per_s']:,} Ed25519 checks/s per core x "
         f"{r['cores']} cores / {r['validators']} validators = {r['bound_tps']:,.0f} tx/s; "

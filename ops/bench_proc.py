@@ -27,11 +27,19 @@ def peak_memory_bytes(pid: int) -> int:
     raise ValueError(f"no VmHWM for process {pid}")
 
 
-def resident_bytes(pid: int) -> int:
+def resident_bytes(pid: int) -> tuple[int, int]:
+    """(VmRSS, RssAnon): all resident memory, and its anonymous part, the heap. The rest
+    is file pages, mostly LMDB's memory map of the data file: the operating system's
+    page cache, which grows with the ledger read and gives way under pressure, so the
+    heap is what says whether a validator's memory is flat."""
+    found = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise ValueError(f"no VmRSS for process {pid}")
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon"):
+            found[name] = int(value.split()[0]) * 1024
+    if len(found) != 2:
+        raise ValueError(f"no VmRSS or RssAnon for process {pid}")
+    return found["VmRSS"], found["RssAnon"]
 
 
 def disk_bytes(folder: Path) -> int:

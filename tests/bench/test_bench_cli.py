@@ -56,6 +56,10 @@ def test_bench_figures_are_consistent_with_each_other(tiny_run):
     assert len(per["peak_memory_mb"]) == len(per["disk_bytes_per_tx"]) == 4
     assert r["peak_memory_mb"] == max(per["peak_memory_mb"]) > 0
     assert r["disk_bytes_per_tx"] == max(per["disk_bytes_per_tx"]) > 0
+    # the heap at the end of the burst is one of the samples, and part of the peak
+    assert 1 <= len(r["heap_mb_by_tenth"]) <= 10
+    assert r["heap_mb_by_tenth"][-1] == max(per["heap_mb_at_end"])
+    assert 0 < max(per["heap_mb_at_end"]) <= max(per["rss_mb_at_end"]) <= r["peak_memory_mb"]
 
 
 def test_bench_refuses_a_network_pbft_cannot_run_as_usage():
