@@ -425,6 +425,7 @@ class Replica(ViewSteps):
             self.last_progress_tick = self.ticks
             if self.active and batch.requests:
                 self.attempts = 0
+        self.fetcher.drop_through(self.committed_height)
         self._propose()
 
     # ---- checkpoints and catching up ---------------------------------------------------

@@ -115,6 +115,7 @@ class ViewSteps:
         if nv.view > self.view:
             self.view = nv.view
             self.slots, self.early = {}, {}
+            self.fetcher.wanted = {}
         self._enter_view(plan, installs, nv)
 
     def _enter_view(self, plan: viewchange.Plan, installs, message: NewView) -> None:

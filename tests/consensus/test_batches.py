@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 
 from consensus import durable, wire
 from consensus.api import Request
-from consensus.batches import RECENT_PER_HEIGHT, BatchStore
+from consensus.batches import RECENT_PER_HEIGHT, BatchFetcher, BatchStore
 from consensus.messages import (BatchPayloads, Commit, FetchBatch, NewView, PreparedProof,
                                 PrePrepare, Reproposal, ViewChange)
 from consensus.viewchange import make_view_change
@@ -197,3 +197,26 @@ def test_kept_batches_are_bounded_keep_the_pinned_and_latest_and_match_the_disk(
             assert store.payloads(height, digest) == payloads
     store.drop_through(3)
     assert not store.kept
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6)), max_size=40))
+def test_a_fetch_asks_holders_first_in_turn_and_takes_one_answer_per_asked_peer(events):
+    config = config_for(7, status_interval_ticks=2)
+    fetcher = BatchFetcher(config, 0)
+    digest = b"D" * 32
+    fetcher.want(5, digest, 1_000, (3, 4, 0), 0)
+    order = [3, 4, 1, 2, 5, 6]              # holders first, then the rest, never itself
+    asked, may_answer, last_ask, ticks = [], set(), None, 0
+    for advance, sender in events:
+        ticks += advance
+        for peer, message in fetcher.due(ticks):
+            assert message == FetchBatch(5, digest)
+            assert last_ask is None or ticks - last_ask >= config.status_interval_ticks
+            asked.append(peer)
+            may_answer.add(peer)
+            last_ask = ticks
+        taken = fetcher.answer(sender, 5, digest) is not None
+        assert taken == (sender in may_answer)
+        may_answer.discard(sender)
+        assert fetcher.answer(sender, 5, b"E" * 32) is None     # another digest: never
+    assert asked == [order[i % len(order)] for i in range(len(asked))]
