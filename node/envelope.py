@@ -19,6 +19,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
+import msgpack
+
 from chaincode.api import Tx
 from consensus.api import Request
 from node import codec
@@ -90,10 +92,71 @@ def tx_id_of(body: bytes) -> str:
 
 
 # ---- checking ----
+#
+# Every envelope is decoded once per validator, so the common encodings are read on a
+# fast path whose answer is the strict decoder's (node/codec.py): anything the fast path
+# is not sure of goes to the strict decoder, and a property test holds the two together
+# (tests/node/test_door_fast_path.py).
+
+_SIGNATURE_HEAD = b"\xc4\x40"            # bin 8 of 64 bytes
+_LEAVES = frozenset((str, bytes, int, bool))
+_KEY_TYPES = frozenset((str, bytes, int))
+_FAST_DEPTH = 8                           # deeper args take the strict decoder
+_repack = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+
+
+def split_envelope(envelope: bytes) -> tuple[bytes, bytes] | None:
+    """(body, signature) of an envelope `[bin body, bin 64-byte signature]` written the
+    usual way (fixarray, bin 8 or bin 16 body, bin 8 signature, nothing after), read by
+    slicing; None for any other bytes (the strict decoder then decides)."""
+    if len(envelope) < 3 + 66 or envelope[0] != 0x92:
+        return None
+    tag = envelope[1]
+    if tag == 0xc4:
+        start, length = 3, envelope[2]
+    elif tag == 0xc5:
+        start, length = 4, int.from_bytes(envelope[2:4], "big")
+    else:
+        return None
+    end = start + length
+    if end + 66 != len(envelope) or envelope[end:end + 2] != _SIGNATURE_HEAD:
+        return None
+    return envelope[start:end], envelope[end + 2:]
+
+
+def _plain(container, depth: int) -> bool:
+    """Whether a decoded container holds only what the strict decoder allows: str, bytes,
+    int and bool leaves, map keys str, bytes or int."""
+    if depth > _FAST_DEPTH:
+        return False
+    if type(container) is dict:
+        for key, value in container.items():
+            if type(key) not in _KEY_TYPES:
+                return False
+            if type(value) not in _LEAVES and not _plain(value, depth + 1):
+                return False
+        return True
+    if type(container) is list:
+        return all(type(v) in _LEAVES or _plain(v, depth + 1) for v in container)
+    return False
+
+
+def decode_body(body_bytes: bytes):
+    """The strict decoding of a body (codec.unpack), fast for the common case: decoded in
+    C and packed again; the same bytes mean no map held a key twice (a merged duplicate
+    packs shorter) and no unusual encoding was used; then only the types are walked."""
+    try:
+        body = msgpack.unpackb(body_bytes, raw=False, strict_map_key=False)
+    except Exception:
+        body = None
+    if type(body) is dict and _plain(body, 0) and _repack(body) == body_bytes:
+        return body
+    return codec.unpack(body_bytes, MAX_ENVELOPE_BYTES)
+
 
 def _body_fields(body_bytes: bytes) -> dict:
     try:
-        body = codec.unpack(body_bytes, MAX_ENVELOPE_BYTES)
+        body = decode_body(body_bytes)
     except codec.CodecError as error:
         raise Refused(MALFORMED, f"body: {error}") from None
     if type(body) is not dict or body.keys() != BODY_KEYS:
@@ -117,13 +180,15 @@ def open_envelope(envelope: bytes, chain: str, envelope_hash: bytes | None = Non
     """Run the door's checks on one envelope; raise Refused or return it opened."""
     if type(envelope) is not bytes or len(envelope) > MAX_ENVELOPE_BYTES:
         raise Refused(MALFORMED, f"an envelope is bytes of at most {MAX_ENVELOPE_BYTES}")
-    try:
-        outer = codec.unpack(envelope, MAX_ENVELOPE_BYTES)
-    except codec.CodecError as error:
-        raise Refused(MALFORMED, f"envelope: {error}") from None
-    if (type(outer) is not list or len(outer) != 2 or type(outer[0]) is not bytes
-            or type(outer[1]) is not bytes or len(outer[1]) != SIGNATURE_BYTES):
-        raise Refused(MALFORMED, "envelope must be [bin body, bin 64-byte signature]")
+    outer = split_envelope(envelope)
+    if outer is None:
+        try:
+            outer = codec.unpack(envelope, MAX_ENVELOPE_BYTES)
+        except codec.CodecError as error:
+            raise Refused(MALFORMED, f"envelope: {error}") from None
+        if (type(outer) is not list or len(outer) != 2 or type(outer[0]) is not bytes
+                or type(outer[1]) is not bytes or len(outer[1]) != SIGNATURE_BYTES):
+            raise Refused(MALFORMED, "envelope must be [bin body, bin 64-byte signature]")
     body_bytes, signature = outer
     body = _body_fields(body_bytes)
     tx_id = hashlib.sha256(body_bytes).digest()
