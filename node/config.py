@@ -26,7 +26,9 @@ class Limits:
     batch_max_count: int = 1_000                # requests in one block
     batch_max_bytes: int = 4 * 1024 * 1024
     fetch_max_blocks: int = 64                  # blocks in one catch-up answer
-    verified_cache: int = 200_000               # envelopes remembered as verified
+    verified_cache: int = 50_000                # envelopes verified and not yet executed
+                                                # (about 1 KiB each): the admitted pool
+                                                # is far smaller, so this is only a cap
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,7 @@ class Door:
     evicted envelope that comes back is simply checked again.
     """
 
-    def __init__(self, chain: str, capacity: int = 200_000):
+    def __init__(self, chain: str, capacity: int = 50_000):
         assert capacity >= 1
         self.chain = chain
         self.capacity = capacity
