@@ -7,7 +7,7 @@ import json
 import msgpack
 import pytest
 
-from conftest import new_key
+from gateway_kit import new_key
 from node import codec
 from node.envelope import TX_TAG, make_body, seal
 

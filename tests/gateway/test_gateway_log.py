@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 
-from conftest import new_key
+from gateway_kit import new_key
 from node.block import checkpoint_certificate_ok, commit_certificate_ok, BlockRecord
 
 

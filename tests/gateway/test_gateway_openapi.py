@@ -12,7 +12,7 @@ import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, settings
 
-from conftest import Chain, free_port, now_ms
+from gateway_kit import Chain, free_port, now_ms
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gateway.app import make_app

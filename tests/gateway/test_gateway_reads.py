@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import os
 
-from conftest import new_key, now_ms
+from gateway_kit import new_key, now_ms
 from chaincode.periods import periods
 from node import codec
 

@@ -6,7 +6,7 @@ import re
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from conftest import Chain, free_port, new_key
+from gateway_kit import Chain, free_port, new_key
 from gateway.app import make_app
 from node import config as node_config
 from node.keys import read_key_file

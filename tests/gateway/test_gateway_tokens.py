@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as s
 
-from conftest import new_key, now_ms
+from gateway_kit import new_key, now_ms
 from gateway.auth import TOKEN_LIFETIME_MS, Tokens, make_token, token_message
 from gateway.problems import Problem
 
