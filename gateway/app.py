@@ -7,6 +7,8 @@ for app developers and /v1/openapi.json for machines.
 """
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 from aiohttp import web
@@ -108,6 +110,18 @@ def make_app(node, max_streams: int = DEFAULT_MAX_STREAMS, clock_ms=None) -> web
     return app
 
 
+async def get_genesis(request: web.Request) -> web.Response:
+    """The chain's genesis: the document (as in genesis.json), its hash, and its canonical
+    bytes (base64), which are what the hash is over, so an auditor who pins the hash can
+    take the rest from any gateway."""
+    query(request)
+    genesis = request.app[NODE].genesis
+    body = json.loads(genesis.to_json())
+    body["hash"] = genesis.hash().hex()
+    body["canonical"] = base64.b64encode(genesis.canonical()).decode("ascii")
+    return web.json_response(body)
+
+
 async def get_openapi(request: web.Request) -> web.Response:
     query(request)
     return web.json_response(openapi.document())
@@ -115,6 +129,7 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 ROUTES = (
     ("GET", "/v1/status", get_status),
+    ("GET", "/v1/genesis", get_genesis),
     ("POST", "/v1/tx", transactions.post_tx),
     ("POST", "/v1/txs", transactions.post_txs),
     ("GET", "/v1/tx/{tx_id}", transactions.get_tx),

@@ -50,6 +50,13 @@ SCHEMAS = {
                        {"name": TEXT, "key": HEX64, "connected": {"type": "boolean"}})},
                    "time": nullable(INT), "warnings": {"type": "array", "items": TEXT}},
                   extra=True),
+    "Genesis": obj({"chain": TEXT, "city": TEXT, "coin": obj({"name": TEXT, "symbol": TEXT}),
+                    "validators": {"type": "array", "items": obj(
+                        {"name": TEXT, "key": HEX64})},
+                    "admins": {"type": "array", "items": HEX64}, "rules_version": INT,
+                    "policies": {"type": "array", "items": ANY_MAP},
+                    "checkpoint_interval": INT, "hash": HEX64,
+                    "canonical": {"type": "string", "format": "byte"}}),
     "TxPending": obj({"tx_id": HEX64, "status": {"type": "string", "enum": ["pending"]}}),
     "TxDecided": obj({"tx_id": HEX64,
                       "status": {"type": "string", "enum": ["committed", "rejected"]},
@@ -164,6 +171,8 @@ def paths() -> dict:
     return {
         "/v1/status": {"get": op("This validator and the chain's head",
                                  {200: _json("Status")}, ())},
+        "/v1/genesis": {"get": op("The chain's genesis, its hash and its canonical bytes",
+                                  {200: _json("Genesis")}, ())},
         "/v1/tx": {"post": op(
             "Submit one signed envelope", {200: _json("TxDecided", "Decided (with wait)"),
                                            202: _json("TxPending", "Accepted, pending")},

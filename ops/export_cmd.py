@@ -56,13 +56,7 @@ def run(args: argparse.Namespace) -> int:
     except Broken as broken:
         raise CheckFailed(broken.reason) from None
     try:
-        if isinstance(source, GatewaySource):
-            if genesis is None:
-                raise UsageError("a gateway does not serve the genesis document: give it "
-                                 "with --genesis FILE")
-            genesis_bytes = genesis.canonical()
-        else:
-            genesis_bytes = source.genesis_bytes
+        genesis_bytes = genesis.canonical() if genesis else source.genesis_bytes
         with open(part, "xb") as handle:
             created = True
             writer = ExportWriter(handle, genesis_bytes)
@@ -102,5 +96,6 @@ def register(commands) -> None:
     parser.add_argument("--key", metavar="FILE", help="key file whose read token is sent to "
                                                       "a gateway")
     parser.add_argument("--genesis", metavar="FILE",
-                        help="the genesis.json, needed for a gateway source")
+                        help="a genesis.json to check the source against (else the "
+                        "source's own)")
     parser.set_defaults(run=safe(run))

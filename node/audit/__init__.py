@@ -52,7 +52,7 @@ def resolve_genesis(sources, genesis: Genesis | None, pin: bytes | None) -> Gene
     if genesis is None:
         holder = next((s for s in sources if s.genesis_bytes is not None), None)
         if holder is None:
-            raise NoGenesis("a gateway does not serve the genesis document: give it with "
+            raise NoGenesis("no source gives the genesis document: give it with "
                             "--genesis FILE")
         try:
             genesis = genesis_from_canonical(holder.genesis_bytes)

@@ -2,8 +2,8 @@
 LMDB store), an export file, or a gateway URL (GET /v1/status and /v1/blocks?from=H, with
 a read token when a key is given).
 
-Each source gives its genesis (the canonical bytes, or for a gateway only the hash it
-claims) and its blocks in order as `SourceBlock`s. Nothing here checks a block: the
+Each source gives its genesis (the canonical bytes; a gateway's must hash to what its
+status claims) and its blocks in order as `SourceBlock`s. Nothing here checks a block: the
 auditor trusts no source. Problems reaching a source are `Unreachable` (exit 2); a source
 that answers with something that does not parse is `Broken` at a height (exit 1).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import struct
 import time
@@ -27,7 +28,7 @@ from node.block import BlockRecord
 from node.store import result_bytes
 from node.config import CONFIG_NAME, ConfigError, load as load_config
 from node.export import ExportError, ExportReader, SourceBlock
-from node.genesis import Genesis, GenesisError, Validator
+from node.genesis import GENESIS_TAG, Genesis, GenesisError, Validator
 from node.keys import Keypair
 
 _U64 = struct.Struct(">Q")
@@ -183,8 +184,8 @@ class FileSource:
 
 
 class GatewaySource:
-    """A gateway's HTTP API. The gateway does not serve the genesis document, so an audit
-    of gateways alone needs --genesis FILE; the hash it claims is compared with it."""
+    """A gateway's HTTP API: /v1/status, /v1/genesis (the canonical genesis bytes, which
+    must hash to what the status claims) and /v1/blocks page by page."""
 
     def __init__(self, url: str, key: Keypair | None):
         self.name = url
@@ -200,7 +201,19 @@ class GatewaySource:
         except (KeyError, TypeError, ValueError) as error:
             raise Broken(0, f"{url}: /v1/status does not answer chain, genesis and height "
                             f"({error})") from None
-        self.genesis_bytes = None
+        self.genesis_bytes = self._genesis()
+
+    def _genesis(self) -> bytes:
+        served = self._get("/v1/genesis", 0)
+        try:
+            data = base64.b64decode(served["canonical"], validate=True)
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise Broken(0, f"{self.url}: /v1/genesis does not answer the canonical "
+                            f"genesis bytes") from None
+        if hashlib.sha256(GENESIS_TAG + data).digest() != self.claimed_genesis_hash:
+            raise Broken(0, f"{self.url}: the genesis it serves does not have the hash its "
+                            f"/v1/status claims")
+        return data
 
     def close(self) -> None:
         """Nothing held open: every request has its own connection."""

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import json
 import socket
 import subprocess
 import sys
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.app import make_app
 from node import config as node_config
 from node.audit import audit, open_source
+from node.audit.sources import Broken
 from node.envelope import sign_tx
 from node.genesis import load as load_genesis
 from node.keys import Keypair, read_key_file
@@ -76,22 +80,49 @@ async def test_a_gateway_source_audits_with_a_read_token_and_agrees_with_the_fol
     assert "audit passed" in both.stdout and "behind" not in both.stderr
 
 
-async def test_a_gateway_without_a_token_or_without_genesis_is_exit_2_and_exports_check(
+async def test_a_gateway_without_a_token_is_exit_2_and_its_genesis_can_be_pinned_by_hash(
         served, tmp_path, capsys):
     folder, node, admin, url = served
     genesis_file = str(folder / "municipality" / "genesis.json")
+    pin = load_genesis(genesis_file).hash().hex()
     key = str(folder / "keys" / "admin.key")
     out = tmp_path / "gateway.export"
 
     def commands():
         return (main(["audit", url, "--genesis", genesis_file]),            # 401: no token
-                main(["audit", url, "--key", key]),                          # no genesis
-                main(["export", url, "--out", str(out), "--key", key,
-                      "--genesis", genesis_file]),
-                main(["audit", str(out), "--json", "--jobs", "1"]))
+                main(["audit", url, "--key", key, "--genesis-hash", pin]),
+                main(["audit", url, "--key", key, "--genesis-hash", "ab" * 32]),
+                main(["export", url, "--out", str(out), "--key", key]),
+                main(["audit", str(out), "--json", "--jobs", "1", "--genesis-hash", pin]))
 
-    no_token, no_genesis, exported, audited = await asyncio.to_thread(commands)
+    no_token, pinned, wrong_pin, exported, audited = await asyncio.to_thread(commands)
     printed = capsys.readouterr()
-    assert (no_token, no_genesis, exported, audited) == (2, 2, 0, 0), printed.err
+    assert (no_token, pinned, wrong_pin, exported, audited) == (2, 0, 1, 0, 0), printed.err
+    assert "not the pinned" in printed.out + printed.err
     report = json.loads(printed.out[printed.out.index("{"):])
-    assert report["summary"]["transactions"] == 2
+    assert report["summary"]["transactions"] == 2 and report["genesis"] == pin
+
+
+async def test_a_gateway_whose_genesis_is_not_the_one_its_status_names_is_broken(served):
+    folder, node, admin, url = served
+    genesis = load_genesis(folder / "municipality" / "genesis.json")
+    other = dataclasses.replace(genesis, city="Kerkrade")
+
+    async def status(request):
+        return web.json_response({"chain": genesis.chain, "genesis": genesis.hash().hex(),
+                                  "height": 0})
+
+    async def served_genesis(request):
+        return web.json_response(
+            {"canonical": base64.b64encode(other.canonical()).decode()})
+
+    app = web.Application()
+    app.router.add_get("/v1/status", status)
+    app.router.add_get("/v1/genesis", served_genesis)
+    liar = TestServer(app)
+    await liar.start_server()
+    try:
+        with pytest.raises(Broken, match="does not have the hash"):
+            await asyncio.to_thread(open_source, str(liar.make_url("")).rstrip("/"), admin)
+    finally:
+        await liar.close()

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 
 from gateway_kit import new_key, now_ms
 from chaincode.periods import periods
 from node import codec
+from node.genesis import GENESIS_TAG
 
 
 async def test_account_shows_balance_and_what_is_left_of_each_cap(chain):
@@ -194,6 +196,17 @@ async def test_a_msgpack_batch_answers_like_the_json_one(chain, node):
         "envelopes": [base64.b64encode(e).decode() for e in envelopes]})
     assert [i["status"] for i in (await again.json())["items"]] == \
         ["committed", "refused", "committed"]
+
+
+async def test_the_genesis_served_is_the_one_whose_hash_the_status_names(chain, node):
+    served = await chain.get("/v1/genesis")
+    status = await chain.get("/v1/status")
+    canonical = base64.b64decode(served["canonical"])
+    assert canonical == node.genesis.canonical()
+    assert served["hash"] == status["genesis"] == \
+        hashlib.sha256(GENESIS_TAG + canonical).hexdigest()
+    assert served["chain"] == "heerlen-test" and served["validators"] == [
+        {"name": "municipality", "key": node.keypair.public.hex()}]
 
 
 async def test_status_names_the_chain_the_node_and_its_validators(chain, node):
