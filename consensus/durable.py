@@ -81,6 +81,12 @@ def restore(items: list[tuple[bytes, bytes]]) -> Restored:
             height, block_hash, cert = msgpack.unpackb(value)
             out.stable = (height, block_hash, tuple((i, s) for i, s in cert))
         elif key.startswith(PROOF_PREFIX):
+            fields = msgpack.unpackb(value)
+            if len(fields) == 7:    # written when proofs carried their envelopes
+                payloads = tuple(fields.pop(4))
+                value = msgpack.packb(fields, use_bin_type=True)
+                if payloads:
+                    out.batches.setdefault(fields[1], {})[fields[3]] = payloads
             proof = wire.decode_proof(value)
             assert proof_key(proof.height) == key
             out.proofs[proof.height] = proof

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import msgpack
 from hypothesis import given, strategies as st
 
 from consensus import durable, wire
@@ -220,3 +221,12 @@ def test_a_fetch_asks_holders_first_in_turn_and_takes_one_answer_per_asked_peer(
         may_answer.discard(sender)
         assert fetcher.answer(sender, 5, b"E" * 32) is None     # another digest: never
     assert asked == [order[i % len(order)] for i in range(len(asked))]
+
+
+def test_a_store_written_when_proofs_carried_envelopes_still_restores():
+    payloads = (b"envelope one", b"envelope two")
+    old = msgpack.packb([3, 7, 1_000, b"D" * 32, list(payloads), b"sig", [[1, b"p"]]],
+                        use_bin_type=True)
+    restored = durable.restore([(durable.proof_key(7), old)])
+    assert restored.proofs[7] == PreparedProof(3, 7, 1_000, b"D" * 32, b"sig", ((1, b"p"),))
+    assert restored.batches == {7: {b"D" * 32: payloads}}
