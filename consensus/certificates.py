@@ -57,8 +57,9 @@ def stable_is_certified(config: Config, crypto: Crypto, checkpoint: StableCheckp
 
 def proof_is_valid(config: Config, crypto: Crypto, proof: PreparedProof) -> bool:
     """The primary of the proof's view signed the pre-prepare and quorum - 1 distinct
-    backups signed matching prepares. Payloads are checked against the digest later, when
-    a re-proposal is accepted, through the same path as any pre-prepare."""
+    backups signed matching prepares. A certificate names its batch by digest only; the
+    envelopes a replica installs for it are checked against that digest wherever they
+    come from (consensus/batches.py)."""
     if len(proof.digest) != 32:
         return False
     primary = config.primary(proof.view)
