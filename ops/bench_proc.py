@@ -51,17 +51,28 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def verify_rate(seconds: float = 1.0) -> float:
+def verify_rates(seconds: float = 1.0, chunks: int = 10) -> list[float]:
     """Signature checks per second on one core, of a message the size of an envelope's
-    body, through the same call the door uses."""
+    body, through the same call the door uses: one rate per chunk of `seconds / chunks`,
+    so that a caller can take the median of a virtual machine's swings."""
     pair = Keypair.from_seed(bytes(range(32)))
     message = bytes(160)
     signature = pair.sign(message)
-    done, started = 0, time.perf_counter()
-    while True:
-        for _ in range(200):
-            assert verify(pair.public, message, signature)
-        done += 200
-        elapsed = time.perf_counter() - started
-        if elapsed >= seconds:
-            return done / elapsed
+    rates = []
+    for _ in range(chunks):
+        done, started = 0, time.perf_counter()
+        while True:
+            for _ in range(50):
+                assert verify(pair.public, message, signature)
+            done += 50
+            elapsed = time.perf_counter() - started
+            if elapsed >= seconds / chunks:
+                rates.append(done / elapsed)
+                break
+    return rates
+
+
+def best_verify_rate() -> float:
+    """The fastest chunk of `verify_rates`: other processes only ever slow a core down, so
+    for one core's own speed (the executor and audit benches) the best is the closest."""
+    return max(verify_rates())

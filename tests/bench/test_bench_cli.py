@@ -50,6 +50,9 @@ def test_bench_figures_are_consistent_with_each_other(tiny_run):
     r = tiny_run
     assert r["latency_p50_ms"] <= r["latency_p95_ms"] <= r["latency_p99_ms"]
     assert r["bound_tps"] == pytest.approx(r["cores"] * r["verify_per_s"] / 4, rel=0.01)
+    low, high = r["verify_per_s_range"]
+    assert low <= r["verify_per_s"] <= high
+    assert r["view_at_end"] >= 0
     assert r["ratio_to_bound"] == pytest.approx(r["committed_tps"] / r["bound_tps"],
                                                 rel=0.01, abs=0.002)
     per = r["per_validator"]
