@@ -144,14 +144,21 @@ def _plain(container, depth: int) -> bool:
 def decode_body(body_bytes: bytes):
     """The strict decoding of a body (codec.unpack), fast for the common case: decoded in
     C and packed again; the same bytes mean no map held a key twice (a merged duplicate
-    packs shorter) and no unusual encoding was used; then only the types are walked."""
+    packs shorter) and no unusual encoding was used; then only the types are walked: of
+    a body's own fields by the checks that follow, of its args here."""
     try:
         body = msgpack.unpackb(body_bytes, raw=False, strict_map_key=False)
     except Exception:
         body = None
-    if type(body) is dict and _plain(body, 0) and _repack(body) == body_bytes:
+    if type(body) is dict and body.keys() == BODY_KEYS and _fields_plain(body) and \
+            _plain(body["args"], 1) and _repack(body) == body_bytes:
         return body
     return codec.unpack(body_bytes, MAX_ENVELOPE_BYTES)
+
+
+def _fields_plain(body: dict) -> bool:
+    # every field but args is a leaf the strict decoder allows
+    return all(type(body[name]) in _LEAVES for name in ("v", "chain", "kind", "signer", "nonce"))
 
 
 def _body_fields(body_bytes: bytes) -> dict:

@@ -50,11 +50,25 @@ def _encodings(value) -> list[bytes]:
     return out
 
 
+def _body(**fields) -> dict:
+    return {"v": 1, "chain": "heerlen", "kind": "coin.spend", "signer": b"s" * 32,
+            "nonce": 7, "args": {}, **fields}
+
+
 @settings(max_examples=600)
-@given(VALUES)
-def test_the_fast_body_decoder_answers_as_the_strict_one(value):
-    for data in _encodings(value) + _encodings({"v": 1, "args": value}):
+@given(VALUES, st.sampled_from(["args", "v", "chain", "signer", "nonce"]))
+def test_the_fast_body_decoder_answers_as_the_strict_one(value, field):
+    bodies = [value, _body(args={"x": value}), _body(**{field: value})]
+    for data in [e for body in bodies for e in _encodings(body)]:
         assert _fast(data) == _strict(data)
+
+
+def test_the_usual_body_takes_the_fast_path_and_a_duplicate_key_does_not():
+    plain = msgpack.packb(_body(args={"to": b"t" * 32, "amount": 5}), use_bin_type=True)
+    assert _fast(plain) == _strict(plain) == ("ok", _body(args={"to": b"t" * 32,
+                                                                  "amount": 5}))
+    twice = _encodings(_body())[1]
+    assert _fast(twice) == _strict(twice) == ("refused", None)
 
 
 @settings(max_examples=300)
