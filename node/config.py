@@ -37,9 +37,9 @@ class Timing:
     batch_wait_ticks: int = 3                   # a primary waits this long to fill a batch:
                                                 # 30 ms, so blocks at a steady few hundred
                                                 # tx/s carry tens of requests, not one or two
-    request_timeout_ticks: int = 300            # 3 s without a commit before a backup
-                                                # suspects the primary: the first block of
-                                                # a burst on a small, busy machine takes >1 s
+    request_timeout_ticks: int = 120            # 1.2 s without a commit before a backup
+                                                # suspects the primary (a commit resets it;
+                                                # max_in_flight keeps a burst's blocks few)
     max_clock_skew_ms: int = 2_000              # block times further off are refused
 
 
