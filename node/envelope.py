@@ -124,6 +124,15 @@ def split_envelope(envelope: bytes) -> tuple[bytes, bytes] | None:
     return envelope[start:end], envelope[end + 2:]
 
 
+def envelope_tx_id(envelope: bytes) -> str | None:
+    """The transaction id of an envelope in the usual form, without opening it (nothing is
+    checked: for answering a busy node's refusals); None for any other bytes."""
+    if type(envelope) is not bytes or len(envelope) > MAX_ENVELOPE_BYTES:
+        return None
+    split = split_envelope(envelope)
+    return None if split is None else hashlib.sha256(split[0]).hexdigest()
+
+
 def _plain(container, depth: int) -> bool:
     """Whether a decoded container holds only what the strict decoder allows: str, bytes,
     int and bool leaves, map keys str, bytes or int."""

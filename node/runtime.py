@@ -27,7 +27,7 @@ from node import codec, genesis as genesis_file, keys
 from node import peering
 from node.block import BlockRecord, commit_certificate_ok
 from node.config import NodeConfig
-from node.envelope import OK, Door, Verdict
+from node.envelope import OK, Door, Verdict, envelope_tx_id
 from node.executor import batch_of, open_ledger
 from node.store import ConsensusStorage
 from node.transport import Limits as TransportLimits, Transport
@@ -195,37 +195,67 @@ class Validator:
     # ---- the gateway's interface --------------------------------------------------------
 
     def submit(self, envelopes: list[bytes]) -> list[Submitted]:
-        verdicts: list[Verdict] = self.door.admit(envelopes)
-        answers: list[Submitted | None] = [None] * len(verdicts)
-        fresh, where = [], []
-        ok_ids = [bytes.fromhex(v.tx_id) for v in verdicts if v.code == OK]
-        executed = iter(self.store.executed(ok_ids))
+        """One answer per envelope. Only as many as the node may take go through the door;
+        once it is full the rest are answered `overloaded` (or `known`) by their id alone,
+        unopened: a busy node spends no signature check, decoding or cache entry on what
+        it refuses anyway, and the client sends them again later."""
         # the pool counts what every gateway submitted, but the others' share arrives late
         # (forwarded), so each node also keeps its own share of the limit
         limit = self.admission_limit()
         own = max(MIN_OWN_SHARE, limit // len(self.keys))
         room = min(limit - self.replica.pending_count, own - len(self._in_flight))
-        for i, verdict in enumerate(verdicts):
-            if verdict.code != OK:
-                answers[i] = Submitted(verdict.tx_id, verdict.code, verdict.reason)
-            elif next(executed) or verdict.tx_id in self._in_flight:
-                # executed, or waiting here already: a full queue must not refuse it
-                answers[i] = Submitted(verdict.tx_id, "known")
-            elif len(fresh) >= room:
-                answers[i] = Submitted(verdict.tx_id, "overloaded")
-            else:
-                fresh.append(verdict.opened.request)
-                where.append(i)
+        answers: list[Submitted | None] = [None] * len(envelopes)
+        fresh, where = [], []
+        start = 0
+        while start < len(envelopes) and len(fresh) < room:
+            end = start + room - len(fresh)    # refused or known ones leave room for more
+            self._admit(envelopes, start, end, answers, fresh, where)
+            start = end
+        if start < len(envelopes):
+            self._full(envelopes, start, answers)
         if fresh:
             accepted = self.driver.submit(fresh)
             for i, ok in zip(where, accepted):
                 # refused by the pool: already waiting there, or ordered moments ago
-                tx_id = verdicts[i].tx_id
+                tx_id = answers[i].tx_id
                 answers[i] = Submitted(tx_id, "pending" if ok else "known")
                 self._in_flight[tx_id] = None
             while len(self._in_flight) > 2 * self.consensus_config.pending_limit:
                 self._in_flight.popitem(last=False)
         return answers
+
+    def _admit(self, envelopes, start: int, end: int, answers: list, fresh: list,
+               where: list) -> None:
+        verdicts: list[Verdict] = self.door.admit(envelopes[start:end])
+        ok_ids = [bytes.fromhex(v.tx_id) for v in verdicts if v.code == OK]
+        executed = iter(self.store.executed(ok_ids))
+        for i, verdict in enumerate(verdicts, start):
+            if verdict.code != OK:
+                answers[i] = Submitted(verdict.tx_id, verdict.code, verdict.reason)
+            elif next(executed) or verdict.tx_id in self._in_flight:
+                # executed, or waiting here already: a full queue must not refuse it
+                answers[i] = Submitted(verdict.tx_id, "known")
+            else:
+                answers[i] = Submitted(verdict.tx_id, "taken")   # until the pool answers
+                fresh.append(verdict.opened.request)
+                where.append(i)
+
+    def _full(self, envelopes, start: int, answers: list) -> None:
+        ids = [envelope_tx_id(e) for e in envelopes[start:]]
+        raw = [bytes.fromhex(t) for t in ids if t is not None]
+        executed = iter(self.store.executed(raw))
+        for i, tx_id in enumerate(ids, start):
+            if tx_id is None:       # not in the usual form: the door says what it is
+                verdict = self.door.admit([envelopes[i]])[0]
+                if verdict.code != OK:
+                    answers[i] = Submitted(verdict.tx_id, verdict.code, verdict.reason)
+                    continue
+                tx_id = verdict.tx_id
+                known = self.store.executed([bytes.fromhex(tx_id)])[0]
+            else:
+                known = next(executed)
+            known = known or tx_id in self._in_flight
+            answers[i] = Submitted(tx_id, "known" if known else "overloaded")
 
     def admission_limit(self) -> int:
         """How many requests may wait here: QUEUE_SECONDS of the current commit rate,

@@ -82,11 +82,21 @@ async def test_a_full_queue_answers_503_overloaded_and_a_wait_that_runs_out_202(
         envelopes = [chain.envelope(chain.admin, "member.register", {
             "key": new_key().public, "role": "merchant", "name": f"Shop {i}"})
             for i in range(3)]
+        checks = node.door.signature_checks
         response = await client.post("/v1/txs", json={
             "envelopes": [base64.b64encode(e).decode() for e in envelopes]})
         items = (await response.json())["items"]
         assert [i["status"] for i in items] == ["pending", "overloaded", "overloaded"]
         assert response.headers["Retry-After"] == "1"
+        # a full node opens nothing more: what it holds is known, the rest waits, even
+        # an envelope whose signature is bad (its refusal comes when there is room)
+        assert node.door.signature_checks == checks + 1
+        forged = envelopes[2][:-1] + bytes([envelopes[2][-1] ^ 1])
+        again = await client.post("/v1/txs", json={
+            "envelopes": [base64.b64encode(e).decode() for e in (envelopes[0], forged)]})
+        assert [(i["status"], i["tx_id"]) for i in (await again.json())["items"]] == [
+            ("pending", items[0]["tx_id"]), ("overloaded", items[2]["tx_id"])]
+        assert node.door.signature_checks == checks + 1
         response = await client.post("/v1/tx", data=envelopes[1],
                                      headers={"Content-Type": "application/msgpack"})
         problem = await response.json(content_type=None)
