@@ -4,6 +4,7 @@ pre-prepare of this view); keys once ordered are remembered, up to a limit, so t
 correct primary never orders a key twice."""
 from __future__ import annotations
 
+from collections import deque
 from typing import Sequence
 
 from consensus.api import Request
@@ -16,7 +17,12 @@ class RequestPool:
         self.pending: dict[bytes, tuple[Request, int]] = {}   # key -> (request, arrival tick)
         self.queue: dict[bytes, Request] = {}
         self.in_flight: set[bytes] = set()
-        self.seen: dict[bytes, None] = dict.fromkeys(ordered_keys[-config.seen_limit:])
+        # keys ordered, oldest first: a set to ask and a queue to forget the oldest. (A dict
+        # that drops its first key again and again scans the holes left in front of it:
+        # at the limit that cost grew with every transaction of a long run.)
+        kept = list(dict.fromkeys(ordered_keys[-config.seen_limit:]))
+        self.seen: set[bytes] = set(kept)
+        self.seen_order: deque[bytes] = deque(kept)
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -79,9 +85,10 @@ class RequestPool:
             self.queue.pop(key, None)
             self.in_flight.discard(key)
             if key not in self.seen:
-                self.seen[key] = None
-                if len(self.seen) > self.config.seen_limit:
-                    del self.seen[next(iter(self.seen))]
+                self.seen.add(key)
+                self.seen_order.append(key)
+                if len(self.seen_order) > self.config.seen_limit:
+                    self.seen.discard(self.seen_order.popleft())
 
     def new_view(self) -> None:
         """Pre-prepares of the old view are void: everything pending may be proposed."""
@@ -90,5 +97,5 @@ class RequestPool:
 
     def check(self) -> None:
         assert len(self.pending) <= self.config.pending_limit
-        assert len(self.seen) <= self.config.seen_limit
+        assert len(self.seen) == len(self.seen_order) <= self.config.seen_limit
         assert len(self.queue) <= len(self.pending)

@@ -110,6 +110,20 @@ def test_the_request_pool_is_bounded_and_never_offers_an_ordered_key(steps):
         assert len(pool) <= 10 and not set(pool.queue) & pool.in_flight
 
 
+@given(st.lists(st.integers(0, 60), max_size=200), st.integers(1, 20))
+def test_the_pool_remembers_exactly_the_last_ordered_keys_up_to_its_limit(order, limit):
+    config = config_for(4, seen_limit=limit)
+    pool = RequestPool(config, ordered_keys=[bytes([i]) for i in order[:limit]])
+    model = list(dict.fromkeys(bytes([i]) for i in order[:limit]))
+    for i in order[limit:]:
+        key = bytes([i])
+        pool.ordered([Request(key, hashlib.sha256(key).digest(), key)])
+        if key not in model:
+            model = (model + [key])[-limit:]
+        pool.check()
+        assert pool.seen == set(model) and list(pool.seen_order) == model
+
+
 @given(st.lists(st.integers(0, 99), min_size=1, max_size=60), st.integers(1, 4))
 @settings(max_examples=25, deadline=None)
 def test_correct_replicas_agree_whatever_the_network_drops(drops, rounds):
