@@ -9,7 +9,7 @@ import json
 import sys
 import time
 
-from node.audit import AuditFailure, NoGenesis, Report, Unreachable, audit, open_source
+from node.audit import AuditFailure, Report, Unreachable, audit, open_source
 from node.audit.sources import Broken
 from node.genesis import GenesisError, load as load_genesis
 from node.keys import KeyFileError, read_key_file
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         report = audit(sources, genesis, pin, args.jobs, progress)
         if progress is not None:
             progress.end()
-    except (Unreachable, NoGenesis) as error:
+    except Unreachable as error:
         raise UsageError(str(error)) from None
     except Broken as broken:
         report = Report(failure=AuditFailure(broken.height, broken.reason))

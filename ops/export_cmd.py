@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from node.audit import NoGenesis, Unreachable, audit, open_source
+from node.audit import Unreachable, audit, open_source
 from node.audit.sources import Broken, GatewaySource
 from node.export import ExportWriter, SourceBlock
 from node.genesis import GENESIS_TAG, GenesisError, load as load_genesis
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(part, out)
-    except (Unreachable, NoGenesis) as error:
+    except Unreachable as error:
         raise UsageError(str(error)) from None
     except Broken as broken:
         raise CheckFailed(f"height {broken.height}: {broken.reason}") from None

@@ -105,7 +105,6 @@ class FolderSource:
         if self.genesis_bytes is None or head is None or len(head) != 40:
             self.env.close()
             raise Broken(0, f"{name}: the store has no genesis")
-        self.claimed_genesis_hash = None
         self.head_height = _U64.unpack_from(head)[0]
 
     def blocks(self) -> Iterator[SourceBlock]:
@@ -170,7 +169,6 @@ class FileSource:
             self.stream.close()
             raise Broken(error.height, f"{name}: {error.reason}") from None
         self.genesis_bytes = self.reader.genesis_bytes
-        self.claimed_genesis_hash = None
         self.head_height = None
 
     def blocks(self) -> Iterator[SourceBlock]:

@@ -59,7 +59,6 @@ class BlockList:
     def __init__(self, genesis_bytes: bytes, blocks, name: str = "list"):
         self.name = name
         self.genesis_bytes = genesis_bytes
-        self.claimed_genesis_hash = None
         self.head_height = len(blocks)
         self._blocks = list(blocks)
 
