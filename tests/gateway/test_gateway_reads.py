@@ -162,13 +162,18 @@ async def test_resubmitting_a_known_transaction_executes_nothing(chain):
     assert (await batch.json())["items"][0]["status"] == "committed"
 
 
-async def test_a_batch_answers_one_item_per_envelope_in_order(chain, node):
-    admin = chain.admin
-    keys = [new_key() for _ in range(3)]
-    envelopes = [chain.envelope(admin, "member.register", {
+def _registrations(chain, keys) -> list[bytes]:
+    """Registrations of `keys` with a malformed envelope second."""
+    envelopes = [chain.envelope(chain.admin, "member.register", {
         "key": k.public, "role": "citizen", "age_band": "21plus", "area": "GMS"})
         for k in keys]
     envelopes.insert(1, b"\x92\xc4\x00\xc4\x00")
+    return envelopes
+
+
+async def test_a_batch_answers_one_item_per_envelope_in_order(chain, node):
+    keys = [new_key() for _ in range(3)]
+    envelopes = _registrations(chain, keys)
     response = await chain.client.post("/v1/txs", json={
         "envelopes": [base64.b64encode(e).decode() for e in envelopes]})
     items = (await response.json())["items"]
@@ -180,12 +185,7 @@ async def test_a_batch_answers_one_item_per_envelope_in_order(chain, node):
 
 
 async def test_a_msgpack_batch_answers_like_the_json_one(chain, node):
-    admin = chain.admin
-    keys = [new_key() for _ in range(2)]
-    envelopes = [chain.envelope(admin, "member.register", {
-        "key": k.public, "role": "citizen", "age_band": "21plus", "area": "GMS"})
-        for k in keys]
-    envelopes.insert(1, b"\x92\xc4\x00\xc4\x00")
+    envelopes = _registrations(chain, [new_key() for _ in range(2)])
     response = await chain.client.post("/v1/txs", data=codec.pack(envelopes),
                                        headers={"Content-Type": "application/msgpack"})
     items = (await response.json())["items"]
