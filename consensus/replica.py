@@ -314,10 +314,18 @@ class Replica(ViewSteps):
 
     def _reforward(self) -> None:
         """Requests waiting here and in no pre-prepare go to the peers again, a batch at a
-        time, in case the first forward was lost."""
+        time, in case the first forward was lost: every half request timeout (at least
+        every status interval), those older than that. More often, a burst's pool, which
+        waits its turn for up to a second, went to every peer every status interval, and
+        whatever had been executed meanwhile was opened and checked again there."""
         if self.is_primary and self.active:
             return
-        stale = self.ticks - self.config.status_interval_ticks
+        config = self.config
+        every = config.status_interval_ticks * max(
+            1, config.request_timeout_ticks // 2 // config.status_interval_ticks)
+        if self.ticks % every:
+            return
+        stale = self.ticks - every
         payloads = []
         for request in self.requests.queue.values():
             if self.requests.pending[request.key][1] > stale or \

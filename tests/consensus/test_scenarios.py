@@ -7,7 +7,7 @@ import hashlib
 from consensus import durable
 from consensus.certificates import batch_is_certified
 from consensus.digest import batch_digest, preprepare_bytes
-from consensus.messages import Commit, NewView, PreparedProof, PrePrepare, Prepare, ViewChange
+from consensus.messages import Commit, Forward, NewView, PreparedProof, PrePrepare, Prepare, ViewChange
 from consensus.viewchange import make_view_change
 from tests.consensus.cluster import Cluster
 
@@ -318,3 +318,15 @@ def test_a_slow_primary_stays_but_one_that_censors_a_request_is_replaced():
     assert 2 * timeout < first_change <= c.config.censorship_factor * timeout + 2
     c.tick(40)
     assert censored.key in committed_keys(c, 1)
+
+
+def test_a_waiting_request_is_forwarded_again_every_half_timeout_not_every_status():
+    # the primary hears nothing, so the request waits at backup 1 without a view change
+    c = Cluster(request_timeout_ticks=40, view_change_timeout_ticks=40,
+                status_interval_ticks=2)
+    c.cut = {0}
+    c.drivers[1].submit(c.requests(1))
+    c.tick(39)
+    forwards = [m for _, sender, m in c.timeline if sender == 1 and type(m) is Forward]
+    # the first forward and one again at tick 20, not one every status interval
+    assert len(forwards) == 2 and forwards[0] == forwards[1]
