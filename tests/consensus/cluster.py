@@ -10,6 +10,7 @@ from consensus import wire
 from consensus.certificates import batch_is_certified
 from consensus.config import Config
 from consensus.driver import Driver
+from consensus.messages import Commit
 from consensus.replica import Replica
 from tests.sim.fakes import DictStorage, HashChainLedger, KeyedHashKeys, Registry
 
@@ -59,6 +60,12 @@ class Cluster:
         out = [self.registry.make(self.made + k, b"scenario") for k in range(count)]
         self.made += count
         return out
+
+    def prepare_only(self, requests, primary: int = 0) -> None:
+        """Submits `requests` at the primary and delivers everything but commits: the
+        batches prepare everywhere and commit nowhere."""
+        self.drivers[primary].submit(requests)
+        self.deliver(drop=lambda sender, to, message: isinstance(message, Commit))
 
     def post(self, sender: int, to: int | None, message) -> None:
         targets = [to] if to is not None else [i for i in range(self.config.n) if i != sender]

@@ -39,8 +39,7 @@ def prepare_without_commits(cluster: Cluster, heights: int, per_batch: int, padd
         requests = [cluster.registry.make(cluster.made + k, bytes(padding))
                     for k in range(per_batch)]
         cluster.made += per_batch
-        cluster.drivers[0].submit(requests)
-        cluster.deliver(drop=lambda s, t, m: isinstance(m, Commit))
+        cluster.prepare_only(requests)
         batches.append(tuple(requests))
     return batches
 
@@ -140,8 +139,7 @@ def test_a_restarted_replica_still_serves_the_batches_it_voted_for():
     c = Cluster()
     c.tick()
     requests = c.requests(3)
-    c.drivers[0].submit(requests)
-    c.deliver(drop=lambda s, t, m: isinstance(m, Commit))
+    c.prepare_only(requests)
     digest = c.replica(2).proofs[1].digest
     c.crash(2)
     c.start(2)
@@ -156,8 +154,7 @@ def test_a_restarted_replica_still_serves_the_batches_it_voted_for():
 def test_a_primary_keeps_at_most_max_in_flight_heights_uncommitted():
     c = Cluster(batch_max_count=1, max_in_flight=3)
     c.tick()
-    c.drivers[0].submit(c.requests(6))
-    c.deliver(drop=lambda s, t, m: isinstance(m, Commit))
+    c.prepare_only(c.requests(6))
     proposed = {m.height for s, t, m in c.sent if isinstance(m, PrePrepare)}
     assert proposed == {1, 2, 3}
     c.tick(20)

@@ -7,7 +7,7 @@ import hashlib
 from consensus import durable
 from consensus.certificates import batch_is_certified
 from consensus.digest import batch_digest, preprepare_bytes
-from consensus.messages import Commit, Forward, NewView, PreparedProof, PrePrepare, Prepare, ViewChange
+from consensus.messages import Forward, NewView, PreparedProof, PrePrepare, Prepare, ViewChange
 from consensus.viewchange import make_view_change
 from tests.consensus.cluster import Cluster
 
@@ -80,8 +80,7 @@ def test_view_change_carries_a_prepared_batch_into_the_new_view():
     c.tick()
     requests = c.requests(2)
     # every replica prepares height 1 in view 0, but no commit gets through
-    c.drivers[0].submit(requests)
-    c.deliver(drop=lambda s, t, m: isinstance(m, Commit))
+    c.prepare_only(requests)
     digest = c.replica(1).proofs[1].digest
     assert c.heights() == [0, 0, 0, 0]
     c.crash(0)
@@ -101,8 +100,7 @@ def test_a_gap_in_the_new_view_is_filled_with_an_empty_batch():
     c.drivers[0].submit(c.requests(1))
     # height 1 reaches nobody; height 2 prepares everywhere but does not commit
     c.deliver(drop=lambda s, t, m: True)
-    c.drivers[0].submit(c.requests(1))
-    c.deliver(drop=lambda s, t, m: isinstance(m, Commit))
+    c.prepare_only(c.requests(1))
     assert 2 in c.replica(1).proofs and 1 not in c.replica(1).proofs
     carried = c.replica(1).proofs[2].digest
     c.crash(0)          # the request of height 1 was known to replica 0 alone
@@ -137,8 +135,7 @@ def test_checkpoint_becomes_stable_and_the_log_below_it_is_dropped():
 def test_the_window_stops_a_primary_until_a_checkpoint_is_stable():
     c = Cluster(batch_max_count=1)
     c.tick()
-    c.drivers[0].submit(c.requests(12))
-    c.deliver(drop=lambda s, t, m: isinstance(m, Commit))
+    c.prepare_only(c.requests(12))
     proposed = {m.height for s, t, m in c.sent if isinstance(m, PrePrepare)}
     assert proposed == set(range(1, 9))     # window 8 above stable checkpoint 0
 
