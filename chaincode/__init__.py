@@ -3,7 +3,8 @@
 Entry points for the node, the auditor and the gateway:
 
     execute_block(rules_version, state, ctx, txs, state_acc) -> BlockOutcome
-    genesis_state(rules_version, admins, policies) -> (writes, state_acc)
+    genesis_state(rules_version, admins, policies, organisations, validators, law)
+        -> (writes, state_acc)
     describe(code, info) -> str
     encode_result(result) -> bytes
     state_root(acc) -> bytes
@@ -37,9 +38,13 @@ def execute_block(rules_version: int, state: StateReader, ctx: BlockContext,
     return _rules(rules_version).execute_block(state, ctx, txs, state_acc)
 
 
-def genesis_state(rules_version: int, admins: list[bytes],
-                  policies: list[dict]) -> tuple[dict[bytes, bytes], int]:
-    return _rules(rules_version).genesis_state(admins, policies)
+def genesis_state(rules_version: int, admins: list[bytes], policies: list[dict],
+                  organisations: list[dict], validators: list[dict],
+                  law: dict | None = None) -> tuple[dict[bytes, bytes], int]:
+    """organisations [{"id", "stewards": [key]}], validators [{"name", "key",
+    "organisation"}], law: the constitution (None: the defaults for the organisations)."""
+    return _rules(rules_version).genesis_state(admins, policies, organisations, validators,
+                                               law)
 
 
 __all__ = ["BlockContext", "BlockOutcome", "CODES", "DEFAULT_POLICIES", "RULES_VERSIONS",

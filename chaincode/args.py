@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 
+from . import constitution
+
 MAX_AMOUNT = 2**53 - 1
 _ID = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 _HEX_ID = re.compile(r"[0-9a-f]{64}\Z")
-ROLES = ("citizen", "merchant", "reviewer", "admin", "auditor")
+ROLES = ("citizen", "merchant", "reviewer", "admin", "auditor", "steward")
 BANDS = ("21plus", "under21")
 
 
@@ -68,10 +70,35 @@ def text(limit: int, optional: bool = False):
     return check
 
 
+def thresholds(v) -> bool:
+    """constitution.set's thresholds: exactly the classes, each from its least to 64."""
+    return (type(v) is dict and set(v) == set(constitution.CLASSES)
+            and all(type(n) is int and constitution.LEAST[k] <= n
+                    <= constitution.MAX_ORGANISATIONS for k, n in v.items()))
+
+
+def organisations(v) -> bool:
+    return (type(v) is list and 1 <= len(v) <= constitution.MAX_ORGANISATIONS
+            and all(ident(o) for o in v) and len(set(v)) == len(v))
+
+
+def recovery_delay(v) -> bool:
+    return type(v) is int and 0 <= v <= constitution.MAX_RECOVERY_DELAY_MS
+
+
+def governable(v) -> bool:
+    return type(v) is str and v in constitution.GOVERNABLE_KINDS
+
+
+def action_args(v) -> bool:
+    return type(v) is dict
+
+
 R, O = True, False
 SCHEMAS: dict[str, dict] = {
     "member.register": {"key": (key32, R), "role": (role, R), "age_band": (band, O),
-                        "area": (ident, O), "name": (text(120), O)},
+                        "area": (ident, O), "name": (text(120), O),
+                        "organisation": (ident, O)},
     "member.update": {"key": (key32, R), "age_band": (band, O), "area": (ident, O)},
     "member.revoke": {"key": (key32, R)},
     "member.recover": {"old": (key32, R), "new": (key32, R)},
@@ -91,9 +118,17 @@ SCHEMAS: dict[str, dict] = {
     "coin.refund": {"spend": (tx_id, R), "amount": (amount, R)},
     "coin.redeem": {"amount": (amount, R)},
     "payout.confirm": {"payout": (tx_id, R), "reference": (text(140), R)},
+    "recovery.cancel": {"old": (key32, R)},
+    "recovery.complete": {"old": (key32, R)},
+    "constitution.set": {"thresholds": (thresholds, R), "recovery_delay_ms": (recovery_delay, O),
+                         "organisations": (organisations, O)},
+    "gov.propose": {"action": (governable, R), "args": (action_args, R), "expires": (time_ms, R),
+                    "reason": (text(280), O)},
+    "gov.approve": {"proposal": (tx_id, R)},
+    "gov.withdraw": {"proposal": (tx_id, R)},
 }
 # What each role must (and may only) carry at registration.
-ROLE_ARGS = {"citizen": {"age_band", "area"}, "merchant": {"name"}}
+ROLE_ARGS = {"citizen": {"age_band", "area"}, "merchant": {"name"}, "steward": {"organisation"}}
 
 
 def valid(kind: str, signer: bytes, args) -> bool:
@@ -121,6 +156,8 @@ def _cross_checks(kind: str, signer: bytes, args: dict) -> bool:
         return extra == ROLE_ARGS.get(args["role"], set())
     if kind == "member.update":
         return "age_band" in args or "area" in args
+    if kind == "gov.propose":           # the action's own args, as governance would sign
+        return valid(args["action"], b"", args["args"])
     if kind == "policy.set":
         top = args["yearly_cap"]
         return args["monthly_cap"] <= top and args.get("programme_yearly_cap", 0) <= top

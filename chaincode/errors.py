@@ -3,7 +3,7 @@ from __future__ import annotations
 
 # The contract's order: when several checks fail, the first in this list is the result.
 CODES = ("duplicate", "unknown_kind", "invalid_args", "unknown_member", "revoked",
-         "unauthorized", "not_found", "exists", "invalid_state", "not_a_merchant",
+         "frozen", "unauthorized", "not_found", "exists", "invalid_state", "not_a_merchant",
          "deadline_passed", "task_full", "hourly_rate_exceeded", "cap_exceeded",
          "insufficient_funds")
 

@@ -1,7 +1,7 @@
 """Key layout, value encoding, and the buffered view of the state during a block.
 
-Keys (all bytes; `K` is a 32-byte public key, `T` a task id as ASCII with its length in
-one byte in front, so no task id is a prefix of another's key):
+Keys (all bytes; `K` is a 32-byte public key, `T` a task id and `O` an organisation id
+as ASCII with its length in one byte in front, so no id is a prefix of another's key):
 
     g/admins              number of active admins                      msgpack int
     g/minted, g/redeemed  totals in cents                              msgpack int
@@ -17,6 +17,14 @@ one byte in front, so no task id is a prefix of another's key):
     e/ + K + period       a citizen's earnings in "YYYY-MM" or "YYYY"  msgpack int
     o/ + payout (32)      a payout                                     msgpack map
     q/ + K + payout (32)  index of a merchant's pending payouts        empty
+    g/constitution        organisations, thresholds, recovery delay    msgpack map
+    g/validators          the validator set [{key, name, organisation}] msgpack array
+    s/ + O + K            index of an organisation's active stewards   empty
+    v/ + proposal (32)    a governance proposal                        msgpack map
+    w/ + O + proposal(32) index of an organisation's open proposals:
+                          the proposal's expiry                        msgpack int
+    y/ + K                an open delayed recovery of key K            msgpack map
+    z/ + K                the old key whose open recovery moves to K   bin (32)
 
 Values are msgpack with maps' keys in ascending byte order, integers in their smallest
 encoding, text as str and keys, hashes and proofs as bin: one value has one encoding, so
@@ -42,6 +50,13 @@ RESERVED = b"r/"
 EARNED = b"e/"
 PAYOUT = b"o/"
 PAYOUT_INDEX = b"q/"
+CONSTITUTION = b"g/constitution"
+VALIDATORS = b"g/validators"
+STEWARDS = b"s/"
+PROPOSAL = b"v/"
+OPEN_PROPOSALS = b"w/"
+RECOVERY = b"y/"
+RECOVERY_TO = b"z/"
 
 _U16 = struct.Struct(">H")
 # One reusable packer: packb would build a new one for every value (no state is kept
@@ -54,6 +69,14 @@ def task_part(task: str) -> bytes:
     raw = task.encode("ascii")
     assert 1 <= len(raw) <= 64
     return bytes((len(raw),)) + raw
+
+
+def org_part(organisation: str) -> bytes:
+    return task_part(organisation)
+
+
+def steward_key(organisation: str, key: bytes) -> bytes:
+    return STEWARDS + org_part(organisation) + key
 
 
 def policy_key(year: int) -> bytes:
@@ -159,6 +182,14 @@ class Overlay:
 
     def discard(self) -> None:
         self.tx = {}
+
+    def savepoint(self) -> dict:
+        """This transaction's writes so far, to roll back to (a governed action that
+        fails undoes its own writes, not the approval that ran it)."""
+        return dict(self.tx)
+
+    def rollback(self, saved: dict) -> None:
+        self.tx = saved
 
     def scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         """Live entries under prefix, ascending, as this transaction sees them.

@@ -1,14 +1,16 @@
 """Rules version 1: the dispatch of every kind and the execution of a block.
 
 A transaction goes through the contract's checks in its order: duplicate, unknown_kind,
-invalid_args, unknown_member, revoked, unauthorized, then the kind's own checks
-(not_found ... insufficient_funds, in that order inside each handler). A refused
+invalid_args, unknown_member, revoked, frozen, unauthorized, then the kind's own checks
+(not_found ... insufficient_funds, in that order inside each handler). A kind that the
+constitution may govern goes through governance.direct, which refuses an admin's
+signature (`unauthorized`) while the action's class needs governance. A refused
 transaction's buffered writes are dropped; only its id is recorded, so it is used up.
 """
 from __future__ import annotations
 
 from .api import BlockContext, BlockOutcome, Result, StateReader, Tx
-from . import coins, members, tasks
+from . import coins, constitution, governance, members, recoveries, tasks
 from . import state as st
 from .args import valid
 from .context import Context
@@ -20,6 +22,9 @@ MAX_TXS_PER_BLOCK = 100_000
 
 ADMIN = frozenset({"admin"})
 STAFF = frozenset({"admin", "reviewer"})
+STEWARD = frozenset({"steward"})
+GUARDIANS = frozenset({"steward", "admin"})
+NOBODY = frozenset()           # governance only: no member signs it directly
 CITIZEN = frozenset({"citizen"})
 MERCHANT = frozenset({"merchant"})
 PAYERS = frozenset({"citizen", "merchant"})
@@ -29,8 +34,14 @@ KINDS = {
     "member.register": (members.register, ADMIN),
     "member.update": (members.update, ADMIN),
     "member.revoke": (members.revoke, ADMIN),
-    "member.recover": (members.recover, ADMIN),
+    "member.recover": (recoveries.recover_now, ADMIN),
     "policy.set": (members.set_policy, ADMIN),
+    "constitution.set": (members.set_constitution, NOBODY),
+    "recovery.cancel": (recoveries.cancel, GUARDIANS),
+    "recovery.complete": (recoveries.complete, ADMIN),
+    "gov.propose": (governance.propose, STEWARD),
+    "gov.approve": (governance.approve, STEWARD),
+    "gov.withdraw": (governance.withdraw, STEWARD),
     "task.post": (tasks.post, ADMIN),
     "task.claim": (tasks.claim, CITIZEN),
     "task.withdraw": (tasks.withdraw, CITIZEN),
@@ -93,24 +104,65 @@ def _run(c: Context, tx: Tx, tx_key: bytes) -> list:
         citizen = st.get_member(c.view, args["citizen"])
         if citizen is not None and not citizen["active"]:
             raise Reject("revoked")
+    if "frozen" in member:
+        raise Reject("frozen")
     if member["role"] not in roles:
         raise Reject("unauthorized")
+    if tx.kind in governance.ACTIONS:
+        return governance.direct(c, tx.kind, signer, args, member, tx_key, handler)
     return handler(c, signer, args, member, tx_key)
 
 
-def genesis_state(admins: list[bytes], policies: list[dict]) -> tuple[dict, int]:
-    """The writes and accumulator of the state before block 1."""
+def genesis_state(admins: list[bytes], policies: list[dict], organisations: list[dict],
+                  validators: list[dict], law: dict | None = None) -> tuple[dict, int]:
+    """The writes and accumulator of the state before block 1.
+
+    organisations: [{"id", "stewards": [key, ...]}]; validators: [{"name", "key",
+    "organisation"}]; law: the constitution, by default the table's for these
+    organisations. Every problem is a ValueError that names it."""
     if not admins:
         raise ValueError("genesis needs at least one admin")
-    if len(set(admins)) != len(admins):
-        raise ValueError("an admin key appears twice")
+    if not organisations:
+        raise ValueError("genesis needs at least one organisation")
     writes: dict[bytes, bytes] = {}
     view = _DictView(writes)
+    ids = [o.get("id") if type(o) is dict else None for o in organisations]
+    if law is None and len(ids) <= constitution.MAX_ORGANISATIONS:
+        law = constitution.make(ids)
+    problem = "constitution missing" if law is None else constitution.problem(law)
+    if problem is not None:
+        raise ValueError(f"constitution: {problem}")
+    if law["organisations"] != ids:
+        raise ValueError("the constitution's organisations are not genesis's")
+    members_by_key = {}
     for key in admins:
+        members_by_key.setdefault(key, []).append({"role": "admin", "active": True,
+                                                  "balance": 0})
+    for organisation in organisations:
+        if set(organisation) != {"id", "stewards"} or not organisation["stewards"]:
+            raise ValueError(f"organisation {organisation.get('id')!r} needs one steward "
+                             "key or more")
+        for key in organisation["stewards"]:
+            members_by_key.setdefault(key, []).append(
+                {"role": "steward", "active": True, "balance": 0,
+                 "organisation": organisation["id"]})
+    for key, records in members_by_key.items():
         if type(key) is not bytes or len(key) != 32:
-            raise ValueError("an admin key is 32 bytes")
-        st.put_member(view, key, {"role": "admin", "active": True, "balance": 0})
+            raise ValueError("admin and steward keys are 32 bytes")
+        if len(records) > 1:
+            raise ValueError(f"key {key.hex()} appears twice among admins and stewards")
+        st.put_member(view, key, records[0])
+        if records[0]["role"] == "steward":
+            view.put(st.steward_key(records[0]["organisation"], key), b"")
     view.put(st.ADMINS, st.pack(len(admins)))
+    constitution.put(view, law)
+    for validator in validators:
+        if validator.get("organisation") not in ids:
+            raise ValueError(f"validator {validator.get('name')!r}: its organisation is "
+                             "not one of genesis's")
+    view.put(st.VALIDATORS, st.pack([{"key": v["key"], "name": v["name"],
+                                      "organisation": v["organisation"]}
+                                     for v in validators]))
     for policy in policies:
         if not valid("policy.set", b"", dict(policy)):
             raise ValueError(f"invalid cap policy: {policy!r}")
@@ -130,3 +182,6 @@ class _DictView:
     def put(self, key: bytes, value: bytes) -> None:
         assert value is not None
         self.data[key] = value
+
+    def scan(self, prefix: bytes):
+        return sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))

@@ -25,14 +25,22 @@ def key(name: str) -> bytes:
 
 
 ADMIN = key("admin")
+# The default chain's one organisation and its steward: thresholds of 1, so one
+# steward's proposal is enacted at once (a development network's governance).
+STEWARD = key("steward")
+ORGANISATIONS = ({"id": "city", "stewards": [STEWARD]},)
 
 
 class Chain:
     def __init__(self, admins=(ADMIN,), policies=None, time_ms: int = T_JUNE_2025,
-                 check_root: bool = True):
+                 check_root: bool = True, organisations=ORGANISATIONS, law=None):
         if policies is None:
             policies = chaincode.DEFAULT_POLICIES
-        writes, self.acc = chaincode.genesis_state(1, list(admins), list(policies))
+        organisations = [dict(o) for o in organisations]
+        validators = [{"name": "v0", "key": key("validator"),
+                       "organisation": organisations[0]["id"]}]
+        writes, self.acc = chaincode.genesis_state(1, list(admins), list(policies),
+                                                   organisations, validators, law)
         self.state = InMemoryState(writes)
         self.height = 0
         self.time_ms = time_ms
@@ -77,9 +85,23 @@ class Chain:
         return k
 
     def member(self, name: str, role: str) -> bytes:
+        """A reviewer, auditor or admin: a privileged role, so registered by governance."""
         k = key(name)
-        self.ok(ADMIN, "member.register", key=k, role=role)
+        self.govern("member.register", key=k, role=role)
         return k
+
+    def propose(self, steward: bytes, action: str, expires: int | None = None, **args):
+        if expires is None:
+            expires = self.time_ms + 7 * DAY_MS
+        return self.do(steward, "gov.propose", action=action, args=args, expires=expires)
+
+    def govern(self, action: str, steward: bytes = STEWARD, **args):
+        """A proposal by one steward, which must be enacted at once (threshold 1)."""
+        result = self.propose(steward, action, **args)
+        kinds = [e["kind"] for e in result.events]
+        assert result.code == "ok" and kinds[:2] == ["gov.proposed", "gov.enacted"], \
+            (action, result.code, result.info, result.events)
+        return result
 
     def post(self, task: str, reward: int = 1000, minutes: int = 120, slots: int = 5,
              deadline: int | None = None, **extra):
