@@ -15,6 +15,9 @@ ValueError. See docs/chaincode.md for the state layout and the state root's byte
 from __future__ import annotations
 
 from . import v1
+from .constitution import MAX_ORGANISATIONS
+from .constitution import make as default_constitution
+from .constitution import problem as constitution_problem
 from .api import BlockContext, BlockOutcome, Result, StateReader, Tx
 from .describe import describe
 from .errors import CODES
@@ -47,6 +50,7 @@ def genesis_state(rules_version: int, admins: list[bytes], policies: list[dict],
                                                law)
 
 
-__all__ = ["BlockContext", "BlockOutcome", "CODES", "DEFAULT_POLICIES", "RULES_VERSIONS",
+__all__ = ["BlockContext", "BlockOutcome", "CODES", "DEFAULT_POLICIES", "MAX_ORGANISATIONS",
+           "RULES_VERSIONS", "constitution_problem", "default_constitution",
            "Result", "StateReader", "Tx", "describe", "encode_result", "execute_block",
            "genesis_state", "state_root"]

@@ -1,4 +1,7 @@
-"""The Dutch volunteer-allowance limits 2021-2025, in cents: the demo network's defaults."""
+"""The Dutch volunteer-allowance limits 2021-2026, in cents: the demo network's defaults.
+
+2026 as announced in the State Secretary's letter; check it against the tax authority's
+page before a city relies on it."""
 from __future__ import annotations
 
 DEFAULT_POLICIES: list[dict] = [
@@ -10,5 +13,6 @@ DEFAULT_POLICIES: list[dict] = [
         (2023, 500, 275, 19_000, 190_000),
         (2024, 550, 325, 21_000, 210_000),
         (2025, 560, 330, 21_000, 210_000),
+        (2026, 575, 340, 22_000, 220_000),
     )
 ]

@@ -112,8 +112,7 @@ def open_ledger(path: str | Path, genesis: Genesis, door: Door | None = None) ->
     canonical = genesis.canonical()
     stored = store.genesis_bytes()
     if stored is None:
-        writes, acc = chaincode.genesis_state(genesis.rules_version, list(genesis.admins),
-                                              [dict(p) for p in genesis.policies])
+        writes, acc = genesis.state()
         store.init_genesis(canonical, genesis.hash(), writes, acc)
     elif stored != canonical:
         store.close()

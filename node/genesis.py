@@ -1,8 +1,8 @@
 """Genesis: what a chain is, fixed before block 1 (docs/protocol.md, "Genesis").
 
-Chain id, city, coin name and symbol, the validators (name and Ed25519 key, in replica
-order), the first admin keys, the rules version, the cap policies and the checkpoint
-interval. Validator addresses are deliberately absent: an operator may move a validator
+Chain id, city, coin name and symbol, the organisations with their steward keys, the
+validators (name, Ed25519 key and organisation, in replica order), the first admin keys,
+the constitution, the rules version, the cap policies and the checkpoint interval. Validator addresses are deliberately absent: an operator may move a validator
 without starting a new chain. The SHA-256 of the tagged canonical bytes is the genesis
 hash, which names the chain and is the prev_hash of block 1.
 """
@@ -18,7 +18,7 @@ import chaincode
 from node import codec
 
 GENESIS_TAG = b"stadsmunt/genesis/v1"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_AMOUNT = (1 << 53) - 1
 CHAIN_RE = re.compile(r"[a-z0-9-]{1,32}")
 ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -37,6 +37,13 @@ class GenesisError(ValueError):
 class Validator:
     name: str
     key: bytes
+    organisation: str = ""      # "": the organisation named as the validator
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    id: str
+    stewards: tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -47,20 +54,42 @@ class Genesis:
     coin_symbol: str
     validators: tuple[Validator, ...]
     admins: tuple[bytes, ...]
+    organisations: tuple[Organisation, ...]
     rules_version: int = 1
     policies: tuple[dict, ...] = DEFAULT_POLICIES
     checkpoint_interval: int = 64
+    # {"organisations", "recovery_delay_ms", "thresholds"}; None: the contract's defaults
+    constitution: dict | None = None
 
     def __post_init__(self):
+        if self.constitution is None and type(self.organisations) is tuple:
+            ids = [getattr(o, "id", None) for o in self.organisations]
+            if 1 <= len(ids) <= chaincode.MAX_ORGANISATIONS:
+                object.__setattr__(self, "constitution", chaincode.default_constitution(ids))
+        validators = tuple(v if not isinstance(v, Validator) or v.organisation
+                           else Validator(v.name, v.key, v.name) for v in self.validators)
+        object.__setattr__(self, "validators", validators)
         _validate(self)
 
     def to_map(self) -> dict:
         return {"v": FORMAT_VERSION, "chain": self.chain, "city": self.city,
                 "coin": {"name": self.coin_name, "symbol": self.coin_symbol},
-                "validators": [{"name": v.name, "key": v.key} for v in self.validators],
-                "admins": list(self.admins), "rules": self.rules_version,
+                "validators": [{"name": v.name, "key": v.key, "organisation": v.organisation}
+                               for v in self.validators],
+                "admins": list(self.admins),
+                "organisations": [{"id": o.id, "stewards": list(o.stewards)}
+                                  for o in self.organisations],
+                "constitution": dict(self.constitution), "rules": self.rules_version,
                 "policies": [dict(p) for p in self.policies],
                 "checkpoint_interval": self.checkpoint_interval}
+
+    def state(self) -> tuple[dict, int]:
+        """The chaincode's state before block 1: (writes, state accumulator)."""
+        return chaincode.genesis_state(
+            self.rules_version, list(self.admins), [dict(p) for p in self.policies],
+            [{"id": o.id, "stewards": list(o.stewards)} for o in self.organisations],
+            [{"name": v.name, "key": v.key, "organisation": v.organisation}
+             for v in self.validators], dict(self.constitution))
 
     def canonical(self) -> bytes:
         return codec.pack(self.to_map())
@@ -72,10 +101,15 @@ class Genesis:
         return [v.key for v in self.validators]
 
     def to_json(self) -> str:
-        data = {"chain": self.chain, "city": self.city,
+        data = {"format": FORMAT_VERSION, "chain": self.chain, "city": self.city,
                 "coin": {"name": self.coin_name, "symbol": self.coin_symbol},
-                "validators": [{"name": v.name, "key": v.key.hex()} for v in self.validators],
+                "organisations": [{"id": o.id, "stewards": [k.hex() for k in o.stewards]}
+                                  for o in self.organisations],
+                "validators": [{"name": v.name, "key": v.key.hex(),
+                                "organisation": v.organisation} for v in self.validators],
                 "admins": [a.hex() for a in self.admins],
+                "constitution": {"thresholds": dict(self.constitution["thresholds"]),
+                                 "recovery_delay_ms": self.constitution["recovery_delay_ms"]},
                 "rules_version": self.rules_version,
                 "policies": [dict(p) for p in self.policies],
                 "checkpoint_interval": self.checkpoint_interval}
@@ -115,11 +149,34 @@ def _validate(g: Genesis) -> None:
               f"validator {i}: name must be 1 to 64 of [A-Za-z0-9._-]")
         _key(v.key, f"validator {v.name}: key")
     _need(len({v.name for v in g.validators}) == len(g.validators), "validator names repeat")
+    _need(type(g.organisations) is tuple and len(g.organisations) >= 1,
+          "genesis needs at least one organisation")
+    for i, o in enumerate(g.organisations):
+        _need(isinstance(o, Organisation), f"organisation {i} must be an Organisation")
+        _need(type(o.id) is str and ID_RE.fullmatch(o.id) is not None,
+              f"organisation {i}: id must be 1 to 64 of [A-Za-z0-9._-]")
+        _need(type(o.stewards) is tuple and len(o.stewards) >= 1,
+              f"organisation {o.id}: needs at least one steward key")
+        for j, steward in enumerate(o.stewards):
+            _key(steward, f"organisation {o.id}: steward {j}")
+    ids = [o.id for o in g.organisations]
+    _need(len(set(ids)) == len(ids), "organisation ids repeat")
+    stewards = [k for o in g.organisations for k in o.stewards]
+    _need(len(set(stewards)) == len(stewards), "a steward key appears twice")
+    for v in g.validators:
+        _need(v.organisation in ids,
+              f"validator {v.name}: organisation {v.organisation!r} is not in organisations")
+    _need(type(g.constitution) is dict, "constitution must be a map")
+    problem = chaincode.constitution_problem(g.constitution)
+    _need(problem is None, f"constitution: {problem}")
+    _need(g.constitution["organisations"] == ids,
+          "the constitution's organisations must be genesis's organisations, in order")
     _need(len({v.key for v in g.validators}) == len(g.validators), "validator keys repeat")
     _need(type(g.admins) is tuple and len(g.admins) >= 1, "genesis needs at least one admin")
     for i, admin in enumerate(g.admins):
         _key(admin, f"admin {i}")
     _need(len(set(g.admins)) == len(g.admins), "admin keys repeat")
+    _need(not set(g.admins) & set(stewards), "a key is both an admin and a steward")
     _need(type(g.rules_version) is int and 1 <= g.rules_version <= 1_000_000,
           "rules version must be a positive integer")
     _need(type(g.checkpoint_interval) is int and 1 <= g.checkpoint_interval <= 100_000,
@@ -162,29 +219,87 @@ def from_json(text: str) -> Genesis:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise GenesisError(f"not JSON: {error}") from None
     _need(type(data) is dict, "genesis must be a JSON object")
-    known = {"chain", "city", "coin", "validators", "admins", "rules_version", "policies",
-             "checkpoint_interval"}
+    version = data.get("format", 1)
+    _need(version == FORMAT_VERSION,
+          f"this genesis is of format {version!r}; this version of stadsmunt reads format "
+          f"{FORMAT_VERSION} (organisations with steward keys and a constitution): build a "
+          "new one with `stadsmunt genesis` (docs/operators.md, \"Genesis\")")
+    known = {"format", "chain", "city", "coin", "validators", "admins", "organisations",
+             "constitution", "rules_version", "policies", "checkpoint_interval"}
     _need(set(data) <= known, f"unknown genesis fields: {sorted(set(data) - known)}")
-    _need({"chain", "city", "coin", "validators", "admins"} <= set(data),
-          "genesis needs chain, city, coin, validators and admins")
+    _need({"chain", "city", "coin", "validators", "admins", "organisations"} <= set(data),
+          "genesis needs chain, city, coin, organisations, validators and admins")
     coin = data["coin"]
     _need(type(coin) is dict and set(coin) == {"name", "symbol"},
           "coin must be {\"name\", \"symbol\"}")
-    _need(type(data["validators"]) is list and type(data["admins"]) is list,
-          "validators and admins must be lists")
+    _need(type(data["validators"]) is list and type(data["admins"]) is list
+          and type(data["organisations"]) is list,
+          "organisations, validators and admins must be lists")
     validators = []
     for i, v in enumerate(data["validators"]):
-        _need(type(v) is dict and set(v) == {"name", "key"},
-              f"validator {i} must be {{\"name\", \"key\"}}")
-        validators.append(Validator(v["name"], _hex_key(v["key"], f"validator {i} key")))
+        _need(type(v) is dict and set(v) == {"name", "key", "organisation"},
+              f"validator {i} must be {{\"name\", \"key\", \"organisation\"}}")
+        validators.append(Validator(v["name"], _hex_key(v["key"], f"validator {i} key"),
+                                    v["organisation"]))
+    organisations = []
+    for i, o in enumerate(data["organisations"]):
+        _need(type(o) is dict and set(o) == {"id", "stewards"} and type(o["stewards"]) is list,
+              f"organisation {i} must be {{\"id\", \"stewards\": [public keys]}}")
+        organisations.append(Organisation(o["id"], tuple(
+            _hex_key(k, f"organisation {o['id']}: steward {j}")
+            for j, k in enumerate(o["stewards"]))))
+    constitution = None
+    if "constitution" in data:
+        given = data["constitution"]
+        _need(type(given) is dict and set(given) <= {"thresholds", "recovery_delay_ms"}
+              and "thresholds" in given,
+              "constitution must be {\"thresholds\": {...}, \"recovery_delay_ms\": ms}")
+        constitution = chaincode.default_constitution([o.id for o in organisations])
+        constitution["thresholds"] = given["thresholds"]
+        constitution["recovery_delay_ms"] = given.get(
+            "recovery_delay_ms", constitution["recovery_delay_ms"])
     policies = data.get("policies", [dict(p) for p in DEFAULT_POLICIES])
     _need(type(policies) is list, "policies must be a list")
     return Genesis(
         chain=data["chain"], city=data["city"], coin_name=coin["name"],
         coin_symbol=coin["symbol"], validators=tuple(validators),
         admins=tuple(_hex_key(a, f"admin {i}") for i, a in enumerate(data["admins"])),
+        organisations=tuple(organisations), constitution=constitution,
         rules_version=data.get("rules_version", 1), policies=tuple(policies),
         checkpoint_interval=data.get("checkpoint_interval", 64))
+
+
+MAP_KEYS = {"admins", "chain", "checkpoint_interval", "city", "coin", "constitution",
+            "organisations", "policies", "rules", "v", "validators"}
+
+
+def from_map(m) -> Genesis:
+    """The Genesis of its canonical map (docs/protocol.md, "Genesis"); GenesisError when
+    it is not one. Callers compare `canonical()` with the bytes they read."""
+    _need(type(m) is dict, "the genesis is not a map")
+    _need(m.get("v") == FORMAT_VERSION,
+          f"genesis format {m.get('v')!r}; this version reads format {FORMAT_VERSION}")
+    _need(set(m) == MAP_KEYS, "the genesis map does not have exactly the documented keys")
+    _need(type(m["coin"]) is dict and set(m["coin"]) == {"name", "symbol"},
+          "the genesis coin is not {name, symbol}")
+    _need(type(m["validators"]) is list and all(
+        type(v) is dict and set(v) == {"key", "name", "organisation"} for v in m["validators"]),
+        "a validator is not {key, name, organisation}")
+    _need(type(m["organisations"]) is list and all(
+        type(o) is dict and set(o) == {"id", "stewards"} and type(o["stewards"]) is list
+        for o in m["organisations"]), "an organisation is not {id, stewards}")
+    _need(type(m["admins"]) is list and type(m["policies"]) is list,
+          "admins and policies are lists")
+    return Genesis(
+        chain=m["chain"], city=m["city"], coin_name=m["coin"]["name"],
+        coin_symbol=m["coin"]["symbol"],
+        validators=tuple(Validator(v["name"], v["key"], v["organisation"])
+                         for v in m["validators"]),
+        admins=tuple(m["admins"]),
+        organisations=tuple(Organisation(o["id"], tuple(o["stewards"]))
+                            for o in m["organisations"]),
+        constitution=m["constitution"], rules_version=m["rules"],
+        policies=tuple(m["policies"]), checkpoint_interval=m["checkpoint_interval"])
 
 
 def load(path: str | Path) -> Genesis:

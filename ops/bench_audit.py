@@ -33,7 +33,7 @@ from node.audit import audit, open_source
 from node.audit.verify import default_jobs
 from node.envelope import Door, sign_tx
 from node.executor import open_ledger
-from node.genesis import GENESIS_TAG, Genesis, Validator
+from node.genesis import GENESIS_TAG, Genesis, Organisation, Validator
 from node.keys import Keypair, verify
 from ops.bench_proc import best_verify_rate as verify_rate
 
@@ -61,7 +61,9 @@ def build(path: str, txs: int, batch: int, jobs: int) -> Genesis:
     citizens = [key(f"citizen{i}") for i in range(CITIZENS)]
     genesis = Genesis(CHAIN, "Bench", "Bench coin", "BC",
                       tuple(Validator(n, key(n).public) for n in VALIDATORS),
-                      (admin.public,), checkpoint_interval=64)
+                      (admin.public,),
+                      tuple(Organisation(n, (key("steward-" + n).public,)) for n in VALIDATORS),
+                      checkpoint_interval=64)
     executor = open_ledger(path, genesis, Door(CHAIN, capacity=batch + 1000))
     nonce = iter(range(1, 1 << 30))
 

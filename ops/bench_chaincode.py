@@ -26,7 +26,10 @@ def _key(tag: str, i: int) -> bytes:
 
 class _Chain:
     def __init__(self, admin: bytes):
-        writes, self.acc = chaincode.genesis_state(RULES, [admin], chaincode.DEFAULT_POLICIES)
+        writes, self.acc = chaincode.genesis_state(
+            RULES, [admin], chaincode.DEFAULT_POLICIES,
+            [{"id": "city", "stewards": [_key("steward", 0)]}],
+            [{"name": "v0", "key": _key("validator", 0), "organisation": "city"}])
         self.state = InMemoryState(writes)
         self.height = 0
         self.count = 0

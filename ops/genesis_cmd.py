@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import chaincode
 from node import genesis as genesis_file
 from ops.errors import CheckFailed, UsageError
 
@@ -21,10 +22,34 @@ def _key(text: str, what: str) -> bytes:
 
 
 def _validator(text: str) -> genesis_file.Validator:
-    name, sep, key = text.partition("=")
-    if not sep:
-        raise UsageError(f"--validator takes NAME=PUBLICKEY, got {text!r}")
-    return genesis_file.Validator(name, _key(key, f"validator {name}"))
+    """NAME=KEY (the organisation named as the validator) or NAME=KEY@ORGANISATION."""
+    name, sep, rest = text.partition("=")
+    key, at, organisation = rest.partition("@")
+    if not sep or (at and not organisation):
+        raise UsageError(f"--validator takes NAME=PUBLICKEY[@ORGANISATION], got {text!r}")
+    return genesis_file.Validator(name, _key(key, f"validator {name}"), organisation or name)
+
+
+def _organisations(texts: list[str]) -> tuple[genesis_file.Organisation, ...]:
+    """ID=KEY[,KEY...], one per --organisation; an id given twice adds stewards."""
+    stewards: dict[str, list[bytes]] = {}
+    for text in texts:
+        org, sep, rest = text.partition("=")
+        if not sep or not rest:
+            raise UsageError(f"--organisation takes ID=STEWARDKEY[,STEWARDKEY...], got {text!r}")
+        stewards.setdefault(org, []).extend(_key(k, f"organisation {org}: steward")
+                                            for k in rest.split(","))
+    return tuple(genesis_file.Organisation(org, tuple(keys)) for org, keys in stewards.items())
+
+
+def _thresholds(texts: list[str]) -> dict[str, int]:
+    out = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        if not sep or not value.isdigit():
+            raise UsageError(f"--threshold takes CLASS=N, got {text!r}")
+        out[name] = int(value)
+    return out
 
 
 def _policies(path: str | None) -> tuple[dict, ...] | None:
@@ -47,9 +72,23 @@ def run(args: argparse.Namespace) -> int:
                   validators=tuple(_validator(v) for v in args.validator),
                   admins=tuple(_key(a, "admin") for a in args.admin),
                   rules_version=args.rules, checkpoint_interval=args.checkpoint_interval)
+    fields["organisations"] = _organisations(args.organisation)
+    if not fields["organisations"]:
+        raise UsageError("give each partner organisation with its stewards' public keys: "
+                         "--organisation ID=KEY[,KEY...] (repeat)")
     policies = _policies(args.policies)
     if policies is not None:
         fields["policies"] = policies
+    if args.threshold or args.recovery_delay_hours is not None:
+        ids = [o.id for o in fields["organisations"]]
+        if len(ids) > chaincode.MAX_ORGANISATIONS:
+            raise CheckFailed(f"genesis refused: at most {chaincode.MAX_ORGANISATIONS} "
+                              "organisations")
+        law = chaincode.default_constitution(ids)
+        law["thresholds"].update(_thresholds(args.threshold))
+        if args.recovery_delay_hours is not None:
+            law["recovery_delay_ms"] = args.recovery_delay_hours * 3_600_000
+        fields["constitution"] = law
     try:
         genesis = genesis_file.Genesis(**fields)
     except genesis_file.GenesisError as error:
@@ -66,12 +105,22 @@ def register(commands) -> None:
     parser.add_argument("--city", required=True, help="the city, e.g. Heerlen")
     parser.add_argument("--coin", required=True, help="the coin's name, e.g. 'Heerlens Heitje'")
     parser.add_argument("--symbol", required=True, help="the coin's symbol, e.g. HHT")
-    parser.add_argument("--validator", action="append", default=[], metavar="NAME=KEY",
-                        help="a validator, in order (repeat: 1, or 4 and more)")
+    parser.add_argument("--organisation", action="append", default=[], metavar="ID=KEY[,KEY]",
+                        help="a partner organisation and its stewards' public keys "
+                             "(repeat; at least one)")
+    parser.add_argument("--validator", action="append", default=[],
+                        metavar="NAME=KEY[@ORG]",
+                        help="a validator, in order, and its organisation (default: the "
+                             "organisation named as the validator); repeat: 1, or 4 and more")
+    parser.add_argument("--threshold", action="append", default=[], metavar="CLASS=N",
+                        help="a constitution threshold other than the default, e.g. "
+                             "member.merchant=2 (repeat)")
+    parser.add_argument("--recovery-delay-hours", type=int, metavar="H",
+                        help="delay of an admin's recovery of a lost key (default 72)")
     parser.add_argument("--admin", action="append", default=[], metavar="KEY",
                         help="a first admin's public key (repeat)")
     parser.add_argument("--policies", metavar="FILE",
-                        help="JSON list of yearly cap policies (default: 2021-2025 of the "
+                        help="JSON list of yearly cap policies (default: 2021-2026 of the "
                              "Dutch tax authority)")
     parser.add_argument("--rules", type=int, default=1, help="rules version (default 1)")
     parser.add_argument("--checkpoint-interval", type=int, default=64, metavar="K",

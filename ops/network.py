@@ -61,16 +61,24 @@ def init(target: Path, validators: int = 4, chain: str = "heerlen-dev",
         raise UsageError(f"{target} exists and is not an empty folder")
     names = validator_names(validators)
     pairs = [keys.Keypair.generate() for _ in names]
+    stewards = [keys.Keypair.generate() for _ in names]
     admin = keys.Keypair.generate()
+    # one organisation per validator, named as it, with one steward each, and the
+    # constitution's defaults for that many organisations
     genesis = genesis_file.Genesis(
         chain=chain, city="Heerlen", coin_name="Heerlens Heitje", coin_symbol="HHT",
-        validators=tuple(genesis_file.Validator(n, k.public) for n, k in zip(names, pairs)),
-        admins=(admin.public,), checkpoint_interval=16)
+        validators=tuple(genesis_file.Validator(n, k.public, n) for n, k in zip(names, pairs)),
+        admins=(admin.public,),
+        organisations=tuple(genesis_file.Organisation(n, (s.public,))
+                            for n, s in zip(names, stewards)),
+        checkpoint_interval=16)
     peer = {n: f"{host}:{base_port + 2 * i}" for i, n in enumerate(names)}
     gateway = {n: f"{host}:{base_port + 2 * i + 1}" for i, n in enumerate(names)}
     target.mkdir(parents=True, exist_ok=True)
     (target / "keys").mkdir()
     keys.write_key_file(target / "keys" / "admin.key", admin)
+    for name, steward in zip(names, stewards):
+        keys.write_key_file(target / "keys" / f"steward-{name}.key", steward)
     genesis.save(target / "genesis.json")
     for name, pair in zip(names, pairs):
         folder = target / name

@@ -147,9 +147,7 @@ class Replay:
         self.on_block = on_block
         self.invariants = Invariants([dict(p) for p in genesis.policies])
         self.scratch = _Scratch()
-        writes, self.acc = chaincode.genesis_state(genesis.rules_version,
-                                                   list(genesis.admins),
-                                                   [dict(p) for p in genesis.policies])
+        writes, self.acc = genesis.state()
         self.scratch.begin()
         self.scratch.apply(writes)
         self.scratch.commit()

@@ -28,7 +28,8 @@ from node.block import BlockRecord
 from node.store import result_bytes
 from node.config import CONFIG_NAME, ConfigError, load as load_config
 from node.export import ExportError, ExportReader, SourceBlock
-from node.genesis import GENESIS_TAG, Genesis, GenesisError, Validator
+from node.genesis import GENESIS_TAG, Genesis, GenesisError
+from node.genesis import from_map as genesis_from_map
 from node.keys import Keypair
 
 _U64 = struct.Struct(">Q")
@@ -55,23 +56,7 @@ def genesis_from_canonical(data: bytes) -> Genesis:
     """The Genesis of its canonical msgpack bytes (docs/protocol.md, "Genesis"); refuses
     bytes that are not exactly the canonical form, so the hash is the one computed."""
     try:
-        m = codec.unpack(data, 1 << 20)
-        if type(m) is not dict or set(m) != {"admins", "chain", "checkpoint_interval", "city",
-                                             "coin", "policies", "rules", "v", "validators"}:
-            raise GenesisError("the genesis map does not have exactly the documented keys")
-        if m["v"] != 1 or type(m["coin"]) is not dict or set(m["coin"]) != {"name", "symbol"}:
-            raise GenesisError("genesis version or coin is not as documented")
-        if type(m["validators"]) is not list or not all(
-                type(v) is dict and set(v) == {"key", "name"} for v in m["validators"]):
-            raise GenesisError("a validator is not {key, name}")
-        if type(m["admins"]) is not list or type(m["policies"]) is not list:
-            raise GenesisError("admins and policies are lists")
-        genesis = Genesis(
-            chain=m["chain"], city=m["city"], coin_name=m["coin"]["name"],
-            coin_symbol=m["coin"]["symbol"],
-            validators=tuple(Validator(v["name"], v["key"]) for v in m["validators"]),
-            admins=tuple(m["admins"]), rules_version=m["rules"],
-            policies=tuple(m["policies"]), checkpoint_interval=m["checkpoint_interval"])
+        genesis = genesis_from_map(codec.unpack(data, 1 << 20))
     except (codec.CodecError, GenesisError, TypeError, KeyError) as error:
         raise Broken(0, f"the genesis does not parse: {error}") from None
     if genesis.canonical() != data:

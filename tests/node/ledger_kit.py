@@ -9,7 +9,7 @@ import msgpack
 from consensus.api import CommittedBatch
 from consensus.digest import batch_digest, commit_bytes
 from node.envelope import Door, sign_tx
-from node.genesis import Genesis, Validator
+from node.genesis import Genesis, Organisation, Validator
 from node.keys import Keypair
 
 CHAIN = "heerlen-test"
@@ -25,9 +25,11 @@ def keypair(name: str) -> Keypair:
 
 def make_genesis(admin: Keypair) -> Genesis:
     validators = tuple(Validator(n, keypair(n).public) for n in VALIDATOR_NAMES)
+    organisations = tuple(Organisation(n, (keypair("steward-" + n).public,))
+                          for n in VALIDATOR_NAMES)
     return Genesis(chain=CHAIN, city="Heerlen", coin_name="Heerlens Heitje",
                    coin_symbol="HHT", validators=validators, admins=(admin.public,),
-                   checkpoint_interval=4)
+                   organisations=organisations, checkpoint_interval=4)
 
 
 def certified(door: Door, height: int, time_ms: int, envelopes: list[bytes],

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from ledger_kit import keypair
-from node.genesis import DEFAULT_POLICIES, Genesis, GenesisError, Validator, from_json, load
+from node.genesis import (DEFAULT_POLICIES, Genesis, GenesisError, Organisation, Validator,
+                          from_json, load)
 
 KEYS = [keypair(f"v{i}").public for i in range(8)]
 
@@ -19,7 +20,9 @@ def make(**change) -> Genesis:
     fields = dict(chain="heerlen", city="Heerlen", coin_name="Heerlens Heitje",
                   coin_symbol="HHT",
                   validators=tuple(Validator(f"v{i}", KEYS[i]) for i in range(4)),
-                  admins=(keypair("admin").public,))
+                  admins=(keypair("admin").public,),
+                  organisations=tuple(Organisation(f"v{i}", (keypair(f"s{i}").public,))
+                                      for i in range(4)))
     fields.update(change)
     return Genesis(**fields)
 

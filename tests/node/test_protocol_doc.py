@@ -7,7 +7,7 @@ from pathlib import Path
 from consensus.digest import batch_digest, commit_bytes
 from node import codec
 from node.envelope import make_body, seal, tx_id_of
-from node.genesis import Genesis, Validator
+from node.genesis import Genesis, Organisation, Validator
 from node.keys import Keypair
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
@@ -24,6 +24,7 @@ def vector(name: str) -> str:
 
 def test_the_documented_vectors_are_what_the_code_computes():
     pair = Keypair.from_seed(bytes(range(32)))
+    steward = Keypair.from_seed(bytes(range(1, 33)))
     assert pair.public.hex() in DOC
     body = make_body("heerlen", "coin.spend", pair.public, 1, {"to": b"\x11" * 32,
                                                                "amount": 250})
@@ -37,5 +38,6 @@ def test_the_documented_vectors_are_what_the_code_computes():
     assert vector("batch digest") == digest.hex()
     assert vector("commit bytes (view 0)") == commit_bytes("heerlen", 0, 1, digest).hex()
     genesis = Genesis("heerlen", "Heerlen", "Heerlens Heitje", "HHT",
-                      (Validator("municipality", pair.public),), (pair.public,))
+                      (Validator("municipality", pair.public),), (pair.public,),
+                      (Organisation("municipality", (steward.public,)),))
     assert vector("genesis hash") == genesis.hash().hex()
