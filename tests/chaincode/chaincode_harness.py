@@ -51,11 +51,13 @@ class Chain:
         self.count += 1
         return Tx(hashlib.sha256(b"tx/%d" % self.count).hexdigest(), signer, kind, args)
 
-    def run(self, txs: list[Tx], time_ms: int | None = None):
+    def run(self, txs: list[Tx], time_ms: int | None = None, height: int | None = None):
+        """One block; `height` repeats a height on purpose (the same block context for
+        one transaction at a time as for a whole batch)."""
         if time_ms is not None:
             assert time_ms >= self.time_ms, "block times never go back"
             self.time_ms = time_ms
-        self.height += 1
+        self.height = self.height + 1 if height is None else height
         outcome = chaincode.execute_block(1, self.state, BlockContext(self.height, self.time_ms),
                                           txs, self.acc)
         self.state.apply(outcome.writes)
@@ -94,6 +96,24 @@ class Chain:
         if expires is None:
             expires = self.time_ms + 7 * DAY_MS
         return self.do(steward, "gov.propose", action=action, args=args, expires=expires)
+
+    def governed(self, action: str, steward: bytes = STEWARD, **args):
+        """The action as one steward's proposal (threshold 1), answered as if signed
+        directly: the refusal of the proposal or of the enacted action, or `ok` with the
+        action's own events."""
+        result = self.propose(steward, action, **args)
+        if result.code != "ok":
+            return result
+        decided = result.events[1]
+        if decided["kind"] == "gov.failed":
+            return chaincode.Result(result.tx_id, decided["code"], decided["info"])
+        assert decided["kind"] == "gov.enacted", result.events
+        return chaincode.Result(result.tx_id, "ok", {}, result.events[2:])
+
+    def governed_ok(self, action: str, **args):
+        result = self.governed(action, **args)
+        assert result.code == "ok", (action, result.code, result.info)
+        return result
 
     def govern(self, action: str, steward: bytes = STEWARD, **args):
         """A proposal by one steward, which must be enacted at once (threshold 1)."""

@@ -61,4 +61,10 @@ def test_every_kind_of_the_contract_has_a_schema():
         "member.register", "member.update", "member.revoke", "member.recover",
         "policy.set", "task.post", "task.claim", "task.withdraw", "task.submit",
         "task.approve", "task.reject", "task.cancel", "coin.spend", "coin.refund",
-        "coin.redeem", "payout.confirm"])
+        "coin.redeem", "payout.confirm", "recovery.cancel", "recovery.complete",
+        "constitution.set", "gov.propose", "gov.approve", "gov.withdraw"])
+
+
+def test_every_kind_with_a_schema_has_a_handler_and_the_reverse():
+    from chaincode.v1 import KINDS
+    assert set(KINDS) == set(a.SCHEMAS)

@@ -102,7 +102,7 @@ def test_allowed_is_never_below_zero_after_a_cap_is_lowered():
     chain = small_chain()
     anna = chain.citizen("anna")
     chain.earn(anna, "t1", reward=900)
-    chain.ok(ADMIN, "policy.set", **dict(SMALL, monthly_cap=500))
+    chain.governed_ok("policy.set", **dict(SMALL, monthly_cap=500))
     chain.post("t2", reward=10)
     assert chain.do(anna, "task.claim", task="t2").info == {
         "cap": "monthly", "period": "2025-01", "allowed": 0}
@@ -114,13 +114,13 @@ def test_lowering_a_cap_affects_later_mints_only():
     chain.post("t1", reward=800)
     chain.ok(anna, "task.claim", task="t1")
     chain.ok(anna, "task.submit", task="t1", proof=bytes(32))
-    chain.ok(ADMIN, "policy.set", **dict(SMALL, monthly_cap=700))
+    chain.governed_ok("policy.set", **dict(SMALL, monthly_cap=700))
     result = chain.do(ADMIN, "task.approve", task="t1", citizen=anna)
     assert (result.code, result.info) == ("cap_exceeded", {"cap": "monthly",
                                                            "period": "2025-01",
                                                            "allowed": 700})
     # The work stays submitted: once the cap rises again it can be approved.
-    chain.ok(ADMIN, "policy.set", **SMALL)
+    chain.governed_ok("policy.set", **SMALL)
     chain.ok(ADMIN, "task.approve", task="t1", citizen=anna)
 
 
@@ -138,7 +138,7 @@ def test_approval_in_a_month_whose_cap_is_used_waits_for_the_next_month():
     chain.ok(anna, "task.submit", task="y", proof=bytes(32))
     chain.ok(ADMIN, "task.approve", task="y", citizen=anna)
     # With the monthly cap lowered to 9.00, January has 4.00 left: "late" must wait.
-    chain.ok(ADMIN, "policy.set", **dict(SMALL, monthly_cap=900))
+    chain.governed_ok("policy.set", **dict(SMALL, monthly_cap=900))
     result = chain.do(ADMIN, "task.approve", task="late", citizen=anna)
     assert result.info == {"cap": "monthly", "period": "2025-01", "allowed": 400}
     chain.run([], T_JAN + 20 * DAY_MS)          # 2025-02-04

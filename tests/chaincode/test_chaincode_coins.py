@@ -136,7 +136,7 @@ def test_refund_goes_to_the_payers_current_key_after_recovery():
     spend = chain.tx(anna, "coin.spend", to=shop, amount=400)
     chain.run([spend])
     new = key("anna-new")
-    chain.ok(ADMIN, "member.recover", old=anna, new=new)
+    chain.governed_ok("member.recover", old=anna, new=new)
     chain.ok(shop, "coin.refund", spend=spend.tx_id, amount=400)
     assert (chain.balance(new), chain.balance(anna)) == (1000, 0)
 

@@ -12,12 +12,13 @@ from chaincode.api import BlockContext, Result, Tx
 from chaincode.errors import CODES
 from chaincode.root import acc_of
 from chaincode.views import InMemoryState
-from chaincode_harness import ADMIN, T_JUNE_2025, Chain, key
+from chaincode_harness import ADMIN, STEWARD, T_JUNE_2025, Chain, key
 
 
 def test_the_contracts_rejection_codes_in_its_order():
     assert CODES == ("duplicate", "unknown_kind", "invalid_args", "unknown_member",
-                     "revoked", "unauthorized", "not_found", "exists", "invalid_state",
+                     "revoked", "frozen", "unauthorized", "not_found", "exists",
+                     "invalid_state",
                      "not_a_merchant", "deadline_passed", "task_full",
                      "hourly_rate_exceeded", "cap_exceeded", "insufficient_funds")
 
@@ -64,7 +65,7 @@ def test_a_refusal_after_an_ok_in_the_same_block_keeps_the_ok_and_adds_nothing()
     for task in ("t1", "t2"):
         chain.ok(anna, "task.claim", task=task)
         chain.ok(anna, "task.submit", task=task, proof=bytes(32))
-    chain.ok(ADMIN, "policy.set", year=2025, hourly_cap_21plus=10**6,
+    chain.governed_ok("policy.set", year=2025, hourly_cap_21plus=10**6,
              hourly_cap_under21=10**6, monthly_cap=900, yearly_cap=1000)
     approve1 = chain.tx(ADMIN, "task.approve", task="t1", citizen=anna)
     approve2 = chain.tx(ADMIN, "task.approve", task="t2", citizen=anna)
@@ -109,45 +110,69 @@ def test_args_that_are_not_a_map_or_carry_wrong_types_are_invalid_args():
     assert chain.run([tx]).results[0].code == "invalid_args"
     assert chain.do(ADMIN, "task.cancel", task=b"t1").code == "invalid_args"
     assert chain.do(ADMIN, "member.revoke", key=bytearray(32)).code == "invalid_args"
-    assert chain.do(ADMIN, "policy.set", year=2026, hourly_cap_21plus=True,
+    assert chain.governed("policy.set", year=2026, hourly_cap_21plus=True,
                     hourly_cap_under21=1, monthly_cap=1, yearly_cap=1).code == "invalid_args"
+
+
+ORGS = [{"id": "city", "stewards": [STEWARD]}]
+VALIDATORS = [{"name": "v0", "key": key("v0"), "organisation": "city"}]
+
+
+def genesis(admins, policies=(), organisations=ORGS, validators=VALIDATORS, law=None):
+    return chaincode.genesis_state(1, list(admins), list(policies), organisations,
+                                   validators, law)
 
 
 def test_unknown_rules_version_is_a_value_error():
     with pytest.raises(ValueError):
         chaincode.execute_block(2, InMemoryState(), BlockContext(1, 0), [], 0)
     with pytest.raises(ValueError):
-        chaincode.genesis_state(0, [ADMIN], [])
+        chaincode.genesis_state(0, [ADMIN], [], ORGS, VALIDATORS)
     assert chaincode.RULES_VERSIONS == (1,)
 
 
-def test_genesis_has_the_admins_and_policies_and_its_accumulator():
-    writes, acc = chaincode.genesis_state(1, [ADMIN, key("a2")], chaincode.DEFAULT_POLICIES)
+def test_genesis_has_the_admins_stewards_constitution_and_policies_and_its_accumulator():
+    writes, acc = genesis([ADMIN, key("a2")], chaincode.DEFAULT_POLICIES)
     state = InMemoryState(writes)
     assert acc == acc_of(state.items())
     assert views.member(state, ADMIN)["role"] == "admin"
-    assert [p["year"] for p in views.policies(state)] == [2021, 2022, 2023, 2024, 2025]
+    assert views.member(state, STEWARD) == {"key": STEWARD, "role": "steward", "active": True,
+                                            "balance": 0, "organisation": "city"}
+    assert [p["year"] for p in views.policies(state)] == [2021, 2022, 2023, 2024, 2025, 2026]
     assert views.policy_for_year(state, 2024)["policy"]["hourly_cap_under21"] == 325
+    law = chaincode.default_constitution(["city"])
+    assert law["thresholds"]["constitution.set"] == 1 and law["recovery_delay_ms"] == 72 * 3600_000
 
 
-def test_genesis_refuses_bad_admins_and_policies():
-    with pytest.raises(ValueError):
-        chaincode.genesis_state(1, [], [])
-    with pytest.raises(ValueError):
-        chaincode.genesis_state(1, [ADMIN, ADMIN], [])
-    with pytest.raises(ValueError):
-        chaincode.genesis_state(1, [b"short"], [])
+def test_genesis_refuses_bad_admins_stewards_organisations_and_policies():
+    for admins in ([], [ADMIN, ADMIN], [b"short"], [STEWARD]):
+        with pytest.raises(ValueError):
+            genesis(admins)
     bad = dict(chaincode.DEFAULT_POLICIES[0], monthly_cap=10**7)
     with pytest.raises(ValueError):
-        chaincode.genesis_state(1, [ADMIN], [bad])
+        genesis([ADMIN], [bad])
+    with pytest.raises(ValueError, match="organisation"):
+        genesis([ADMIN], organisations=[])
+    with pytest.raises(ValueError, match="steward"):
+        genesis([ADMIN], organisations=[{"id": "city", "stewards": []}])
+    with pytest.raises(ValueError, match="validator"):
+        genesis([ADMIN], validators=[{"name": "v0", "key": key("v0"), "organisation": "x"}])
+    law = chaincode.default_constitution(["city"])
+    law["thresholds"]["constitution.set"] = 0          # could never be changed again
+    with pytest.raises(ValueError, match="constitution"):
+        genesis([ADMIN], law=law)
+    law = chaincode.default_constitution(["city"])
+    law["thresholds"]["policy.set"] = 2                # more than the organisations
+    with pytest.raises(ValueError, match="constitution"):
+        genesis([ADMIN], law=law)
 
 
 def test_default_policies_are_the_published_limits_in_cents():
     assert chaincode.DEFAULT_POLICIES[-1] == {
-        "year": 2025, "hourly_cap_21plus": 560, "hourly_cap_under21": 330,
-        "monthly_cap": 21_000, "yearly_cap": 210_000}
+        "year": 2026, "hourly_cap_21plus": 575, "hourly_cap_under21": 340,
+        "monthly_cap": 22_000, "yearly_cap": 220_000}
     assert [p["monthly_cap"] for p in chaincode.DEFAULT_POLICIES] == [
-        18_000, 18_000, 19_000, 21_000, 21_000]
+        18_000, 18_000, 19_000, 21_000, 21_000, 22_000]
 
 
 def test_encode_result_is_canonical_msgpack_with_sorted_keys_and_bin_keys():

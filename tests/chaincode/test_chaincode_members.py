@@ -92,39 +92,42 @@ def test_revoked_key_can_sign_nothing():
     assert chain.do(anna, "task.nonsense").code == "unknown_kind"
 
 
-def test_admin_cannot_revoke_itself():
+def test_an_admin_cannot_revoke_or_recover_an_admin_alone():
+    # Admins are a privileged role: only governance revokes or recovers them.
     chain = Chain()
-    chain.member("admin2", "admin")
-    assert chain.do(ADMIN, "member.revoke", key=ADMIN).code == "invalid_state"
+    second = chain.member("admin2", "admin")
+    assert chain.do(ADMIN, "member.revoke", key=ADMIN).code == "unauthorized"
+    assert chain.do(ADMIN, "member.revoke", key=second).code == "unauthorized"
+    assert chain.do(ADMIN, "member.recover", old=second, new=key("x")).code == "unauthorized"
 
 
 def test_last_active_admin_cannot_be_revoked():
     chain = Chain()
+    assert chain.governed("member.revoke", key=ADMIN).code == "invalid_state"
     second = chain.member("admin2", "admin")
-    chain.ok(second, "member.revoke", key=ADMIN)
+    chain.governed("member.revoke", key=ADMIN)
     assert views.member(chain.state, ADMIN)["active"] is False
-    # The only other admin is the signer itself.
-    assert chain.do(second, "member.revoke", key=second).code == "invalid_state"
+    assert chain.governed("member.revoke", key=second).code == "invalid_state"
 
 
-def test_last_active_admin_cannot_be_revoked_by_another_admin_key_that_was_recovered():
+def test_last_active_admin_cannot_be_revoked_after_its_key_was_recovered():
     # After recovering the only admin, the old key is revoked and the new one is the
-    # last active admin: revoking it (by itself) stays refused.
+    # last active admin: revoking it stays refused.
     chain = Chain()
     new = key("admin-new")
-    chain.ok(ADMIN, "member.recover", old=ADMIN, new=new)
-    assert chain.do(ADMIN, "member.revoke", key=new).code == "revoked"
-    assert chain.do(new, "member.revoke", key=new).code == "invalid_state"
+    assert chain.governed("member.recover", old=ADMIN, new=new).code == "ok"
+    assert chain.do(ADMIN, "task.cancel", task="x").code == "revoked"
+    assert chain.governed("member.revoke", key=new).code == "invalid_state"
 
 
 def test_admin_count_follows_revoke_and_recover_so_the_last_admin_is_kept():
     chain = Chain()
     second = chain.member("admin2", "admin")
-    chain.ok(second, "member.revoke", key=ADMIN)
-    chain.ok(second, "member.recover", old=ADMIN, new=key("admin-new"))
-    # Two active admins again (second and admin-new): one may revoke the other.
-    assert chain.do(second, "member.revoke", key=key("admin-new")).code == "ok"
-    assert chain.do(second, "member.revoke", key=second).code == "invalid_state"
+    assert chain.governed("member.revoke", key=ADMIN).code == "ok"
+    assert chain.governed("member.recover", old=ADMIN, new=key("admin-new")).code == "ok"
+    # Two active admins again (second and admin-new): one may go.
+    assert chain.governed("member.revoke", key=key("admin-new")).code == "ok"
+    assert chain.governed("member.revoke", key=second).code == "invalid_state"
 
 
 def test_revoking_a_revoked_key_is_invalid_state():
@@ -149,7 +152,7 @@ def test_recover_moves_balance_claims_earnings_and_reservations_and_revokes_old(
     chain.ok(anna, "task.submit", task="t3", proof=bytes(32))
     before = views.earnings(chain.state, anna, chain.time_ms)
     new = key("anna-new-phone")
-    result = chain.ok(ADMIN, "member.recover", old=anna, new=new)
+    result = chain.governed_ok("member.recover", old=anna, new=new)
     assert result.events == [{"kind": "member.recovered", "old": anna, "new": new,
                               "balance": 1500}]
     assert chain.balance(new) == 1500 and chain.balance(anna) == 0
@@ -175,7 +178,7 @@ def test_recover_moves_pending_payouts_and_keeps_refund_rights():
     redeem = chain.tx(shop, "coin.redeem", amount=100)
     assert [r.code for r in chain.run([spend, redeem]).results] == ["ok", "ok"]
     new = key("shop-new")
-    chain.ok(ADMIN, "member.recover", old=shop, new=new)
+    chain.governed_ok("member.recover", old=shop, new=new)
     pending = views.pending_payouts_of(chain.state, new)
     assert [p["payout"] for p in pending] == [redeem.tx_id]
     assert views.pending_payouts_of(chain.state, shop) == []
@@ -193,23 +196,23 @@ def test_recover_moves_pending_payouts_and_keeps_refund_rights():
 def test_recovery_to_a_key_that_has_been_a_member_is_exists():
     chain = Chain()
     anna, bert = chain.citizen("anna"), chain.citizen("bert")
-    assert chain.do(ADMIN, "member.recover", old=anna, new=bert).code == "exists"
-    assert chain.do(ADMIN, "member.recover", old=anna, new=anna).code == "exists"
-    chain.ok(ADMIN, "member.recover", old=anna, new=key("anna2"))
+    assert chain.governed("member.recover", old=anna, new=bert).code == "exists"
+    assert chain.governed("member.recover", old=anna, new=anna).code == "exists"
+    chain.governed_ok("member.recover", old=anna, new=key("anna2"))
     # anna was a member once: nobody may be recovered onto her key.
-    assert chain.do(ADMIN, "member.recover", old=bert, new=anna).code == "exists"
+    assert chain.governed("member.recover", old=bert, new=anna).code == "exists"
 
 
 def test_recovering_a_key_already_recovered_is_invalid_state():
     chain = Chain()
     anna = chain.citizen("anna")
-    chain.ok(ADMIN, "member.recover", old=anna, new=key("anna2"))
-    assert chain.do(ADMIN, "member.recover", old=anna,
+    chain.governed_ok("member.recover", old=anna, new=key("anna2"))
+    assert chain.governed("member.recover", old=anna,
                     new=key("anna3")).code == "invalid_state"
 
 
 def test_recovering_an_unknown_key_is_not_found():
-    assert Chain().do(ADMIN, "member.recover", old=key("x"),
+    assert Chain().governed("member.recover", old=key("x"),
                       new=key("y")).code == "not_found"
 
 
@@ -217,7 +220,7 @@ def test_policy_set_stores_the_years_policy_and_announces_it():
     chain = Chain()
     args = dict(year=2026, hourly_cap_21plus=570, hourly_cap_under21=340, monthly_cap=21_000,
                 yearly_cap=210_000, programme_yearly_cap=150_000)
-    result = chain.ok(ADMIN, "policy.set", **args)
+    result = chain.governed_ok("policy.set", **args)
     assert result.events == [dict(args, kind="policy.set")]
     assert views.policy_for_year(chain.state, 2026) == {"policy": args, "fallback": False,
                                                         "from_year": 2026}
@@ -226,32 +229,33 @@ def test_policy_set_stores_the_years_policy_and_announces_it():
 def test_policy_with_monthly_or_programme_above_yearly_is_invalid_args():
     chain = Chain()
     base = dict(year=2026, hourly_cap_21plus=500, hourly_cap_under21=300, yearly_cap=1000)
-    assert chain.do(ADMIN, "policy.set", monthly_cap=1001, **base).code == "invalid_args"
-    assert chain.do(ADMIN, "policy.set", monthly_cap=100, programme_yearly_cap=1001,
+    assert chain.governed("policy.set", monthly_cap=1001, **base).code == "invalid_args"
+    assert chain.governed("policy.set", monthly_cap=100, programme_yearly_cap=1001,
                     **base).code == "invalid_args"
-    assert chain.do(ADMIN, "policy.set", monthly_cap=1000, programme_yearly_cap=1000,
+    assert chain.governed("policy.set", monthly_cap=1000, programme_yearly_cap=1000,
                     **base).code == "ok"
 
 
 def test_policy_for_a_year_that_has_ended_is_invalid_state():
     chain = Chain()  # June 2025
     args = dict(hourly_cap_21plus=500, hourly_cap_under21=300, monthly_cap=100, yearly_cap=1000)
-    assert chain.do(ADMIN, "policy.set", year=2024, **args).code == "invalid_state"
-    assert chain.do(ADMIN, "policy.set", year=2025, **args).code == "ok"
+    assert chain.governed("policy.set", year=2024, **args).code == "invalid_state"
+    assert chain.governed("policy.set", year=2025, **args).code == "ok"
 
 
 def test_policy_year_ends_at_amsterdam_midnight_not_utc():
     # 2025-12-31T23:30Z is already 2026 in Amsterdam: 2025 has ended there.
     chain = Chain(time_ms=1_767_223_800_000)
     args = dict(hourly_cap_21plus=500, hourly_cap_under21=300, monthly_cap=100, yearly_cap=1000)
-    assert chain.do(ADMIN, "policy.set", year=2025, **args).code == "invalid_state"
+    assert chain.governed("policy.set", year=2025, **args).code == "invalid_state"
 
 
 def test_a_year_without_policy_falls_back_to_the_latest_earlier_one():
-    chain = Chain(time_ms=T_JUNE_2025 + 400 * DAY_MS)   # July 2026
-    found = views.policy_for_year(chain.state, 2026)
-    assert found["fallback"] is True and found["from_year"] == 2025
-    assert chain.post("t1", reward=1120, minutes=120).code == "ok"   # 5.60/h of 2025
+    chain = Chain(time_ms=T_JUNE_2025 + 765 * DAY_MS)   # July 2027
+    found = views.policy_for_year(chain.state, 2027)
+    assert found["fallback"] is True and found["from_year"] == 2026
+    assert chain.post("t1", reward=1150, minutes=120).code == "ok"   # 5.75/h of 2026
+    assert chain.post("t2", reward=1151, minutes=120).code == "hourly_rate_exceeded"
 
 
 def test_no_policy_at_or_before_the_year_refuses_post_claim_and_approve():

@@ -2,7 +2,7 @@
 month and year boundaries, the summer-time switches and policy changes.
 
 Every block runs twice: as one batch on one chain, and one transaction per block (same
-block time) on a second chain. The invariants are checked on the second chain after every
+block time and height) on a second chain. The invariants are checked on the second chain after every
 single transaction; the two chains must end every block with the same state root.
 
 Set CHAINCODE_EXAMPLES (and CHAINCODE_STEPS) for a longer hunt than the default run, and
@@ -23,7 +23,7 @@ from chaincode import caps, views
 from chaincode import state as keys
 from chaincode.api import BlockContext, Tx
 from chaincode.periods import periods
-from chaincode_harness import ADMIN, DAY_MS, HOUR_MS, Chain, key
+from chaincode_harness import ADMIN, DAY_MS, HOUR_MS, STEWARD, Chain, key
 
 EXAMPLES = int(os.environ.get("CHAINCODE_EXAMPLES", "25"))
 STEPS = int(os.environ.get("CHAINCODE_STEPS", "40"))
@@ -57,7 +57,7 @@ class Ledger(RuleBasedStateMachine):
         self.active: dict[bytes, str] = {ADMIN: "admin"}
         self.posted: list[str] = []
         self.claims: dict[str, set] = {}
-        setup = [self._tx(ADMIN, "member.register", key=REVIEWER, role="reviewer")]
+        setup = [self._governed("member.register", key=REVIEWER, role="reviewer")]
         for i, k in enumerate(CITIZENS):
             setup.append(self._tx(ADMIN, "member.register", key=k, role="citizen",
                                   age_band="under21" if i % 3 == 0 else "21plus",
@@ -70,6 +70,12 @@ class Ledger(RuleBasedStateMachine):
     def _tx(self, signer: bytes, kind: str, **args) -> Tx:
         self.count += 1
         return Tx(hashlib.sha256(b"prop/%d" % self.count).hexdigest(), signer, kind, args)
+
+    def _governed(self, action: str, **args) -> Tx:
+        """The chain's one organisation has thresholds of 1: its steward's proposal is
+        enacted in the same transaction."""
+        return self._tx(STEWARD, "gov.propose", action=action, args=args,
+                        expires=self.single.time_ms + DAY_MS)
 
     # ------------------------------------------------------------------ generating txs
     # The draws lean towards transactions that can succeed (active members, posted
@@ -137,8 +143,15 @@ class Ledger(RuleBasedStateMachine):
             payout = self._pick(d, self.payouts, ["11" * 32])
             return self._tx(ADMIN, kind, payout=payout, reference="bank")
         if kind == "member.recover":
-            return self._tx(ADMIN, kind, old=d(st.sampled_from(CITIZENS + MERCHANTS + NEW_KEYS)),
-                            new=d(st.sampled_from(NEW_KEYS)))
+            # by an admin: a delayed recovery that freezes `old`; by governance: at once
+            old = d(st.sampled_from(CITIZENS + MERCHANTS + NEW_KEYS))
+            new = d(st.sampled_from(NEW_KEYS))
+            if d(st.booleans()):
+                return self._tx(ADMIN, kind, old=old, new=new)
+            return self._governed(kind, old=old, new=new)
+        if kind in ("recovery.complete", "recovery.cancel"):
+            old = d(st.sampled_from(CITIZENS + MERCHANTS + NEW_KEYS))
+            return self._tx(d(st.sampled_from([ADMIN, STEWARD])), kind, old=old)
         if kind == "member.revoke":
             return self._tx(ADMIN, kind, key=d(st.sampled_from(ALL_KEYS)))
         if kind == "member.update":
@@ -154,7 +167,7 @@ class Ledger(RuleBasedStateMachine):
                         monthly_cap=monthly, yearly_cap=yearly)
             if d(st.booleans()):
                 args["programme_yearly_cap"] = d(st.integers(0, yearly))
-            return self._tx(ADMIN, kind, **args)
+            return self._governed(kind, **args)
         assert kind == "junk"
         return self._tx(citizen, "coin.spend", to=merchant, amount=0)
 
@@ -217,7 +230,7 @@ class Ledger(RuleBasedStateMachine):
         singles = []
         for tx in txs:
             before = dict(self.single.state.data)
-            one = self.single.run([tx])
+            one = self.single.run([tx], height=self.batch.height)
             result = one.results[0]
             singles.append(result)
             event(f"{tx.kind} {result.code}")
@@ -257,8 +270,8 @@ class Ledger(RuleBasedStateMachine):
 KINDS = (["task.post"] * 3 + ["task.claim"] * 4 + ["task.submit"] * 3 +
          ["task.approve"] * 3 + ["coin.spend"] * 3 + ["task.withdraw"] * 2 +
          ["task.reject", "task.cancel", "coin.refund", "coin.redeem",
-          "payout.confirm", "member.recover", "member.revoke", "member.update",
-          "policy.set", "junk"])
+          "payout.confirm", "member.recover", "member.recover", "recovery.complete",
+          "recovery.cancel", "member.revoke", "member.update", "policy.set", "junk"])
 
 
 def check_supply(state) -> None:

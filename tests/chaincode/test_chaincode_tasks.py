@@ -279,7 +279,7 @@ def test_work_of_a_revoked_citizen_cannot_be_approved_until_recovered():
     chain.ok(ADMIN, "member.revoke", key=anna)
     assert chain.do(ADMIN, "task.approve", task="t1", citizen=anna).code == "revoked"
     new = key("anna-2")
-    chain.ok(ADMIN, "member.recover", old=anna, new=new)
+    chain.governed_ok("member.recover", old=anna, new=new)
     assert chain.do(ADMIN, "task.approve", task="t1", citizen=anna).code == "revoked"
     chain.ok(ADMIN, "task.approve", task="t1", citizen=new)
 
