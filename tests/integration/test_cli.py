@@ -27,12 +27,14 @@ def test_keygen_refuses_to_overwrite_an_existing_file(tmp_path):
     assert out.read_bytes() == before
 
 
-def _genesis_args(out, validator_keys, admin_key):
+def _genesis_args(out, validator_keys, admin_key, stewards=None):
+    """One organisation per validator, named as it, each with a steward."""
+    stewards = stewards or [keys.Keypair.generate().public.hex() for _ in validator_keys]
     args = ["genesis", "--chain", "heerlen-test", "--city", "Heerlen",
             "--coin", "Heerlens Heitje", "--symbol", "HHT", "--admin", admin_key,
             "--out", str(out)]
-    for i, key in enumerate(validator_keys):
-        args += ["--validator", f"partner-{i}={key}"]
+    for i, (key, steward) in enumerate(zip(validator_keys, stewards)):
+        args += ["--validator", f"partner-{i}={key}", "--organisation", f"partner-{i}={steward}"]
     return args
 
 
@@ -44,6 +46,50 @@ def test_genesis_from_public_keys_prints_the_hash_of_the_file_it_writes(tmp_path
     written = genesis_file.load(out)
     assert done.stdout.strip() == written.hash().hex()
     assert [v.key.hex() for v in written.validators] == publics[:4]
+    assert [(o.id, len(o.stewards)) for o in written.organisations] == \
+        [(f"partner-{i}", 1) for i in range(4)]
+    assert written.constitution["thresholds"]["constitution.set"] == 4
+
+
+def test_genesis_takes_several_stewards_a_shared_organisation_and_thresholds(tmp_path):
+    publics = [keys.Keypair.generate().public.hex() for _ in range(8)]
+    out = tmp_path / "genesis.json"
+    args = ["genesis", "--chain", "heerlen-test", "--city", "Heerlen", "--coin", "Munt",
+            "--symbol", "M", "--admin", publics[0], "--out", str(out),
+            "--organisation", f"city={publics[1]},{publics[2]}",
+            "--organisation", f"cbs={publics[3]}",
+            "--threshold", "member.merchant=2", "--recovery-delay-hours", "24"]
+    for i in range(4):
+        args += ["--validator", f"v{i}={publics[4 + i]}@{'city' if i < 3 else 'cbs'}"]
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    written = genesis_file.load(out)
+    assert [v.organisation for v in written.validators] == ["city", "city", "city", "cbs"]
+    assert written.organisations[0].stewards == (bytes.fromhex(publics[1]),
+                                                 bytes.fromhex(publics[2]))
+    assert written.constitution["thresholds"]["member.merchant"] == 2
+    assert written.constitution["recovery_delay_ms"] == 24 * 3_600_000
+
+
+def test_genesis_refuses_a_threshold_above_the_organisations_with_exit_1(tmp_path):
+    publics = [keys.Keypair.generate().public.hex() for _ in range(5)]
+    out = tmp_path / "genesis.json"
+    done = run_cli(*_genesis_args(out, publics[:4], publics[4]), "--threshold", "policy.set=5")
+    assert done.returncode == 1
+    assert "policy.set" in done.stderr and "genesis refused" in done.stderr
+    assert not out.exists()
+
+
+def test_genesis_without_organisations_is_bad_usage(tmp_path):
+    publics = [keys.Keypair.generate().public.hex() for _ in range(5)]
+    out = tmp_path / "genesis.json"
+    args = [a for a in _genesis_args(out, publics[:4], publics[4])]
+    while "--organisation" in args:
+        i = args.index("--organisation")
+        del args[i:i + 2]
+    done = run_cli(*args)
+    assert done.returncode == 2 and "--organisation" in done.stderr
+    assert not out.exists()
 
 
 def test_genesis_refuses_a_key_that_is_not_64_hex_characters_with_exit_2(tmp_path):
@@ -78,6 +124,13 @@ def test_network_init_makes_the_folders_of_the_contract(tmp_path):
         [f"http://127.0.0.1:{base + 2 * i + 1}" for i in range(4)]
     assert network["genesis"] == genesis_file.load(tmp_path / "net" / "genesis.json").hash().hex()
     assert stat.S_IMODE((tmp_path / "net" / "keys" / "admin.key").stat().st_mode) == 0o600
+    written = genesis_file.load(tmp_path / "net" / "genesis.json")
+    for name, organisation in zip(["municipality", "cbs", "brightlands", "vng"],
+                                  written.organisations):
+        steward = tmp_path / "net" / "keys" / f"steward-{name}.key"
+        assert stat.S_IMODE(steward.stat().st_mode) == 0o600
+        assert organisation.id == name
+        assert organisation.stewards == (keys.read_key_file(steward).public,)
 
 
 def test_network_init_refuses_a_folder_that_is_not_empty(tmp_path):
