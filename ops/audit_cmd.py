@@ -1,7 +1,7 @@
 """`stadsmunt audit SOURCE...`: replay a chain from genesis and check everything
-docs/audit.md lists, trusting none of the sources. Exit 0 when everything holds, 1 with the
-first height and a plain reason when not, 2 for bad usage or a source that cannot be
-reached."""
+docs/audit.md lists, trusting none of the sources; the report ends with the governance
+decisions of the audited span. Exit 0 when everything holds, 1 with the first height and
+a plain reason when not, 2 for bad usage or a source that cannot be reached."""
 from __future__ import annotations
 
 import argparse
@@ -79,6 +79,20 @@ def _print_text(report) -> None:
     print(f"  head hash     {s['head']}", file=out)
     print(f"  signatures    {s['signatures']} checked in {s['seconds']} s "
           f"({s['tx_per_s']} tx/s)", file=out)
+    _print_decisions(report.decisions or [], out)
+
+
+def _print_decisions(decisions: list[dict], out) -> None:
+    """The enacted and failed proposals of the audited span, one line each."""
+    print("Governance decisions", file=out)
+    if not decisions:
+        print("  none in this period", file=out)
+        return
+    for d in decisions:
+        outcome = d["outcome"] if d["code"] is None else f"{d['outcome']} ({d['code']})"
+        approvals = ", ".join(d["approvals"]) or "none"
+        print(f"  height {d['height']}: {d['summary']}; proposed by {d['organisation']}, "
+              f"approved by {approvals} (threshold {d['threshold']}): {outcome}", file=out)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,8 +3,9 @@
     audit(sources, genesis=None, pin=None, jobs=None, progress=None) -> Report
 
 `sources` are opened with `open_source`; several are read in step and compared height by
-height. The report holds the summary, or the first failure (height and plain reason), and
-the warnings (a source that is behind; a genesis trusted from the source).
+height. The report holds the summary and the governance decisions, or the first failure
+(height and plain reason), and the warnings (a source that is behind; a genesis trusted
+from the source).
 """
 from __future__ import annotations
 
@@ -27,13 +28,16 @@ class Report:
     summary: dict | None = None
     failure: AuditFailure | None = None
     warnings: list[str] = field(default_factory=list)
+    # the enacted and failed proposals, in order (node/audit/governance.py); None on failure
+    decisions: list[dict] | None = None
 
     def to_json(self) -> dict:
         return {"ok": self.failure is None,
                 "failure": None if self.failure is None else
                 {"height": self.failure.height, "reason": self.failure.reason},
                 "genesis": self.genesis_hash, "genesis_trusted": self.trusted,
-                "warnings": list(self.warnings), "summary": self.summary}
+                "warnings": list(self.warnings), "summary": self.summary,
+                "governance": self.decisions}
 
 
 def _source_hash(source) -> bytes:
@@ -115,6 +119,7 @@ def audit(sources, genesis: Genesis | None = None, pin: bytes | None = None,
         replay = Replay(chosen, verifier, progress, on_block)
         try:
             report.summary = replay.run(compare(sources, report.warnings))
+            report.decisions = replay.governance.decisions
         except AuditFailure as failure:
             report.failure = failure
     return report

@@ -5,9 +5,11 @@ the height sequence and the previous hash, the batch digest, each certificate's 
 quorum, each envelope's decoding and chain id; and hands every signature (commit,
 envelope, checkpoint) to the process pool. `settle` (in order) waits for the block's
 signature verdicts, re-executes the block with the chaincode against a scratch LMDB state
-and compares each result, the results root, the state root and the block hash, then the
-checkpoint. A problem found ahead is raised only when its block comes up, so the failure
-reported is always the first height where something is wrong.
+and compares each result, the results root, the state root and the block hash, follows
+the ok results through the money invariants (invariants.py) and the governance check
+(governance.py), then checks the checkpoint. A problem found ahead is raised only when
+its block comes up, so the failure reported is always the first height where something
+is wrong.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import chaincode
 from chaincode.api import BlockContext, Tx
 from chaincode.v1 import MAX_TXS_PER_BLOCK
 from consensus.digest import batch_digest, checkpoint_bytes, commit_bytes, quorum
+from node.audit.governance import Governance
 from node.audit.invariants import InvariantBroken, Invariants
 from node.audit.verify import CHUNK, MAX_IN_FLIGHT, Verifier
 from node.block import block_hash, results_root
@@ -146,6 +149,7 @@ class Replay:
         self.progress = progress
         self.on_block = on_block
         self.invariants = Invariants([dict(p) for p in genesis.policies])
+        self.governance = Governance(genesis)
         self.scratch = _Scratch()
         writes, self.acc = genesis.state()
         self.scratch.begin()
@@ -356,8 +360,8 @@ class Replay:
         if this_hash != block.hash:
             raise AuditFailure(height, "the block hash does not match the block's contents")
         first_seen = self.scratch.first_seen
-        events = []
-        for result in outcome.results:
+        events, done = [], []
+        for tx, result in zip(txs, outcome.results):
             code = result.code
             if code == "duplicate":
                 continue
@@ -368,8 +372,10 @@ class Replay:
             if code == "ok":
                 self.ok += 1
                 events.extend(result.events)
+                done.append((tx, result.events))
         try:
             self.invariants.block(height, prepared.time_ms, events)
+            self.governance.block(height, prepared.time_ms, done)
         except InvariantBroken as broken:
             raise AuditFailure(broken.height, broken.reason) from None
         for label, answer in zip(prepared.labels[prepared.checkpoint_from:],

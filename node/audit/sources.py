@@ -263,7 +263,7 @@ def _certificate_json(value) -> tuple[tuple[int, bytes], ...]:
 
 
 def block_from_json(item, height: int, name: str) -> SourceBlock:
-    """A block of GET /v1/blocks (contract.md): hex hashes, base64 envelopes."""
+    """A block of GET /v1/blocks (docs/api.md): hex hashes, base64 envelopes."""
     try:
         results = item.get("results")
         # results are hashed as their canonical bytes; a gateway that gives them as base64

@@ -22,9 +22,14 @@ def sign_all(message: bytes, indexes=(0, 1, 2)) -> tuple[tuple[int, bytes], ...]
 def build_log(path, admin=ADMIN, spends: int = 3, genesis=None):
     """The ledger kit's story executed into a store at `path`, every block certified by 3
     of 4 validators and a checkpoint kept every `checkpoint_interval` blocks."""
-    genesis = genesis or make_genesis(admin)
+    return build_blocks(path, genesis or make_genesis(admin), story(admin, spends))
+
+
+def build_blocks(path, genesis, blocks):
+    """`blocks` ((block time, envelopes) each) executed into a store at `path`, certified
+    as build_log does; answers the genesis."""
     executor = open_ledger(path, genesis)
-    for height, (time_ms, envelopes) in enumerate(story(admin, spends), 1):
+    for height, (time_ms, envelopes) in enumerate(blocks, 1):
         block_hash = executor.execute(certified(executor.door, height, time_ms, envelopes))
         if height % genesis.checkpoint_interval == 0:
             cert = sign_all(checkpoint_bytes(CHAIN, height, block_hash), (1, 2, 3))
