@@ -30,16 +30,6 @@ GOVERNANCE_MEMBER = {"role": "governance", "active": True, "balance": 0}
 MAX_OPEN = 64
 MAX_EXPIRY_MS = 30 * constitution.DAY_MS
 
-# The handler each governable kind runs when enacted.
-ACTIONS = {
-    "member.register": members.register,
-    "member.revoke": members.revoke,
-    "member.recover": recoveries.recover_now,
-    "policy.set": members.set_policy,
-    "constitution.set": members.set_constitution,
-}
-assert set(ACTIONS) == set(constitution.GOVERNABLE_KINDS)
-
 
 def direct(c: Context, kind: str, signer: bytes, args: dict, member: dict,
            tx_key: bytes, handler) -> list:
@@ -165,7 +155,60 @@ def _decide(c: Context, proposal: bytes, record: dict, law: dict, tx_key: bytes)
         return [{"kind": "gov.failed", "proposal": proposal.hex(), "code": refusal.code,
                  "info": refusal.info}]
     _close(c, proposal, record, "enacted")
-    return [{"kind": "gov.enacted", "proposal": proposal.hex(), "action": action}] + events
+    events = [{"kind": "gov.enacted", "proposal": proposal.hex(), "action": action}] + events
+    if action == "constitution.set":
+        kept = constitution.get(view)["organisations"]
+        for organisation in law["organisations"]:
+            if organisation not in kept:
+                events += _withdraw_all(c, organisation)
+    return events
+
+
+def set_constitution(c: Context, signer: bytes, args: dict, member: dict,
+                     tx_key: bytes) -> list:
+    """constitution.set (governance only): thresholds, delay and organisations.
+    Removing an organisation revokes its stewards (and _decide withdraws its open
+    proposals); an organisation that owns a validator cannot be removed."""
+    view, law = c.view, constitution.get(c.view)
+    organisations = args.get("organisations", law["organisations"])
+    if max(args["thresholds"].values()) > len(organisations):
+        raise Reject("invalid_state")
+    removed = [o for o in law["organisations"] if o not in organisations]
+    owners = {v["organisation"] for v in st.unpack(view.get(st.VALIDATORS))}
+    if owners & set(removed):
+        raise Reject("invalid_state")
+    events = []
+    for organisation in removed:
+        for key in constitution.active_stewards(view, organisation):
+            events.append(members.revoke_record(view, key, st.get_member(view, key)))
+    new = constitution.make(organisations, args["thresholds"],
+                            args.get("recovery_delay_ms", law["recovery_delay_ms"]))
+    constitution.put(view, new)
+    return events + [dict(new, kind="constitution.set")]
+
+
+# The handler each governable kind runs when enacted.
+ACTIONS = {
+    "member.register": members.register,
+    "member.revoke": members.revoke,
+    "member.recover": recoveries.recover_now,
+    "policy.set": members.set_policy,
+    "constitution.set": set_constitution,
+}
+assert set(ACTIONS) == set(constitution.GOVERNABLE_KINDS)
+
+
+def _withdraw_all(c: Context, organisation: str) -> list:
+    """A removed organisation's open proposals are withdrawn: nobody could withdraw
+    them any more, and the others should not enact what it alone still proposes."""
+    events = []
+    for key, _ in c.view.scan(st.OPEN_PROPOSALS + st.org_part(organisation)):
+        proposal = key[-32:]
+        record = _get(c.view, proposal)
+        if status(record, c.time_ms) == "open":
+            _close(c, proposal, record, "withdrawn")
+            events.append({"kind": "gov.withdrawn", "proposal": proposal.hex()})
+    return events
 
 
 def _close(c: Context, proposal: bytes, record: dict, outcome: str) -> None:

@@ -27,9 +27,9 @@ ATTRIBUTES = {"citizen": ("age_band", "area"), "merchant": ("name",),
 
 def register(c: Context, signer: bytes, args: dict, member: dict, tx_key: bytes) -> list:
     view, key, role = c.view, args["key"], args["role"]
-    require_unused(view, key)
     if role == "steward" and args["organisation"] not in constitution.get(view)["organisations"]:
         raise Reject("not_found")
+    require_unused(view, key)
     record = {"role": role, "active": True, "balance": 0}
     event = {"kind": "member.registered", "key": key, "role": role}
     for name in ATTRIBUTES.get(role, ()):
@@ -160,28 +160,6 @@ def _move_payouts(view, old: bytes, new: bytes) -> None:
         payout = st.unpack(view.get(st.PAYOUT + payout_id))
         payout["merchant"] = new
         view.put(st.PAYOUT + payout_id, st.pack(payout))
-
-
-def set_constitution(c: Context, signer: bytes, args: dict, member: dict,
-                     tx_key: bytes) -> list:
-    """constitution.set (governance only): thresholds, delay and organisations.
-    Removing an organisation revokes its stewards; one that owns a validator stays."""
-    view, law = c.view, constitution.get(c.view)
-    organisations = args.get("organisations", law["organisations"])
-    if max(args["thresholds"].values()) > len(organisations):
-        raise Reject("invalid_state")
-    removed = [o for o in law["organisations"] if o not in organisations]
-    owners = {v["organisation"] for v in st.unpack(view.get(st.VALIDATORS))}
-    if owners & set(removed):
-        raise Reject("invalid_state")
-    events = []
-    for organisation in removed:
-        for key in constitution.active_stewards(view, organisation):
-            events.append(revoke_record(view, key, st.get_member(view, key)))
-    new = constitution.make(organisations, args["thresholds"],
-                            args.get("recovery_delay_ms", law["recovery_delay_ms"]))
-    constitution.put(view, new)
-    return events + [dict(new, kind="constitution.set")]
 
 
 POLICY_FIELDS = ("year", "hourly_cap_21plus", "hourly_cap_under21", "monthly_cap",

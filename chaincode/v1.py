@@ -36,7 +36,7 @@ KINDS = {
     "member.revoke": (members.revoke, ADMIN),
     "member.recover": (recoveries.recover_now, ADMIN),
     "policy.set": (members.set_policy, ADMIN),
-    "constitution.set": (members.set_constitution, NOBODY),
+    "constitution.set": (governance.set_constitution, NOBODY),
     "recovery.cancel": (recoveries.cancel, GUARDIANS),
     "recovery.complete": (recoveries.complete, ADMIN),
     "gov.propose": (governance.propose, STEWARD),
