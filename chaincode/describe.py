@@ -1,4 +1,7 @@
-"""The plain sentence an app shows for a result code and its info (not hashed)."""
+"""The plain sentence an app shows for a result code and its info (not hashed).
+
+The info of most codes is empty, so a sentence names the cases of its code, the
+governance ones included (docs/api.md, "Results")."""
 from __future__ import annotations
 
 
@@ -17,12 +20,20 @@ _SENTENCES = {
     "invalid_args": "Some details of this request are missing or not valid.",
     "unknown_member": "This key is not registered with the programme.",
     "revoked": "This key has been blocked; ask the municipality to recover your account.",
-    "unauthorized": "Your role does not allow this.",
-    "not_found": "That task, claim, spend or payout does not exist, or is not yours.",
-    "exists": "That already exists.",
-    "invalid_state": "This cannot be done in the current state of things.",
+    "frozen": ("This key is frozen while a recovery of it is open; ask the municipality "
+               "or a steward to cancel the recovery if you did not ask for it."),
+    "unauthorized": ("Your role does not allow this; a change the constitution governs is "
+                     "made by the stewards' proposal and approvals."),
+    "not_found": ("That task, claim, spend, payout, member, organisation, proposal or open "
+                  "recovery does not exist, or is not yours."),
+    "exists": ("That already exists: a task id or key already used, a claim already made, "
+               "or an approval your organisation already gave."),
+    "invalid_state": ("This cannot be done in the current state of things (for instance a "
+                      "proposal that is no longer open, a recovery that is open already or "
+                      "not yet due, or a threshold the constitution does not allow)."),
     "not_a_merchant": "Coins can only be paid to an active local merchant.",
-    "deadline_passed": "The deadline of this task has passed.",
+    "deadline_passed": ("The deadline of this task, or the expiry of this proposal, "
+                        "has passed."),
     "task_full": "All places on this task are taken.",
     "insufficient_funds": "There are not enough coins in this account.",
     "malformed": "The transaction could not be read.",

@@ -1,14 +1,16 @@
 """Pure read helpers over a StateReader, for the gateway, the auditor and the tests.
 
-Everything here reads; nothing writes except InMemoryState.apply. Claims' states are
-shown as they stand at a given time: an open claim whose deadline has passed is
-"expired" (the ledger never rewrites it, see tasks.py).
+Everything here reads; nothing writes except InMemoryState.apply. Claims' and
+proposals' states are shown as they stand at a given time: an open claim whose deadline
+has passed is "expired", and so is an open proposal at or after its `expires` (the ledger
+never rewrites either, see tasks.py and governance.py).
 """
 from __future__ import annotations
 
 from bisect import bisect_left, insort
 
-from . import caps
+from . import caps, governance, recoveries
+from . import constitution as law_of
 from . import state as st
 from .periods import periods
 
@@ -173,3 +175,102 @@ def executed(state, tx_id: str) -> bool:
 def members(state) -> list[dict]:
     return [dict(st.unpack(raw), key=key[len(st.MEMBER):])
             for key, raw in state.scan(st.MEMBER)]
+
+
+def steward_count(state) -> int:
+    """Active stewards of every organisation (genesis's have no event to count)."""
+    return sum(1 for _ in state.scan(st.STEWARDS))
+
+
+# ---- governance ----
+
+def constitution(state) -> dict:
+    """{organisations: [{id, stewards: [active steward keys], validators: [names]}],
+    thresholds, recovery_delay_ms}."""
+    law = law_of.get(state)
+    validators = st.unpack(state.get(st.VALIDATORS))
+    return {"organisations": [
+        {"id": org, "stewards": law_of.active_stewards(state, org),
+         "validators": [v["name"] for v in validators if v["organisation"] == org]}
+        for org in law["organisations"]],
+        "thresholds": dict(law["thresholds"]), "recovery_delay_ms": law["recovery_delay_ms"]}
+
+
+def _proposal_out(state, proposal: bytes, record: dict, law: dict, time_ms: int,
+                  detail: bool) -> dict:
+    status = governance.status(record, time_ms)
+    # an open proposal needs the threshold in force now; a closed one shows its last
+    threshold = law["thresholds"][record["class"]] if status == "open" else record["threshold"]
+    out = {"id": proposal.hex(), "status": status, "action": record["action"],
+           "args": record["args"], "organisation": record["organisation"],
+           "proposer": record["proposer"], "expires": record["expires"],
+           "threshold": threshold, "height": record["height"],
+           "approvals": len(governance.counting_organisations(state, record, law))}
+    if "reason" in record:
+        out["reason"] = record["reason"]
+    if detail:
+        out["approved_by"] = [
+            {"organisation": org, "key": key, "height": height,
+             "counts": governance.counts(state, key, org, law)}
+            for org, key, height in record["approvals"]]
+        out["closed_height"] = record.get("closed_height")
+        if record["status"] == "failed":
+            out["code"], out["info"] = record["code"], record["info"]
+    return out
+
+
+def proposal(state, proposal_id: bytes, time_ms: int) -> dict | None:
+    """One proposal as it stands at time_ms, with every approval and whether it counts
+    now; None if there is none with this id."""
+    raw = state.get(st.PROPOSAL + proposal_id)
+    if raw is None:
+        return None
+    return _proposal_out(state, proposal_id, st.unpack(raw), law_of.get(state), time_ms, True)
+
+
+def proposals(state, time_ms: int, status: str | None = None,
+              after: tuple[int, bytes] | None = None, limit: int = 100):
+    """(items, next): proposals in (height, id) order after `after`, of `status` at
+    time_ms when given; `next` is the (height, id) to pass as `after`, or None.
+    `approvals` counts the distinct organisations whose approvals count now. Reads
+    every proposal: governance makes few."""
+    law = law_of.get(state)
+    found = sorted((record["height"], key[len(st.PROPOSAL):], record)
+                   for key, record in ((k, st.unpack(v)) for k, v in state.scan(st.PROPOSAL))
+                   if after is None or (record["height"], key[len(st.PROPOSAL):]) > after)
+    items, last = [], None
+    for height, proposal_id, record in found:
+        if status is not None and governance.status(record, time_ms) != status:
+            continue
+        if len(items) == limit:
+            return items, last
+        items.append(_proposal_out(state, proposal_id, record, law, time_ms, False))
+        last = (height, proposal_id)
+    return items, None
+
+
+def recovery(state, key: bytes) -> dict | None:
+    """The open recovery of `key` (the old key): {new, effective, by, height}, or None."""
+    return recoveries.open_of(state, key)
+
+
+def frozen(state, key: bytes) -> bool:
+    record = st.get_member(state, key)
+    return record is not None and bool(record.get("frozen"))
+
+
+def named_in_governance(state, key: bytes, time_ms: int) -> bool:
+    """Whether `key` is the old or new key of an open recovery, or a key in the args of
+    a proposal open at time_ms: what a steward's read token may read."""
+    if state.get(st.RECOVERY + key) is not None or state.get(st.RECOVERY_TO + key) is not None:
+        return True
+    for index_key, raw in state.scan(st.OPEN_PROPOSALS):
+        if st.unpack(raw) <= time_ms:
+            continue                    # expired; the index keeps it until the next one
+        found = state.get(st.PROPOSAL + index_key[-32:])
+        if found is None:
+            continue
+        record = st.unpack(found)
+        if governance.status(record, time_ms) == "open" and key in record["args"].values():
+            return True
+    return False

@@ -17,7 +17,7 @@ from chaincode import views
 from chaincode.periods import periods
 from gateway.appkeys import (AGGREGATES, CLOCK_MS, FEED, MAX_STREAMS, METRICS, NODE,
                              STREAMS, TOKENS)
-from gateway import chainlog, openapi, reads, transactions
+from gateway import chainlog, governance, openapi, reads, transactions
 from gateway.auth import Tokens
 from gateway.feed import Feed
 from gateway.metrics import Metrics, get_metrics
@@ -140,6 +140,9 @@ ROUTES = (
     ("GET", "/v1/tasks/{task}", reads.get_task),
     ("GET", "/v1/merchants", reads.get_merchants),
     ("GET", "/v1/payouts", reads.get_payouts),
+    ("GET", "/v1/constitution", governance.get_constitution),
+    ("GET", "/v1/proposals", governance.get_proposals),
+    ("GET", "/v1/proposals/{id}", governance.get_proposal),
     ("GET", "/v1/blocks", chainlog.get_blocks),
     ("GET", "/v1/blocks/{height}", chainlog.get_block),
     ("GET", "/v1/events", chainlog.get_events),

@@ -9,7 +9,9 @@ of its time, either side (clocks drift both ways).
 
 A missing, malformed, expired or wrongly signed token is 401 `unauthenticated`; a good
 token whose key may not read the thing is 403 `forbidden`. Admins, reviewers and
-auditors (while active) and the genesis validators read everything.
+auditors (while active) and the genesis validators read everything. An active steward
+reads proposals in full and the accounts named in open recoveries and in the args of
+open proposals (while they are open), to judge them.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from aiohttp import web
 
 from chaincode import views
 from gateway.appkeys import NODE, TOKENS
+from gateway.ledger import head_time_ms
 from gateway.problems import Problem
 from node.keys import verify
 
@@ -35,6 +38,12 @@ _HEX = frozenset("0123456789abcdef")
 class Reader:
     key: bytes
     everything: bool      # may read every account, claim, block and event
+    steward: bool = False  # an active steward: proposals in full, accounts under governance
+
+    @property
+    def governs(self) -> bool:
+        """May see the keys in a recovery's proposal (docs/api.md, "Read tokens")."""
+        return self.everything or self.steward
 
 
 def _unauthenticated(detail: str) -> Problem:
@@ -111,8 +120,9 @@ class Tokens:
         if key in self.validators:
             return Reader(key, True)
         member = views.member(request.app[NODE].store, key)
-        everything = bool(member and member["active"] and member["role"] in READ_EVERYTHING)
-        return Reader(key, everything)
+        active = bool(member and member["active"])
+        return Reader(key, active and member["role"] in READ_EVERYTHING,
+                      active and member["role"] == "steward")
 
 
 def identify(request: web.Request) -> Reader:
@@ -132,6 +142,20 @@ def allow(reader: Reader, account: bytes | None = None) -> Reader:
 
 def require(request: web.Request, account: bytes | None = None) -> Reader:
     return allow(identify(request), account)
+
+
+def allow_account(request: web.Request, reader: Reader, account: bytes) -> Reader:
+    """allow(), and a steward may also read an account that an open recovery or an open
+    proposal names, judged at the head block's time."""
+    if reader.steward and not reader.everything and reader.key != account:
+        store = request.app[NODE].store
+        if views.named_in_governance(store, account, head_time_ms(store)):
+            return reader
+    return allow(reader, account)
+
+
+def require_account(request: web.Request, account: bytes) -> Reader:
+    return allow_account(request, identify(request), account)
 
 
 def optional(request: web.Request) -> Reader | None:

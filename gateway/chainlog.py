@@ -29,7 +29,10 @@ HEARTBEAT_S = 15.0                      # a comment line keeps proxies from clos
 EVENT_KINDS = ("member.registered", "member.updated", "member.revoked", "member.recovered",
                "policy.set", "task.posted", "task.claimed", "task.withdrawn",
                "task.submitted", "task.approved", "task.rejected", "task.cancelled",
-               "coin.spent", "coin.refunded", "coin.redeemed", "payout.confirmed")
+               "coin.spent", "coin.refunded", "coin.redeemed", "payout.confirmed",
+               "member.recovery_opened", "member.recovery_cancelled", "gov.proposed",
+               "gov.approved", "gov.enacted", "gov.failed", "gov.withdrawn",
+               "constitution.set")
 
 
 def certificate_json(certificate) -> list[dict]:
@@ -93,8 +96,12 @@ class EventFilter:
         if self.kind is not None and self.kind not in EVENT_KINDS:
             raise bad(f"kind {self.kind!r} is not an event kind.")
         self.account = params.key(q.get("account"), "account")
-        # an account's own events are its to read; the whole log is for readers of all
-        auth.allow(reader, self.account)
+        # an account's own events are its to read (and a steward's while governance
+        # names it, judged when the request starts); the whole log is for readers of all
+        if self.account is None:
+            auth.allow(reader)
+        else:
+            auth.allow_account(request, reader, self.account)
 
     def fetch(self, store, after: int, count: int):
         if self.account is not None:

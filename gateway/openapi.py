@@ -10,104 +10,7 @@ import copy
 from functools import lru_cache
 
 from gateway.chainlog import EVENT_KINDS
-
-HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-ID = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
-INT = {"type": "integer", "minimum": 0}
-CENTS = {"type": "integer", "minimum": 0}
-TEXT = {"type": "string"}
-ANY_MAP = {"type": "object", "additionalProperties": True}
-CURSOR_NEXT = {"type": "string", "nullable": True}
-
-
-def ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def obj(required: dict, optional: dict | None = None, extra: bool = False) -> dict:
-    return {"type": "object", "required": sorted(required),
-            "properties": {**required, **(optional or {})}, "additionalProperties": extra}
-
-
-def nullable(schema: dict) -> dict:
-    return {**schema, "nullable": True}
-
-
-def paged(item: str) -> dict:
-    return obj({"items": {"type": "array", "items": ref(item)}, "next": CURSOR_NEXT})
-
-
-PERIOD = obj({"period": TEXT, "earned": CENTS, "reserved": CENTS,
-              "cap": nullable(CENTS), "remaining": nullable(CENTS)})
-SIGNATURES = {"type": "array", "items": obj({"validator": INT, "signature": TEXT})}
-
-SCHEMAS = {
-    "Problem": obj({"type": TEXT, "title": TEXT, "status": {"type": "integer"},
-                    "detail": TEXT, "code": TEXT}, extra=True),
-    "Status": obj({"chain": TEXT, "genesis": HEX64, "node": TEXT, "height": INT,
-                   "view": INT, "primary": TEXT,
-                   "validators": {"type": "array", "items": obj(
-                       {"name": TEXT, "key": HEX64, "connected": {"type": "boolean"}})},
-                   "time": nullable(INT), "warnings": {"type": "array", "items": TEXT}},
-                  extra=True),
-    "Genesis": obj({"chain": TEXT, "city": TEXT, "coin": obj({"name": TEXT, "symbol": TEXT}),
-                    "validators": {"type": "array", "items": obj(
-                        {"name": TEXT, "key": HEX64})},
-                    "admins": {"type": "array", "items": HEX64}, "rules_version": INT,
-                    "policies": {"type": "array", "items": ANY_MAP},
-                    "checkpoint_interval": INT, "hash": HEX64,
-                    "canonical": {"type": "string", "format": "byte"}}),
-    "TxPending": obj({"tx_id": HEX64, "status": {"type": "string", "enum": ["pending"]}}),
-    "TxDecided": obj({"tx_id": HEX64,
-                      "status": {"type": "string", "enum": ["committed", "rejected"]},
-                      "height": INT, "code": TEXT, "info": ANY_MAP, "detail": TEXT,
-                      "events": nullable({"type": "array", "items": ANY_MAP})}),
-    "TxEnvelope": obj({"envelope": {"type": "string", "format": "byte"}}),
-    "TxBatch": obj({"envelopes": {"type": "array", "minItems": 1, "maxItems": 1000,
-                                  "items": {"type": "string", "format": "byte"}}}),
-    "TxBatchAnswer": obj({"items": {"type": "array", "items": obj(
-        {"tx_id": nullable(HEX64),
-         "status": {"type": "string",
-                    "enum": ["pending", "committed", "rejected", "refused", "overloaded"]},
-         "code": nullable(TEXT), "detail": TEXT})}}),
-    "Account": obj({"key": HEX64, "role": TEXT, "active": {"type": "boolean"},
-                    "balance": CENTS,
-                    "earnings": nullable(obj({"month": PERIOD, "year": PERIOD}))},
-                   {"age_band": TEXT, "area": TEXT, "name": TEXT, "recovered_to": HEX64}),
-    "Statement": obj({"key": HEX64, "role": TEXT, "year": INT, "total": CENTS,
-                      "months": {"type": "array", "minItems": 12, "maxItems": 12,
-                                 "items": obj({"period": TEXT, "earned": CENTS})}}),
-    "Event": obj({"position": INT, "height": INT, "tx_id": HEX64, "kind": TEXT},
-                 extra=True),
-    "Claim": obj({"citizen": HEX64, "state": TEXT}, {"proof": HEX64}),
-    "Task": obj({"task": ID, "title": TEXT, "area": ID, "domain": ID, "reward": CENTS,
-                 "minutes": INT, "slots": INT, "deadline": INT, "taken": INT,
-                 "status": {"type": "string", "enum": ["open", "closed", "cancelled"]}},
-                {"claims": {"type": "array", "items": ref("Claim")}}),
-    "Merchant": obj({"key": HEX64, "name": nullable(TEXT)}),
-    "Payout": obj({"payout": HEX64, "merchant": HEX64, "amount": CENTS,
-                   "status": {"type": "string", "enum": ["pending", "paid"]},
-                   "reference": nullable(TEXT)}),
-    "Block": obj({"height": INT, "hash": HEX64, "prev_hash": HEX64, "time": INT,
-                  "view": INT, "batch_digest": HEX64, "state_root": HEX64,
-                  "results_root": HEX64,
-                  "txs": {"type": "array", "items": {"type": "string", "format": "byte"}},
-                  "results": {"type": "array", "items": obj(
-                      {"tx_id": HEX64, "code": TEXT, "info": ANY_MAP,
-                       "events": {"type": "array", "items": ANY_MAP}})},
-                  "certificate": obj({"view": INT, "signatures": SIGNATURES}),
-                  "checkpoint": nullable(obj({"block_hash": HEX64,
-                                              "signatures": SIGNATURES}))}),
-    "Stats": obj({"minted": CENTS, "redeemed": CENTS, "circulating": CENTS,
-                  "members": {"type": "object", "additionalProperties": INT},
-                  "tasks": obj({"open": INT, "closed": INT, "cancelled": INT}),
-                  "position": INT, "min_cell": INT,
-                  "cells": {"type": "array", "items": obj(
-                      {"area": TEXT, "month": TEXT, "suppressed": {"type": "boolean"},
-                       "citizens": nullable(INT), "minted": nullable(CENTS)})}}),
-}
-for _name in ("Event", "Task", "Merchant", "Payout", "Block"):
-    SCHEMAS[f"{_name}Page"] = paged(_name)
+from gateway.openapi_schemas import ANY_MAP, HEX64, ID, SCHEMAS, TEXT, ref
 
 PROBLEM_TEXT = {
     400: "Bad input (problem code says which)", 401: "No, or a bad, read token",
@@ -143,6 +46,8 @@ DEC_CURSOR = q("cursor", {"type": "string", "pattern": "^[0-9]{1,19}$"},
                "The `next` of the previous page")
 KEY_CURSOR = q("cursor", HEX64, "The `next` of the previous page")
 ID_CURSOR = q("cursor", ID, "The `next` of the previous page")
+PROPOSAL_CURSOR = q("cursor", {"type": "string", "pattern": "^[0-9]{1,19}[.][0-9a-f]{64}$"},
+                    "The `next` of the previous page")
 KEY_PATH = p("key", HEX64, "The account's public key")
 EVENT_FILTERS = [q("after", {"type": "integer", "minimum": 0, "maximum": 10**18},
                    "Events after this position"),
@@ -218,6 +123,20 @@ def paths() -> dict:
             "Payouts of redeemed coins", {200: _json("PayoutPage")}, read,
             [q("status", {"type": "string", "enum": ["pending", "paid"]}, "Only these"),
              LIMIT, KEY_CURSOR, AUTH_Q], TOKEN)},
+        "/v1/constitution": {"get": op(
+            "The organisations with their active stewards and validators, the thresholds "
+            "and the recovery delay", {200: _json("Constitution")}, ())},
+        "/v1/proposals": {"get": op(
+            "Governance proposals by height, then id (a recovery's keys with a token)",
+            {200: _json("ProposalPage")}, (401,),
+            [q("status", {"type": "string",
+                          "enum": ["open", "enacted", "failed", "withdrawn", "expired"]},
+               "Status at the head block's time"), LIMIT, PROPOSAL_CURSOR, AUTH_Q],
+            OPTIONAL_TOKEN)},
+        "/v1/proposals/{id}": {"get": op(
+            "One proposal with its approvals", {200: _json("ProposalDetail")}, (401, 404),
+            [p("id", HEX64, "The proposal's id: its gov.propose transaction's id"), AUTH_Q],
+            OPTIONAL_TOKEN)},
         "/v1/blocks": {"get": op(
             "Blocks from a height, with certificates", {200: _json("BlockPage")}, read,
             [q("from", {"type": "integer", "minimum": 0, "maximum": 10**18},

@@ -14,7 +14,7 @@ from gateway.params import bad, page, query
 from gateway.problems import Problem
 
 SCAN_BUDGET = 10_000     # state entries one filtered page may look at before it answers
-ATTRIBUTES = ("age_band", "area", "name")
+ATTRIBUTES = ("age_band", "area", "name", "organisation")
 
 
 def _now_ms(request: web.Request) -> int:
@@ -28,9 +28,13 @@ def _path_key(request: web.Request) -> bytes:
     return bytes.fromhex(text)
 
 
-def account_json(member: dict, earnings: dict | None) -> dict:
+def account_json(member: dict, earnings: dict | None, recovery: dict | None = None) -> dict:
+    """The account as apps read it; `recovery` is its open recovery (views.recovery)."""
     out = {"key": member["key"].hex(), "role": member["role"], "active": member["active"],
-           "balance": member["balance"], "earnings": earnings}
+           "balance": member["balance"], "earnings": earnings,
+           "frozen": bool(member.get("frozen")),
+           "recovery": None if recovery is None else {"new": recovery["new"].hex(),
+                                                      "effective": recovery["effective"]}}
     for name in ATTRIBUTES:
         if name in member:
             out[name] = member[name]
@@ -42,7 +46,7 @@ def account_json(member: dict, earnings: dict | None) -> dict:
 async def get_account(request: web.Request) -> web.Response:
     query(request)
     key = _path_key(request)
-    auth.require(request, key)
+    auth.require_account(request, key)
     store = request.app[NODE].store
     member = views.member(store, key)
     if member is None:
@@ -51,7 +55,7 @@ async def get_account(request: web.Request) -> web.Response:
     if member["role"] == "citizen":
         # "current" is now: what the next claim would be measured against
         earnings = views.earnings(store, key, _now_ms(request))
-    return web.json_response(account_json(member, earnings))
+    return web.json_response(account_json(member, earnings, views.recovery(store, key)))
 
 
 def event_json(logged) -> dict:
@@ -63,7 +67,7 @@ def event_json(logged) -> dict:
 async def get_history(request: web.Request) -> web.Response:
     q = query(request, *params.PAGED)
     key = _path_key(request)
-    auth.require(request, key)
+    auth.require_account(request, key)
     limit, after = params.limit(q), params.position_cursor(q)
     store = request.app[NODE].store
     found = store.account_events(key, after, limit + 1)

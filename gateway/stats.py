@@ -1,9 +1,10 @@
 """GET /v1/stats: aggregates for CBS and the public, with no personal data.
 
-Totals are always shown: minted, redeemed, circulating, active members by role, tasks by
-status. Cells are per task area and local month of approval (Europe/Amsterdam, as the
-caps count): the number of distinct citizens paid and the cents minted. A cell of fewer
-than `MIN_CELL` citizens is suppressed (both figures withheld), as statistical offices do.
+Totals are always shown: minted, redeemed, circulating, active members by role
+(stewards among them), tasks by status. Cells are per task area and local month of
+approval (Europe/Amsterdam, as the caps count): the number of distinct citizens paid and
+the cents minted. A cell of fewer than `MIN_CELL` citizens is suppressed (both figures
+withheld), as statistical offices do.
 
 The counts follow the log by position, incrementally: each request first folds in the
 events written since the last one, in pages of one short read transaction each, so a
@@ -24,7 +25,7 @@ from gateway.params import query
 
 MIN_CELL = 10
 PAGE = 1000
-ROLES = ("citizen", "merchant", "reviewer", "admin", "auditor")
+ROLES = ("citizen", "merchant", "reviewer", "admin", "auditor", "steward")
 
 
 class Aggregates:
@@ -103,8 +104,10 @@ class Aggregates:
                           "minted": cents if shown else None})
         return {"minted": totals["minted"], "redeemed": totals["redeemed"],
                 "circulating": totals["circulating"],
-                # genesis admins have no event: the chaincode's own count is exact
-                "members": dict(self.active, admin=st.get_int(self.store, st.ADMINS)),
+                # genesis admins and stewards have no event: the chaincode's own counts
+                # are exact
+                "members": dict(self.active, admin=st.get_int(self.store, st.ADMINS),
+                                steward=views.steward_count(self.store)),
                 "tasks": {"open": len(self.deadlines) - closed, "closed": closed,
                           "cancelled": self.cancelled},
                 "position": self.position, "min_cell": MIN_CELL, "cells": cells}

@@ -56,8 +56,12 @@ _WHERE_EVENT = struct.Struct(">QIH")      # log value: height, index, event numb
 _U16 = struct.Struct(">H")
 DB_NAMES = ("meta", "blocks", "checkpoints", "results", "log", "txids", "accounts",
             "areas", "payouts", "state", "consensus")
-# event fields that name an account, for the events-by-account index
-ACCOUNT_FIELDS = ("key", "old", "new", "citizen", "from", "to", "merchant")
+# event fields that name an account, for the events-by-account index (`by` of
+# member.recovery_cancelled is the cancelling key, or the text "governance": not indexed)
+ACCOUNT_FIELDS = ("key", "old", "new", "citizen", "from", "to", "merchant", "by")
+# events whose `args` (a governed action's) name accounts too: a gov.proposed shows in
+# the history of the keys its action registers, revokes or recovers
+ARGS_EVENTS = frozenset(("gov.proposed",))
 PENDING, PAID = b"\x00", b"\x01"
 
 
@@ -459,17 +463,20 @@ class BlockWriter:
 
     def _index(self, event: dict, pos_key: bytes) -> None:
         txn, db = self.txn, self.db
+        kind = event.get("kind")
         accounts = set()
         for name in ACCOUNT_FIELDS:
             value = event.get(name)
             if type(value) is bytes and len(value) == 32:
                 accounts.add(value)
-        for value in event.get("released", ()) if event.get("kind") == "task.cancelled" else ():
+        for value in event.get("released", ()) if kind == "task.cancelled" else ():
             if type(value) is bytes:
                 accounts.add(value)
+        args = event.get("args") if kind in ARGS_EVENTS else None
+        if type(args) is dict:
+            accounts.update(v for v in args.values() if type(v) is bytes and len(v) == 32)
         for key in accounts:
             txn.put(key, pos_key, db=db["accounts"])
-        kind = event.get("kind")
         if kind == "task.posted" and type(event.get("area")) is str:
             txn.put(event["area"].encode() + b"\x00" + str(event.get("task")).encode(), b"",
                     db=db["areas"])

@@ -117,6 +117,12 @@ async def test_chaincode_refusals_are_results_with_sentences_not_crashes(chain):
     ("GET", "/v1/blocks/-1", 401, "unauthenticated"),
     ("GET", "/v1/accounts/abc", 404, "not_found"),
     ("GET", "/v1/stats?cells=all", 400, "invalid_parameter"),
+    ("GET", "/v1/constitution?organisation=cbs", 400, "invalid_parameter"),
+    ("GET", "/v1/proposals?status=lapsed", 400, "invalid_parameter"),
+    ("GET", "/v1/proposals?cursor=7", 400, "invalid_parameter"),
+    ("GET", "/v1/proposals/XYZ", 400, "invalid_parameter"),
+    ("GET", "/v1/proposals/" + "0" * 64, 404, "not_found"),
+    ("POST", "/v1/proposals", 405, "method_not_allowed"),
 ])
 async def test_unknown_paths_methods_and_parameters_are_clear_problems(
         chain, node, method, path, status, code):

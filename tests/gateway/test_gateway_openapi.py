@@ -12,7 +12,7 @@ import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, settings
 
-from gateway_kit import Chain, free_port, now_ms
+from gateway_kit import Chain, free_port, new_key, now_ms
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gateway.app import make_app
@@ -48,7 +48,8 @@ async def test_the_document_lists_exactly_the_apps_routes(node):
 async def test_every_documented_query_parameter_is_taken(chain):
     """No documented parameter is refused as unknown (the reverse, an undocumented one
     refused, is the bad-input matrix's)."""
-    keys = {"key": chain.admin.public.hex(), "tx_id": "0" * 64, "task": "t", "height": "1"}
+    keys = {"key": chain.admin.public.hex(), "tx_id": "0" * 64, "task": "t", "height": "1",
+            "id": "0" * 64}
     for path, ops in document()["paths"].items():
         if "get" not in ops or path == "/v1/events/stream":
             continue
@@ -76,6 +77,7 @@ class LiveGateway:
     def start(self) -> str:
         network.init(self.folder, validators=1, chain="heerlen-test", base_port=free_port())
         self.admin = read_key_file(self.folder / "keys" / "admin.key")
+        self.steward = read_key_file(self.folder / "keys" / "steward-municipality.key")
         self.thread.start()
         port = free_port()
         asyncio.run_coroutine_threadsafe(self._serve(port), self.loop).result(30)
@@ -102,12 +104,19 @@ class LiveGateway:
                 return self.session.post(base_url + path, **kwargs)
 
         async with ClientSession() as session:
-            chain = Chain(Remote(session), self.node, self.admin)
+            chain = Chain(Remote(session), self.node, self.admin, self.steward)
             citizen, shop = await chain.member("citizen"), await chain.member("merchant")
             await chain.task("t")
             await chain.earn(citizen, "t")
             await chain.tx(citizen, "coin.spend", {"to": shop.public, "amount": 200})
             await chain.tx(shop, "coin.redeem", {"amount": 100})
+            # governance to list: an enacted proposal, a failed one, an open recovery
+            await chain.member("reviewer")
+            await chain.propose("member.register", {"key": new_key().public,
+                                                    "role": "steward", "organisation": "x"})
+            lost = await chain.member("citizen")
+            await chain.tx(self.admin, "member.recover", {"old": lost.public,
+                                                          "new": new_key().public})
 
     def stop(self) -> None:
         async def stop():

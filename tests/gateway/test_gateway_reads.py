@@ -6,9 +6,16 @@ import hashlib
 import os
 
 from gateway_kit import new_key, now_ms
+from chaincode import DEFAULT_POLICIES
 from chaincode.periods import periods
 from node import codec
 from node.genesis import GENESIS_TAG
+
+
+def policy_now() -> dict:
+    """The genesis's cap policy in force this year (its latest at or before it)."""
+    year = periods(now_ms())[0]
+    return max((p for p in DEFAULT_POLICIES if p["year"] <= year), key=lambda p: p["year"])
 
 
 async def test_account_shows_balance_and_what_is_left_of_each_cap(chain):
@@ -19,12 +26,14 @@ async def test_account_shows_balance_and_what_is_left_of_each_cap(chain):
     await chain.tx(alice, "task.claim", {"task": "t2"})
     body = await chain.get(f"/v1/accounts/{alice.public.hex()}", alice)
     _, month, year = periods(now_ms())
+    monthly, yearly = policy_now()["monthly_cap"], policy_now()["yearly_cap"]
     assert body["balance"] == 500 and body["area"] == "BU09170000"
     assert body["age_band"] == "21plus" and body["active"] is True
+    assert body["frozen"] is False and body["recovery"] is None
     assert body["earnings"]["month"] == {"period": month, "earned": 500, "reserved": 300,
-                                         "cap": 21000, "remaining": 21000 - 800}
+                                         "cap": monthly, "remaining": monthly - 800}
     assert body["earnings"]["year"]["period"] == year
-    assert body["earnings"]["year"]["remaining"] == 210000 - 800
+    assert body["earnings"]["year"]["remaining"] == yearly - 800
 
 
 async def test_history_pages_through_the_accounts_events_in_order(chain):
@@ -138,7 +147,8 @@ async def test_a_transaction_shows_its_events_only_to_who_may_read_them(chain):
 
 async def test_a_capped_claim_is_rejected_with_a_plain_sentence(chain):
     alice = await chain.member("citizen")
-    await chain.task("big", reward=20_000, minutes=10_000)
+    # the month's cap less 10.00, then 20.00 more: 10.00 is what is left
+    await chain.task("big", reward=policy_now()["monthly_cap"] - 1_000, minutes=10_000)
     await chain.task("more", reward=2_000, minutes=1_000)
     await chain.tx(alice, "task.claim", {"task": "big"})
     refused = await chain.tx(alice, "task.claim", {"task": "more"}, code="cap_exceeded")
@@ -206,7 +216,10 @@ async def test_the_genesis_served_is_the_one_whose_hash_the_status_names(chain, 
     assert served["hash"] == status["genesis"] == \
         hashlib.sha256(GENESIS_TAG + canonical).hexdigest()
     assert served["chain"] == "heerlen-test" and served["validators"] == [
-        {"name": "municipality", "key": node.keypair.public.hex()}]
+        {"name": "municipality", "key": node.keypair.public.hex(),
+         "organisation": "municipality"}]
+    assert served["organisations"] == [{"id": "municipality",
+                                        "stewards": [node.steward.public.hex()]}]
 
 
 async def test_status_names_the_chain_the_node_and_its_validators(chain, node):
@@ -217,7 +230,9 @@ async def test_status_names_the_chain_the_node_and_its_validators(chain, node):
     assert body["validators"] == [{"name": "municipality", "key": node.keypair.public.hex(),
                                    "connected": True}]
     assert body["time"] <= now_ms() and body["height"] == 1
-    assert any("2025 policy applies" in w for w in body["warnings"])
+    year, policy = periods(now_ms())[0], policy_now()
+    carried = f"the {policy['year']} policy applies"
+    assert any(carried in w for w in body["warnings"]) == (policy["year"] != year)
 
 
 async def test_stats_show_totals_and_suppress_cells_under_ten_citizens(chain, node):
@@ -233,7 +248,7 @@ async def test_stats_show_totals_and_suppress_cells_under_ten_citizens(chain, no
     stats = await chain.get("/v1/stats")
     assert (stats["minted"], stats["redeemed"], stats["circulating"]) == (1300, 60, 1240)
     assert stats["members"]["citizen"] == 13 and stats["members"]["merchant"] == 1
-    assert stats["members"]["admin"] == 1
+    assert stats["members"]["admin"] == 1 and stats["members"]["steward"] == 1
     assert stats["tasks"] == {"open": 2, "closed": 0, "cancelled": 0}
     _, month, _ = periods(now_ms())
     cells = {c["area"]: c for c in stats["cells"]}

@@ -33,7 +33,7 @@ async def test_admin_reviewer_auditor_and_validator_tokens_read_everything(chain
 
 async def test_a_revoked_auditor_reads_nothing_more(chain):
     alice, auditor = await chain.member("citizen"), await chain.member("auditor")
-    await chain.tx(chain.admin, "member.revoke", {"key": auditor.public})
+    await chain.govern("member.revoke", {"key": auditor.public})
     await chain.get(f"/v1/accounts/{alice.public.hex()}", auditor, expect=403)
 
 
