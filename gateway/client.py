@@ -9,6 +9,10 @@ Every failure is a `ClientError` carrying the gateway's problem `code`, the HTTP
 `status` and a plain `detail`; a gateway that cannot be reached is code `unreachable`
 with status 0. A chaincode rejection is not an HTTP failure: `submit` answers it as the
 result it is, and `send(..., check=True)` turns it into a ClientError with status 200.
+
+Governance and recoveries have their own methods (`propose`, `approve`, `withdraw`,
+`recover`, `cancel_recovery`, `complete_recovery`, `constitution`, `proposals`,
+`proposal`); keys may be given as bytes or as hex.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import AsyncIterator, Sequence
 
 import aiohttp
 
+from chaincode.args import SCHEMAS, key32
 from gateway.auth import make_token
 from node.envelope import make_body, seal, tx_id_of
 from node.keys import Keypair
@@ -32,6 +37,8 @@ STREAM_LINE_BYTES = 1 << 20     # one SSE line; events are far smaller
 MAX_TOKENS = 64                 # read tokens kept, one per reading key
 MAX_DATA_LINES = 64             # data lines of one event (the gateway writes one)
 UNREACHABLE = "unreachable"
+DAY_MS = 24 * 3600 * 1000
+PROPOSAL_DAYS = 7               # a proposal's default time to gather its approvals
 
 
 class ClientError(Exception):
@@ -285,6 +292,54 @@ class Client:
     async def stats(self) -> dict:
         return (await self._request("GET", "/v1/stats"))[1]
 
+    # ---- governance and recoveries ----------------------------------------------------
+    # Writes answer the decided result, as `send` does (with `check`, a rejection
+    # raises); a proposal's id is the `tx_id` of its gov.propose.
+
+    async def propose(self, action: str, args: dict, expires_ms: int | None = None,
+                      reason: str | None = None, signer: Keypair | None = None,
+                      check: bool = True) -> dict:
+        """gov.propose by a steward; `expires_ms` defaults to seven days from now."""
+        payload = {"action": action, "args": action_args(action, args),
+                   "expires": expires_ms if expires_ms is not None
+                   else now_ms() + PROPOSAL_DAYS * DAY_MS}
+        if reason is not None:
+            payload["reason"] = reason
+        return await self.send("gov.propose", payload, signer, check)
+
+    async def approve(self, proposal_id: str, signer: Keypair | None = None,
+                      check: bool = True) -> dict:
+        return await self.send("gov.approve", {"proposal": proposal_id.lower()}, signer,
+                               check)
+
+    async def withdraw(self, proposal_id: str, signer: Keypair | None = None,
+                       check: bool = True) -> dict:
+        return await self.send("gov.withdraw", {"proposal": proposal_id.lower()}, signer,
+                               check)
+
+    async def recover(self, old: bytes | str, new: bytes | str,
+                      signer: Keypair | None = None, check: bool = True) -> dict:
+        """member.recover signed directly: by an admin it opens a delayed recovery."""
+        return await self.send("member.recover", {"old": _key(old), "new": _key(new)},
+                               signer, check)
+
+    async def cancel_recovery(self, old: bytes | str, signer: Keypair | None = None,
+                              check: bool = True) -> dict:
+        return await self.send("recovery.cancel", {"old": _key(old)}, signer, check)
+
+    async def complete_recovery(self, old: bytes | str, signer: Keypair | None = None,
+                                check: bool = True) -> dict:
+        return await self.send("recovery.complete", {"old": _key(old)}, signer, check)
+
+    async def constitution(self) -> dict:
+        return await self.get("/v1/constitution")
+
+    async def proposals(self, status: str | None = None) -> list[dict]:
+        return await self.all("/v1/proposals", status=status)
+
+    async def proposal(self, proposal_id: str) -> dict:
+        return await self.get(f"/v1/proposals/{proposal_id.lower()}")
+
     # ---- the live stream --------------------------------------------------------------
 
     async def stream(self, after: int = 0, kind: str | None = None,
@@ -380,6 +435,20 @@ class EventParser:
 
 def _hex(key: bytes | str) -> str:
     return key.hex() if isinstance(key, bytes) else key
+
+
+def _key(key: bytes | str) -> bytes:
+    """A key as bytes; hex text is read as such (bad hex raises ValueError)."""
+    return key if isinstance(key, bytes) else bytes.fromhex(key)
+
+
+def action_args(action: str, args: dict) -> dict:
+    """A governed action's args as the chain wants them: hex text in an arg that the
+    action's schema types as a key (member.register `key`, member.revoke `key`,
+    member.recover `old` and `new`) becomes its 32 bytes; the rest is kept as given."""
+    schema = SCHEMAS.get(action, {})
+    return {name: _key(value) if name in schema and schema[name][0] is key32
+            and isinstance(value, str) else value for name, value in args.items()}
 
 
 def _param(value) -> str:

@@ -15,10 +15,10 @@ from ops.errors import CheckFailed, UsageError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stadsmunt", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from ops import (audit_cmd, bench, client_cmd, demo, export_cmd, genesis_cmd, keys_cmd,
-                     network, node_cmd)
-    for module in (demo, keys_cmd, genesis_cmd, network, node_cmd, client_cmd, audit_cmd,
-                   export_cmd, bench):
+    from ops import (audit_cmd, bench, client_cmd, demo, export_cmd, genesis_cmd, gov_cmd,
+                     keys_cmd, network, node_cmd)
+    for module in (demo, keys_cmd, genesis_cmd, network, node_cmd, client_cmd, gov_cmd,
+                   audit_cmd, export_cmd, bench):
         module.register(commands)
     return parser
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,7 +22,7 @@ from chaincode.args import BANDS, ROLES
 from gateway.client import UNREACHABLE, Client, ClientError
 from node.keys import KeyFileError, Keypair, read_key_file
 from ops import client_rows
-from ops.client_rows import euros, table
+from ops.client_rows import ZONE_NAME, city_time, euros, table
 from ops.errors import CheckFailed, UsageError
 
 _AMOUNT = re.compile(r"(\d{1,14})(?:[.,](\d{1,2}))?\Z")
@@ -81,7 +82,7 @@ def _load_key(path: str | None) -> Keypair | None:
         raise UsageError(str(error)) from None
 
 
-def _emit(args, value, text: str, failed: bool = False) -> None:
+def emit(args, value, text: str, failed: bool = False) -> None:
     """JSON on stdout always (a script reads one place); text of a failure on stderr."""
     if args.json:
         print(json.dumps(value, indent=2))
@@ -95,17 +96,71 @@ def _result_text(result: dict) -> str:
             + (f" ({events})" if events else ""))
 
 
-async def _write(client: Client, args, kind: str, payload: dict) -> int:
+async def _write(client: Client, args, kind: str, payload: dict, done=None) -> int:
+    """Sign, send and wait; print the result (`done(result)` words a committed one) or
+    the refusal with what to do about it. 0 committed, 1 not."""
     result = await client.send(kind, payload, check=False)
     if result.get("status") == "committed":
-        _emit(args, result, _result_text(result))
+        emit(args, result, (done or _result_text)(result))
         return 0
     if result.get("status") == "pending":
-        _emit(args, result, f"not decided yet: {result['tx_id']}; ask again with "
-                            f"`stadsmunt client tx {result['tx_id']}`", failed=True)
+        emit(args, result, f"not decided yet: {result['tx_id']}; ask again with "
+                           f"`stadsmunt client tx {result['tx_id']}`", failed=True)
         return 1
-    _emit(args, result, f"rejected: {result['code']}: {result['detail']}", failed=True)
+    hint = await _hint(client, kind, payload, result["code"])
+    emit(args, result, f"rejected: {result['code']}: {result['detail']}"
+                       + (f"\n{hint}" if hint else ""), failed=True)
     return 1
+
+
+GOVERNED = ("member.register", "member.revoke", "member.recover", "policy.set")
+
+
+def gov_command(kind: str, payload: dict) -> str:
+    """The `stadsmunt gov propose` command line that asks governance for this action."""
+    pairs = [f"{name}={value.hex() if isinstance(value, bytes) else value}"
+             for name, value in payload.items()]
+    return " ".join([f"stadsmunt gov propose {kind}"]
+                    + [f"--arg {shlex.quote(pair)}" for pair in pairs])
+
+
+async def _role(client: Client) -> str | None:
+    try:
+        return (await client.account(client.key.public))["role"]
+    except ClientError:
+        return None
+
+
+async def _hint(client: Client, kind: str, payload: dict, code: str) -> str | None:
+    """What to do about a refusal, in words, where the code alone does not say it."""
+    if code == "unauthorized" and kind in GOVERNED:
+        if await _role(client) not in (None, "admin"):
+            return f"only an admin signs {kind}; give --key with an admin key"
+        return ("the constitution gives this to governance now: a steward proposes it and "
+                "the stewards of other organisations approve it:\n  "
+                + gov_command(kind, payload))
+    if code == "frozen":
+        return ("the key of --key is frozen by an open recovery; it signs nothing until a "
+                "steward or an admin cancels the recovery, or an admin completes it")
+    old = payload.get("old")
+    if kind == "member.recover" and code == "exists":
+        return ("the new key has been a member, or is the new key of an open recovery; "
+                "make a fresh key (`stadsmunt keygen`)")
+    if kind == "member.recover" and code == "invalid_state":
+        return ("a recovery of this key is open already, it was recovered already, or a "
+                "steward cancelled its last recovery (then only governance may recover "
+                "it:\n  " + gov_command(kind, payload) + ")")
+    if kind.startswith("recovery.") and code == "not_found":
+        return f"no recovery of {old.hex()} is open (`stadsmunt client account` shows it)"
+    if kind == "recovery.complete" and code == "invalid_state":
+        try:
+            recovery = (await client.account(old)).get("recovery")
+        except ClientError:
+            recovery = None
+        when = (f" at {city_time(recovery['effective'])} ({ZONE_NAME})" if recovery
+                else "")
+        return f"a recovery completes only once it is effective{when}; try again then"
+    return None
 
 
 # ---- the commands ---------------------------------------------------------------------
@@ -118,7 +173,7 @@ async def c_status(client: Client, args) -> int:
             f"{s['primary']}), answered by {s['node']}\n"
             + table(["validator", "connected", "key"], rows)
             + "".join(f"\nwarning: {w}" for w in s.get("warnings", [])))
-    _emit(args, s, text)
+    emit(args, s, text)
     return 0
 
 
@@ -158,7 +213,7 @@ async def c_import(client: Client, args) -> int:
     if failed:
         text += f"; {len(failed)} failed:\n" + table(
             ["row", "key", "why"], [[f.line, f.key[:16] or "-", f.reason] for f in failed])
-    _emit(args, report, text)
+    emit(args, report, text)
     return 1 if failed else 0
 
 
@@ -207,9 +262,75 @@ async def c_confirm(client: Client, args) -> int:
                         {"payout": payout, "reference": args.reference})
 
 
+async def c_update(client: Client, args) -> int:
+    payload = {"key": public_key(args.member)}
+    if args.age_band is not None:
+        payload["age_band"] = args.age_band
+    if args.area is not None:
+        payload["area"] = args.area
+    if len(payload) == 1:
+        raise UsageError("give --age-band and/or --area")
+    return await _write(client, args, "member.update", payload)
+
+
+async def c_revoke(client: Client, args) -> int:
+    return await _write(client, args, "member.revoke", {"key": public_key(args.member)})
+
+
+async def c_members(client: Client, args) -> int:
+    genesis = await client.get("/v1/genesis")
+    events = [e for kind in client_rows.MEMBER_EVENTS for e in await client.events(kind=kind)]
+    members = [m for m in client_rows.members_of(genesis, events)
+               if (args.all or m["active"]) and args.role in (None, m["role"])]
+    emit(args, members, client_rows.members_text(members))
+    return 0
+
+
+def _opened(result: dict) -> str:
+    for event in result["events"]:
+        if event["kind"] == "member.recovery_opened":
+            old = event["old"]
+            return (f"recovery opened at height {result['height']}: {old} is frozen from "
+                    f"now on (it signs nothing; its app shows the open recovery).\n"
+                    f"It takes effect at {city_time(event['effective'])} ({ZONE_NAME}): "
+                    f"then complete it with `stadsmunt client recovery complete {old}`.\n"
+                    f"Until then any steward or admin can cancel it: "
+                    f"`stadsmunt client recovery cancel {old}`.")
+    return _result_text(result)
+
+
+def _recovered(result: dict) -> str:
+    for event in result["events"]:
+        if event["kind"] == "member.recovered":
+            return (f"recovered at height {result['height']}: {event['old']} -> "
+                    f"{event['new']}; its role, balance ({euros(event['balance'])}), "
+                    f"claims and earnings moved, and the old key is revoked")
+    return _result_text(result)
+
+
+def _cancelled(result: dict) -> str:
+    return (f"recovery cancelled at height {result['height']}: "
+            f"{result['events'][0]['old']} is no longer frozen")
+
+
+async def c_recover(client: Client, args) -> int:
+    return await _write(client, args, "member.recover",
+                        {"old": public_key(args.old), "new": public_key(args.new)}, _opened)
+
+
+async def c_recovery_cancel(client: Client, args) -> int:
+    return await _write(client, args, "recovery.cancel", {"old": public_key(args.old)},
+                        _cancelled)
+
+
+async def c_recovery_complete(client: Client, args) -> int:
+    return await _write(client, args, "recovery.complete", {"old": public_key(args.old)},
+                        _recovered)
+
+
 async def c_account(client: Client, args) -> int:
     account = await client.account(public_key(args.member, client))
-    _emit(args, account, client_rows.account_text(account))
+    emit(args, account, client_rows.account_text(account))
     return 0
 
 
@@ -217,8 +338,8 @@ async def c_statement(client: Client, args) -> int:
     found = await client.statement(public_key(args.member, client), args.year)
     rows = [[m["period"], euros(m["earned"])] for m in found["months"]]
     rows.append(["total", euros(found["total"])])
-    _emit(args, found, f"{found['key']}: earned in {found['year']}\n"
-                       + table(["month", "earned"], rows))
+    emit(args, found, f"{found['key']}: earned in {found['year']}\n"
+                      + table(["month", "earned"], rows))
     return 0
 
 
@@ -226,14 +347,14 @@ async def c_tasks(client: Client, args) -> int:
     tasks = await client.tasks(args.status, args.area)
     rows = [[t["task"], t["title"][:40], t["area"], euros(t["reward"]), t["minutes"],
              f"{t['taken']}/{t['slots']}", t["status"], _local(t["deadline"])] for t in tasks]
-    _emit(args, tasks, table(["task", "title", "area", "reward", "min", "taken", "status",
-                              "deadline"], rows) if tasks else "no tasks")
+    emit(args, tasks, table(["task", "title", "area", "reward", "min", "taken", "status",
+                             "deadline"], rows) if tasks else "no tasks")
     return 0
 
 
 async def c_task(client: Client, args) -> int:
     task = await client.task(args.task)
-    _emit(args, task, client_rows.task_text(task, _local(task["deadline"])))
+    emit(args, task, client_rows.task_text(task, _local(task["deadline"])))
     return 0
 
 
@@ -241,15 +362,15 @@ async def c_payouts(client: Client, args) -> int:
     payouts = await client.payouts(args.status)
     rows = [[p["payout"][:16], p["merchant"][:16], euros(p["amount"]), p["status"],
              p["reference"] or "-"] for p in payouts]
-    _emit(args, payouts, table(["payout", "merchant", "amount", "status", "reference"],
-                               rows) if payouts else "no payouts")
+    emit(args, payouts, table(["payout", "merchant", "amount", "status", "reference"],
+                              rows) if payouts else "no payouts")
     return 0
 
 
 async def c_merchants(client: Client, args) -> int:
     merchants = await client.merchants()
-    _emit(args, merchants, table(["key", "name"], [[m["key"], m["name"]] for m in merchants])
-          if merchants else "no merchants")
+    emit(args, merchants, table(["key", "name"], [[m["key"], m["name"]] for m in merchants])
+         if merchants else "no merchants")
     return 0
 
 
@@ -258,7 +379,7 @@ async def c_tx(client: Client, args) -> int:
     text = (f"{found['tx_id']}: {found['status']}" if found["status"] == "pending" else
             f"{found['tx_id']}: {found['status']} at height {found['height']}: "
             f"{found['code']}: {found['detail']}")
-    _emit(args, found, text, failed=found["status"] != "committed")
+    emit(args, found, text, failed=found["status"] != "committed")
     return 0 if found["status"] == "committed" else 1
 
 
@@ -269,12 +390,12 @@ def _local(ms: int) -> str:
 # ---- wiring ---------------------------------------------------------------------------
 
 WRITES = {c_register, c_import, c_post_task, c_approve, c_reject, c_cancel, c_policy,
-          c_confirm}
+          c_confirm, c_update, c_revoke, c_recover, c_recovery_cancel, c_recovery_complete}
 
 
 async def _run(args) -> int:
     key = _load_key(args.key)
-    if args.handler in WRITES and key is None:
+    if (args.handler in WRITES or getattr(args, "signs", False)) and key is None:
         raise UsageError("this command signs a transaction: give --key FILE (or set "
                          "STADSMUNT_KEY)")
     if not args.gateway:
@@ -300,7 +421,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{where}{error.strerror or error}") from None
 
 
-def _options(top: bool) -> argparse.ArgumentParser:
+def options(top: bool) -> argparse.ArgumentParser:
     """Options taken before or after the command (`client --json tasks`, `client tasks
     --json`). After the command their default is SUPPRESS, so that not giving them there
     keeps what was given before it; each call makes new actions, as argparse's parents
@@ -322,7 +443,7 @@ def _options(top: bool) -> argparse.ArgumentParser:
 
 
 def register(commands) -> None:
-    parser = commands.add_parser("client", parents=[_options(top=True)],
+    parser = commands.add_parser("client", parents=[options(top=True)],
                                  help="staff commands against a gateway",
                                  description="The municipality's staff commands against a "
                                              "gateway: writes are signed with --key and "
@@ -331,13 +452,14 @@ def register(commands) -> None:
     sub = parser.add_subparsers(dest="client_command", metavar="COMMAND", required=True)
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[_options(top=False)], help=help_text,
+        p = sub.add_parser(name, parents=[options(top=False)], help=help_text,
                            description=help_text)
         p.set_defaults(handler=handler)
         return p
 
     add("status", c_status, "the chain's height, view and validators")
-    p = add("register", c_register, "register one member")
+    p = add("register", c_register, "register one member (admins, reviewers, auditors "
+                                    "and stewards: through `stadsmunt gov` when governed)")
     p.add_argument("member", metavar="KEY", help="the member's public key (64 hex)")
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--age-band", choices=BANDS, help="citizens: 21plus or under21")
@@ -375,6 +497,32 @@ def register(commands) -> None:
     p = add("confirm", c_confirm, "confirm a payout was paid")
     p.add_argument("payout", help="the payout id (64 hex)")
     p.add_argument("--reference", required=True, help="the bank transfer's reference")
+    p = add("update", c_update, "change a citizen's age band or area")
+    p.add_argument("member", metavar="KEY", help="the citizen's key (64 hex)")
+    p.add_argument("--age-band", choices=BANDS)
+    p.add_argument("--area", help="neighbourhood code")
+    p = add("revoke", c_revoke, "revoke a citizen or merchant (the key signs nothing more)")
+    p.add_argument("member", metavar="KEY", help="the member's key (64 hex)")
+    p = add("members", c_members, "members and their roles (active ones unless --all)")
+    p.add_argument("--role", choices=ROLES)
+    p.add_argument("--all", action="store_true", help="also revoked and recovered keys")
+    p = add("recover", c_recover, "a lost phone: open a recovery of OLD to NEW; OLD is "
+                                  "frozen at once and the recovery completes after the "
+                                  "constitution's delay")
+    p.add_argument("old", metavar="OLD", help="the lost key (64 hex)")
+    p.add_argument("new", metavar="NEW", help="the new key, never a member (64 hex)")
+    recovery = sub.add_parser("recovery", help="cancel or complete an open recovery",
+                              description="Cancel an open recovery (a steward or an admin) "
+                                          "or complete it once effective (an admin).")
+    steps = recovery.add_subparsers(dest="recovery_command", metavar="STEP", required=True)
+    for name, handler, text in (("cancel", c_recovery_cancel, "cancel the open recovery "
+                                 "of OLD; OLD is unfrozen"),
+                                ("complete", c_recovery_complete, "complete the recovery "
+                                 "of OLD at or after its effective time")):
+        p = steps.add_parser(name, parents=[options(top=False)], help=text,
+                             description=text)
+        p.set_defaults(handler=handler)
+        p.add_argument("old", metavar="OLD", help="the key being recovered (64 hex)")
     p = add("account", c_account, "one account, its balance and earnings")
     p.add_argument("member", metavar="KEY", help="64 hex, or `me` for --key's account")
     p = add("statement", c_statement, "what a citizen earned per month of a year (for "

@@ -1,9 +1,11 @@
-"""What `stadsmunt client` reads and prints: members from a CSV file (each bad row named
-with its line and the reason), and plain text tables."""
+"""What `stadsmunt client` and `stadsmunt gov` read and print: members from a CSV file
+(each bad row named with its line and the reason), plain text tables, times in the city's
+zone, and the members as the log tells them."""
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,6 +16,11 @@ COLUMNS = ("key", "role", "age_band", "area", "name")
 MAX_ROWS = 100_000              # one import; more is a mistake or wants splitting
 MAX_FILE_BYTES = 32 * 1024 * 1024
 _HEX = frozenset("0123456789abcdef")
+try:
+    from zoneinfo import ZoneInfo
+    CITY_ZONE, ZONE_NAME = ZoneInfo("Europe/Amsterdam"), "Europe/Amsterdam"
+except Exception:               # no time zone data on this machine: say UTC instead
+    CITY_ZONE, ZONE_NAME = timezone.utc, "UTC"
 
 
 class Failure(NamedTuple):
@@ -41,13 +48,18 @@ def euros(cents: int | None) -> str:
     return f"{sign}{cents // 100:,}.{cents % 100:02d}"
 
 
+def city_time(ms: int) -> str:
+    """A chain time (ms) in the city's zone, e.g. `2026-12-08 14:05 CET`."""
+    return datetime.fromtimestamp(ms / 1000, CITY_ZONE).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def register_problem(args: dict) -> str | None:
     """Why these member.register args would be refused, in words; None when they fit."""
     role = args.get("role")
     if role not in ROLES:
         return f"role must be one of {', '.join(ROLES)}"
     needed = ROLE_ARGS.get(role, set())
-    given = {k for k in ("age_band", "area", "name") if k in args}
+    given = {k for k in ("age_band", "area", "name", "organisation") if k in args}
     if given - needed:
         return (f"a {role} carries no {', '.join(sorted(given - needed))}"
                 + (f" (only {', '.join(sorted(needed))})" if needed else ""))
@@ -55,8 +67,9 @@ def register_problem(args: dict) -> str | None:
         return f"a {role} needs {', '.join(sorted(needed - given))}"
     if "age_band" in args and args["age_band"] not in BANDS:
         return f"age_band must be {' or '.join(BANDS)}"
-    if "area" in args and not ident(args["area"]):
-        return "area must be 1 to 64 of A-Z a-z 0-9 . _ -"
+    for name in ("area", "organisation"):
+        if name in args and not ident(args[name]):
+            return f"{name} must be 1 to 64 of A-Z a-z 0-9 . _ -"
     if "name" in args and not 1 <= len(args["name"]) <= 120:
         return "name must be 1 to 120 characters"
     return None
@@ -130,6 +143,12 @@ def account_text(a: dict) -> str:
              f"{'active' if a['active'] else 'REVOKED'}", f"balance {euros(a['balance'])}"]
     if a.get("recovered_to"):
         lines.append(f"recovered to {a['recovered_to']}")
+    recovery = a.get("recovery")
+    if a.get("frozen") or recovery:
+        lines.append("FROZEN: a recovery is open" + (
+            f" to {recovery['new']}, effective {city_time(recovery['effective'])} "
+            f"({ZONE_NAME})" if recovery else "") + "; it signs nothing until it is "
+            "cancelled or completed")
     earnings = a.get("earnings")
     if earnings:
         rows = [[e["period"], euros(e["earned"]), euros(e["reserved"]), euros(e["cap"]),
@@ -150,3 +169,44 @@ def task_text(t: dict, deadline: str) -> str:
     elif claims is not None:
         lines.append("no claims")
     return "\n".join(lines)
+
+
+def members_of(genesis: dict, events: list[dict]) -> list[dict]:
+    """Every member with its role, attributes and whether it is active: the genesis
+    admins and stewards, then the log's registrations, updates, revocations and
+    recoveries in the order of their positions."""
+    found: dict[str, dict] = {}
+    for key in genesis.get("admins", []):
+        found[key] = {"key": key, "role": "admin", "active": True}
+    for organisation in genesis.get("organisations", []):
+        for key in organisation["stewards"]:
+            found[key] = {"key": key, "role": "steward", "active": True,
+                          "organisation": organisation["id"]}
+    for event in sorted(events, key=lambda e: e["position"]):
+        kind = event["kind"]
+        if kind == "member.registered":
+            found[event["key"]] = {"key": event["key"], "active": True, **{
+                k: v for k, v in event.items() if k in MEMBER_FIELDS}}
+        elif kind == "member.updated" and event["key"] in found:
+            found[event["key"]].update({k: v for k, v in event.items()
+                                        if k in ("age_band", "area")})
+        elif kind == "member.revoked" and event["key"] in found:
+            found[event["key"]]["active"] = False
+        elif kind == "member.recovered" and event["old"] in found:
+            old = found[event["old"]]
+            found[event["new"]] = dict(old, key=event["new"], active=True)
+            old.update(active=False, recovered_to=event["new"])
+    return list(found.values())
+
+
+MEMBER_FIELDS = ("role", "age_band", "area", "name", "organisation")
+MEMBER_EVENTS = ("member.registered", "member.updated", "member.revoked",
+                 "member.recovered")
+
+
+def members_text(members: list[dict]) -> str:
+    if not members:
+        return "no members"
+    rows = [[m["key"], m["role"], ", ".join(str(m[k]) for k in MEMBER_FIELDS[1:] if k in m)
+             or "-", "active" if m["active"] else "revoked"] for m in members]
+    return table(["key", "role", "attributes", "state"], rows)

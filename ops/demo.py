@@ -1,7 +1,7 @@
 """`stadsmunt demo [--dir DIR] [--exit]`: a local four-validator network and the Heerlen
-story (ops/demo_story.py), then a check of the whole network: every validator at one
-head, the same totals on every gateway, the supply invariant over every account and the
-cap invariant for every citizen. Without `--exit` it keeps serving until Ctrl-C (or
+story (ops/demo_story.py), governance by the partners' stewards included, then a check of
+the whole network: every validator at one head, the same totals on every gateway, the
+supply invariant over every account and the cap invariant for every citizen. Without `--exit` it keeps serving until Ctrl-C (or
 SIGTERM) and then stops the validators cleanly; with `--exit` it prints the summary,
 writes it to DIR/summary.json and exits 0 (1 if a check failed).
 """
@@ -20,10 +20,14 @@ from node.keys import read_key_file
 from ops import network as net
 from ops.network import free_base_port  # noqa: F401  (bench uses it from here too)
 from ops.client_rows import euros
-from ops.demo_story import StoryFailed, play
+from ops.demo_story import TOTAL, StoryFailed, play
 from ops.errors import CheckFailed
 
 VALIDATORS = 4
+# the governance events the summary counts
+GOVERNANCE_EVENTS = ("gov.proposed", "gov.approved", "gov.enacted", "gov.failed",
+                     "member.recovery_opened", "member.recovery_cancelled",
+                     "member.recovered")
 CHAIN = "heerlen-demo"
 READY_TIMEOUT_S = 60.0
 POLL_S = 0.1
@@ -83,6 +87,8 @@ async def check_network(gateways: dict[str, str], admin, timeout_s: float = 30.0
         blocks = await first.blocks()
         results = [r for b in blocks for r in b["results"]]
         members = [e["key"] for e in await first.events(kind="member.registered")]
+        members += [e["new"] for e in await first.events(kind="member.recovered")]
+        kinds = [e["kind"] for r in results for e in r.get("events") or []]
         accounts = [await first.account(k) for k in members]
         minted, redeemed, circulating = stats[0]["minted"], stats[0]["redeemed"], \
             stats[0]["circulating"]
@@ -98,7 +104,8 @@ async def check_network(gateways: dict[str, str], admin, timeout_s: float = 30.0
             "rejected": sum(r["code"] != "ok" for r in results),
             "minted": minted, "redeemed": redeemed, "circulating": circulating,
             "accounts": len(accounts), "balances": balances,
-            "citizens": sum(a["role"] == "citizen" for a in accounts),
+            "citizens": sum(a["role"] == "citizen" and a["active"] for a in accounts),
+            "governance": {kind: kinds.count(kind) for kind in GOVERNANCE_EVENTS},
             "supply_invariant": balances == minted - redeemed == circulating
             and len(totals) == 1,
             "cap_invariant": not over_cap, "over_cap": over_cap}
@@ -109,6 +116,7 @@ async def check_network(gateways: dict[str, str], admin, timeout_s: float = 30.0
 
 def summary_text(s: dict) -> str:
     holds = {True: "holds", False: "BROKEN"}
+    gov = s["governance"]
     return "\n".join([
         "summary",
         f"  blocks        {s['blocks']} (all {s['validators']} validators at height "
@@ -118,6 +126,10 @@ def summary_text(s: dict) -> str:
         f"  minted        {euros(s['minted'])}",
         f"  redeemed      {euros(s['redeemed'])}",
         f"  circulating   {euros(s['circulating'])}",
+        f"  governance    {gov['gov.proposed']} proposals, {gov['gov.enacted']} enacted "
+        f"after {gov['gov.approved']} approvals by other organisations; "
+        f"{gov['member.recovered']} key recovered, {gov['member.recovery_opened']} "
+        f"delayed recovery opened and {gov['member.recovery_cancelled']} cancelled",
         f"  supply invariant {holds[s['supply_invariant']]}: the balances of all "
         f"{s['accounts']} accounts add up to {euros(s['balances'])} = minted - redeemed, "
         f"the same on every gateway",
@@ -130,6 +142,7 @@ def look_around(folder: Path, gateways: dict[str, str]) -> str:
     admin = folder / "keys" / "admin.key"
     anouk = read_key_file(folder / "keys" / "anouk.key").public.hex()
     client = f"stadsmunt client --gateway {first} --key {admin}"
+    steward = folder / "keys" / "steward-cbs.key"
     lines = ["", "the gateways:"]
     lines += [f"  {name:<12} {url}" for name, url in gateways.items()]
     lines += ["", "look around (from a checkout, `python3 ops/dev.py` does what `stadsmunt` "
@@ -140,9 +153,10 @@ def look_around(folder: Path, gateways: dict[str, str]) -> str:
               f"  {client} tasks",
               f"  {client} account {anouk}",
               f"  {client} payouts",
+              f"  stadsmunt gov --gateway {second} --key {steward} list",
               f"  stadsmunt audit {first} --key {admin}",
-              f"every person's key is in {folder / 'keys'}; the validators' logs are "
-              f"{folder}/NAME.log"]
+              f"every person's key is in {folder / 'keys'}, the stewards' as "
+              f"steward-NAME.key; the validators' logs are {folder}/NAME.log"]
     return "\n".join(lines)
 
 
@@ -150,7 +164,7 @@ async def story_and_check(folder: Path, network: dict, processes) -> dict:
     gateways = {v["name"]: v["gateway"] for v in network["validators"]}
     say(f"starting {len(gateways)} validators in {folder} ...")
     await wait_ready(gateways, processes, folder)
-    say(f"[0/9] chain {network['chain']}: {', '.join(gateways)} are up and linked")
+    say(f"[0/{TOTAL}] chain {network['chain']}: {', '.join(gateways)} are up and linked")
     admin = read_key_file(folder / "keys" / "admin.key")
     urls = list(gateways.values())
     async with Client(urls[0], admin, network["chain"]) as staff, \

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.keys import Keypair
+from node.keys import Keypair, read_key_file
 
 REPO = Path(__file__).resolve().parents[2]
 READY_S = 30.0
@@ -51,6 +51,36 @@ class Net:
     chain: str
     admin_file: Path
     admin: Keypair
+
+    @property
+    def steward_file(self) -> Path:
+        """The steward of the one organisation, `municipality` (thresholds 1: its
+        proposals are enacted at once)."""
+        return self.folder / "keys" / "steward-municipality.key"
+
+    @property
+    def steward(self) -> Keypair:
+        return read_key_file(self.steward_file)
+
+
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def in_process(capsys, *argv: str) -> Done:
+    """`stadsmunt *argv` through ops.cli.main in this process. An exception escaping
+    main() fails the test: that would be a traceback for staff."""
+    from ops.cli import main
+    capsys.readouterr()
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:      # argparse's own usage errors
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return Done(code, out, err)
 
 
 def _status(url: str) -> dict | None:

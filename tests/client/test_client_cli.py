@@ -160,7 +160,7 @@ def _now() -> int:
 
 def test_import_registers_the_good_rows_and_names_each_bad_row_with_its_reason(staff, tmp_path):
     a, b, c, taken = hexkey(), hexkey(), hexkey(), hexkey()
-    assert staff("register", taken, "--role", "auditor").returncode == 0
+    assert staff("register", taken, "--role", "merchant", "--name", "Taken").returncode == 0
     rows = ["key,role,age_band,area,name",
             f"{a},citizen,21plus,Meezenbroek,",            # 2 good
             f"{b},merchant,,,Cafe De Kroon",               # 3 good
@@ -217,7 +217,7 @@ def test_a_rejection_or_a_problem_exits_1_with_the_reason_on_stderr(staff):
             "--reward", "1", "--minutes", "60", "--deadline", "+1d"]
     assert staff(*args).returncode == 0
     again = staff(*args)
-    assert again.returncode == 1 and "rejected: exists: That already exists." in again.stderr
+    assert again.returncode == 1 and "rejected: exists: That already exists" in again.stderr
     missing = staff("task", unique("none"))
     assert missing.returncode == 1 and "not_found (404)" in missing.stderr
 

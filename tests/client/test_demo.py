@@ -1,7 +1,10 @@
-"""`stadsmunt demo --exit` on four real validators: it plays the whole story, its summary
-says the supply and cap invariants hold, and an independent replay of the validators'
-folders by `stadsmunt audit` agrees with it; afterwards nothing is left serving. Without
-`--exit` it serves, says where, and stops its validators on Ctrl-C."""
+"""`stadsmunt demo --exit` on four real validators: it plays the whole story, governance
+included (next year's cap policy and a reviewer approved by three organisations, a lost
+phone recovered at once by two, an admin's recovery frozen and cancelled by a steward),
+its summary says the supply and cap invariants hold and counts the governance events,
+and an independent replay of the validators' folders by `stadsmunt audit` agrees with
+it; afterwards nothing is left serving. Without `--exit` it serves, says where, and stops
+its validators on Ctrl-C."""
 from __future__ import annotations
 
 import json
@@ -15,11 +18,12 @@ import time
 import urllib.request
 
 from clientkit import REPO, run_cli
-from ops.demo_story import REJECTED, TASKS, WORK
+from ops.demo_story import REJECTED, TASKS, TOTAL, WORK
 
-# the story's refusals: a task above the hourly rate, the under-21 claim, the monthly
-# cap, a citizen paying a citizen
-REFUSALS = 4
+# the story's refusals: the admin registering a reviewer alone, a task above the hourly
+# rate, the under-21 claim, the monthly cap, a citizen paying a citizen, the frozen key's
+# spend, the admin re-opening a recovery a steward cancelled
+REFUSALS = 7
 
 
 def nothing_listens(url: str) -> bool:
@@ -35,13 +39,25 @@ def test_the_demo_plays_the_story_and_its_summary_shows_supply_and_caps_holding(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     out = done.stdout
-    for number in range(1, 10):
-        assert f"[{number}/9] " in out
+    for number in range(1, TOTAL + 1):
+        assert f"[{number}/{TOTAL}] " in out
     # the sentence the citizen's app shows for the capped claim
     assert "This would take you over the monthly limit for " in out
     assert "people under 21" in out
+    # governance, step by step: three organisations for the policy, two for a recovery
+    assert "the partners govern the cap policy for " in out
+    assert "CBS approves: 2 of 3\n" in out
+    assert "VNG approves: 3 of 3 -> enacted: it takes effect at height " in out
+    assert "Brightlands approves: 3 of 3 -> enacted" in out
+    assert "Brightlands approves: 2 of 2 -> enacted" in out
+    assert "refused: frozen. The app shows:\n    \"This key is frozen" in out
+    assert "CBS's steward cancels the recovery" in out
 
     summary = json.loads((folder / "summary.json").read_text())
+    assert summary["governance"] == {
+        "gov.proposed": 3, "gov.approved": 5, "gov.enacted": 3, "gov.failed": 0,
+        "member.recovery_opened": 1, "member.recovery_cancelled": 1,
+        "member.recovered": 1}
     assert summary["validators"] == 4 and summary["validators_agree"]
     assert summary["gateway_totals_agree"]
     rewards = {t[0]: t[4] for t in TASKS}
