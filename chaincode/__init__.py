@@ -14,6 +14,12 @@ ValueError. See docs/chaincode.md for the state layout and the state root's byte
 """
 from __future__ import annotations
 
+# Invariants here are assertions, checked after every step: under `python -O` they would
+# vanish and a broken ledger would limp on. Crash rather than limp: refuse to run.
+if not __debug__:
+    raise SystemExit("stadsmunt: chaincode refuses to run under python -O or PYTHONOPTIMIZE: "
+                     "its invariant checks are assertions")
+
 from . import v1
 from .constitution import MAX_ORGANISATIONS
 from .constitution import make as default_constitution

@@ -52,4 +52,9 @@ async def problems(request: web.Request, handler):
                                 error.text or error.reason)
     except Exception:
         log.exception("gateway_error", path=request.path)
-        return problem_response(500, "internal", "The gateway failed; nothing was changed.")
+        # a write may have reached the node before the failure: say what is known
+        detail = ("The gateway failed while answering. A transaction you sent may still "
+                  "have been taken: look it up with GET /v1/tx/{tx_id} before sending it "
+                  "again (the same envelope is never executed twice)."
+                  if request.method == "POST" else "The gateway failed while answering.")
+        return problem_response(500, "internal", detail)
