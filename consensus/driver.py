@@ -11,6 +11,11 @@ The order of one round, and why:
 Stable checkpoints are handed to the ledger to keep beside their block; a catch-up
 request goes to the network last. A round may produce more output (an acknowledged
 block can complete a checkpoint), so rounds repeat until the replica has nothing to say.
+
+A step that raises (a broken invariant, a ledger error) has already taken its batches
+out of the replica: the replica and the ledger no longer agree, and nothing may run on.
+The caller stops the process (fail-stop); on restart the replica resumes from what is on
+disk and fetches what it lacks. No caller catches an exception from a step and goes on.
 """
 from __future__ import annotations
 
