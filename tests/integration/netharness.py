@@ -379,3 +379,39 @@ class Load:
 def signed_batch(net: Network, count: int) -> list[bytes]:
     load = Load(net, 0)
     return [load.envelope() for _ in range(count)]
+
+
+# ---- for the peer port attack tests (test_peer_port_attacks.py) ------------------------
+
+def start_with_descriptor_limit(net: Network, name: str, descriptors: int) -> None:
+    """`Network.start`, with the validator's soft limit of open files set (RLIMIT_NOFILE),
+    as on a machine left at the usual default of 1,024."""
+    import resource
+
+    def limit() -> None:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(descriptors, hard), hard))
+
+    assert name not in net.processes or net.processes[name].poll() is not None, \
+        f"{name} is already running"
+    log = open(net.root / f"{name}.log", "ab")
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "node", "run", str(net.root / name)],
+            cwd=REPO, stdout=log, stderr=log, start_new_session=True, preexec_fn=limit)
+    finally:
+        log.close()
+    net.processes[name] = process
+    net._all_started.append(process)
+
+
+def open_descriptors(net: Network, name: str) -> int:
+    """How many files the validator's process holds open now (Linux)."""
+    return len(os.listdir(f"/proc/{net.processes[name].pid}/fd"))
+
+
+def cpu_seconds(net: Network, name: str) -> float:
+    """User and system CPU time the validator's process has used (Linux)."""
+    fields = Path(f"/proc/{net.processes[name].pid}/stat").read_text().rsplit(")", 1)[1]
+    utime, stime = fields.split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")

@@ -17,8 +17,9 @@ import pytest
 from nacl.signing import SigningKey
 
 from node.frames import HEADER, Opener, Sealer, pack_messages
-from node.handshake import Initiator, Responder, Roster, initiate, respond
-from node.transport import Limits, Transport
+from node.handshake import (CHALLENGE_BYTES, Initiator, Responder, Roster, initiate,
+                            respond)
+from node.transport import Limits, PeerInputError, Transport
 
 GENESIS = hashlib.sha256(b"genesis of the transport tests").digest()
 SEEDS = [hashlib.sha256(b"transport validator %d" % i).digest() for i in range(4)]
@@ -28,6 +29,7 @@ FAST = Limits(handshake_timeout_s=2.0, connect_timeout_s=2.0, backoff_initial_s=
               backoff_max_s=0.2, heartbeat_s=0.2, idle_timeout_s=5.0)
 WAIT_S = 10.0
 POISON = b"a message the receiver chokes on"
+BAD_INPUT = b"a message the receiver refuses as the peer's fault"
 
 
 def listener(port: int = 0) -> socket.socket:
@@ -52,17 +54,23 @@ class Net:
         self.links_down: list[tuple[int, int]] = []
         self.transports: dict[int, Transport] = {}
         self.changed = asyncio.Event()
+        self.fail_with: type[Exception] = RuntimeError
+        self.fail_links = False
 
     def _deliver(self, me: int, peer: int, message: bytes) -> None:
         self.received[me].append((peer, message))
         self.changed.set()
         if message == POISON:
-            raise RuntimeError("a receiver with a bug")
+            raise self.fail_with("a receiver with a bug")
+        if message == BAD_INPUT:
+            raise PeerInputError("not a message of ours")
 
     def _link(self, me: int, peer: int, up: bool) -> None:
         if not up:
             self.links_down.append((me, peer))
         self.changed.set()
+        if self.fail_links and up:
+            raise RuntimeError("a link callback with a bug")
 
     async def start(self, i: int) -> Transport:
         if self.socks[i] is None:  # a restart: the same address again
@@ -176,7 +184,7 @@ async def test_a_key_outside_the_validator_set_is_refused_and_cannot_inject(net)
     assert net.transports[3].connected() == {1, 2}
 
 
-async def test_a_validators_public_key_without_its_seed_is_refused(net):
+async def test_a_validators_public_key_without_its_seed_gets_no_signature(net):
     for i in (1, 2, 3):
         await net.start(i)
     await net.until(lambda: net.meshed((1, 2, 3)))
@@ -186,9 +194,11 @@ async def test_a_validators_public_key_without_its_seed_is_refused(net):
     hello = bytearray(impostor.hello())
     hello[-64:-32] = KEYS[0]
     writer.write(bytes(hello))
-    await reader.readexactly(128)
+    challenge = await reader.readexactly(CHALLENGE_BYTES)
+    assert challenge[:32] == KEYS[3]      # a key and a fresh ephemeral key: nothing signed
     writer.write(os.urandom(64))
-    await until_closed(reader)
+    async with asyncio.timeout(WAIT_S):
+        assert await reader.read() == b"", "a signature for a proof that does not verify"
     writer.close()
     assert net.transports[3].stats()["handshakes_failed"] == 1
     assert 0 not in net.transports[3].connected() and not net.received[3]
@@ -356,26 +366,6 @@ async def test_a_handshake_that_stalls_is_cut_off_by_its_timeout():
         await net.close()
 
 
-async def test_handshakes_beyond_the_limit_are_refused_and_the_others_proceed():
-    net = Net(Limits(max_handshakes=2, handshake_timeout_s=WAIT_S))
-    try:
-        await net.start(3)
-        held = [await asyncio.open_connection("127.0.0.1", net.ports[3]) for _ in range(2)]
-        reader, writer = await asyncio.open_connection("127.0.0.1", net.ports[3])
-        async with asyncio.timeout(WAIT_S):
-            assert await reader.read() == b"", "a third handshake at once was let in"
-        writer.close()
-        # the two held connections are still being served: one becomes validator 1's link
-        reader, writer = held[0]
-        await initiate(reader, writer, Initiator(ROSTER, 1, SEEDS[1], 3, os.urandom(32)),
-                       WAIT_S)
-        await net.until(lambda: net.transports[3].connected() == {1})
-        for _, other in held:
-            other.close()
-    finally:
-        await net.close()
-
-
 async def test_a_higher_index_dialling_a_lower_one_is_refused(net):
     await net.start(1)
     reader, writer = await asyncio.open_connection("127.0.0.1", net.ports[1])
@@ -385,14 +375,53 @@ async def test_a_higher_index_dialling_a_lower_one_is_refused(net):
     assert not net.transports[1].connected()
 
 
-async def test_a_receiver_that_raises_keeps_the_link_and_gets_the_next_message(net):
+async def test_a_receiver_refusing_peer_input_keeps_the_link_and_gets_the_next_message(
+        net):
     for i in (1, 2):
         await net.start(i)
     await net.until(lambda: net.meshed((1, 2)))
-    net.transports[1].send(2, POISON)
+    net.transports[1].send(2, BAD_INPUT)
     net.transports[1].send(2, b"after")
-    await net.until(lambda: net.got(2, 1) == [POISON, b"after"])
+    await net.until(lambda: net.got(2, 1) == [BAD_INPUT, b"after"])
     assert net.transports[2].connected() == {1} and not net.links_down
+    assert net.transports[2].stats()["peer_input_rejected"] == 1
+    assert net.transports[2].failure is None
+
+
+@pytest.mark.parametrize("error", [RuntimeError, AssertionError, OSError, TimeoutError])
+async def test_a_receiver_that_fails_stops_the_transport_and_the_error_reaches_the_owner(
+        net, error):
+    """Not the peer's fault: an assertion of the replica, an error of the ledger (even
+    one that is an OSError, like a failed disk write) must not be taken for a socket
+    error and shrugged off with the link up."""
+    for i in (1, 2):
+        await net.start(i)
+    await net.until(lambda: net.meshed((1, 2)))
+    net.fail_with = error
+    watcher = asyncio.create_task(net.transports[2].wait_failure())
+    net.transports[1].send(2, POISON)
+    net.transports[1].send(2, b"never delivered")
+    async with asyncio.timeout(WAIT_S):
+        with pytest.raises(error, match="a receiver with a bug"):
+            await watcher
+    transport = net.transports[2]
+    assert isinstance(transport.failure, error)
+    assert net.got(2, 1) == [POISON]
+    assert transport.connected() == set()
+    # the failed node is gone for its peers too (its listener is closed)
+    await net.until(lambda: 2 not in net.transports[1].connected())
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", net.ports[2])
+
+
+async def test_a_link_callback_that_fails_stops_the_transport(net):
+    await net.start(1)
+    net.fail_links = True
+    await net.start(2)
+    async with asyncio.timeout(WAIT_S):
+        with pytest.raises(RuntimeError, match="a link callback with a bug"):
+            await net.transports[2].wait_failure()
+    assert net.transports[2].connected() == set()
 
 
 async def test_a_single_validator_network_has_no_links_and_broadcast_goes_nowhere():
