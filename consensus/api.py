@@ -17,14 +17,18 @@ from typing import Callable, Protocol, Sequence
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One client request as the core sees it: opaque bytes plus two names for them.
+    """One client request as the core sees it: opaque bytes plus names for them.
 
     `key` is the transaction id (dedup: a key is ordered at most once by a correct
-    primary), `digest` the SHA-256 of the whole envelope (what the batch digest covers).
+    primary), `digest` the SHA-256 of the whole envelope (what the batch digest covers),
+    `client` who asks (the node puts the signer's public key there): the request pool
+    shares its room and each batch fairly among clients (consensus/requests.py) and
+    never looks inside. It is not part of any digest; a backup gets it from `inspect`.
     """
     key: bytes
     digest: bytes
     payload: bytes
+    client: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,11 @@ from dataclasses import dataclass
 
 from consensus.digest import chain_bytes, max_faulty, quorum
 
+# By default one client may hold a sixteenth of the pool: sixteen clients that flood
+# together are needed to fill it, and the pool's fair batching (consensus/requests.py)
+# keeps everyone else's turn whatever they hold.
+CLIENT_SHARE_DIVISOR = 16
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
@@ -17,6 +22,10 @@ class Config:
     batch_wait_ticks: int = 0            # a primary waits this long to fill a batch
     max_in_flight: int = 8               # a primary proposes h only if h <= committed + this
     pending_limit: int = 20_000          # requests waiting to be ordered
+    # requests one client may have waiting; None: pending_limit // CLIENT_SHARE_DIVISOR
+    # (at least 1), filled in at construction (so dataclasses.replace of pending_limit
+    # alone keeps the old share: pass both)
+    client_pending_limit: int | None = None
     seen_limit: int = 200_000            # keys remembered as ordered (dedup)
     max_message_bytes: int = 16 * 1024 * 1024
     request_timeout_ticks: int = 20      # oldest pending request waits this long
@@ -31,6 +40,9 @@ class Config:
 
     def __post_init__(self) -> None:
         chain_bytes(self.chain)
+        if self.client_pending_limit is None:
+            object.__setattr__(self, "client_pending_limit",
+                               max(1, self.pending_limit // CLIENT_SHARE_DIVISOR))
         n = len(self.validators)
         if not (n == 1 or n >= 4):
             raise ValueError("a network has 1 validator (development) or at least 4")
@@ -42,9 +54,11 @@ class Config:
                      "request_timeout_ticks", "view_change_timeout_ticks",
                      "status_interval_ticks", "fetch_timeout_ticks", "fetch_max_blocks",
                      "max_views_ahead", "max_message_bytes", "censorship_factor",
-                     "max_in_flight"):
+                     "max_in_flight", "client_pending_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
+        if self.client_pending_limit > self.pending_limit:
+            raise ValueError("client_pending_limit must not exceed pending_limit")
 
     @property
     def n(self) -> int:

@@ -86,7 +86,9 @@ def test_a_checkpoint_is_stable_only_with_a_quorum_of_distinct_valid_signatures(
 @given(st.lists(st.tuples(st.sampled_from(["add", "order", "propose", "view"]),
                           st.integers(0, 30)), max_size=80))
 def test_the_request_pool_is_bounded_and_never_offers_an_ordered_key(steps):
-    config = config_for(4, pending_limit=10, seen_limit=50, batch_max_count=3)
+    # one client (b""): its share is the whole pool, as before shares (test_fairness.py)
+    config = config_for(4, pending_limit=10, client_pending_limit=10, seen_limit=50,
+                        batch_max_count=3)
     pool = RequestPool(config)
     ordered: set[bytes] = set()
 
@@ -106,7 +108,7 @@ def test_the_request_pool_is_bounded_and_never_offers_an_ordered_key(steps):
             pool.proposed(batch, tick)
         else:
             pool.new_view()
-        pool.check()
+        pool.audit()
         assert len(pool) <= 10 and not set(pool.queue) & pool.in_flight
 
 

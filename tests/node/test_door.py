@@ -50,7 +50,8 @@ def test_a_well_signed_envelope_for_this_chain_is_admitted():
     assert v.code == OK
     assert v.tx_id == hashlib.sha256(body).hexdigest()
     assert v.opened.request == Request(hashlib.sha256(body).digest(),
-                                       hashlib.sha256(envelope).digest(), envelope)
+                                       hashlib.sha256(envelope).digest(), envelope,
+                                       client=ALICE.public)
     assert (v.opened.tx.kind, v.opened.tx.signer) == ("coin.spend", ALICE.public)
     assert v.opened.tx.args == {"to": SHOP, "amount": 250}
 

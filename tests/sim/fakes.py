@@ -75,10 +75,13 @@ class Registry:
         self.by_payload: dict[bytes, Request] = {}
         self.by_key: dict[bytes, Request] = {}
 
-    def make(self, counter: int, padding: bytes) -> Request:
+    def make(self, counter: int, padding: bytes, client: bytes | None = None) -> Request:
+        """A request; by default its own client (the pool then orders like a plain
+        queue), or one of `client`'s, whose requests share one client's room and turn."""
         payload = b"req" + counter.to_bytes(8, "big") + padding
-        request = Request(b"k" + counter.to_bytes(8, "big"),
-                          hashlib.sha256(payload).digest(), payload)
+        key = b"k" + counter.to_bytes(8, "big")
+        request = Request(key, hashlib.sha256(payload).digest(), payload,
+                          key if client is None else client)
         self.by_payload[payload] = request
         self.by_key[request.key] = request
         return request
