@@ -19,9 +19,14 @@ import socket
 import pytest
 from nacl.signing import SigningKey
 
-import node.transport as transport_module
+import node.peerlink
+import node.ratelimit
+import node.slots
+import node.transport
 from node.frames import Sealer, pack_messages
 from node.handshake import (CHALLENGE_BYTES, HELLO_BYTES, Initiator, Roster, initiate)
+from node.ratelimit import LOG_KINDS, SampledLog
+from node.slots import source_ip
 from node.transport import Limits, Transport
 
 GENESIS = hashlib.sha256(b"genesis of the peer port tests").digest()
@@ -49,7 +54,8 @@ class Logs:
 @pytest.fixture
 def logs(monkeypatch) -> Logs:
     recorded = Logs()
-    monkeypatch.setattr(transport_module, "log", recorded)
+    for module in (node.transport, node.peerlink, node.slots, node.ratelimit):
+        monkeypatch.setattr(module, "log", recorded)
     return recorded
 
 
@@ -491,23 +497,23 @@ async def test_a_flood_of_half_open_connections_is_bounded_and_validators_link(l
 
 
 def test_the_sampled_log_keeps_a_bounded_number_of_kinds(logs):
-    sampled = transport_module._SampledLog(10.0, now=0.0, me=3)
+    sampled = SampledLog(10.0, now=0.0, me=3)
     for peer in range(200):                     # more kinds than it keeps apart
         for k in range(5):
             sampled.note(1.0, "bad_peer_input", {"peer": peer}, reason=f"junk {k}")
-    assert len(logs.lines) == transport_module.LOG_KINDS + 1
+    assert len(logs.lines) == LOG_KINDS + 1
     sampled.tick(5.0)                           # within the interval: nothing yet
-    assert len(logs.lines) == transport_module.LOG_KINDS + 1
+    assert len(logs.lines) == LOG_KINDS + 1
     sampled.tick(11.0)
     summaries = [f for f in logs.of("bad_peer_input") if f.get("summary")]
-    assert len(summaries) == transport_module.LOG_KINDS + 1
+    assert len(summaries) == LOG_KINDS + 1
     assert sum(f["count"] for f in summaries) == 1000
     assert summaries[-1]["other_kinds"] and summaries[-1]["count"] == 5 * (200 - 64)
     assert all(f["me"] == 3 for f in logs.of("bad_peer_input"))
 
 
 def test_addresses_are_compared_in_one_spelling():
-    assert transport_module.source_ip("::ffff:10.1.2.3") == "10.1.2.3"
-    assert transport_module.source_ip("2001:db8:0:0::1") == "2001:db8::1"
-    assert transport_module.source_ip("fe80::1%eth0") == "fe80::1"
-    assert transport_module.source_ip("127.0.0.1") == "127.0.0.1"
+    assert source_ip("::ffff:10.1.2.3") == "10.1.2.3"
+    assert source_ip("2001:db8:0:0::1") == "2001:db8::1"
+    assert source_ip("fe80::1%eth0") == "fe80::1"
+    assert source_ip("127.0.0.1") == "127.0.0.1"

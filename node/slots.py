@@ -1,0 +1,259 @@
+"""The peer port's slots: the connections that have not authenticated yet, and who must
+make room for whom. A part of the Transport (node/transport.py), which mixes `Slots` in;
+the accept loop and the responder's handshake that fill and empty them are
+node/listener.py. docs/transport.md ("The peer port") gives the rules in full.
+
+The rules:
+- The peer port admits a bounded number of connections that have not authenticated yet
+  (`max_handshakes`, also kept well under the process's descriptor limit). Part of them
+  (`reserved_handshakes`) only serves the addresses of the peers that dial this node;
+  any other address holds at most `max_handshakes_per_ip`.
+- When there is no room, the oldest unauthenticated connection goes first (outsiders
+  before peers' addresses, those without a HELLO before those with one), so idle or
+  slow connections cannot keep out a validator that completes its handshake promptly,
+  even from the same address (loopback, NAT). An outsider never evicts a connection from
+  a peer's address.
+- Addresses are compared in one spelling (`source_ip`); peers given by host name are
+  looked up again every so often, and a failed look-up keeps what was known.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import resource
+import socket
+
+import structlog
+
+from node.handshake import HELLO_BYTES, MAGIC
+
+log = structlog.get_logger("stadsmunt.transport")
+
+
+class Pending:
+    """A connection to the peer port that has not authenticated yet."""
+    __slots__ = ("id", "sock", "ip", "insider", "accepted", "task", "writer", "peer",
+                 "hello", "received", "started", "released")
+
+    def __init__(self, id_: int, sock: socket.socket, ip: str, insider: bool, now: float):
+        self.id, self.sock, self.ip, self.insider, self.accepted = id_, sock, ip, insider, now
+        self.task: asyncio.Task | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.peer: int | None = None        # the validator its HELLO claims
+        self.hello = False                  # its HELLO has arrived
+        self.received = 0                   # bytes its stream has read
+        self.started = False                # its task has begun running
+        self.released = False               # no longer counted among the pending
+
+    def closable(self) -> bool:
+        """Whether `close` frees its descriptor at once: not while its task is making
+        the stream (a loop iteration), when only cancelling the task can close it."""
+        return self.writer is not None or not self.started
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.transport.abort()
+            # abort closes the socket on the next loop iteration; its descriptor is what
+            # a flood is after, so it goes now (the transport no longer watches it)
+            self.sock.close()
+        elif not self.started:
+            self.sock.close()
+        # else the task is creating its transport: cancelling it closes the socket
+
+
+def source_ip(text: str) -> str:
+    """An address as the listener sees it, in one spelling: IPv4 mapped into IPv6
+    (a dual-stack listener) as plain IPv4, IPv6 compressed, a scope dropped."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return text
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def descriptor_limit() -> int | None:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+class Slots:
+    """The pending connections of a Transport: how many may wait, which go to make room,
+    and which addresses are the dialling peers' (the reserved slots)."""
+
+    def _init_slots(self, genesis_hash: bytes) -> None:
+        # the peer port: who is waiting to authenticate, oldest first in each pool; a
+        # pool per (from a dialling peer's address, HELLO seen)
+        self._pools: dict[tuple[bool, bool], dict[int, Pending]] = {
+            (insider, hello): {} for insider in (False, True) for hello in (False, True)}
+        self._outsiders = 0
+        self._by_ip: dict[str, dict[int, Pending]] = {}     # outsiders only
+        self._hello_prefix = MAGIC + genesis_hash
+        self._next_id = 0
+        # every peer's addresses as seen from here (literal addresses now, host names
+        # once looked up); peers that dial this node make the reserved set
+        self._peer_ips: dict[int, set[str]] = {
+            peer: ({source_ip(self._addresses[peer][0])}
+                   if _is_ip(self._addresses[peer][0]) else set()) for peer in self._peers}
+        self._reserved_ips: set[str] = set()
+        self._update_reserved()
+        self._cap, self._reserved = self._slots(descriptor_limit())
+
+    def _slots(self, descriptors: int | None) -> tuple[int, int]:
+        """(pending connections at most, of which reserved): kept to an eighth of the
+        descriptors the process may open, so the peer port cannot run it out of them."""
+        cap = self.limits.max_handshakes
+        if descriptors is not None and descriptors // 8 < cap:
+            cap = max(4, descriptors // 8)
+            log.info("handshake_slots_limited", me=self.me, max_handshakes=cap,
+                     descriptors=descriptors)
+        return cap, min(self.limits.reserved_handshakes, cap // 2)
+
+    def _admit(self, conn: socket.socket, address, now: float) -> None:
+        ip = source_ip(address[0]) if isinstance(address, tuple) else str(address)
+        insider = ip in self._reserved_ips
+        if not self._make_room(ip, insider, now):
+            conn.close()
+            self._refused(now, "busy", ip, None)
+            return
+        conn.setblocking(False)
+        self._next_id += 1
+        entry = Pending(self._next_id, conn, ip, insider, now)
+        # a dialling validator sends its HELLO as soon as it is connected, so under load
+        # it is usually here before the accept: such a connection is not idle
+        entry.hello = self._hello_arrived(entry)
+        self._pools[insider, entry.hello][entry.id] = entry
+        if not insider:
+            self._outsiders += 1
+            self._by_ip.setdefault(ip, {})[entry.id] = entry
+        entry.task = self._spawn(self._inbound(entry))
+
+    def _hello_arrived(self, entry: Pending) -> bool:
+        """Whether a whole HELLO has arrived on a connection, read by its stream already
+        or still in the kernel's buffer (looked at, not taken)."""
+        try:
+            peeked = entry.sock.recv(HELLO_BYTES, socket.MSG_PEEK)
+        except OSError:         # nothing there (BlockingIOError), or reset already
+            peeked = b""
+        if not entry.received:
+            return len(peeked) == HELLO_BYTES and peeked.startswith(self._hello_prefix)
+        return entry.received + len(peeked) >= HELLO_BYTES
+
+    def _hello_seen(self, entry: Pending) -> None:
+        if not entry.hello and not entry.released:
+            del self._pools[entry.insider, False][entry.id]
+            entry.hello = True
+            self._pools[entry.insider, True][entry.id] = entry
+
+    def _make_room(self, ip: str, insider: bool, now: float) -> bool:
+        """Evicts what must go for a new connection from `ip`; False if it cannot come
+        in. Those that have not sent a HELLO go first, the oldest first; then those that
+        did, the oldest first; outsiders before connections from dialling peers'
+        addresses, which an outsider never evicts."""
+        if not insider:
+            own = self._by_ip.get(ip)
+            if own and len(own) >= self.limits.max_handshakes_per_ip:
+                victim = self._idlest(list(own.values()))
+                if victim is None:
+                    return False
+                self._evict(victim, now)
+            # the reserved slots are kept only while some peer dials this node
+            room = self._cap - (self._reserved if self._reserved_ips else 0)
+            if self._outsiders >= room:
+                victim = self._oldest((False, False), (False, True))
+                if victim is None:
+                    return False
+                self._evict(victim, now)
+        if self.pending() < self._cap:
+            return True
+        order = [(False, False), (False, True)]
+        if insider:
+            order += [(True, False), (True, True)]
+        victim = self._oldest(*order)
+        if victim is None:
+            return False
+        self._evict(victim, now)
+        return True
+
+    def _oldest(self, *pools: tuple[bool, bool]) -> Pending | None:
+        """The first to go among `pools`, in that order. One without a HELLO is looked
+        at again first: a validator's HELLO may have come since its connection was
+        accepted, and then it is not the idle one."""
+        for key in pools:
+            for entry in list(self._pools[key].values()):
+                if not entry.closable():
+                    continue
+                if key[1] or not self._hello_arrived(entry):
+                    return entry
+                self._hello_seen(entry)
+        return None
+
+    def _idlest(self, entries: list[Pending]) -> Pending | None:
+        closable = [entry for entry in entries if entry.closable()]
+        for entry in closable:
+            if not entry.hello:
+                if not self._hello_arrived(entry):
+                    return entry
+                self._hello_seen(entry)
+        return closable[0] if closable else None
+
+    def _evict(self, entry: Pending, now: float) -> None:
+        self._release(entry)
+        entry.close()
+        if entry.task is not None:
+            entry.task.cancel()
+        self.counters.handshakes_evicted += 1
+        self._refused(now, "evicted", entry.ip, entry.peer)
+
+    def _release(self, entry: Pending) -> bool:
+        """Takes a connection out of the pending ones; False if it was out already."""
+        if entry.released:
+            return False
+        entry.released = True
+        del self._pools[entry.insider, entry.hello][entry.id]
+        if not entry.insider:
+            self._outsiders -= 1
+            own = self._by_ip[entry.ip]
+            del own[entry.id]
+            if not own:
+                del self._by_ip[entry.ip]
+        return True
+
+    def _refused(self, now: float, reason: str, ip: str, peer: int | None) -> None:
+        self.counters.handshakes_failed += 1
+        self.counters.handshakes_refused += 1
+        self._note(now, "handshake_refused", {"reason": reason, "role": "responder"},
+                   address=ip, peer=peer)
+
+    # -- peers' addresses -----------------------------------------------------------------
+
+    async def _resolve_peers(self) -> None:
+        """Looks up the peers given by host name (literal addresses need no look-up); a
+        failed look-up keeps what was known."""
+        loop = asyncio.get_running_loop()
+        for peer in self._peers:
+            host, port = self._addresses[peer]
+            if _is_ip(host):
+                continue
+            try:
+                async with asyncio.timeout(5.0):
+                    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (OSError, TimeoutError, UnicodeError):
+                continue
+            found = {source_ip(info[4][0]) for info in infos}
+            if found:
+                self._peer_ips[peer] = found
+        self._update_reserved()
+
+    def _update_reserved(self) -> None:
+        self._reserved_ips = set().union(*(self._peer_ips[p] for p in self._peers
+                                           if p < self.me))
