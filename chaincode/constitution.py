@@ -121,7 +121,8 @@ def steward_organisation(view, kind: str, args: dict) -> str | None:
     if kind in ("member.revoke", "member.recover"):
         target = st.get_member(view, args["key" if kind == "member.revoke" else "old"])
         if target is not None and target["role"] == "steward":
-            return target["organisation"]
+            # a key recovered away keeps no attributes: nobody's stewards change then
+            return target.get("organisation")
     return None
 
 

@@ -177,6 +177,12 @@ def set_constitution(c: Context, signer: bytes, args: dict, member: dict,
     owners = {v["organisation"] for v in st.unpack(view.get(st.VALIDATORS))}
     if owners & set(removed):
         raise Reject("invalid_state")
+    # Never a constitution that can no longer be changed: the organisations that have a
+    # steward must be able to change it, and to give an added organisation its first
+    # steward (an organisation keeps its last steward: see members.revoke).
+    staffed = sum(1 for o in organisations if constitution.active_stewards(view, o))
+    if max(args["thresholds"][k] for k in ("constitution.set", "member.privileged")) > staffed:
+        raise Reject("invalid_state")
     events = []
     for organisation in removed:
         for key in constitution.active_stewards(view, organisation):

@@ -75,6 +75,9 @@ def recover_now(c: Context, signer: bytes, args: dict, member: dict, tx_key: byt
     members.require_unused(view, new)
     if "recovered_to" in record:
         raise Reject("invalid_state")
+    if (record["role"] == "steward"
+            and record["organisation"] not in constitution.get(view)["organisations"]):
+        raise Reject("invalid_state")        # its organisation was removed
     return events + [members.move(view, old, new, record)]
 
 
