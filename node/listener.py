@@ -1,7 +1,8 @@
 """The peer port's listener: the accept loop, and the responder's side of the handshake
-with its deadlines and rate limits. A part of the Transport (node/transport.py), which
-mixes `Listener` in; where accepted connections wait is node/slots.py, what runs on a
-link once it is authenticated node/peerlink.py.
+with its deadlines and rate limits. The Transport (node/transport.py) makes one when it
+starts and gives it what it needs: the slots where accepted connections wait
+(node/slots.py), the peers' addresses, the rates (node/ratelimit.py), and a callback
+that takes over each authenticated link (node/peerlink.py).
 
 The rules:
 - Accepting is this module's own loop, not asyncio's server (which logs a traceback for
@@ -19,20 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import socket
-from collections import OrderedDict
+from typing import TYPE_CHECKING, Awaitable, Callable, Coroutine
 
-from node.handshake import HELLO_BYTES, PROOF_BYTES, HandshakeError, Responder, Session
-from node.peerlink import LINK_ERRORS, fixed_reason
-from node.ratelimit import Bucket
-from node.slots import Pending
+from node.handshake import HELLO_BYTES, PROOF_BYTES, HandshakeError, Session
+from node.peerlink import LINK_ERRORS, Keys, fixed_reason
+from node.ratelimit import HandshakeRates
+from node.slots import Pending, PeerAddresses, Slots
+
+if TYPE_CHECKING:
+    from node.transport import Counters, Limits
 
 LISTEN_BACKLOG = 511        # connections the kernel holds until this loop accepts them
 ACCEPT_BATCH = 32           # accepts per wake-up of the listener, then other work runs
                             # (fewer than the slots, so older connections can make room)
 ACCEPT_BACKOFF_MAX_S = 1.0
-IP_BUCKETS = 4096           # addresses whose handshake rate is remembered (least recent go)
+
+# takes over an authenticated link and runs it to its end
+HandOver = Callable[[Session, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class _CountingProtocol(asyncio.StreamReaderProtocol):
@@ -48,15 +53,48 @@ class _CountingProtocol(asyncio.StreamReaderProtocol):
 
 
 class Listener:
-    """The accepting side of a Transport: takes connections off the listening sockets
-    into the slots and answers their handshakes."""
+    """Takes connections off the listening sockets into the slots, answers their
+    handshakes and hands each authenticated one over. Runs from `start` to `close`;
+    `spawn` runs a connection's task, `fail` stops the transport (a bug of ours)."""
 
-    def _init_listener(self) -> None:
-        self._ip_buckets: OrderedDict[str, Bucket] = OrderedDict()
-        self._outsider_bucket: Bucket | None = None
-        self._reply_buckets: dict[int, Bucket] = {}
-        self._accept_backoff = self.limits.accept_backoff_s
+    def __init__(self, socks: list[socket.socket], keys: Keys, limits: Limits,
+                 slots: Slots, addresses: PeerAddresses, rates: HandshakeRates,
+                 counters: Counters, note: Callable[..., None],
+                 spawn: Callable[[Coroutine], asyncio.Task],
+                 fail: Callable[[Exception], None], hand_over: HandOver):
+        self._socks = socks
+        self._keys = keys
+        self._limits = limits
+        self._slots = slots
+        self._addresses = addresses
+        self._rates = rates
+        self._counters = counters
+        self._note = note
+        self._spawn = spawn
+        self._fail = fail
+        self._hand_over = hand_over
+        self._accept_backoff = limits.accept_backoff_s
         self._accept_resume: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for listening in self._socks:
+            listening.setblocking(False)
+            loop.add_reader(listening.fileno(), self._accept_ready, listening)
+
+    def close(self) -> None:
+        """Stops accepting and closes the listening sockets (not the connections)."""
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        if self._accept_resume is not None:
+            self._accept_resume.cancel()
+            self._accept_resume = None
+        for listening in self._socks:
+            if listening.fileno() >= 0:
+                loop.remove_reader(listening.fileno())
+            listening.close()
+        self._socks = []
 
     # -- accepting ------------------------------------------------------------------------
 
@@ -69,7 +107,7 @@ class Listener:
     def _accept_some(self, listening: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         for _ in range(ACCEPT_BATCH):
-            if self._stopping:
+            if self._closed:
                 return
             try:
                 conn, address = listening.accept()
@@ -80,7 +118,7 @@ class Listener:
             except OSError as error:
                 # out of descriptors (EMFILE, ENFILE) or kernel memory: the listener
                 # stays readable, so stop watching it for a while instead of spinning
-                self.counters.accept_errors += 1
+                self._counters.accept_errors += 1
                 delay = self._accept_backoff
                 self._accept_backoff = min(2 * delay, ACCEPT_BACKOFF_MAX_S)
                 self._note(loop.time(), "accept_failed",
@@ -89,12 +127,14 @@ class Listener:
                 loop.remove_reader(listening.fileno())
                 self._accept_resume = loop.call_later(delay, self._accept_again, listening)
                 return
-            self._accept_backoff = self.limits.accept_backoff_s
-            self._admit(conn, address, loop.time())
+            self._accept_backoff = self._limits.accept_backoff_s
+            entry = self._slots.admit(conn, address, loop.time())
+            if entry is not None:
+                entry.task = self._spawn(self._inbound(entry))
 
     def _accept_again(self, listening: socket.socket) -> None:
         self._accept_resume = None
-        if not self._stopping and listening.fileno() >= 0:
+        if not self._closed and listening.fileno() >= 0:
             asyncio.get_running_loop().add_reader(listening.fileno(), self._accept_ready,
                                                   listening)
 
@@ -103,9 +143,10 @@ class Listener:
     async def _inbound(self, entry: Pending) -> None:
         entry.started = True
         loop = asyncio.get_running_loop()
+        slots = self._slots
         try:
             try:
-                reader = asyncio.StreamReader(limit=self.limits.read_buffer_bytes)
+                reader = asyncio.StreamReader(limit=self._limits.read_buffer_bytes)
                 protocol = _CountingProtocol(reader, entry)
                 transport, _ = await loop.connect_accepted_socket(lambda: protocol,
                                                                   sock=entry.sock)
@@ -116,70 +157,52 @@ class Listener:
                 session = await self._respond(entry, reader, entry.writer)
             except LINK_ERRORS as error:
                 entry.close()
-                if self._release(entry):
-                    self._refused(loop.time(), fixed_reason(
+                if slots.release(entry):
+                    slots.refused(loop.time(), fixed_reason(
                         error, "hello timeout" if entry.peer is None else
                         "handshake timeout"), entry.ip, entry.peer)
                 return
-            if not self._release(entry):    # evicted as it completed: too late to matter
+            if not slots.release(entry):    # evicted as it completed: too late to matter
                 entry.close()
                 return
-            await self._run_link(session, reader, entry.writer)
+            await self._hand_over(session, reader, entry.writer)
         except asyncio.CancelledError:
             # evicted, or stop(): the connection goes, quietly
-            self._release(entry)
+            slots.release(entry)
             entry.close()
             if entry.writer is None:
                 entry.sock.close()
         except Exception as error:
-            self._release(entry)
+            slots.release(entry)
             entry.close()
             self._fail(error)
 
     async def _respond(self, entry: Pending, reader: asyncio.StreamReader,
                        writer: asyncio.StreamWriter) -> Session:
         loop = asyncio.get_running_loop()
-        limits = self.limits
+        limits = self._limits
         async with asyncio.timeout_at(entry.accepted + limits.handshake_timeout_s):
             async with asyncio.timeout_at(entry.accepted + min(
                     limits.hello_timeout_s, limits.handshake_timeout_s)):
                 hello = await reader.readexactly(HELLO_BYTES)
-            responder = Responder(self.roster, self.me, self._signing, os.urandom(32),
-                                  accept=lambda peer: peer < self.me)
+            responder = self._keys.responder()
             peer = entry.peer = responder.hello(hello)
-            self._hello_seen(entry)
-            if entry.ip not in self._peer_ips[peer]:
+            self._slots.hello_seen(entry)
+            if entry.ip not in self._addresses.of(peer):
                 # someone else than that validator's host claims it: rate-limited per
                 # address and over all such addresses, before any public-key work
-                now = loop.time()
-                bucket = self._ip_bucket(entry.ip, now)
-                if not (bucket.ready(now) and self._outsider_bucket.ready(now)):
-                    self.counters.handshakes_rate_limited += 1
+                if not self._rates.challenge(entry.ip, loop.time()):
+                    self._counters.handshakes_rate_limited += 1
                     raise HandshakeError("rate limited")
-                bucket.take()
-                self._outsider_bucket.take()
             writer.write(responder.challenge())
             responder.check(await reader.readexactly(PROOF_BYTES))
             # proven: only a validator's own key gets this far
-            bucket = self._reply_buckets[peer]
-            if not bucket.ready(loop.time()):
-                self.counters.handshakes_rate_limited += 1
+            if not self._rates.reply(peer, loop.time()):
+                self._counters.handshakes_rate_limited += 1
                 raise HandshakeError("reply rate limited")
-            bucket.take()
             reply, session = responder.reply()
             writer.write(reply)
             return session
-
-    def _ip_bucket(self, ip: str, now: float) -> Bucket:
-        bucket = self._ip_buckets.get(ip)
-        if bucket is None:
-            if len(self._ip_buckets) >= IP_BUCKETS:
-                self._ip_buckets.popitem(last=False)
-            bucket = self._ip_buckets[ip] = Bucket(self.limits.ip_handshake_rate,
-                                                    self.limits.ip_handshake_burst, now)
-        else:
-            self._ip_buckets.move_to_end(ip)
-        return bucket
 
 
 async def listen(host: str, port: int) -> list[socket.socket]:

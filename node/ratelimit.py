@@ -1,8 +1,12 @@
-"""Rate limits of the peer port (node/listener.py): a token bucket, and a log that says
-each kind of line at most twice per interval.
+"""Rate limits of the peer port (node/listener.py): a token bucket, the handshake rates
+made of them, and a log that says each kind of line at most twice per interval.
 
 - `Bucket` runs on the event loop's clock (the caller passes `now`): `burst` tokens at
   once, refilled at `rate` a second.
+- `HandshakeRates` holds the buckets of the public-key work the listener does: a
+  CHALLENGE to a HELLO that claims a validator from an address that is not that
+  validator's, per address (the IP_BUCKETS most recent) and over all such addresses; a
+  signed REPLY, per proven validator.
 - `SampledLog` logs refused, evicted and failed handshakes, accept errors and peer input
   the receiver refused: the first of each kind in a `log_interval_s` interval as it
   happens, then one line with the count. Never a line (or traceback) per attempt. At most
@@ -10,14 +14,19 @@ each kind of line at most twice per interval.
 """
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
+from typing import TYPE_CHECKING, Iterable
 
 import structlog
+
+if TYPE_CHECKING:
+    from node.transport import Limits
 
 log = structlog.get_logger("stadsmunt.transport")
 
 LOG_KINDS = 64              # kinds of sampled log line per interval; the rest count as one
 LOG_SOURCES = 1024          # addresses counted per kind per interval
+IP_BUCKETS = 4096           # addresses whose handshake rate is remembered (least recent go)
 
 
 class Bucket:
@@ -34,6 +43,48 @@ class Bucket:
 
     def take(self) -> None:
         self.tokens -= 1
+
+
+class HandshakeRates:
+    """The token buckets of the listener's public-key work, on the event loop's clock.
+    Each method says whether the work may be done now, and takes its tokens if so."""
+
+    def __init__(self, limits: Limits, peers: Iterable[int], now: float):
+        self._ip_rate = limits.ip_handshake_rate
+        self._ip_burst = limits.ip_handshake_burst
+        self._by_ip: OrderedDict[str, Bucket] = OrderedDict()
+        self._outsiders = Bucket(limits.outsider_handshake_rate,
+                                 limits.outsider_handshake_burst, now)
+        self._replies = {peer: Bucket(limits.peer_handshake_rate,
+                                      limits.peer_handshake_burst, now) for peer in peers}
+
+    def challenge(self, ip: str, now: float) -> bool:
+        """A CHALLENGE to a HELLO from `ip` that claims a validator not at `ip`: within
+        the rate of that address and the rate of all such addresses together."""
+        bucket = self._ip_bucket(ip, now)
+        if not (bucket.ready(now) and self._outsiders.ready(now)):
+            return False
+        bucket.take()
+        self._outsiders.take()
+        return True
+
+    def reply(self, peer: int, now: float) -> bool:
+        """A signed REPLY to validator `peer`, which has just proved its key."""
+        bucket = self._replies[peer]
+        if not bucket.ready(now):
+            return False
+        bucket.take()
+        return True
+
+    def _ip_bucket(self, ip: str, now: float) -> Bucket:
+        bucket = self._by_ip.get(ip)
+        if bucket is None:
+            if len(self._by_ip) >= IP_BUCKETS:
+                self._by_ip.popitem(last=False)
+            bucket = self._by_ip[ip] = Bucket(self._ip_rate, self._ip_burst, now)
+        else:
+            self._by_ip.move_to_end(ip)
+        return bucket
 
 
 class _Kind:

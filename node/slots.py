@@ -1,7 +1,9 @@
 """The peer port's slots: the connections that have not authenticated yet, and who must
-make room for whom. A part of the Transport (node/transport.py), which mixes `Slots` in;
-the accept loop and the responder's handshake that fill and empty them are
-node/listener.py. docs/transport.md ("The peer port") gives the rules in full.
+make room for whom; and the peers' addresses, which decide who may use the reserved
+slots. The Transport (node/transport.py) makes one `PeerAddresses` and one `Slots`; the
+Listener (node/listener.py) admits accepted connections into the slots and releases
+them when their handshake ends. docs/transport.md ("The peer port") gives the rules in
+full.
 
 The rules:
 - The peer port admits a bounded number of connections that have not authenticated yet
@@ -22,10 +24,14 @@ import asyncio
 import ipaddress
 import resource
 import socket
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import structlog
 
 from node.handshake import HELLO_BYTES, MAGIC
+
+if TYPE_CHECKING:
+    from node.transport import Counters, Limits
 
 log = structlog.get_logger("stadsmunt.transport")
 
@@ -86,45 +92,92 @@ def descriptor_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft
 
 
-class Slots:
-    """The pending connections of a Transport: how many may wait, which go to make room,
-    and which addresses are the dialling peers' (the reserved slots)."""
+def handshake_slots(limits: Limits, descriptors: int | None, me: int) -> tuple[int, int]:
+    """(pending connections at most, of which reserved): kept to an eighth of the
+    descriptors the process may open, so the peer port cannot run it out of them."""
+    cap = limits.max_handshakes
+    if descriptors is not None and descriptors // 8 < cap:
+        cap = max(4, descriptors // 8)
+        log.info("handshake_slots_limited", me=me, max_handshakes=cap,
+                 descriptors=descriptors)
+    return cap, min(limits.reserved_handshakes, cap // 2)
 
-    def _init_slots(self, genesis_hash: bytes) -> None:
-        # the peer port: who is waiting to authenticate, oldest first in each pool; a
-        # pool per (from a dialling peer's address, HELLO seen)
+
+class PeerAddresses:
+    """Every peer's addresses as seen from here: literal addresses at once, host names
+    once looked up (`resolve`); a failed look-up keeps what was known. `reserved` holds
+    those of the peers that dial this node (the lower indices)."""
+
+    def __init__(self, me: int, addresses: Sequence[tuple[str, int]]):
+        self._me = me
+        self._addresses = {peer: address for peer, address in enumerate(addresses)
+                           if peer != me}
+        self._ips: dict[int, set[str]] = {
+            peer: {source_ip(host)} if _is_ip(host) else set()
+            for peer, (host, _port) in self._addresses.items()}
+        self.reserved: set[str] = set()
+        self._update_reserved()
+
+    def of(self, peer: int) -> set[str]:
+        return self._ips[peer]
+
+    async def resolve(self) -> None:
+        """Looks up the peers given by host name (literal addresses need no look-up); a
+        failed look-up keeps what was known."""
+        loop = asyncio.get_running_loop()
+        for peer, (host, port) in self._addresses.items():
+            if _is_ip(host):
+                continue
+            try:
+                async with asyncio.timeout(5.0):
+                    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (OSError, TimeoutError, UnicodeError):
+                continue
+            found = {source_ip(info[4][0]) for info in infos}
+            if found:
+                self._ips[peer] = found
+        self._update_reserved()
+
+    def _update_reserved(self) -> None:
+        self.reserved = set().union(*(ips for peer, ips in self._ips.items()
+                                      if peer < self._me))
+
+
+class Slots:
+    """The peer port's connections that have not authenticated yet: how many may wait,
+    which go to make room, and which come from the dialling peers' addresses (the
+    reserved slots). A connection is in from `admit` until `release`; each one refused
+    or evicted is counted and logged here (`refused`)."""
+
+    def __init__(self, me: int, limits: Limits, genesis_hash: bytes,
+                 addresses: PeerAddresses, counters: Counters,
+                 note: Callable[..., None]):
+        self._limits = limits
+        self._addresses = addresses
+        self._counters = counters
+        self._note = note
+        # who is waiting to authenticate, oldest first in each pool; a pool per (from a
+        # dialling peer's address, HELLO seen)
         self._pools: dict[tuple[bool, bool], dict[int, Pending]] = {
             (insider, hello): {} for insider in (False, True) for hello in (False, True)}
         self._outsiders = 0
         self._by_ip: dict[str, dict[int, Pending]] = {}     # outsiders only
         self._hello_prefix = MAGIC + genesis_hash
         self._next_id = 0
-        # every peer's addresses as seen from here (literal addresses now, host names
-        # once looked up); peers that dial this node make the reserved set
-        self._peer_ips: dict[int, set[str]] = {
-            peer: ({source_ip(self._addresses[peer][0])}
-                   if _is_ip(self._addresses[peer][0]) else set()) for peer in self._peers}
-        self._reserved_ips: set[str] = set()
-        self._update_reserved()
-        self._cap, self._reserved = self._slots(descriptor_limit())
+        self._cap, self._reserved = handshake_slots(limits, descriptor_limit(), me)
 
-    def _slots(self, descriptors: int | None) -> tuple[int, int]:
-        """(pending connections at most, of which reserved): kept to an eighth of the
-        descriptors the process may open, so the peer port cannot run it out of them."""
-        cap = self.limits.max_handshakes
-        if descriptors is not None and descriptors // 8 < cap:
-            cap = max(4, descriptors // 8)
-            log.info("handshake_slots_limited", me=self.me, max_handshakes=cap,
-                     descriptors=descriptors)
-        return cap, min(self.limits.reserved_handshakes, cap // 2)
+    def pending(self) -> int:
+        return sum(len(pool) for pool in self._pools.values())
 
-    def _admit(self, conn: socket.socket, address, now: float) -> None:
+    def admit(self, conn: socket.socket, address, now: float) -> Pending | None:
+        """The accepted connection `conn`, counted among the pending; None if there is no
+        room for it (then it is closed and refused)."""
         ip = source_ip(address[0]) if isinstance(address, tuple) else str(address)
-        insider = ip in self._reserved_ips
+        insider = ip in self._addresses.reserved
         if not self._make_room(ip, insider, now):
             conn.close()
-            self._refused(now, "busy", ip, None)
-            return
+            self.refused(now, "busy", ip, None)
+            return None
         conn.setblocking(False)
         self._next_id += 1
         entry = Pending(self._next_id, conn, ip, insider, now)
@@ -135,7 +188,41 @@ class Slots:
         if not insider:
             self._outsiders += 1
             self._by_ip.setdefault(ip, {})[entry.id] = entry
-        entry.task = self._spawn(self._inbound(entry))
+        return entry
+
+    def hello_seen(self, entry: Pending) -> None:
+        if not entry.hello and not entry.released:
+            del self._pools[entry.insider, False][entry.id]
+            entry.hello = True
+            self._pools[entry.insider, True][entry.id] = entry
+
+    def release(self, entry: Pending) -> bool:
+        """Takes a connection out of the pending ones; False if it was out already."""
+        if entry.released:
+            return False
+        entry.released = True
+        del self._pools[entry.insider, entry.hello][entry.id]
+        if not entry.insider:
+            self._outsiders -= 1
+            own = self._by_ip[entry.ip]
+            del own[entry.id]
+            if not own:
+                del self._by_ip[entry.ip]
+        return True
+
+    def refused(self, now: float, reason: str, ip: str, peer: int | None) -> None:
+        self._counters.handshakes_failed += 1
+        self._counters.handshakes_refused += 1
+        self._note(now, "handshake_refused", {"reason": reason, "role": "responder"},
+                   address=ip, peer=peer)
+
+    def close_all(self) -> None:
+        """Releases and closes every pending connection (their tasks are the caller's)."""
+        for entry in [e for pool in self._pools.values() for e in pool.values()]:
+            self.release(entry)
+            entry.close()
+
+    # -- making room ----------------------------------------------------------------------
 
     def _hello_arrived(self, entry: Pending) -> bool:
         """Whether a whole HELLO has arrived on a connection, read by its stream already
@@ -148,12 +235,6 @@ class Slots:
             return len(peeked) == HELLO_BYTES and peeked.startswith(self._hello_prefix)
         return entry.received + len(peeked) >= HELLO_BYTES
 
-    def _hello_seen(self, entry: Pending) -> None:
-        if not entry.hello and not entry.released:
-            del self._pools[entry.insider, False][entry.id]
-            entry.hello = True
-            self._pools[entry.insider, True][entry.id] = entry
-
     def _make_room(self, ip: str, insider: bool, now: float) -> bool:
         """Evicts what must go for a new connection from `ip`; False if it cannot come
         in. Those that have not sent a HELLO go first, the oldest first; then those that
@@ -161,13 +242,13 @@ class Slots:
         addresses, which an outsider never evicts."""
         if not insider:
             own = self._by_ip.get(ip)
-            if own and len(own) >= self.limits.max_handshakes_per_ip:
+            if own and len(own) >= self._limits.max_handshakes_per_ip:
                 victim = self._idlest(list(own.values()))
                 if victim is None:
                     return False
                 self._evict(victim, now)
             # the reserved slots are kept only while some peer dials this node
-            room = self._cap - (self._reserved if self._reserved_ips else 0)
+            room = self._cap - (self._reserved if self._addresses.reserved else 0)
             if self._outsiders >= room:
                 victim = self._oldest((False, False), (False, True))
                 if victim is None:
@@ -194,7 +275,7 @@ class Slots:
                     continue
                 if key[1] or not self._hello_arrived(entry):
                     return entry
-                self._hello_seen(entry)
+                self.hello_seen(entry)
         return None
 
     def _idlest(self, entries: list[Pending]) -> Pending | None:
@@ -203,57 +284,13 @@ class Slots:
             if not entry.hello:
                 if not self._hello_arrived(entry):
                     return entry
-                self._hello_seen(entry)
+                self.hello_seen(entry)
         return closable[0] if closable else None
 
     def _evict(self, entry: Pending, now: float) -> None:
-        self._release(entry)
+        self.release(entry)
         entry.close()
         if entry.task is not None:
             entry.task.cancel()
-        self.counters.handshakes_evicted += 1
-        self._refused(now, "evicted", entry.ip, entry.peer)
-
-    def _release(self, entry: Pending) -> bool:
-        """Takes a connection out of the pending ones; False if it was out already."""
-        if entry.released:
-            return False
-        entry.released = True
-        del self._pools[entry.insider, entry.hello][entry.id]
-        if not entry.insider:
-            self._outsiders -= 1
-            own = self._by_ip[entry.ip]
-            del own[entry.id]
-            if not own:
-                del self._by_ip[entry.ip]
-        return True
-
-    def _refused(self, now: float, reason: str, ip: str, peer: int | None) -> None:
-        self.counters.handshakes_failed += 1
-        self.counters.handshakes_refused += 1
-        self._note(now, "handshake_refused", {"reason": reason, "role": "responder"},
-                   address=ip, peer=peer)
-
-    # -- peers' addresses -----------------------------------------------------------------
-
-    async def _resolve_peers(self) -> None:
-        """Looks up the peers given by host name (literal addresses need no look-up); a
-        failed look-up keeps what was known."""
-        loop = asyncio.get_running_loop()
-        for peer in self._peers:
-            host, port = self._addresses[peer]
-            if _is_ip(host):
-                continue
-            try:
-                async with asyncio.timeout(5.0):
-                    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except (OSError, TimeoutError, UnicodeError):
-                continue
-            found = {source_ip(info[4][0]) for info in infos}
-            if found:
-                self._peer_ips[peer] = found
-        self._update_reserved()
-
-    def _update_reserved(self) -> None:
-        self._reserved_ips = set().union(*(self._peer_ips[p] for p in self._peers
-                                           if p < self.me))
+        self._counters.handshakes_evicted += 1
+        self.refused(now, "evicted", entry.ip, entry.peer)

@@ -4,12 +4,16 @@ The transport only turns sockets into (peer index, message bytes) and back; what
 messages mean is the runtime's business. docs/transport.md gives the bytes on the wire
 and every limit below with its default.
 
-`Transport` is this module: its settings (`Limits`), counters, public API, stopping and
-failing, and the housekeeping task. Its parts are mixed in from:
-  node/peerlink.py   dialling, and a live link: reading, writing, replacing
-  node/listener.py   the peer port's accept loop and the responder's handshake
-  node/slots.py      the peer port's connections that have not authenticated yet
-  node/ratelimit.py  the token bucket and the sampled log they use
+`Transport` is this module: its settings (`Limits`), counters, public API, the links it
+holds (making, replacing, delivering what they read), stopping and failing, and the
+housekeeping task. It makes and wires its parts, each an object with its own state:
+  node/peerlink.py   `Keys` and `dial` (the dialler's handshake), `Link` (one live link:
+                     reading frames, writing its peer's queue)
+  node/listener.py   `Listener`: the peer port's accept loop and the responder's
+                     handshake; it hands each authenticated link to `_run_link`
+  node/slots.py      `Slots`: the peer port's connections that have not authenticated
+                     yet, and eviction; `PeerAddresses`: where the peers connect from
+  node/ratelimit.py  `HandshakeRates` (token buckets) and `SampledLog`
 
 The rules:
 - One link per pair of validators: the lower index dials, the higher listens. A listener
@@ -46,17 +50,23 @@ from typing import Callable, Sequence
 import structlog
 from nacl.signing import SigningKey
 
-from node.frames import MESSAGE_OVERHEAD, TAG_BYTES, SendQueue
-from node.handshake import Roster
+from node.frames import MESSAGE_OVERHEAD, TAG_BYTES, FrameError, SendQueue
+from node.handshake import Roster, Session
 from node.listener import ACCEPT_BACKOFF_MAX_S, Listener, listen
-from node.peerlink import Link, PeerLinks
-from node.peerlink import PeerInputError  # noqa: F401  (callers import it from here)
-from node.ratelimit import Bucket, SampledLog
-from node.slots import Slots
+from node.peerlink import LINK_ERRORS, Keys, Link, dial, fixed_reason
+from node.ratelimit import HandshakeRates, SampledLog
+from node.slots import PeerAddresses, Slots
 
 log = structlog.get_logger("stadsmunt.transport")
 
 RESOLVE_EVERY_S = 300.0     # peers' host names are looked up again this often
+
+
+class PeerInputError(Exception):
+    """Raised by `on_message` for a message that its peer should not have sent
+    (undecodable, malformed, a block that does not check out). The transport counts it,
+    logs it sampled (`bad_peer_input`) and keeps the link. Anything else `on_message`
+    raises stops the transport (see `Transport.wait_failure`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +140,7 @@ class Counters:
     peer_input_rejected: int = 0    # messages `on_message` refused with PeerInputError
 
 
-class Transport(PeerLinks, Listener, Slots):
+class Transport:
     def __init__(self, me: int, seed: bytes, validators: Sequence[tuple[bytes, str, int]],
                  genesis_hash: bytes, on_message: Callable[[int, bytes], None],
                  limits: Limits = Limits(),
@@ -140,9 +150,10 @@ class Transport(PeerLinks, Listener, Slots):
         self.limits = limits
         self.roster = Roster(genesis_hash, tuple(bytes(v[0]) for v in validators))
         self.counters = Counters()
-        self._signing = SigningKey(seed)
-        if bytes(self._signing.verify_key) != self.roster.keys[me]:
+        signing = SigningKey(seed)
+        if bytes(signing.verify_key) != self.roster.keys[me]:
             raise ValueError("the seed is not the key of validator %d" % me)
+        self._keys = Keys(self.roster, me, signing)
         self._addresses = [(host, port) for _, host, port in validators]
         self._on_message = on_message
         self._on_link = on_link
@@ -152,13 +163,14 @@ class Transport(PeerLinks, Listener, Slots):
         self._wakeups = {peer: asyncio.Event() for peer in self._peers}
         self._links: dict[int, Link] = {}
         self._tasks: set[asyncio.Task] = set()
-        self._listeners: list[socket.socket] = []
         self._stopping = False
         self._failure: BaseException | None = None
         self._failed = asyncio.Event()
         self.port: int | None = None
-        self._init_slots(genesis_hash)
-        self._init_listener()
+        self._peer_addresses = PeerAddresses(me, self._addresses)
+        self._slots = Slots(me, limits, genesis_hash, self._peer_addresses, self.counters,
+                            self._note)
+        self._listener: Listener | None = None      # from `start`
         self._log: SampledLog | None = None
 
     # -- the API ------------------------------------------------------------------------
@@ -166,23 +178,18 @@ class Transport(PeerLinks, Listener, Slots):
     async def start(self, sock: socket.socket | None = None) -> None:
         """Listens (on `sock` when given, else on this validator's address) and dials
         every validator with a higher index."""
-        assert not self._listeners and not self._stopping, "started twice"
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        assert self._listener is None and not self._stopping, "started twice"
+        now = asyncio.get_running_loop().time()
         self._log = SampledLog(self.limits.log_interval_s, now, me=self.me)
-        self._outsider_bucket = Bucket(self.limits.outsider_handshake_rate,
-                                        self.limits.outsider_handshake_burst, now)
-        self._reply_buckets = {peer: Bucket(self.limits.peer_handshake_rate,
-                                             self.limits.peer_handshake_burst, now)
-                               for peer in self._peers}
+        rates = HandshakeRates(self.limits, self._peers, now)
         if sock is not None:
             socks = [sock]
         else:
             socks = await listen(*self._addresses[self.me])
-        for listening in socks:
-            listening.setblocking(False)
-            loop.add_reader(listening.fileno(), self._accept_ready, listening)
-        self._listeners = socks
+        self._listener = Listener(socks, self._keys, self.limits, self._slots,
+                                  self._peer_addresses, rates, self.counters, self._note,
+                                  self._spawn, self._fail, hand_over=self._run_link)
+        self._listener.start()
         self.port = socks[0].getsockname()[1]
         for peer in self._peers:
             if peer > self.me:
@@ -221,7 +228,7 @@ class Transport(PeerLinks, Listener, Slots):
 
     def pending(self) -> int:
         """Connections to the peer port that have not authenticated (yet)."""
-        return sum(len(pool) for pool in self._pools.values())
+        return self._slots.pending()
 
     def stats(self) -> dict:
         out = asdict(self.counters)
@@ -257,18 +264,9 @@ class Transport(PeerLinks, Listener, Slots):
         """Closes the listener, every connection and link, and cancels every task but the
         one running this."""
         self._stopping = True
-        loop = asyncio.get_running_loop()
-        if self._accept_resume is not None:
-            self._accept_resume.cancel()
-            self._accept_resume = None
-        for listening in self._listeners:
-            if listening.fileno() >= 0:
-                loop.remove_reader(listening.fileno())
-            listening.close()
-        self._listeners = []
-        for entry in [e for pool in self._pools.values() for e in pool.values()]:
-            self._release(entry)
-            entry.close()
+        if self._listener is not None:
+            self._listener.close()
+        self._slots.close_all()
         for link in list(self._links.values()):
             link.abort()
         current = asyncio.current_task()
@@ -306,6 +304,111 @@ class Transport(PeerLinks, Listener, Slots):
         if self._log is not None:
             self._log.note(now, event, kind, address, **details)
 
+    # -- links ----------------------------------------------------------------------------
+
+    async def _dial_loop(self, peer: int) -> None:
+        """Dials `peer` (a higher index) again and again: its backoff runs from
+        `backoff_initial_s` to `backoff_max_s` on the event loop's clock."""
+        loop = asyncio.get_running_loop()
+        backoff = self.limits.backoff_initial_s
+        while not self._stopping:
+            opened = loop.time()
+            link = await self._dial(peer)
+            if link is not None:
+                await self._run_link(*link)
+            # a link that lasted resets the backoff; one that keeps failing backs off
+            if link is not None and loop.time() - opened >= self.limits.backoff_max_s:
+                backoff = self.limits.backoff_initial_s
+            await asyncio.sleep(backoff)
+            backoff = min(2 * backoff, self.limits.backoff_max_s)
+
+    async def _dial(self, peer: int):
+        """(session, reader, writer) of a new authenticated link to `peer`, or None."""
+        try:
+            return await dial(self._addresses[peer], self._keys, peer, self.limits)
+        except LINK_ERRORS as error:
+            self.counters.handshakes_failed += 1
+            self._note(asyncio.get_running_loop().time(), "handshake_failed",
+                       {"reason": fixed_reason(error, "handshake timeout"),
+                        "role": "initiator", "peer": peer})
+            return None
+
+    async def _run_link(self, session: Session, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        """Runs a new authenticated link, of either side, until it ends; it replaces the
+        peer's old one (the peer restarted; the old socket is dead)."""
+        peer = session.peer
+        loop = asyncio.get_running_loop()
+        if self._stopping:
+            writer.transport.abort()
+            return
+        old = self._links.get(peer)
+        if old is not None:
+            log.info("link_replaced", me=self.me, peer=peer)
+            old.abort()
+        link = Link(session, writer, loop.time(), self._queues[peer], self._wakeups[peer],
+                    self.limits, self.counters)
+        self._links[peer] = link
+        self.counters.links_opened += 1
+        log.info("link_up", me=self.me, peer=peer)
+        write_task = self._spawn(link.write_loop())
+        reason = "closed by peer"
+        try:
+            if not self._tell_link(peer, True):
+                return
+            self._wakeups[peer].set()
+            await self._read_loop(link, reader)
+        except FrameError as error:
+            self.counters.frames_rejected += 1
+            reason = str(error)
+        except asyncio.IncompleteReadError:
+            pass
+        except LINK_ERRORS as error:
+            reason = str(error) or type(error).__name__
+        finally:
+            link.abort()
+            write_task.cancel()
+            self.counters.links_closed += 1
+            if self._links.get(peer) is link:
+                del self._links[peer]
+                log.warning("link_down", me=self.me, peer=peer, reason=reason)
+                if not self._stopping:
+                    self._tell_link(peer, False)
+
+    def _tell_link(self, peer: int, up: bool) -> bool:
+        if self._on_link is None:
+            return True
+        try:
+            self._on_link(peer, up)
+        except Exception as error:
+            self._fail(error)
+            return False
+        return True
+
+    async def _read_loop(self, link: Link, reader: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        counters = self.counters
+        deliver = self._on_message
+        peer = link.peer
+        while True:
+            messages = await link.receive(reader)
+            if self._stopping or self._links.get(peer) is not link:
+                return  # replaced or stopped while this frame was read
+            for message in messages:
+                try:
+                    deliver(peer, message)
+                except PeerInputError as error:
+                    # the peer's fault: counted and logged sampled, the link stays
+                    counters.peer_input_rejected += 1
+                    self._note(loop.time(), "bad_peer_input", {"peer": peer},
+                               reason=str(error)[:200])
+                except Exception as error:
+                    # ours: fail-stop, never carry on with a state nobody checked
+                    self._fail(error)
+                    return
+                if self._stopping:
+                    return
+
     # -- housekeeping ---------------------------------------------------------------------
 
     async def _maintain(self) -> None:
@@ -315,7 +418,7 @@ class Transport(PeerLinks, Listener, Slots):
             now = loop.time()
             if now >= resolve_at:
                 resolve_at = now + RESOLVE_EVERY_S
-                await self._resolve_peers()
+                await self._peer_addresses.resolve()
             await asyncio.sleep(self.limits.heartbeat_s)
             now = loop.time()
             self._log.tick(now)

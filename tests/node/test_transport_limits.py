@@ -19,14 +19,13 @@ import socket
 import pytest
 from nacl.signing import SigningKey
 
-import node.peerlink
 import node.ratelimit
 import node.slots
 import node.transport
 from node.frames import Sealer, pack_messages
 from node.handshake import (CHALLENGE_BYTES, HELLO_BYTES, Initiator, Roster, initiate)
 from node.ratelimit import LOG_KINDS, SampledLog
-from node.slots import source_ip
+from node.slots import handshake_slots, source_ip
 from node.transport import Limits, Transport
 
 GENESIS = hashlib.sha256(b"genesis of the peer port tests").digest()
@@ -54,7 +53,7 @@ class Logs:
 @pytest.fixture
 def logs(monkeypatch) -> Logs:
     recorded = Logs()
-    for module in (node.transport, node.peerlink, node.slots, node.ratelimit):
+    for module in (node.transport, node.slots, node.ratelimit):
         monkeypatch.setattr(module, "log", recorded)
     return recorded
 
@@ -455,13 +454,12 @@ async def test_out_of_descriptors_pauses_accepting_without_a_line_per_attempt(lo
 
 
 def test_the_unauthenticated_connections_stay_well_under_the_descriptor_limit():
-    transport = Transport(3, SEEDS[3], [(key, "127.0.0.1", 1) for key in KEYS], GENESIS,
-                          on_message=lambda peer, m: None)
-    assert transport._slots(None) == (64, 16)
-    assert transport._slots(65_536) == (64, 16)
-    assert transport._slots(256) == (32, 16)       # an eighth of the descriptors
-    assert transport._slots(40) == (5, 2)
-    assert transport._slots(8) == (4, 2)
+    limits = Limits()
+    assert handshake_slots(limits, None, me=3) == (64, 16)
+    assert handshake_slots(limits, 65_536, me=3) == (64, 16)
+    assert handshake_slots(limits, 256, me=3) == (32, 16)  # an eighth of the descriptors
+    assert handshake_slots(limits, 40, me=3) == (5, 2)
+    assert handshake_slots(limits, 8, me=3) == (4, 2)
 
 
 async def test_a_flood_of_half_open_connections_is_bounded_and_validators_link(logs):
