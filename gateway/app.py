@@ -1,9 +1,9 @@
 """The gateway: the aiohttp application every validator serves to apps.
 
-It turns HTTP into calls on the node's small interface (`submit`, `wait`, `result`,
-`is_pending`, `status`, the read-only `store`, and `listeners` for executed batches) and
-back; the rules live in chaincode, the ordering in consensus. docs/api.md describes it
-for app developers and /v1/openapi.json for machines.
+It turns HTTP into calls on the node's small interface (gateway/nodeapi.py: `submit`,
+`wait`, `result`, `is_pending`, `status`, the read-only `store`, and `listeners` for
+executed blocks) and back; the rules live in chaincode, the ordering in consensus.
+docs/api.md describes it for app developers and /v1/openapi.json for machines.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from gateway import chainlog, governance, openapi, reads, transactions
 from gateway.auth import Tokens
 from gateway.feed import Feed
 from gateway.metrics import Metrics, get_metrics
+from gateway.nodeapi import InProcess, NodeApi, NodeUnavailable
 from gateway.params import query
 from gateway.problems import problem_response, problems
 from gateway.stats import Aggregates, get_stats
@@ -32,15 +33,19 @@ CORS_HEADERS = "Authorization, Content-Type, Last-Event-ID"
 async def get_status(request: web.Request) -> web.Response:
     query(request)
     node = request.app[NODE]
-    status = node.status()
-    status.setdefault("warnings", status_warnings(node, status))
+    try:
+        status = await node.status()
+    except NodeUnavailable:
+        status = node.offline_status()
+    status.pop("view_changes", None)
+    status["warnings"] = status.get("warnings", []) + status_warnings(node, status)
     return web.json_response(status)
 
 
 def status_warnings(node, status: dict) -> list[str]:
     """Plain sentences for an operator: peers down, a cap policy carried over."""
     warnings = [f"validator {v['name']} is not connected" for v in status["validators"]
-                if not v["connected"]]
+                if not v["connected"] and v["name"] != status["node"]]
     year = periods(time.time_ns() // 1_000_000)[0]
     found = views.policy_for_year(node.store, year)
     if found is None:
@@ -88,7 +93,11 @@ def cors(origins: tuple[str, ...]):
 
 
 def make_app(node, max_streams: int = DEFAULT_MAX_STREAMS, clock_ms=None) -> web.Application:
+    """The application over `node`: a gateway/nodeapi.py NodeApi (LinkedNode in a gateway
+    process), or a Validator of this process, which is then served in process."""
     clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+    if not isinstance(node, NodeApi):
+        node = InProcess(node)
     origins = tuple(getattr(getattr(node, "config", None), "cors_origins", ()) or ())
     app = web.Application(middlewares=[cors(origins), problems],
                           client_max_size=transactions.MAX_BATCH_BODY)
@@ -104,6 +113,7 @@ def make_app(node, max_streams: int = DEFAULT_MAX_STREAMS, clock_ms=None) -> web
     async def detach(app: web.Application) -> None:
         if feed.on_batch in node.listeners:
             node.listeners.remove(feed.on_batch)
+        node.close()
     app.on_cleanup.append(detach)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)

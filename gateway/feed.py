@@ -1,9 +1,11 @@
-"""What the gateway learns from each executed batch: a wake-up for live streams and the
-figures for /metrics (batch sizes, commit latency, ok and rejected transactions).
+"""What the gateway learns from each executed block: a wake-up for live streams and the
+figures for /metrics (block sizes, commit latency, ok and rejected transactions).
 
-The node calls `on_batch` in its event-loop thread right after the block is written
-(node/runtime.py, `listeners`), so setting a future here is safe and a stream that read
-the log and found nothing cannot miss the block: it took its signal before it read.
+The node's notices (node.linkwire.Notice) arrive in this gateway's event-loop thread -
+over the local link (gateway/linked.py), or from the validator in this very process
+(gateway/nodeapi.py, InProcess) right after the block is written - so setting a future
+here is safe, and a stream that read the log and found nothing cannot miss the block: it
+took its signal before it read.
 """
 from __future__ import annotations
 
@@ -13,14 +15,9 @@ from collections import OrderedDict
 
 import structlog
 
-from chaincode.state import pack_ordered
-
 log = structlog.get_logger("stadsmunt.gateway")
 
 MAX_TIMED = 100_000      # submissions whose commit latency is still being timed
-# An encoded result is a canonical map whose first key is "code" (chaincode/results.py):
-# an ok result starts with these bytes, so counting needs no decoding.
-OK_PREFIX = pack_ordered({"code": "ok"})[1:]
 
 
 class Feed:
@@ -32,7 +29,7 @@ class Feed:
         self._submitted: OrderedDict[str, float] = OrderedDict()
 
     def signal(self) -> asyncio.Future:
-        """A future that is set when the next batch has been executed."""
+        """A future that is set when the next block has been executed."""
         if self._signal is None or self._signal.done():
             self._signal = asyncio.get_running_loop().create_future()
         return self._signal
@@ -45,25 +42,22 @@ class Feed:
         while len(timed) > MAX_TIMED:
             timed.popitem(last=False)
 
-    def on_batch(self, batch) -> None:
+    def on_batch(self, notice) -> None:
         try:
-            self._count(batch)
-        except Exception:       # a figure lost is better than a stalled validator
-            log.exception("feed_failed", height=batch.height)
+            self._count(notice)
+        except Exception:       # a figure lost is better than a stalled gateway
+            log.exception("feed_failed", height=notice.height)
         if self._signal is not None and not self._signal.done():
-            self._signal.set_result(batch.height)
+            self._signal.set_result(notice.height)
 
-    def _count(self, batch) -> None:
+    def _count(self, notice) -> None:
         metrics = self.metrics
-        metrics.batch_size.observe(len(batch.requests))
+        metrics.batch_size.observe(len(notice.tx_ids))
         timed, now = self._submitted, time.monotonic()
         if timed:
-            for request in batch.requests:
-                started = timed.pop(request.key.hex(), None)
+            for tx_id in notice.tx_ids:
+                started = timed.pop(tx_id, None)
                 if started is not None:
                     metrics.commit_latency.observe(now - started)
-        results = self.node.store.results(batch.height)
-        ok = sum(1 for raw in results if raw.startswith(OK_PREFIX, 1))
-        rejected = len(results) - ok
-        metrics.transactions.labels("ok").inc(ok)
-        metrics.transactions.labels("rejected").inc(rejected)
+        metrics.transactions.labels("ok").inc(notice.ok)
+        metrics.transactions.labels("rejected").inc(notice.rejected)

@@ -1,8 +1,12 @@
 """GET /metrics in the Prometheus text format, through prometheus-client, with one
 registry per application (two validators in one test process do not share figures).
 
-Gauges that the node already knows (height, view, view changes, peers) are read when
-scraped; counts and histograms are fed by gateway/feed.py as batches execute.
+The validator's own figures (view, view changes, pending requests, peers) are asked of it
+when scraped (`status`, over the local link when the gateway runs in a process of its
+own); while it cannot be reached they keep their last values and
+`stadsmunt_validator_reachable` is 0. The height is read from the ledger. Counts and
+histograms are fed by gateway/feed.py as blocks execute: they are this gateway process's,
+since it started.
 """
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from gateway.appkeys import METRICS
+from gateway.appkeys import METRICS, NODE
+from gateway.nodeapi import NodeUnavailable
 from gateway.params import query
 
 BATCH_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -20,18 +25,20 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 class Metrics:
     def __init__(self, node):
         self.registry = registry = CollectorRegistry(auto_describe=True)
-        status = node.status
         Gauge("stadsmunt_height", "Height of the last executed block",
               registry=registry).set_function(lambda: node.store.head()[0])
-        Gauge("stadsmunt_view", "The PBFT view this validator is in",
-              registry=registry).set_function(lambda: node.replica.view)
-        Gauge("stadsmunt_view_changes", "View changes seen since this process started",
-              registry=registry).set_function(lambda: node.view_changes)
-        Gauge("stadsmunt_peers_connected", "Other validators linked to this one now",
-              registry=registry).set_function(
-            lambda: sum(1 for v in status()["validators"] if v["connected"]) - 1)
-        Gauge("stadsmunt_pending_requests", "Requests waiting to be ordered",
-              registry=registry).set_function(lambda: node.replica.pending_count)
+        self.view = Gauge("stadsmunt_view", "The PBFT view this validator is in",
+                          registry=registry)
+        self.view_changes = Gauge("stadsmunt_view_changes",
+                                  "View changes seen since the validator process started",
+                                  registry=registry)
+        self.peers = Gauge("stadsmunt_peers_connected",
+                           "Other validators linked to this one now", registry=registry)
+        self.pending = Gauge("stadsmunt_pending_requests", "Requests waiting to be ordered",
+                             registry=registry)
+        self.reachable = Gauge("stadsmunt_validator_reachable",
+                               "1 while this gateway reaches its validator, else 0",
+                               registry=registry)
         self.transactions = Counter(
             "stadsmunt_transactions", "Executed transactions since this process started, "
             "by result (ok, or rejected by the chaincode)", ["result"], registry=registry)
@@ -44,8 +51,22 @@ class Metrics:
             "From submission through this gateway to execution", buckets=LATENCY_BUCKETS,
             registry=registry)
 
+    async def refresh(self, node) -> None:
+        try:
+            status = await node.status()
+        except NodeUnavailable:
+            self.reachable.set(0)
+            return
+        self.reachable.set(1)
+        self.view.set(status["view"])
+        self.view_changes.set(status["view_changes"])
+        self.peers.set(sum(1 for v in status["validators"] if v["connected"]) - 1)
+        self.pending.set(status["pending"])
+
 
 async def get_metrics(request: web.Request) -> web.Response:
     query(request)
-    body = generate_latest(request.app[METRICS].registry)
+    metrics = request.app[METRICS]
+    await metrics.refresh(request.app[NODE])
+    body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -2,16 +2,12 @@
 GET /v1/tx/{tx_id})."""
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-
 from aiohttp import web
 
 from chaincode import describe
 from gateway.appkeys import FEED, NODE
-from gateway import auth
-from node import codec
+from gateway import auth, bodies
+from gateway.nodeapi import NodeUnavailable
 from node.codec import jsonable
 from gateway.params import query
 from gateway.problems import Problem
@@ -23,34 +19,13 @@ DEFAULT_WAIT_S, MAX_WAIT_S = 10.0, 60.0
 DOOR_CODES = ("malformed", "bad_signature", "wrong_chain")
 
 
-async def _body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise Problem(413, "too_large", f"The body is over the limit of {limit} bytes.")
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        data += chunk
-        if len(data) > limit:
-            raise Problem(413, "too_large", f"The body is over the limit of {limit} bytes.")
-    return bytes(data)
-
-
-def _json(data: bytes) -> dict:
+async def _submit(node, envelopes: list[bytes]) -> list:
     try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "malformed", "The body is not valid JSON.") from None
-    if type(value) is not dict:
-        raise Problem(400, "malformed", "The body must be a JSON object.")
-    return value
-
-
-def _b64(text, where: str) -> bytes:
-    if type(text) is not str:
-        raise Problem(400, "malformed", f"{where} must be a base64 string.")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise Problem(400, "malformed", f"{where} is not valid base64.") from None
+        return await node.submit(envelopes)
+    except NodeUnavailable:
+        raise Problem(503, "overloaded", "The validator cannot be reached from this "
+                      "gateway just now; try again shortly.",
+                      headers={"Retry-After": "1"}) from None
 
 
 def _wait_seconds(request: web.Request) -> float | None:
@@ -82,16 +57,16 @@ async def post_tx(request: web.Request) -> web.Response:
     wait = _wait_seconds(request)
     content_type = request.content_type
     if content_type == "application/msgpack":
-        envelope = await _body(request, MAX_TX_BODY)
+        envelope = await bodies.read(request, MAX_TX_BODY)
     elif content_type == "application/json":
-        body = _json(await _body(request, MAX_TX_BODY))
+        body = bodies.json_object(await bodies.read(request, MAX_TX_BODY), 1)
         if set(body) != {"envelope"}:
             raise Problem(400, "malformed", 'The body must be {"envelope": "<base64>"}.')
-        envelope = _b64(body["envelope"], "envelope")
+        envelope = bodies.b64(body["envelope"], "envelope")
     else:
         raise Problem(415, "unsupported_media_type",
                       "Send application/msgpack (the raw envelope) or application/json.")
-    answer = node.submit([envelope])[0]
+    answer = (await _submit(node, [envelope]))[0]
     if answer.status == "pending":
         request.app[FEED].submitted([answer.tx_id])
     if answer.status in DOOR_CODES:
@@ -109,27 +84,14 @@ async def post_tx(request: web.Request) -> web.Response:
     return web.json_response({"tx_id": answer.tx_id, "status": "pending"}, status=202)
 
 
-def _msgpack_envelopes(data: bytes) -> list[bytes]:
-    """The envelopes of an application/msgpack batch: one array of bin values, no base64
-    and no JSON to parse (the form for apps that send much)."""
-    try:
-        envelopes = codec.unpack(data, MAX_BATCH_BODY)
-    except codec.CodecError as error:
-        raise Problem(400, "malformed", f"The body is not strict msgpack ({error}).") from None
-    if type(envelopes) is not list or any(type(e) is not bytes for e in envelopes):
-        raise Problem(400, "malformed", "The body must be a msgpack array of envelopes "
-                                        "(each the envelope's bytes as bin).")
-    return envelopes
-
-
 async def post_txs(request: web.Request) -> web.Response:
     node = request.app[NODE]
     query(request)
     content_type = request.content_type
     if content_type == "application/msgpack":
-        raw = _msgpack_envelopes(await _body(request, MAX_BATCH_BODY))
+        raw = bodies.msgpack_bins(await bodies.read(request, MAX_BATCH_BODY), MAX_BATCH)
     elif content_type == "application/json":
-        body = _json(await _body(request, MAX_BATCH_BODY))
+        body = bodies.json_object(await bodies.read(request, MAX_BATCH_BODY), MAX_BATCH)
         envelopes = body.get("envelopes")
         if set(body) != {"envelopes"} or type(envelopes) is not list:
             raise Problem(400, "malformed", 'The body must be {"envelopes": [<base64>...]}.')
@@ -140,9 +102,9 @@ async def post_txs(request: web.Request) -> web.Response:
     if not 1 <= len(raw) <= MAX_BATCH:
         raise Problem(400, "malformed", f"Send 1 to {MAX_BATCH} envelopes.")
     if content_type == "application/json":
-        raw = [_b64(e, f"envelopes[{i}]") for i, e in enumerate(raw)]
+        raw = [bodies.b64(e, f"envelopes[{i}]") for i, e in enumerate(raw)]
     items, busy = [], False
-    answers = node.submit(raw)
+    answers = await _submit(node, raw)
     request.app[FEED].submitted([a.tx_id for a in answers if a.status == "pending"])
     for answer in answers:
         status = answer.status
@@ -189,6 +151,6 @@ async def get_tx(request: web.Request) -> web.Response:
         if not _may_see_events(reader, result["events"]):
             answer["events"] = None
         return web.json_response(answer)
-    if node.is_pending(tx_id):
+    if await node.is_pending(tx_id):
         return web.json_response({"tx_id": tx_id, "status": "pending"})
     raise Problem(404, "not_found", "This node knows no transaction with that id.")

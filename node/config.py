@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 CONFIG_NAME = "node.toml"
+MAX_GATEWAY_WORKERS = 64
+GATEWAY_KEYS = frozenset(("listen", "cors_origins", "workers"))
 
 
 class ConfigError(Exception):
@@ -54,6 +56,10 @@ class NodeConfig:
     gateway_listen: tuple[str, int]
     peers: dict[str, tuple[str, int]]
     cors_origins: tuple[str, ...] = ()
+    # gateway processes beside the validator, all serving gateway_listen (SO_REUSEPORT);
+    # 0 serves the gateway inside the validator's own process: development only, since
+    # then HTTP work delays consensus (docs/operators.md, "Gateway processes")
+    gateway_workers: int = 1
     limits: Limits = field(default_factory=Limits)
     timing: Timing = field(default_factory=Timing)
 
@@ -107,6 +113,13 @@ def load(folder: str | Path) -> NodeConfig:
             raise ConfigError(f"{path}: `{key}` is required and must be text")
     peer, gateway = _section(raw, "peer"), _section(raw, "gateway")
     peers = _section(raw, "peers")
+    unknown = sorted(set(gateway) - GATEWAY_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: [gateway] has unknown settings: {', '.join(unknown)}")
+    workers = gateway.get("workers", 1)
+    if type(workers) is not int or not 0 <= workers <= MAX_GATEWAY_WORKERS:
+        raise ConfigError(f"{path}: [gateway] workers must be a whole number from 0 to "
+                          f"{MAX_GATEWAY_WORKERS}, got {workers!r}")
     origins = gateway.get("cors_origins", [])
     if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
         raise ConfigError(f"{path}: [gateway] cors_origins must be a list of origins")
@@ -120,6 +133,7 @@ def load(folder: str | Path) -> NodeConfig:
         gateway_listen=parse_address(gateway.get("listen"), "[gateway] listen"),
         peers={name: parse_address(addr, f"[peers] {name}") for name, addr in peers.items()},
         cors_origins=tuple(origins),
+        gateway_workers=workers,
         limits=_numbers(Limits, _section(raw, "limits"), "limits"),
         timing=_numbers(Timing, _section(raw, "timing"), "timing"),
     )
@@ -141,6 +155,8 @@ def render(name: str, peer_listen: str, gateway_listen: str, peers: dict[str, st
         "[gateway]",
         f"listen = {q(gateway_listen)}    # the HTTP API for apps",
         "cors_origins = []                # browser origins allowed to call the API",
+        "workers = 1                      # gateway processes beside the validator (0: in",
+        "                                 # the validator's process, development only)",
         "",
         "[peers]                          # the other validators' peer addresses, by name",
     ]

@@ -7,12 +7,15 @@ tick every `tick_ms` that carries the wall clock in as a value. Executing happen
 the driver, in this thread, so a block and its acknowledgement are never interleaved
 with another input.
 
-The gateway reaches the node only through `submit`, `wait`, `result`, `status` and the
-read-only `store`.
+The gateway reaches the node only through `submit`, `wait`, `result`, `is_pending`,
+`status`, `listeners` and the read-only `store`: over the local link (node/link.py) from
+gateway processes of their own, which read the store from LMDB themselves, or directly
+when it is served in this process (tests, `[gateway] workers = 0`).
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -194,11 +197,14 @@ class Validator:
 
     # ---- the gateway's interface --------------------------------------------------------
 
-    def submit(self, envelopes: list[bytes]) -> list[Submitted]:
+    def submit(self, envelopes: list[bytes], checked: bool = False) -> list[Submitted]:
         """One answer per envelope. Only as many as the node may take go through the door;
         once it is full the rest are answered `overloaded` (or `known`) by their id alone,
         unopened: a busy node spends no signature check, decoding or cache entry on what
-        it refuses anyway, and the client sends them again later."""
+        it refuses anyway, and the client sends them again later. `checked`: a gateway
+        process of this validator has verified the signatures (node/link.py), so the door
+        checks all but those (Door.admit)."""
+        admit = functools.partial(self.door.admit, checked=checked)
         # the pool counts what every gateway submitted, but the others' share arrives late
         # (forwarded), so each node also keeps its own share of the limit
         limit = self.admission_limit()
@@ -209,10 +215,10 @@ class Validator:
         start = 0
         while start < len(envelopes) and len(fresh) < room:
             end = start + room - len(fresh)    # refused or known ones leave room for more
-            self._admit(envelopes, start, end, answers, fresh, where)
+            self._admit(admit, envelopes, start, end, answers, fresh, where)
             start = end
         if start < len(envelopes):
-            self._full(envelopes, start, answers)
+            self._full(admit, envelopes, start, answers)
         if fresh:
             accepted = self.driver.submit(fresh)
             for i, ok in zip(where, accepted):
@@ -224,9 +230,9 @@ class Validator:
                 self._in_flight.popitem(last=False)
         return answers
 
-    def _admit(self, envelopes, start: int, end: int, answers: list, fresh: list,
+    def _admit(self, admit, envelopes, start: int, end: int, answers: list, fresh: list,
                where: list) -> None:
-        verdicts: list[Verdict] = self.door.admit(envelopes[start:end])
+        verdicts: list[Verdict] = admit(envelopes[start:end])
         ok_ids = [bytes.fromhex(v.tx_id) for v in verdicts if v.code == OK]
         executed = iter(self.store.executed(ok_ids))
         for i, verdict in enumerate(verdicts, start):
@@ -240,13 +246,13 @@ class Validator:
                 fresh.append(verdict.opened.request)
                 where.append(i)
 
-    def _full(self, envelopes, start: int, answers: list) -> None:
+    def _full(self, admit, envelopes, start: int, answers: list) -> None:
         ids = [envelope_tx_id(e) for e in envelopes[start:]]
         raw = [bytes.fromhex(t) for t in ids if t is not None]
         executed = iter(self.store.executed(raw))
         for i, tx_id in enumerate(ids, start):
             if tx_id is None:       # not in the usual form: the door says what it is
-                verdict = self.door.admit([envelopes[i]])[0]
+                verdict = admit([envelopes[i]])[0]
                 if verdict.code != OK:
                     answers[i] = Submitted(verdict.tx_id, verdict.code, verdict.reason)
                     continue

@@ -1,5 +1,14 @@
-"""`stadsmunt node run DIR/NAME`: one validator and its gateway, in the foreground, until
-SIGINT or SIGTERM, then a clean stop (links closed, the store closed)."""
+"""`stadsmunt node run DIR/NAME`: one validator and its gateway processes, in the
+foreground, until SIGINT or SIGTERM, then a clean stop (gateways first, then the links and
+the store). `stadsmunt node gateway DIR/NAME --worker N`: one gateway process, as
+`node run` starts them (docs/operators.md, "Gateway processes").
+
+The validator process runs consensus, the links to its peers and the executor, the only
+writer of the store. Its `[gateway] workers` gateway processes (ops/gateways.py) serve the
+HTTP API on the same port, read the store read-only and reach the validator over a Unix
+socket in its data folder (node/link.py). `workers = 0` serves the gateway inside the
+validator's process instead, as before: for development only.
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,35 +18,68 @@ import signal
 import structlog
 from aiohttp import web
 
+from gateway import serve as gateway_serve
 from gateway.app import make_app
 from node import config as node_config
+from node.link import LinkBusy, LinkServer, socket_path
 from node.runtime import StartError, Validator
 from ops import logs
 from ops.errors import CheckFailed, UsageError
+from ops.gateways import Gateways
 
 log = structlog.get_logger("stadsmunt.node")
 
 
-async def serve(folder: str, ready: asyncio.Event | None = None) -> None:
+def _settings(folder: str) -> node_config.NodeConfig:
     try:
-        settings = node_config.load(folder)
+        return node_config.load(folder)
     except node_config.ConfigError as error:
         raise UsageError(str(error)) from None
-    try:
-        validator = Validator(settings)
-    except StartError as error:
-        raise CheckFailed(str(error)) from None
+
+
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _in_process(validator: Validator, settings) -> web.AppRunner:
     runner = web.AppRunner(make_app(validator), access_log=None)
+    await runner.setup()
+    host, port = settings.gateway_listen
+    await web.TCPSite(runner, host, port).start()
+    log.info("gateway_listening", url=f"http://{host}:{port}", in_process=True)
+    return runner
+
+
+async def serve(folder: str, ready: asyncio.Event | None = None,
+                log_level: str = "info") -> None:
+    settings = _settings(folder)
     try:
-        await validator.start()
-        await runner.setup()
-        host, port = settings.gateway_listen
-        await web.TCPSite(runner, host, port).start()
-        log.info("gateway_listening", url=f"http://{host}:{port}")
+        validator = Validator(settings)
+    except StartError as error:
+        raise CheckFailed(str(error)) from None
+    stop = _stop_on_signals()
+    link = gateways = runner = None
+    try:
+        if settings.gateway_workers:
+            # the gateways first: the API answers (status, reads) from the moment the
+            # validator links to its peers, and one that cannot listen stops the start
+            # before the validator has taken part in anything
+            link = LinkServer(validator, socket_path(settings))
+            try:
+                await link.start()
+            except LinkBusy as error:
+                raise CheckFailed(str(error)) from None
+            gateways = Gateways(settings.folder, settings.gateway_workers, log_level, link,
+                                validator.store.env)
+            await gateways.start()
+            await validator.start()
+        else:
+            await validator.start()
+            runner = await _in_process(validator, settings)
         if ready is not None:
             ready.set()
         await stop.wait()
@@ -45,22 +87,57 @@ async def serve(folder: str, ready: asyncio.Event | None = None) -> None:
     except OSError as error:
         raise CheckFailed(f"cannot listen: {error.strerror or error}") from None
     finally:
-        await runner.cleanup()
+        if gateways is not None:
+            await gateways.stop()
+        if runner is not None:
+            await runner.cleanup()
+        if link is not None:
+            await link.stop()
         await validator.stop()
 
 
 def run(args: argparse.Namespace) -> int:
+    structlog.contextvars.bind_contextvars(role="validator")
     logs.configure(args.log_level)
-    asyncio.run(serve(args.folder))
+    asyncio.run(serve(args.folder, log_level=args.log_level))
+    return 0
+
+
+def run_gateway(args: argparse.Namespace) -> int:
+    structlog.contextvars.bind_contextvars(role=f"gateway-{args.worker}")
+    logs.configure(args.log_level)
+    if args.parent is not None:
+        gateway_serve.die_with(args.parent)
+    settings = _settings(args.folder)
+    try:
+        listen = args.listen and node_config.parse_address(args.listen, "--listen")
+    except node_config.ConfigError as error:
+        raise UsageError(str(error)) from None
+    try:
+        asyncio.run(gateway_serve.serve(settings, args.worker, listen))
+    except (gateway_serve.GatewayStartError, gateway_serve.CannotListen) as error:
+        log.error("gateway_failed", reason=str(error))
+        raise CheckFailed(str(error)) from None
     return 0
 
 
 def register(commands) -> None:
     node = commands.add_parser("node", help="run one validator")
     sub = node.add_subparsers(dest="node_command", metavar="COMMAND", required=True)
-    run_parser = sub.add_parser("run", help="run one validator and its gateway until "
-                                            "SIGINT or SIGTERM")
+    run_parser = sub.add_parser("run", help="run one validator and its gateway processes "
+                                            "until SIGINT or SIGTERM")
     run_parser.add_argument("folder", help="the validator's folder (holds node.toml)")
     run_parser.add_argument("--log-level", default="info",
                             choices=["debug", "info", "warning", "error"])
     run_parser.set_defaults(run=run)
+    gateway = sub.add_parser("gateway", help="run one gateway process of a running "
+                                             "validator (node run starts them)")
+    gateway.add_argument("folder", help="the validator's folder (holds node.toml)")
+    gateway.add_argument("--worker", type=int, default=1, help="its number, for the logs")
+    gateway.add_argument("--parent", type=int, default=None,
+                         help="end when the process with this id ends")
+    gateway.add_argument("--listen", default=None, metavar="HOST:PORT",
+                         help="serve here instead of [gateway] listen")
+    gateway.add_argument("--log-level", default="info",
+                         choices=["debug", "info", "warning", "error"])
+    gateway.set_defaults(run=run_gateway)

@@ -147,5 +147,9 @@ def test_fuzzing_finds_no_server_error_and_no_answer_off_the_document(case, live
     # bodies as documented, invalid input refused); "schema-valid input is accepted"
     # cannot hold here: a well-typed envelope may still be badly signed, a well-formed
     # key may be no member
+    # the token goes in the header: with a second one in ?auth= the check that a broken
+    # header is refused (ignored_auth) would rightly get a 200 from the query's token
+    if case.query:
+        case.query.pop("auth", None)
     case.call_and_validate(base_url=live.url, headers=headers, timeout=30,
                            excluded_checks=[positive_data_acceptance])

@@ -1,0 +1,119 @@
+"""Hostile HTTP sent to the primary's gateway never delays consensus.
+
+A four-validator network carries a light steady load (one registration every
+VICTIM_EVERY_S, each waited for, sent to the backups' gateways in turn). Its latency is
+measured for a while, then again while a separate process posts, to the primary's
+gateway, 8 MiB msgpack bodies of empty arrays and of empty maps and JSON nested 5,000
+deep, back to back. No view change may happen, no request may be answered 500, and the
+load's p99 must stay within twice its baseline.
+
+Before the gateway had processes of its own and bounded decoders, one such body held the
+primary's event loop for 3 to 6 s while Python decoded it: every one forced a view change.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from netharness import Load, Network
+
+VICTIM_EVERY_S = 0.05          # 20 transactions a second
+BASELINE_S, ATTACK_S = 8.0, 10.0
+HOSTILE = Path(__file__).with_name("hostile_client.py")
+
+
+class Victims:
+    """Sends one fresh registration every VICTIM_EVERY_S with ?wait=true, to the named
+    gateways in turn; keeps each committed one's latency."""
+
+    def __init__(self, net: Network, targets: list[str]):
+        self.net, self.targets = net, targets
+        self.latencies: list[float] = []
+        self.failures: list[object] = []
+        self._tasks: set[asyncio.Task] = set()
+
+    async def _one(self, name: str) -> None:
+        raw = Load(self.net, 0).envelope()
+        started = time.monotonic()
+        try:
+            answer = await self.net.post_tx(name, raw, 10)
+        except Exception as error:      # any failure of a victim fails the test
+            self.failures.append(error)
+            return
+        if answer.get("status") != "committed":
+            self.failures.append(answer)
+            return
+        self.latencies.append(time.monotonic() - started)
+
+    async def run(self, seconds: float) -> list[float]:
+        """The latencies of what was sent during `seconds`, once all are answered."""
+        first = len(self.latencies)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        turn = 0
+        while loop.time() - start < seconds:
+            task = asyncio.create_task(self._one(self.targets[turn % len(self.targets)]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            turn += 1
+            await asyncio.sleep(max(0.0, start + turn * VICTIM_EVERY_S - loop.time()))
+        await asyncio.gather(*self._tasks)
+        return sorted(self.latencies[first:])
+
+
+def p99(values: list[float]) -> float:
+    return values[min(len(values) - 1, int(0.99 * len(values)))]
+
+
+async def view_changes(net: Network, name: str) -> float:
+    async with net.session.get(net.gateways[name] + "/metrics") as response:
+        for line in (await response.text()).splitlines():
+            if line.startswith("stadsmunt_view_changes "):
+                return float(line.split()[1])
+    raise AssertionError(f"{name} serves no stadsmunt_view_changes")
+
+
+async def test_hostile_bodies_to_the_primary_never_delay_consensus(network):
+    net = await network(4)
+    status = await net.status(net.names[0])
+    primary = status["primary"]
+    backups = [n for n in net.names if n != primary]
+    victims = Victims(net, backups)
+    await victims.run(2.0)                        # warm up: connections, caches
+    baseline = await victims.run(BASELINE_S)
+    attacker = await asyncio.create_subprocess_exec(
+        sys.executable, str(HOSTILE), net.gateways[primary], str(ATTACK_S), "2",
+        stdout=subprocess.PIPE)
+    attacked = await victims.run(ATTACK_S)
+    answers = json.loads((await attacker.communicate())[0])
+    assert not victims.failures, victims.failures[:3]
+    print(f"\nvictims p99 {p99(baseline) * 1000:.0f} ms before, "
+          f"{p99(attacked) * 1000:.0f} ms under attack; the attacker's answers {answers}")
+    statuses = await net.statuses()
+    assert {s["view"] for s in statuses.values()} == {0}, statuses
+    assert [await view_changes(net, n) for n in net.names] == [0] * 4
+    assert p99(attacked) <= 2 * p99(baseline), (p99(baseline), p99(attacked))
+    assert set(answers) == {"400"} and answers["400"] >= 8, answers
+
+
+async def test_heavy_batches_to_the_primary_never_delay_consensus(network):
+    net = await network(4)
+    primary = (await net.status(net.names[0]))["primary"]
+    victims = Victims(net, [n for n in net.names if n != primary])
+    await victims.run(2.0)
+    baseline = await victims.run(BASELINE_S)
+    attacker = await asyncio.create_subprocess_exec(
+        sys.executable, str(HOSTILE), net.gateways[primary], str(ATTACK_S), "2",
+        "heavy", stdout=subprocess.PIPE)
+    attacked = await victims.run(ATTACK_S)
+    answers = json.loads((await attacker.communicate())[0])
+    assert not victims.failures, victims.failures[:3]
+    print(f"\nvictims p99 {p99(baseline) * 1000:.0f} ms before, "
+          f"{p99(attacked) * 1000:.0f} ms under attack; the attacker's answers {answers}")
+    statuses = await net.statuses()
+    assert {s["view"] for s in statuses.values()} == {0}, statuses
+    assert p99(attacked) <= 2 * p99(baseline), (p99(baseline), p99(attacked))
