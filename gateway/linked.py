@@ -24,6 +24,7 @@ from node.envelope import MAX_ENVELOPE_BYTES, MALFORMED, Refused, open_envelope
 from node.link import ok_count
 from node.linkwire import Notice
 from node.readstore import decided
+from node.waiters import wait_woken
 from node.runtime import Submitted
 
 log = structlog.get_logger("stadsmunt.gateway")
@@ -183,18 +184,7 @@ class LinkedNode(NodeApi):
                 return found
             # woken by the notice of the block that executes it, or when the link comes
             # back (then it may have executed unnoticed): either way, look again
-            future = loop.create_future()
-            self._waiters.setdefault(tx_id, []).append(future)
-            try:
-                await asyncio.wait_for(asyncio.shield(future), left)
-            except asyncio.TimeoutError:
-                pass
-            finally:
-                futures = self._waiters.get(tx_id, [])
-                if future in futures:
-                    futures.remove(future)
-                if not futures:
-                    self._waiters.pop(tx_id, None)
+            await wait_woken(self._waiters, tx_id, left)
 
     # ---- notices ------------------------------------------------------------------------
 

@@ -26,14 +26,16 @@ from consensus.api import CommittedBatch, Fetch, StableCheckpoint
 from consensus.config import Config
 from consensus.driver import Driver
 from consensus.replica import Replica
-from node import codec, genesis as genesis_file, keys
+from node import genesis as genesis_file, keys
 from node import peering
 from node.block import BlockRecord, commit_certificate_ok
 from node.config import NodeConfig
 from node.envelope import OK, Door, Verdict, envelope_tx_id
 from node.executor import batch_of, open_ledger
+from node.readstore import decided
 from node.store import ConsensusStorage
 from node.transport import Limits as TransportLimits, Transport
+from node.waiters import wait_woken
 
 log = structlog.get_logger("stadsmunt.node")
 
@@ -283,30 +285,13 @@ class Validator:
 
     def result(self, tx_id: str) -> dict | None:
         """The decided result of a transaction, or None while it is not executed."""
-        found = self.store.tx_result(tx_id)
-        if found is None:
-            return None
-        height, _, encoded = found
-        result = codec.unpack(encoded)
-        result["height"] = height
-        return result
+        return decided(self.store, tx_id)
 
     async def wait(self, tx_id: str, timeout_s: float) -> dict | None:
-        decided = self.result(tx_id)
-        if decided is not None or timeout_s <= 0:
-            return decided
-        future = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(tx_id, []).append(future)
-        try:
-            await asyncio.wait_for(asyncio.shield(future), timeout_s)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            futures = self._waiters.get(tx_id, [])
-            if future in futures:
-                futures.remove(future)
-            if not futures:
-                self._waiters.pop(tx_id, None)
+        found = self.result(tx_id)
+        if found is not None or timeout_s <= 0:
+            return found
+        await wait_woken(self._waiters, tx_id, timeout_s)
         return self.result(tx_id)
 
     def status(self) -> dict:
