@@ -158,6 +158,23 @@ class Validator:
         log.info("validator_started", name=self.config.name, index=self.me,
                  height=self.store.head()[0], view=self.replica.view)
 
+    async def failure(self) -> BaseException:
+        """Wait until a part of the validator fails: the ticker task (a broken invariant
+        or a ledger error in a driver step) or the links (the same, raised while
+        handling a peer's frame). Returns the exception; the caller ends the process
+        with a non-zero exit (fail-stop: see consensus/driver.py), never goes on."""
+        links = asyncio.ensure_future(self.transport.wait_failure())
+        watched = {links} | ({self._ticker} if self._ticker is not None else set())
+        try:
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            links.cancel()
+        task = done.pop()
+        if task.cancelled():
+            return asyncio.CancelledError("the ticker was cancelled")
+        error = task.exception()
+        return error if error is not None else RuntimeError("the ticker ended")
+
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()

@@ -54,6 +54,29 @@ async def _in_process(validator: Validator, settings) -> web.AppRunner:
     return runner
 
 
+class ValidatorFailed(Exception):
+    """A part of the validator failed: the process ends with a non-zero exit."""
+
+
+async def _until_stop_or_failure(stop: asyncio.Event, validator: Validator,
+                                 name: str) -> None:
+    """Run until SIGINT/SIGTERM, or until a part of the validator fails: then one clear
+    line and a non-zero exit; the supervisor (systemd) restarts it and it recovers from
+    disk. A validator that limps on is worse than one that is down."""
+    stopping = asyncio.ensure_future(stop.wait())
+    failing = asyncio.ensure_future(validator.failure())
+    done, pending = await asyncio.wait({stopping, failing},
+                                       return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    if failing in done:
+        error = failing.result()
+        log.critical("validator_failed", name=name, error=repr(error),
+                     exc_info=(type(error), error, error.__traceback__))
+        raise ValidatorFailed(f"validator {name} failed: {error!r}")
+    log.info("stopping", name=name)
+
+
 async def serve(folder: str, ready: asyncio.Event | None = None,
                 log_level: str = "info") -> None:
     settings = _settings(folder)
@@ -82,8 +105,7 @@ async def serve(folder: str, ready: asyncio.Event | None = None,
             runner = await _in_process(validator, settings)
         if ready is not None:
             ready.set()
-        await stop.wait()
-        log.info("stopping", name=settings.name)
+        await _until_stop_or_failure(stop, validator, settings.name)
     except OSError as error:
         raise CheckFailed(f"cannot listen: {error.strerror or error}") from None
     finally:
@@ -99,7 +121,11 @@ async def serve(folder: str, ready: asyncio.Event | None = None,
 def run(args: argparse.Namespace) -> int:
     structlog.contextvars.bind_contextvars(role="validator")
     logs.configure(args.log_level)
-    asyncio.run(serve(args.folder, log_level=args.log_level))
+    try:
+        asyncio.run(serve(args.folder, log_level=args.log_level))
+    except ValidatorFailed as error:
+        raise CheckFailed(f"{error}; stopped (fail-stop): on restart it recovers from "
+                          "disk") from None
     return 0
 
 
