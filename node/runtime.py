@@ -34,7 +34,7 @@ from node.envelope import OK, Door, Verdict, envelope_tx_id
 from node.executor import batch_of, open_ledger
 from node.readstore import decided
 from node.store import ConsensusStorage
-from node.transport import Limits as TransportLimits, Transport
+from node.transport import Limits as TransportLimits, PeerInputError, Transport
 from node.waiters import wait_woken
 
 log = structlog.get_logger("stadsmunt.node")
@@ -372,8 +372,8 @@ class Validator:
         try:
             kind, payload = peering.parse(data, self.config.limits.max_frame_bytes)
         except peering.PeerFrameError as error:
-            log.warning("bad_peer_frame", peer=self.names[peer], reason=str(error))
-            return
+            # the peer's fault: the transport counts it and logs it sampled, the link stays
+            raise PeerInputError(f"{self.names[peer]}: {error}") from None
         if kind == peering.CONSENSUS:
             self._guarded(self.driver.receive, peer, payload)
         elif kind == peering.FETCH:
