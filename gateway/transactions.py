@@ -80,7 +80,13 @@ async def post_tx(request: web.Request) -> web.Response:
     result = await node.wait(answer.tx_id, wait) if wait is not None else \
         node.result(answer.tx_id)
     if result is not None:
-        return web.json_response(decided(result), status=200)
+        body = decided(result)
+        # anyone may post a copy of someone else's envelope: what was known before this
+        # request shows its events only to a reader who may see them, as GET /v1/tx/{id}
+        if answer.status == "known" and \
+                not _may_see_events(auth.optional(request), result["events"]):
+            body["events"] = None
+        return web.json_response(body, status=200)
     return web.json_response({"tx_id": answer.tx_id, "status": "pending"}, status=202)
 
 
