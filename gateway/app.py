@@ -15,8 +15,7 @@ from aiohttp import web
 
 from chaincode import views
 from chaincode.periods import periods
-from gateway.appkeys import (AGGREGATES, CLOCK_MS, FEED, MAX_STREAMS, METRICS, NODE,
-                             STREAMS, TOKENS)
+from gateway.appkeys import AGGREGATES, CLOCK_MS, FEED, METRICS, NODE, STREAMS, TOKENS
 from gateway import chainlog, governance, openapi, reads, transactions
 from gateway.auth import Tokens
 from gateway.feed import Feed
@@ -25,6 +24,7 @@ from gateway.nodeapi import InProcess, NodeApi, NodeUnavailable
 from gateway.params import query
 from gateway.problems import problem_response, problems
 from gateway.stats import Aggregates, get_stats
+from gateway.streams import StreamSlots
 
 DEFAULT_MAX_STREAMS = 256          # live event streams one node serves at once
 CORS_HEADERS = "Authorization, Content-Type, Last-Event-ID"
@@ -107,7 +107,7 @@ def make_app(node, max_streams: int = DEFAULT_MAX_STREAMS, clock_ms=None) -> web
     app[METRICS] = Metrics(node)
     app[FEED] = feed = Feed(node, app[METRICS])
     app[AGGREGATES] = Aggregates(node.store)
-    app[STREAMS], app[MAX_STREAMS] = [0], max_streams
+    app[STREAMS] = StreamSlots(max_streams)
     node.listeners.append(feed.on_batch)
 
     async def detach(app: web.Application) -> None:

@@ -9,5 +9,4 @@ TOKENS = web.AppKey("tokens", object)
 METRICS = web.AppKey("metrics", object)
 FEED = web.AppKey("feed", object)
 AGGREGATES = web.AppKey("aggregates", object)
-STREAMS = web.AppKey("streams", object)          # a one-item list: live streams now
-MAX_STREAMS = web.AppKey("max_streams", int)
+STREAMS = web.AppKey("streams", object)          # gateway.streams.StreamSlots

@@ -104,18 +104,26 @@ class Tokens:
             self._verified.popitem(last=False)
         return key
 
-    def reader(self, request: web.Request) -> Reader | None:
-        """Who is reading: None without a token; Problem 401 for a bad one."""
+    @staticmethod
+    def token_of(request: web.Request) -> str | None:
+        """The request's token (header first, then ?auth=), or None."""
         header = request.headers.get("Authorization")
         if header is not None:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "stadsmunt" or not token.strip():
                 raise _unauthenticated("Send Authorization: Stadsmunt <token>.")
-            token = token.strip()
-        else:
-            token = request.query.get("auth")
-            if token is None:
-                return None
+            return token.strip()
+        return request.query.get("auth")
+
+    def expires_ms(self, request: web.Request) -> int:
+        """When the request's (good) token stops being valid."""
+        return parse(self.token_of(request))[1] + TOKEN_LIFETIME_MS
+
+    def reader(self, request: web.Request) -> Reader | None:
+        """Who is reading: None without a token; Problem 401 for a bad one."""
+        token = self.token_of(request)
+        if token is None:
+            return None
         key = self.key_of(token)
         if key in self.validators:
             return Reader(key, True)

@@ -15,7 +15,7 @@ import json
 from aiohttp import web
 
 from chaincode.state import unpack
-from gateway.appkeys import FEED, MAX_STREAMS, NODE, STREAMS
+from gateway.appkeys import CLOCK_MS, FEED, NODE, STREAMS, TOKENS
 from gateway import auth, params
 from node.codec import jsonable
 from gateway.params import bad, page, query
@@ -103,6 +103,14 @@ class EventFilter:
         else:
             auth.allow_account(request, reader, self.account)
 
+    def recheck(self, request: web.Request) -> None:
+        """The same checks as when the stream opened, with the reader as it stands now."""
+        reader = auth.identify(request)
+        if self.account is None:
+            auth.allow(reader)
+        else:
+            auth.allow_account(request, reader, self.account)
+
     def fetch(self, store, after: int, count: int):
         if self.account is not None:
             return store.account_events(self.account, after, count)
@@ -147,29 +155,47 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
     chosen = EventFilter(request, q)
     position = _resume_position(request, q)
     app = request.app
-    if app[STREAMS][0] >= app[MAX_STREAMS]:
+    key, address = auth.identify(request).key, request.remote or "?"
+    slots = app[STREAMS]
+    refused = slots.refusal(key, address)
+    if refused == "total":
         raise Problem(503, "overloaded", "Too many live streams on this node; try again "
                       "shortly or use another validator.", headers={"Retry-After": "5"})
-    app[STREAMS][0] += 1
+    if refused is not None:
+        whose = "this key" if refused == "key" else "this address"
+        raise Problem(429, "too_many_streams", f"{whose.capitalize()} holds as many live "
+                      "streams as it may; close one first.", headers={"Retry-After": "5"})
+    slots.take(key, address)
     try:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-cache",
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)
         try:
-            await _follow(app, response, chosen, position)
+            await _follow(request, response, chosen, position)
         except ConnectionResetError:     # the client went away: its Last-Event-ID resumes
             pass
         return response
     finally:
-        app[STREAMS][0] -= 1
+        slots.give_back(key, address)
 
 
-async def _follow(app, response: web.StreamResponse, chosen: EventFilter,
+async def _follow(request: web.Request, response: web.StreamResponse, chosen: EventFilter,
                   position: int) -> None:
-    store, feed = app[NODE].store, app[FEED]
+    """Pages of the log, then live; the stream ends with an `expired` event when the
+    token does (or its key may no longer read this): the app reconnects with a fresh
+    token and `?after=` its last id (docs/api.md, "The event stream")."""
+    app = request.app
+    store, feed, clock_ms = app[NODE].store, app[FEED], app[CLOCK_MS]
+    expires_ms = app[TOKENS].expires_ms(request)
     await response.write(b"retry: 1000\n\n")
     while True:
+        reason = _no_longer_allowed(request, q_chosen=chosen, expires_ms=expires_ms,
+                                    now_ms=clock_ms())
+        if reason is not None:
+            await response.write(b"event: expired\ndata: " +
+                                 json.dumps({"reason": reason}).encode() + b"\n\n")
+            return
         # take the signal before reading, so a block written after the read wakes us
         signal = feed.signal()
         found = chosen.fetch(store, position, STREAM_PAGE)
@@ -182,7 +208,21 @@ async def _follow(app, response: web.StreamResponse, chosen: EventFilter,
             else:
                 await asyncio.sleep(0)      # let others run while a filter skips a page
             continue
+        left_s = max(0.0, (expires_ms - clock_ms()) / 1000)
         try:
-            await asyncio.wait_for(asyncio.shield(signal), HEARTBEAT_S)
+            await asyncio.wait_for(asyncio.shield(signal), min(HEARTBEAT_S, left_s))
         except asyncio.TimeoutError:
             await response.write(b": idle\n\n")
+
+
+def _no_longer_allowed(request: web.Request, q_chosen: EventFilter, expires_ms: int,
+                       now_ms: int) -> str | None:
+    """Why the stream must end now: its token expired, or its reader lost the right to
+    read it (revoked, or no longer the role that could); None while it may go on."""
+    if now_ms >= expires_ms:
+        return "The read token has expired; reconnect with a new one."
+    try:
+        q_chosen.recheck(request)
+    except Problem as problem:
+        return problem.detail
+    return None

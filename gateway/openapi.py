@@ -16,6 +16,7 @@ PROBLEM_TEXT = {
     400: "Bad input (problem code says which)", 401: "No, or a bad, read token",
     403: "The token may not read this", 404: "Nothing there",
     405: "Method not allowed", 413: "Body over the limit", 415: "Unsupported media type",
+    429: "Too many live streams for this key or address; see Retry-After",
     503: "Overloaded; see Retry-After"}
 
 
@@ -151,7 +152,7 @@ def paths() -> dict:
         "/v1/events/stream": {"get": op(
             "The event log as Server-Sent Events, then live; resumes from Last-Event-ID",
             {200: {"description": "An endless stream; each event's id is its position",
-                   "content": {"text/event-stream": {"schema": TEXT}}}}, (*read, 503),
+                   "content": {"text/event-stream": {"schema": TEXT}}}}, (*read, 429, 503),
             [*EVENT_FILTERS, AUTH_Q,
              {"name": "Last-Event-ID", "in": "header", "required": False,
               "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},

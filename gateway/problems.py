@@ -12,7 +12,8 @@ log = structlog.get_logger("stadsmunt.gateway")
 
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
           405: "Method Not Allowed", 413: "Content Too Large",
-          415: "Unsupported Media Type", 500: "Internal Server Error",
+          415: "Unsupported Media Type", 429: "Too Many Requests",
+          500: "Internal Server Error",
           503: "Service Unavailable"}
 
 
