@@ -52,6 +52,15 @@ def die_with(parent: int) -> None:
         raise SystemExit(0)
 
 
+def ignore_further_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """Once stopping, a second SIGTERM or SIGINT (the validator's and the parent-death
+    signal together) is ignored: arriving while asyncio closes its loop it would hit the
+    closed wake-up pipe and print a traceback. A stop that hangs is ended by SIGKILL."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
+
+
 async def serve(settings, worker: int, listen: tuple[str, int] | None = None,
                 ready: asyncio.Event | None = None) -> None:
     """Serves until SIGINT or SIGTERM; on `listen` instead of `[gateway] listen` if given
@@ -86,6 +95,7 @@ async def serve(settings, worker: int, listen: tuple[str, int] | None = None,
         await stop.wait()
         log.info("gateway_stopping", worker=worker)
     finally:
+        ignore_further_signals(loop)
         await runner.cleanup()
         await node.stop()
         store.close()

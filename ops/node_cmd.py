@@ -109,6 +109,7 @@ async def serve(folder: str, ready: asyncio.Event | None = None,
     except OSError as error:
         raise CheckFailed(f"cannot listen: {error.strerror or error}") from None
     finally:
+        gateway_serve.ignore_further_signals(asyncio.get_running_loop())
         if gateways is not None:
             await gateways.stop()
         if runner is not None:
