@@ -240,11 +240,20 @@ class Validator:
             self._full(admit, envelopes, start, answers)
         if fresh:
             accepted = self.driver.submit(fresh)
-            for i, ok in zip(where, accepted):
-                # refused by the pool: already waiting there, or ordered moments ago
+            pool = self.replica.requests
+            for i, request, ok in zip(where, fresh, accepted):
                 tx_id = answers[i].tx_id
-                answers[i] = Submitted(tx_id, "pending" if ok else "known")
-                self._in_flight[tx_id] = None
+                if ok:
+                    answers[i] = Submitted(tx_id, "pending")
+                    self._in_flight[tx_id] = None
+                elif pool.knows(request.key):
+                    # already waiting there, or ordered moments ago
+                    answers[i] = Submitted(tx_id, "known")
+                    self._in_flight[tx_id] = None
+                else:
+                    # no room: the pool is full, or this signer holds its share of it
+                    # (consensus/requests.py); the client sends it again later
+                    answers[i] = Submitted(tx_id, "overloaded")
             while len(self._in_flight) > 2 * self.consensus_config.pending_limit:
                 self._in_flight.popitem(last=False)
         return answers
