@@ -95,8 +95,9 @@ class Replica(ViewSteps):
         # restart have no known view, so the check in _enter_view starts above them
         self.committed_view = 0
         self.restart_height = executed_height
-        # (key, tick): the oldest pending request, and when a later one overtook it
-        self.overtaken: tuple[bytes | None, int] = (None, 0)
+        # (mark, tick): the oldest pending request with how often its client was served
+        # (RequestPool.oldest_mark), and when a later request overtook it
+        self.overtaken: tuple[tuple[bytes, int] | None, int] = (None, 0)
         self.proposing = False
         self.next_height = max(self.stable_height, self.committed_height) + 1
         if self.is_primary:
@@ -183,12 +184,15 @@ class Replica(ViewSteps):
             if oldest is not None and not self.is_primary:
                 # a primary that keeps committing is slow, not faulty (PBFT restarts the
                 # timer on progress); one that keeps ordering requests that came after
-                # the oldest, but not the oldest, censors it
+                # the oldest, but not the oldest, censors it. Under fair batching others'
+                # later requests rightly overtake a flooder's oldest (it sits in a later
+                # round at the primary); a client that keeps being served is not censored,
+                # so the mark also names how often its client was served
                 since = max(oldest, self.view_started_tick)
                 timeout = self.config.backoff(self.config.request_timeout_ticks,
                                               self.attempts)
-                key, overtaken_tick = self.overtaken
-                censored = key == self.requests.oldest_key() and \
+                mark, overtaken_tick = self.overtaken
+                censored = mark == self.requests.oldest_mark() and \
                     self.ticks - max(overtaken_tick, self.view_started_tick) >= \
                     self.config.censorship_factor * timeout
                 if self.ticks - max(since, self.last_progress_tick) >= timeout or censored:
@@ -425,10 +429,11 @@ class Replica(ViewSteps):
             newest = self.requests.newest_arrival(batch.requests)
             self._mark_ordered(batch)
             oldest = self.requests.oldest_arrival()
-            if newest is not None and oldest is not None and newest > oldest and \
-                    self.overtaken[0] != self.requests.oldest_key():
+            if newest is not None and oldest is not None and newest > oldest:
                 # a request that came after the oldest one was ordered before it
-                self.overtaken = (self.requests.oldest_key(), self.ticks)
+                mark = self.requests.oldest_mark()
+                if self.overtaken[0] != mark:
+                    self.overtaken = (mark, self.ticks)
             self.ready.committed.append(batch)
             self.last_progress_tick = self.ticks
             if self.active and batch.requests:

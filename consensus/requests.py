@@ -136,10 +136,6 @@ class RequestPool:
         oldest = self._oldest()
         return None if oldest is None else oldest[1]
 
-    def oldest_key(self) -> bytes | None:
-        oldest = self._oldest()
-        return None if oldest is None else oldest[0].key
-
     def oldest_mark(self) -> tuple[bytes, int] | None:
         """The oldest pending request's key and how many requests of its client were
         ordered meanwhile: what a censorship timer should watch under fair batching. A

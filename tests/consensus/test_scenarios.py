@@ -327,3 +327,44 @@ def test_a_waiting_request_is_forwarded_again_every_half_timeout_not_every_statu
     forwards = [m for _, sender, m in c.timeline if sender == 1 and type(m) is Forward]
     # the first forward and one again at tick 20, not one every status interval
     assert len(forwards) == 2 and forwards[0] == forwards[1]
+
+
+
+def test_a_fair_primary_serving_a_flooder_in_its_own_order_is_not_taken_for_a_censor():
+    """A flooder sends its requests to a backup in the reverse of the order it sends them
+    to the primary, a hundred a tick. At every backup its oldest request is then the one
+    the primary puts in the flooder's last round, overtaken by requests that came later
+    for as long as the backlog lasts, far past the censorship bound; but the flooder is
+    served in every batch, so the backups keep the primary. (The primary's pre-prepares
+    reach the backups one height a tick, so the backlog takes many ticks, with progress
+    at every one.)"""
+    c = Cluster(pending_limit=20_000, client_pending_limit=2_000)
+    c.tick()
+    flood = [c.registry.make(10_000 + k, b"flood", client=b"flooder") for k in range(800)]
+    c.drivers[0].submit(flood)
+    to_backup = list(reversed(flood))
+    held: dict[int, list] = {}          # height -> the primary's pre-prepares, held back
+
+    def hold(sender, to, message):
+        if isinstance(message, PrePrepare):
+            held.setdefault(message.height, []).append((to, message))
+            return True
+        return False
+
+    ticks = 0
+    while len(committed_keys(c, 2)) < len(flood):
+        c.drivers[1].submit(to_backup[100 * ticks:100 * ticks + 100])
+        c.now_ms += 10
+        for driver in c.drivers:
+            driver.tick(c.now_ms)
+        c.deliver(hold)
+        if held:
+            for to, message in held.pop(min(held)):
+                c.drivers[to].receive(0, message)
+            c.deliver(hold)
+        ticks += 1
+        assert ticks < 1_000, "the backlog never drained"
+    bound = c.config.censorship_factor * c.config.request_timeout_ticks
+    assert ticks > 2 * bound                # the flooder's oldest was overtaken that long
+    assert [c.replica(i).view for i in range(4)] == [0, 0, 0, 0]
+    assert sorted(committed_keys(c, 2)) == sorted(r.key for r in flood)
