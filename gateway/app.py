@@ -1,7 +1,7 @@
 """The gateway: the aiohttp application every validator serves to apps.
 
 It turns HTTP into calls on the node's small interface (gateway/nodeapi.py: `submit`,
-`wait`, `result`, `is_pending`, `status`, the read-only `store`, and `listeners` for
+`wait`, `result`, `unexecuted`, `status`, the read-only `store`, and `listeners` for
 executed blocks) and back; the rules live in chaincode, the ordering in consensus.
 docs/api.md describes it for app developers and /v1/openapi.json for machines.
 """
@@ -38,6 +38,7 @@ async def get_status(request: web.Request) -> web.Response:
     except NodeUnavailable:
         status = node.offline_status()
     status.pop("view_changes", None)
+    status.pop("refusals", None)
     status["warnings"] = status.get("warnings", []) + status_warnings(node, status)
     return web.json_response(status)
 

@@ -227,9 +227,11 @@ class Client:
                     try:
                         found = await self.submit(envelopes[index], True, min(left, 60.0))
                     except ClientError as error:
-                        if error.code != "overloaded":
+                        if error.code not in ("overloaded", "over_share"):
                             raise
-                        await asyncio.sleep(1.0)   # the gateway asked us to come back
+                        # the gateway asked us to come back: after Retry-After, at
+                        # least 1 s for either (a key's share refills at >= 1 a second)
+                        await asyncio.sleep(1.0)
                         continue
                     answers[index] = found
         await asyncio.gather(*(settle(i) for i, a in enumerate(answers)

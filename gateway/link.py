@@ -60,8 +60,9 @@ class LinkClient:
 
     # ---- requests -----------------------------------------------------------------------
 
-    async def submit(self, envelopes: list[bytes]) -> list[tuple[str | None, str, str]]:
-        """The node's (tx id, status, reason) per envelope, in order."""
+    async def submit(self, envelopes: list[bytes]) -> list[tuple[str | None, str, str, int]]:
+        """The node's (tx id, status, reason, retry-after seconds) per envelope, in
+        order."""
         answers, chunk, size = [], [], 0
         for envelope in envelopes:
             if chunk and (len(chunk) == wire.MAX_SUBMIT
@@ -77,7 +78,8 @@ class LinkClient:
     async def status(self) -> dict:
         return await self._request("status", [], 0, SMALL_TIMEOUT_S)
 
-    async def pending(self, raw_tx_id: bytes) -> bool:
+    async def pending(self, raw_tx_id: bytes) -> str:
+        """`pending`, the code the node refused it with before ordering, or empty."""
         return await self._request("pending", raw_tx_id, 0, SMALL_TIMEOUT_S)
 
     async def _request(self, kind: str, body, count: int, timeout_s: float):

@@ -110,27 +110,28 @@ class LinkedNode(NodeApi):
                 taken = await self.link.submit([envelopes[i] for i in good])
             except LinkDown:
                 raise NodeUnavailable() from None
-            for i, (tx_id, status, reason) in zip(good, taken):
-                answers[i] = Submitted(tx_id, status, reason)
+            for i, (tx_id, status, reason, retry_after_s) in zip(good, taken):
+                answers[i] = Submitted(tx_id, status, reason, retry_after_s)
                 if status == "pending":
                     self._own[tx_id] = None
             while len(self._own) > OWN_PENDING:
                 self._own.popitem(last=False)
         return answers
 
-    async def is_pending(self, tx_id: str) -> bool:
+    async def unexecuted(self, tx_id: str) -> str:
+        """As Validator.unexecuted: `pending`, the code admission refused it with, or ""."""
         if tx_id in self._own:
-            return True
+            return "pending"
         second = int(asyncio.get_running_loop().time())
         at, count = self._asks
         count = count + 1 if at == second else 1
         self._asks = (second, count)
         if count > PENDING_ASKS_PER_S:
-            return False
+            return ""
         try:
             return await self.link.pending(bytes.fromhex(tx_id))
         except LinkDown:
-            return False
+            return ""
 
     async def status(self) -> dict:
         """The validator's status, asked again when the last answer is older than

@@ -36,6 +36,11 @@ class Metrics:
                            "Other validators linked to this one now", registry=registry)
         self.pending = Gauge("stadsmunt_pending_requests", "Requests waiting to be ordered",
                              registry=registry)
+        self.refusals = Gauge(
+            "stadsmunt_admission_refusals", "Envelopes refused before ordering since the "
+            "validator process started, by code: the signer is not an active member "
+            "(unknown_member, revoked, frozen) or over its share (over_share)", ["code"],
+            registry=registry)
         self.reachable = Gauge("stadsmunt_validator_reachable",
                                "1 while this gateway reaches its validator, else 0",
                                registry=registry)
@@ -62,6 +67,8 @@ class Metrics:
         self.view_changes.set(status["view_changes"])
         self.peers.set(sum(1 for v in status["validators"] if v["connected"]) - 1)
         self.pending.set(status["pending"])
+        for code, count in status.get("refusals", {}).items():
+            self.refusals.labels(code).set(count)
 
 
 async def get_metrics(request: web.Request) -> web.Response:

@@ -8,9 +8,10 @@
 
 Both offer the same small interface: `chain`, `keys` (the validator keys), `genesis`,
 `genesis_hash`, `config`, the read-only `store`, `listeners` (called with a
-node.linkwire.Notice per executed block), and `submit`, `wait`, `result`, `is_pending`,
+node.linkwire.Notice per executed block), and `submit`, `wait`, `result`, `unexecuted`,
 `status`. `submit` and `status` raise NodeUnavailable while the validator cannot be
-reached; `status` answers a map as Validator.status does, with `view_changes` added.
+reached; `status` answers a map as Validator.status does, with `view_changes` and
+`refusals` (admission's, by code) added.
 """
 from __future__ import annotations
 
@@ -68,10 +69,11 @@ class InProcess(NodeApi):
     def result(self, tx_id: str) -> dict | None:
         return self.validator.result(tx_id)
 
-    async def is_pending(self, tx_id: str) -> bool:
-        return self.validator.is_pending(tx_id)
+    async def unexecuted(self, tx_id: str) -> str:
+        return self.validator.unexecuted(tx_id)
 
     async def status(self) -> dict:
         status = self.validator.status()
         status["view_changes"] = self.validator.view_changes
+        status["refusals"] = dict(self.validator.refusals)
         return status

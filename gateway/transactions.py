@@ -17,6 +17,10 @@ MAX_BATCH_BODY = 8 * 1024 * 1024
 MAX_BATCH = 1000
 DEFAULT_WAIT_S, MAX_WAIT_S = 10.0, 60.0
 DOOR_CODES = ("malformed", "bad_signature", "wrong_chain")
+# refused before ordering because the signer is not an active member (node/admission.py):
+# answered as the block would have rejected it, with no height, and never stored
+ADMISSION_CODES = ("unknown_member", "revoked", "frozen")
+OVER_SHARE = "over_share"
 
 
 async def _submit(node, envelopes: list[bytes]) -> list:
@@ -43,6 +47,20 @@ def _wait_seconds(request: web.Request) -> float | None:
     if not 0 <= seconds <= MAX_WAIT_S:  # also refuses nan
         raise Problem(400, "invalid_parameter", f"timeout is 0 to {MAX_WAIT_S:g} seconds.")
     return seconds
+
+
+def refused(tx_id: str, code: str) -> dict:
+    """The answer for a transaction admission refused: rejected with the chaincode's
+    code, no height, no events."""
+    return {"tx_id": tx_id, "status": "rejected", "height": None, "code": code, "info": {},
+            "detail": describe(code, {}), "events": []}
+
+
+def _over_share(answer) -> Problem:
+    return Problem(429, OVER_SHARE, "This key submits faster than its share of the "
+                   "network; send it again after the time in Retry-After.",
+                   headers={"Retry-After": str(max(1, answer.retry_after_s))},
+                   tx_id=answer.tx_id)
 
 
 def decided(result: dict) -> dict:
@@ -77,6 +95,10 @@ async def post_tx(request: web.Request) -> web.Response:
     if answer.status == "overloaded":
         raise Problem(503, "overloaded", "The node is busy; try again shortly.",
                       headers={"Retry-After": "1"})
+    if answer.status == OVER_SHARE:
+        raise _over_share(answer)
+    if answer.status in ADMISSION_CODES:
+        return web.json_response(refused(answer.tx_id, answer.status), status=200)
     result = await node.wait(answer.tx_id, wait) if wait is not None else \
         node.result(answer.tx_id)
     if result is not None:
@@ -109,7 +131,7 @@ async def post_txs(request: web.Request) -> web.Response:
         raise Problem(400, "malformed", f"Send 1 to {MAX_BATCH} envelopes.")
     if content_type == "application/json":
         raw = [bodies.b64(e, f"envelopes[{i}]") for i, e in enumerate(raw)]
-    items, busy = [], False
+    items, retry_after = [], 0
     answers = await _submit(node, raw)
     request.app[FEED].submitted([a.tx_id for a in answers if a.status == "pending"])
     for answer in answers:
@@ -118,8 +140,16 @@ async def post_txs(request: web.Request) -> web.Response:
         if status in DOOR_CODES:
             item.update(status="refused", code=status, detail=describe(status, {}))
         elif status == "overloaded":
-            busy = True
+            retry_after = max(retry_after, 1)
             item.update(code="overloaded", detail="The node is busy; try again shortly.")
+        elif status == OVER_SHARE:
+            # sent again like an overloaded one, after Retry-After
+            retry_after = max(retry_after, answer.retry_after_s, 1)
+            item.update(status="overloaded", code=OVER_SHARE,
+                        detail=f"This key submits faster than its share; send it again "
+                               f"after {max(1, answer.retry_after_s)} s.")
+        elif status in ADMISSION_CODES:
+            item.update(status="rejected", code=status, detail=describe(status, {}))
         elif status == "known":
             result = node.result(answer.tx_id)
             if result is None:
@@ -128,7 +158,8 @@ async def post_txs(request: web.Request) -> web.Response:
                 full = decided(result)
                 item.update(status=full["status"], code=full["code"], detail=full["detail"])
         items.append(item)
-    return web.json_response({"items": items}, headers={"Retry-After": "1"} if busy else None)
+    return web.json_response({"items": items}, headers={"Retry-After": str(retry_after)}
+                             if retry_after else None)
 
 
 def _may_see_events(reader: auth.Reader | None, events: list[dict]) -> bool:
@@ -157,6 +188,9 @@ async def get_tx(request: web.Request) -> web.Response:
         if not _may_see_events(reader, result["events"]):
             answer["events"] = None
         return web.json_response(answer)
-    if await node.is_pending(tx_id):
+    state = await node.unexecuted(tx_id)
+    if state == "pending":
         return web.json_response({"tx_id": tx_id, "status": "pending"})
+    if state in ADMISSION_CODES:
+        return web.json_response(refused(tx_id, state))
     raise Problem(404, "not_found", "This node knows no transaction with that id.")

@@ -12,12 +12,21 @@ is then asked about its signer, in this order:
    ago gets in on its first try). The chaincode still decides in the block: a stale
    "active" (a key revoked or frozen within the TTL) only means the block rejects the
    transaction, as it would have without this check.
-2. Share. Each signer has a token bucket: `burst` envelopes at once, refilled at
-   `rate_per_s`; past it the answer is `over_share` with the seconds after which one more
-   will be let in (a gateway answers 429 with Retry-After). Only members get a bucket,
-   so keys that are not members cannot push the buckets of members out of the bounded
-   memory (at most `buckets`, least recently used dropped: a dropped signer comes back
-   with a full bucket).
+   A key about to become a member is let in too: one that an admitted transaction of
+   staff names as the member it registers or recovers to (`member.register`'s `key`,
+   `member.recover`'s `new`, or the same in a `gov.propose`), for `expected_ms` after
+   it (at most `expected_kept` such keys), so that an app may submit a new member's first
+   transaction right after the registration, as it could before this check; the block
+   decides, in order.
+2. Share. Each citizen or merchant has a token bucket: `burst` envelopes at once,
+   refilled at `rate_per_s`; past it the answer is `over_share` with the seconds after
+   which one more will be let in (a gateway answers 429 with Retry-After). Staff keys
+   (admin, reviewer, auditor, steward: a few keys of the partners, whose misuse is a
+   matter for governance) are not bucketed, so a municipality's batch of thousands of
+   approvals goes through at the network's pace. Only members get a bucket, so keys
+   that are not members cannot push the buckets of members out of the bounded memory
+   (at most `buckets`, least recently used dropped: a dropped signer comes back with a
+   full bucket).
 
 What it does not do: order anything or hold a place. The request pool shares its room
 and every batch fairly among signers (consensus/requests.py); this object only keeps one
@@ -36,10 +45,13 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from chaincode import views
+from chaincode.api import Tx
 from node.envelope import OK, Door
 
-# what the lookup answers about a key
-ACTIVE, NOT_MEMBER, REVOKED, FROZEN = "active", "not_member", "revoked", "frozen"
+# what the lookup answers about a key: an active citizen or merchant, active staff, or not
+ACTIVE, STAFF = "active", "staff"
+NOT_MEMBER, REVOKED, FROZEN = "not_member", "revoked", "frozen"
+BUCKETED_ROLES = frozenset(("citizen", "merchant"))
 
 # the answer's codes: admitted, the chaincode's refusals, or over this signer's share
 ADMITTED = "ok"
@@ -60,13 +72,15 @@ class AdmissionLimits:
     buckets: int = 100_000          # signers' buckets kept, least recently used dropped
     member_ttl_ms: int = 2_000      # how long an "active" answer is believed
     members_cached: int = 100_000   # "active" answers kept, least recently used dropped
+    expected_ms: int = 60_000       # how long a key being registered is let in
+    expected_kept: int = 10_000     # such keys kept, oldest dropped
 
     def __post_init__(self) -> None:
-        for name in ("rate_per_s", "burst", "buckets", "members_cached"):
+        for name in ("rate_per_s", "burst", "buckets", "members_cached", "expected_kept"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
-        if self.member_ttl_ms < 0:
-            raise ValueError("member_ttl_ms must not be negative")
+        if self.member_ttl_ms < 0 or self.expected_ms < 0:
+            raise ValueError("member_ttl_ms and expected_ms must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,25 +99,36 @@ YES = Answer(ADMITTED)
 class Admission:
     def __init__(self, lookup: Callable[[bytes], str], clock_ms: Callable[[], int],
                  limits: AdmissionLimits = AdmissionLimits()):
-        """`lookup(key)`: ACTIVE, NOT_MEMBER, REVOKED or FROZEN (see `store_lookup`);
-        `clock_ms()`: a monotonic clock in milliseconds."""
+        """`lookup(key)`: ACTIVE, STAFF, NOT_MEMBER, REVOKED or FROZEN (see
+        `store_lookup`); `clock_ms()`: a monotonic clock in milliseconds."""
         self.lookup, self.clock_ms, self.limits = lookup, clock_ms, limits
-        self._members: OrderedDict[bytes, int] = OrderedDict()     # key -> believed until
+        # key -> (believed until, bucketed)
+        self._members: OrderedDict[bytes, tuple[int, bool]] = OrderedDict()
+        self._expected: OrderedDict[bytes, int] = OrderedDict()    # key -> let in until
         self._buckets: OrderedDict[bytes, list[int]] = OrderedDict()  # [milli-tokens, at ms]
         self.lookups = 0        # reads of the read model so far
 
-    def admit(self, signer: bytes) -> Answer:
-        """Whether a verified envelope of `signer` may go on to the pool now; admitted
-        takes one envelope from its bucket."""
+    def admit(self, tx: Tx) -> Answer:
+        """Whether a verified transaction may go on to the pool now; admitted takes one
+        envelope from its signer's bucket (citizens and merchants), and a staff
+        transaction that registers a member lets that key in from now on."""
         now = self.clock_ms()
-        answer = self._member(signer, now)
+        signer = tx.signer
+        answer, bucketed = self._member(signer, now)
         if answer is not YES:
             return answer
-        return self._take(signer, now)
+        if bucketed:
+            return self._take(signer, now)
+        for key in named_members(tx):
+            self._expected[key] = now + self.limits.expected_ms
+            self._expected.move_to_end(key)
+            if len(self._expected) > self.limits.expected_kept:
+                self._expected.popitem(last=False)
+        return YES
 
     def member(self, signer: bytes) -> Answer:
         """Step 1 alone: admitted, or the chaincode's refusal (forwarded envelopes)."""
-        return self._member(signer, self.clock_ms())
+        return self._member(signer, self.clock_ms())[0]
 
     def forget(self, signer: bytes) -> None:
         """Drop a believed "active" at once (the node may call it when a block revokes
@@ -118,24 +143,30 @@ class Admission:
     def cached_members(self) -> int:
         return len(self._members)
 
-    def _member(self, signer: bytes, now: int) -> Answer:
-        until = self._members.get(signer)
-        if until is not None and now < until:
+    def _member(self, signer: bytes, now: int) -> tuple[Answer, bool]:
+        """The answer of step 1 and whether the signer is bucketed."""
+        known = self._members.get(signer)
+        if known is not None and now < known[0]:
             self._members.move_to_end(signer)
-            return YES
+            return YES, known[1]
         self.lookups += 1
         status = self.lookup(signer)
-        if status == ACTIVE:
-            self._members[signer] = now + self.limits.member_ttl_ms
+        if status in (ACTIVE, STAFF):
+            self._members[signer] = (now + self.limits.member_ttl_ms, status == ACTIVE)
             self._members.move_to_end(signer)
             if len(self._members) > self.limits.members_cached:
                 self._members.popitem(last=False)
-            return YES
+            return YES, status == ACTIVE
         self._members.pop(signer, None)
         code = REFUSALS.get(status)
         if code is None:
             raise ValueError(f"membership lookup answered {status!r}")
-        return Answer(code)
+        expected = self._expected.get(signer)
+        if status == NOT_MEMBER and expected is not None:
+            if now < expected:
+                return YES, True
+            del self._expected[signer]
+        return Answer(code), False
 
     def _take(self, signer: bytes, now: int) -> Answer:
         limits = self.limits
@@ -166,7 +197,21 @@ def member_status(record: dict | None) -> str:
         return REVOKED
     if "frozen" in record:        # as chaincode/v1.py checks it
         return FROZEN
-    return ACTIVE
+    return ACTIVE if record["role"] in BUCKETED_ROLES else STAFF
+
+
+def named_members(tx: Tx) -> tuple[bytes, ...]:
+    """The keys a transaction makes members of, when its block accepts it: the key it
+    registers or the new key it recovers to, signed directly or proposed to governance.
+    Arguments of the wrong shape name nothing (the chaincode refuses them anyway)."""
+    kind, args = tx.kind, tx.args
+    if kind == "gov.propose":
+        kind, args = args.get("action"), args.get("args")
+        if type(args) is not dict:
+            return ()
+    field = {"member.register": "key", "member.recover": "new"}.get(kind)
+    key = args.get(field) if field else None
+    return (key,) if type(key) is bytes and len(key) == 32 else ()
 
 
 def store_lookup(store) -> Callable[[bytes], str]:

@@ -31,6 +31,9 @@ class Limits:
     verified_cache: int = 50_000                # envelopes verified and not yet executed
                                                 # (about 1 KiB each): the admitted pool
                                                 # is far smaller, so this is only a cap
+    signer_rate_per_s: int = 100                # a citizen's or merchant's envelopes a
+    signer_burst: int = 1_000                   # second, sustained and at once (429 past
+                                                # them); staff keys are not limited
 
 
 @dataclass(frozen=True)

@@ -186,13 +186,14 @@ class LinkServer:
             envelopes = wire.read_submit(body)
             answers = validator.submit(envelopes, checked=True)
             reply = [[bytes.fromhex(a.tx_id) if a.tx_id else b"", a.status,
-                      a.reason[:MAX_REASON]] for a in answers]
+                      a.reason[:MAX_REASON], a.retry_after_s] for a in answers]
         elif kind == "status":
             wire.read_empty(body)
             reply = validator.status()
             reply["view_changes"] = validator.view_changes
+            reply["refusals"] = dict(validator.refusals)
         elif kind == "pending":
-            reply = validator.is_pending(wire.read_tx_id(body).hex())
+            reply = validator.unexecuted(wire.read_tx_id(body).hex())
         else:
             raise LinkError(f"a gateway does not send {kind}")
         self._send(link, wire.frame("answer", request_id, reply))

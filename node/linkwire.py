@@ -20,8 +20,10 @@ The rules:
   | `status`  | gateway | []                                                       |
   | `pending` | gateway | bin 32: a transaction id                                 |
   | `answer`  | node    | submit: [[bin tx id (32, or empty), text status, text    |
-  |           |         | reason], ...] one per envelope; status: a map (at most   |
-  |           |         | MAX_STATUS_BYTES); pending: a bool                       |
+  |           |         | reason, retry-after seconds], ...] one per envelope;     |
+  |           |         | status: a map (at most MAX_STATUS_BYTES); pending: a     |
+  |           |         | text: `pending`, the code it was refused with before     |
+  |           |         | ordering, or empty (not known there)                     |
   | `notice`  | node    | [height, bin of the executed tx ids (32 bytes each, in   |
   |           |         | block order), ok count, rejected count]: one per block   |
   |           |         | (several for a block of over MAX_NOTICE_IDS)             |
@@ -40,13 +42,14 @@ import msgpack
 
 from node.envelope import MAX_ENVELOPE_BYTES
 
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct(">I")
 MAX_SUBMIT = 1000                                 # envelopes in one submit (one HTTP batch)
 MAX_FRAME_BYTES = 8 * 1024 * 1024 + 64 * 1024     # an 8 MiB HTTP body of envelopes and more
 MAX_SMALL_BYTES = 4096                            # every frame but submit, answer, notice
 MAX_STATUS_BYTES = 64 * 1024
 MAX_TEXT = 256
+MAX_RETRY_AFTER_S = 3600
 MAX_NOTICE_IDS = 10_000                           # ids in one notice (a larger block: more)
 TX_ID_BYTES = 32
 KINDS = frozenset(("hello", "welcome", "submit", "status", "pending", "answer", "notice"))
@@ -243,28 +246,30 @@ def read_tx_id(reader: Reader) -> bytes:
     return raw
 
 
-def read_submitted(reader: Reader, count: int) -> list[tuple[str | None, str, str]]:
-    """The node's answers to a submit of `count` envelopes: (tx id hex, status, reason).
+def read_submitted(reader: Reader, count: int) -> list[tuple[str | None, str, str, int]]:
+    """The node's answers to a submit of `count` envelopes: (tx id hex, status, reason,
+    retry-after seconds).
     Decoded in C within limits (the frame's size, arrays of at most `count`, strings of
     at most 1 KiB, no maps), then every item's shape checked: the gateway reads many of
     these, and header by header it cost 3 us an item."""
     data = reader.rest()
     try:
         value = msgpack.unpackb(data, raw=False, max_str_len=1024, max_bin_len=TX_ID_BYTES,
-                                max_array_len=max(count, 3), max_map_len=0, max_ext_len=0)
+                                max_array_len=max(count, 4), max_map_len=0, max_ext_len=0)
     except Exception as error:
         raise LinkError(f"answers that do not decode: {type(error).__name__}") from None
     if type(value) is not list or len(value) != count:
         raise LinkError(f"not {count} answers")
     answers = []
     for item in value:
-        if type(item) is not list or len(item) != 3:
-            raise LinkError("an answer is [tx id, status, reason]")
-        raw, status, reason = item
+        if type(item) is not list or len(item) != 4:
+            raise LinkError("an answer is [tx id, status, reason, retry after]")
+        raw, status, reason, retry_after = item
         if type(raw) is not bytes or len(raw) not in (0, TX_ID_BYTES) or \
-                type(status) is not str or len(status) > 32 or type(reason) is not str:
-            raise LinkError("an answer is [bin 32 or empty, text, text]")
-        answers.append((raw.hex() if raw else None, status, reason))
+                type(status) is not str or len(status) > 32 or type(reason) is not str or \
+                type(retry_after) is not int or not 0 <= retry_after <= MAX_RETRY_AFTER_S:
+            raise LinkError("an answer is [bin 32 or empty, text, text, seconds]")
+        answers.append((raw.hex() if raw else None, status, reason, retry_after))
     return answers
 
 
@@ -283,8 +288,8 @@ def read_status(reader: Reader) -> dict:
     return status
 
 
-def read_pending(reader: Reader) -> bool:
-    value = reader.boolean()
+def read_pending(reader: Reader) -> str:
+    value = reader.text(32)
     reader.end()
     return value
 

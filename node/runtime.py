@@ -7,7 +7,7 @@ tick every `tick_ms` that carries the wall clock in as a value. Executing happen
 the driver, in this thread, so a block and its acknowledgement are never interleaved
 with another input.
 
-The gateway reaches the node only through `submit`, `wait`, `result`, `is_pending`,
+The gateway reaches the node only through `submit`, `wait`, `result`, `unexecuted`,
 `status`, `listeners` and the read-only `store`: over the local link (node/link.py) from
 gateway processes of their own, which read the store from LMDB themselves, or directly
 when it is served in this process (tests, `[gateway] workers = 0`).
@@ -25,10 +25,12 @@ import structlog
 from consensus.api import CommittedBatch, Fetch, StableCheckpoint
 from consensus.config import Config
 from consensus.driver import Driver
+from consensus.messages import Forward
 from consensus.replica import Replica
 from node import genesis as genesis_file, keys
 from node import peering
 from node.block import BlockRecord, commit_certificate_ok
+from node.admission import OVER_SHARE, Admission, AdmissionLimits, forwarded, store_lookup
 from node.config import NodeConfig
 from node.envelope import OK, Door, Verdict, envelope_tx_id
 from node.executor import batch_of, open_ledger
@@ -51,6 +53,9 @@ MIN_POOL = 500              # an idle node still takes a first batch of this siz
 MIN_OWN_SHARE = 250           # so a steady few hundred tx/s through one gateway is not refused
 
 RECENT_IDS = 50_000         # executed ids a restarted replica remembers as ordered
+# transactions refused before ordering (admission: not an active member), remembered so
+# that asking for one answers its refusal; the oldest forgotten first
+REFUSED_KEPT = 100_000
 
 
 class StartError(Exception):
@@ -60,10 +65,13 @@ class StartError(Exception):
 @dataclass(frozen=True, slots=True)
 class Submitted:
     """The node's answer to one envelope: `pending` (ordered soon), `known` (executed or
-    already waiting), `overloaded` (queue full: retry later), or a door code."""
+    already waiting), `overloaded` (queue full: retry later), `over_share` (its signer
+    submits faster than its share: retry after `retry_after_s`), admission's refusal
+    (`unknown_member`, `revoked`, `frozen`: not ordered), or a door code."""
     tx_id: str | None
     status: str
     reason: str = ""
+    retry_after_s: int = 0
 
 
 class _Crypto:
@@ -103,6 +111,11 @@ class Validator:
         except Exception as error:
             raise StartError(f"{config.data_dir}: {error}") from None
         self.store = self.executor.store
+        self.admission = Admission(store_lookup(self.store), _monotonic_ms, AdmissionLimits(
+            rate_per_s=config.limits.signer_rate_per_s, burst=config.limits.signer_burst))
+        self._refused: OrderedDict[str, str] = OrderedDict()   # tx id -> admission's code
+        # envelopes admission refused since this process started, by code (/metrics)
+        self.refusals = dict.fromkeys(("unknown_member", "revoked", "frozen", OVER_SHARE), 0)
         limits, timing = config.limits, config.timing
         self.consensus_config = Config(
             chain=self.chain, validators=tuple(self.keys),
@@ -270,9 +283,20 @@ class Validator:
                 # executed, or waiting here already: a full queue must not refuse it
                 answers[i] = Submitted(verdict.tx_id, "known")
             else:
-                answers[i] = Submitted(verdict.tx_id, "taken")   # until the pool answers
-                fresh.append(verdict.opened.request)
-                where.append(i)
+                admitted = self.admission.admit(verdict.opened.tx)
+                if admitted.admitted:
+                    answers[i] = Submitted(verdict.tx_id, "taken")   # until the pool answers
+                    fresh.append(verdict.opened.request)
+                    where.append(i)
+                    continue
+                answers[i] = Submitted(verdict.tx_id, admitted.code,
+                                       retry_after_s=admitted.retry_after_s)
+                self.refusals[admitted.code] += 1
+                if admitted.code != OVER_SHARE:
+                    self._refused[verdict.tx_id] = admitted.code
+                    self._refused.move_to_end(verdict.tx_id)
+                    if len(self._refused) > REFUSED_KEPT:
+                        self._refused.popitem(last=False)
 
     def _full(self, admit, envelopes, start: int, answers: list) -> None:
         ids = [envelope_tx_id(e) for e in envelopes[start:]]
@@ -306,8 +330,12 @@ class Validator:
         return min(config.pending_limit,
                    max(MIN_POOL, int(self._rate * QUEUE_SECONDS)))
 
-    def is_pending(self, tx_id: str) -> bool:
-        return tx_id in self._in_flight
+    def unexecuted(self, tx_id: str) -> str:
+        """What this node knows of a transaction it has not executed: `pending` (taken
+        here, waiting to be ordered), the code admission refused it with, or ""."""
+        if tx_id in self._in_flight:
+            return "pending"
+        return self._refused.get(tx_id, "")
 
     def result(self, tx_id: str) -> dict | None:
         """The decided result of a transaction, or None while it is not executed."""
@@ -384,6 +412,13 @@ class Validator:
             # the peer's fault: the transport counts it and logs it sampled, the link stays
             raise PeerInputError(f"{self.names[peer]}: {error}") from None
         if kind == peering.CONSENSUS:
+            if type(payload) is Forward:
+                # a peer's requests pass this node's admission too: junk from keys
+                # that are not members, forwarded by a faulty peer, stops here
+                kept = forwarded(self.admission, self.door, payload.payloads)
+                if not kept:
+                    return
+                payload = Forward(kept)
             self._guarded(self.driver.receive, peer, payload)
         elif kind == peering.FETCH:
             self._serve_fetch(peer, *payload)
@@ -430,6 +465,10 @@ def _well_formed(record: BlockRecord) -> bool:
             and all(type(x) is bytes and len(x) == 32 for x in (record.batch_digest,))
             and type(record.envelopes) is tuple
             and all(type(e) is bytes for e in record.envelopes))
+
+
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
 
 
 def _now_ms() -> int:

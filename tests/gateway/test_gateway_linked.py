@@ -171,7 +171,7 @@ async def wait_until(check, timeout_s: float = 10.0) -> None:
 
 async def test_readers_make_the_validator_answer_a_bounded_number_of_questions(linked):
     asked = {"status": 0, "pending": 0}
-    status, pending = linked.validator.status, linked.validator.is_pending
+    status, pending = linked.validator.status, linked.validator.unexecuted
 
     def counted_status():
         asked["status"] += 1
@@ -180,7 +180,7 @@ async def test_readers_make_the_validator_answer_a_bounded_number_of_questions(l
     def counted_pending(tx_id):
         asked["pending"] += 1
         return pending(tx_id)
-    linked.validator.status, linked.validator.is_pending = counted_status, counted_pending
+    linked.validator.status, linked.validator.unexecuted = counted_status, counted_pending
     answers = await asyncio.gather(*(linked.client.get("/v1/status") for _ in range(50)))
     assert {a.status for a in answers} == {200}
     assert asked["status"] <= 2
@@ -188,3 +188,23 @@ async def test_readers_make_the_validator_answer_a_bounded_number_of_questions(l
     answers = await asyncio.gather(*(linked.client.get(f"/v1/tx/{i}") for i in ids))
     assert {a.status for a in answers} == {404}
     assert asked["pending"] <= 2 * 200
+
+
+async def test_admission_answers_cross_the_link(linked):
+    from node.admission import AdmissionLimits
+    chain = linked.chain
+    stranger = chain.envelope(new_key(), "task.claim", {"task": "bench"})
+    response = await linked.client.post("/v1/tx", data=stranger,
+                                        headers={"Content-Type": "application/msgpack"})
+    body = await response.json()
+    assert (response.status, body["status"], body["code"], body["height"]) == \
+        (200, "rejected", "unknown_member", None)
+    # asked by id, this gateway learns the refusal from the validator
+    found = await chain.get(f"/v1/tx/{body['tx_id']}")
+    assert (found["status"], found["code"]) == ("rejected", "unknown_member")
+    linked.validator.admission.limits = AdmissionLimits(rate_per_s=1, burst=1)
+    citizen = await chain.member("citizen")
+    answers = await linked.gateway.submit(
+        [chain.envelope(citizen, "task.claim", {"task": f"t{i}"}) for i in range(2)])
+    assert [a.status for a in answers] == ["pending", "over_share"]
+    assert answers[1].retry_after_s >= 1

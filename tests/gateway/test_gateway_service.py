@@ -27,8 +27,8 @@ async def started(tmp_path, edit) -> tuple[Validator, TestClient, Chain]:
 
 
 async def test_metrics_count_blocks_transactions_and_latency(chain):
-    await chain.member("citizen")
-    await chain.tx(new_key(), "task.claim", {"task": "none"}, code="unknown_member")
+    citizen = await chain.member("citizen")
+    await chain.tx(citizen, "task.claim", {"task": "none"}, code="not_found")
     response = await chain.client.get("/metrics")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")

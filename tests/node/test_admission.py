@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ledger_kit import CHAIN, T0, HOUR_MS, certified, keypair, make_genesis
+from chaincode.api import Tx
 from node.admission import (ACTIVE, ADMITTED, FROZEN, NOT_MEMBER, OVER_SHARE, REVOKED,
-                            Admission, AdmissionLimits, forwarded, member_status,
-                            store_lookup)
+                            STAFF, Admission, AdmissionLimits, forwarded, member_status,
+                            named_members, store_lookup)
 from node.envelope import Door, sign_tx
 from node.executor import open_ledger
 
@@ -34,6 +35,11 @@ class Members:
         return self.status.get(key, NOT_MEMBER)
 
 
+def tx(signer: bytes, kind: str = "coin.spend", **args) -> Tx:
+    """A verified transaction of `signer`, as the door hands it over."""
+    return Tx("00" * 32, signer, kind, args)
+
+
 def admission(members: Members, clock: Clock, **limits) -> Admission:
     return Admission(members, clock, AdmissionLimits(**limits))
 
@@ -41,8 +47,8 @@ def admission(members: Members, clock: Clock, **limits) -> Admission:
 def test_only_active_members_are_admitted_and_others_get_the_chaincode_code():
     members = Members(alice=ACTIVE, bob=REVOKED, carol=FROZEN)
     door = admission(members, Clock())
-    assert door.admit(b"alice").admitted
-    answers = {name: door.admit(name.encode()) for name in ("bob", "carol", "mallory")}
+    assert door.admit(tx(b"alice")).admitted
+    answers = {name: door.admit(tx(name.encode())) for name in ("bob", "carol", "mallory")}
     assert {n: a.code for n, a in answers.items()} == {
         "bob": "revoked", "carol": "frozen", "mallory": "unknown_member"}
     assert not any(a.admitted or a.retry_after_s for a in answers.values())
@@ -52,50 +58,50 @@ def test_only_active_members_are_admitted_and_others_get_the_chaincode_code():
 def test_a_lookup_answer_outside_the_vocabulary_is_an_error_not_an_admission():
     door = Admission(lambda key: "maybe", Clock())
     with pytest.raises(ValueError):
-        door.admit(b"alice")
+        door.admit(tx(b"alice"))
 
 
 def test_the_bucket_refuses_past_the_burst_and_says_when_to_retry():
     clock = Clock()
     door = admission(Members(alice=ACTIVE, bob=ACTIVE), clock, rate_per_s=2, burst=5)
-    assert all(door.admit(b"alice").admitted for _ in range(5))
-    refused = door.admit(b"alice")
+    assert all(door.admit(tx(b"alice")).admitted for _ in range(5))
+    refused = door.admit(tx(b"alice"))
     assert refused.code == OVER_SHARE and refused.retry_after_s == 1
-    assert door.admit(b"bob").admitted          # one signer's share is its own
+    assert door.admit(tx(b"bob")).admitted          # one signer's share is its own
 
 
 def test_the_bucket_refills_with_time_up_to_the_burst():
     clock = Clock()
     door = admission(Members(alice=ACTIVE), clock, rate_per_s=2, burst=5)
     for _ in range(5):
-        door.admit(b"alice")
+        door.admit(tx(b"alice"))
     clock.now_ms += 499                          # 0.998 of an envelope
-    assert door.admit(b"alice").code == OVER_SHARE
+    assert door.admit(tx(b"alice")).code == OVER_SHARE
     clock.now_ms += 1                            # one
-    assert door.admit(b"alice").admitted
-    assert door.admit(b"alice").code == OVER_SHARE
+    assert door.admit(tx(b"alice")).admitted
+    assert door.admit(tx(b"alice")).code == OVER_SHARE
     clock.now_ms += 3_600_000                    # an hour: only the burst, not 7,200
-    assert sum(door.admit(b"alice").admitted for _ in range(10)) == 5
+    assert sum(door.admit(tx(b"alice")).admitted for _ in range(10)) == 5
 
 
 def test_retry_after_is_whole_seconds_rounded_up():
     """At a rate of at least one a second, one more envelope is due within a second."""
     clock = Clock()
     door = admission(Members(alice=ACTIVE), clock, rate_per_s=1, burst=1)
-    door.admit(b"alice")
-    assert door.admit(b"alice").retry_after_s == 1       # 1,000 ms to go
+    door.admit(tx(b"alice"))
+    assert door.admit(tx(b"alice")).retry_after_s == 1       # 1,000 ms to go
     clock.now_ms += 999
-    assert door.admit(b"alice").retry_after_s == 1       # 1 ms to go
+    assert door.admit(tx(b"alice")).retry_after_s == 1       # 1 ms to go
 
 
 def test_a_clock_that_steps_back_refills_nothing():
     clock = Clock(10_000)
     door = admission(Members(alice=ACTIVE), clock, rate_per_s=10, burst=1)
-    door.admit(b"alice")
+    door.admit(tx(b"alice"))
     clock.now_ms = 0
-    assert door.admit(b"alice").code == OVER_SHARE
+    assert door.admit(tx(b"alice")).code == OVER_SHARE
     clock.now_ms = 100                           # 100 ms after the step back: one more
-    assert door.admit(b"alice").admitted
+    assert door.admit(tx(b"alice")).admitted
 
 
 def test_buckets_are_bounded_and_the_least_recently_used_goes_first():
@@ -104,21 +110,21 @@ def test_buckets_are_bounded_and_the_least_recently_used_goes_first():
     door = admission(Members(**{n: ACTIVE for n in names}), clock, rate_per_s=1, burst=1,
                      buckets=3)
     for name in names[:3]:
-        assert door.admit(name.encode()).admitted
-    assert door.admit(b"m0").code == OVER_SHARE   # m0 used again: now the most recent
-    door.admit(b"m3")                              # pushes out m1, the least recent
+        assert door.admit(tx(name.encode())).admitted
+    assert door.admit(tx(b"m0")).code == OVER_SHARE   # m0 used again: now the most recent
+    door.admit(tx(b"m3"))                              # pushes out m1, the least recent
     assert len(door) == 3
-    assert door.admit(b"m0").code == OVER_SHARE   # still remembered: still empty
-    assert door.admit(b"m1").admitted             # forgotten: back with a full bucket
+    assert door.admit(tx(b"m0")).code == OVER_SHARE   # still remembered: still empty
+    assert door.admit(tx(b"m1")).admitted             # forgotten: back with a full bucket
 
 
 def test_non_members_cannot_push_members_buckets_out():
     clock = Clock()
     door = admission(Members(alice=ACTIVE), clock, rate_per_s=1, burst=1, buckets=2)
-    door.admit(b"alice")
+    door.admit(tx(b"alice"))
     for i in range(1_000):
-        assert door.admit(b"fresh-%d" % i).code == "unknown_member"
-    assert door.admit(b"alice").code == OVER_SHARE and len(door) == 1
+        assert door.admit(tx(b"fresh-%d" % i)).code == "unknown_member"
+    assert door.admit(tx(b"alice")).code == OVER_SHARE and len(door) == 1
 
 
 def test_an_active_answer_is_believed_for_its_ttl_only_and_others_never():
@@ -126,25 +132,25 @@ def test_an_active_answer_is_believed_for_its_ttl_only_and_others_never():
     members = Members(alice=ACTIVE)
     door = admission(members, clock, member_ttl_ms=2_000)
     for _ in range(100):
-        door.admit(b"alice")
-        door.admit(b"mallory")
+        door.admit(tx(b"alice"))
+        door.admit(tx(b"mallory"))
     assert members.reads == 1 + 100             # alice once; a non-member every time
     members.status[b"alice"] = REVOKED          # a block revokes her
     clock.now_ms += 1_999
-    assert door.admit(b"alice").admitted        # stale: the block would reject it
+    assert door.admit(tx(b"alice")).admitted        # stale: the block would reject it
     clock.now_ms += 1
-    assert door.admit(b"alice").code == "revoked"
+    assert door.admit(tx(b"alice")).code == "revoked"
     members.status[b"mallory"] = ACTIVE         # registered a moment ago: in at once
-    assert door.admit(b"mallory").admitted
+    assert door.admit(tx(b"mallory")).admitted
 
 
 def test_forget_drops_a_believed_answer_at_once():
     members = Members(alice=ACTIVE)
     door = admission(members, Clock())
-    door.admit(b"alice")
+    door.admit(tx(b"alice"))
     members.status[b"alice"] = FROZEN
     door.forget(b"alice")
-    assert door.admit(b"alice").code == "frozen"
+    assert door.admit(tx(b"alice")).code == "frozen"
 
 
 def test_the_membership_cache_is_bounded():
@@ -164,7 +170,7 @@ def test_member_answers_membership_alone_and_takes_no_token():
     door = admission(Members(alice=ACTIVE), Clock(), rate_per_s=1, burst=1)
     for _ in range(10):
         assert door.member(b"alice").admitted
-    assert door.admit(b"alice").admitted and len(door) == 1
+    assert door.admit(tx(b"alice")).admitted and len(door) == 1
     assert door.member(b"bob").code == "unknown_member"
 
 
@@ -182,7 +188,7 @@ def test_no_signer_gets_more_than_its_burst_plus_what_the_rate_refills(steps, ra
         clock.now_ms += advance_ms
         name = names[who]
         first.setdefault(name, clock.now_ms)
-        answer = door.admit(name)
+        answer = door.admit(tx(name))
         if answer.admitted:
             admitted[name] += 1
         else:
@@ -192,7 +198,7 @@ def test_no_signer_gets_more_than_its_burst_plus_what_the_rate_refills(steps, ra
     clock.now_ms += 10 ** 9
     for _ in range(50):
         clock.now_ms += -(-1000 // rate)
-        assert door.admit(names[0]).admitted
+        assert door.admit(tx(names[0])).admitted
 
 
 def test_member_status_follows_the_chaincode_order_of_checks():
@@ -200,6 +206,9 @@ def test_member_status_follows_the_chaincode_order_of_checks():
     assert member_status({"active": False, "frozen": True}) == REVOKED
     assert member_status({"active": True, "frozen": True}) == FROZEN
     assert member_status({"active": True, "role": "citizen"}) == ACTIVE
+    assert member_status({"active": True, "role": "merchant"}) == ACTIVE
+    for role in ("admin", "reviewer", "auditor", "steward"):
+        assert member_status({"active": True, "role": role}) == STAFF
 
 
 def test_the_store_lookup_reads_the_chaincode_read_model(tmp_path, admin):
@@ -215,13 +224,13 @@ def test_the_store_lookup_reads_the_chaincode_read_model(tmp_path, admin):
     for height, envelopes in enumerate(blocks, 1):
         executor.execute(certified(executor.door, height, T0 + height * HOUR_MS, envelopes))
     lookup = store_lookup(executor.store)
-    assert lookup(admin.public) == ACTIVE
+    assert lookup(admin.public) == STAFF
     assert lookup(citizen.public) == ACTIVE
     assert lookup(shop.public) == REVOKED
     assert lookup(stranger.public) == NOT_MEMBER
     door = Admission(lookup, Clock())
-    assert door.admit(citizen.public).code == ADMITTED
-    assert door.admit(stranger.public).code == "unknown_member"
+    assert door.admit(tx(citizen.public)).code == ADMITTED
+    assert door.admit(tx(stranger.public)).code == "unknown_member"
 
 
 def test_a_forward_keeps_only_members_envelopes_that_pass_the_door_in_order():
@@ -239,3 +248,51 @@ def test_a_forward_keeps_only_members_envelopes_that_pass_the_door_in_order():
     assert forwarded(gate, door, payloads) == tuple(good)   # no bucket: forwarded again
     checks = door.signature_checks
     assert door.inspect(good) is not None and door.signature_checks == checks
+
+
+def test_staff_are_not_bucketed_so_a_batch_of_approvals_goes_through():
+    door = admission(Members(admin=STAFF, alice=ACTIVE), Clock(), rate_per_s=1, burst=2)
+    assert all(door.admit(tx(b"admin")).admitted for _ in range(5_000))
+    assert [door.admit(tx(b"alice")).code for _ in range(3)] == [ADMITTED, ADMITTED,
+                                                                 OVER_SHARE]
+    assert len(door) == 1
+
+
+def test_a_key_that_staff_register_is_let_in_before_its_block_for_a_while():
+    clock = Clock()
+    members = Members(admin=STAFF, alice=ACTIVE)
+    door = admission(members, clock, expected_ms=60_000, rate_per_s=1, burst=1)
+    fresh, other = b"n" * 32, b"o" * 32
+    assert door.admit(tx(fresh)).code == "unknown_member"
+    assert door.admit(tx(b"admin", "member.register", key=fresh, role="citizen")).admitted
+    assert door.admit(tx(fresh)).admitted
+    assert door.admit(tx(fresh)).code == OVER_SHARE      # bucketed like a citizen
+    # a citizen naming a key makes nothing of it, nor does a wrong shape
+    assert door.admit(tx(b"alice", "coin.spend", to=other, amount=1)).admitted
+    assert door.admit(tx(b"admin", "member.register", key="not bytes")).admitted
+    assert door.admit(tx(other)).code == "unknown_member"
+    clock.now_ms += 60_000
+    assert door.admit(tx(fresh)).code == "unknown_member"   # the block never came
+
+
+def test_the_keys_a_transaction_makes_members_of():
+    key, new = b"k" * 32, b"n" * 32
+    assert named_members(tx(b"a", "member.register", key=key)) == (key,)
+    assert named_members(tx(b"a", "member.recover", old=key, new=new)) == (new,)
+    assert named_members(tx(b"a", "gov.propose", action="member.register",
+                            args={"key": key})) == (key,)
+    assert named_members(tx(b"a", "gov.propose", action="member.recover",
+                            args={"old": key, "new": new})) == (new,)
+    assert named_members(tx(b"a", "gov.propose", action="member.register",
+                            args=[key])) == ()
+    assert named_members(tx(b"a", "member.revoke", key=key)) == ()
+    assert named_members(tx(b"a", "member.register", key=b"short")) == ()
+
+
+def test_the_keys_being_registered_are_bounded():
+    members = Members(admin=STAFF)
+    door = admission(members, Clock(), expected_kept=3)
+    keys = [bytes([i]) * 32 for i in range(5)]
+    for key in keys:
+        door.admit(tx(b"admin", "member.register", key=key))
+    assert [door.admit(tx(k)).admitted for k in keys] == [False, False, True, True, True]

@@ -90,11 +90,11 @@ async def test_a_gateway_submits_checked_envelopes_and_hears_of_their_block(node
     kind, rid, body = await gateway.read()
     answers = wire.read_submitted(body, 3)
     assert (kind, rid) == ("answer", 5)
-    assert [status for _, status, _ in answers] == ["pending"] * 3
+    assert [status for _, status, _, _ in answers] == ["pending"] * 3
     kind, _, body = await gateway.read()
     notice = wire.read_notice(body)
     assert kind == "notice" and notice.ok == 3 and notice.rejected == 0
-    assert set(notice.tx_ids) == {tx_id for tx_id, _, _ in answers}
+    assert set(notice.tx_ids) == {tx_id for tx_id, _, _, _ in answers}
     # the gateway checked the signatures: the node checks none of them, not even to execute
     assert node.door.signature_checks == checks
     gateway.send(wire.frame("submit", 6, envelopes[:1]))
@@ -106,7 +106,7 @@ async def test_a_gateway_submits_checked_envelopes_and_hears_of_their_block(node
     assert rid == 7 and status["height"] == notice.height and status["view_changes"] == 0
     gateway.send(wire.frame("pending", 8, bytes(32)))
     _, rid, body = await gateway.read()
-    assert rid == 8 and wire.read_pending(body) is False
+    assert rid == 8 and wire.read_pending(body) == ""
 
 
 async def test_the_door_still_refuses_what_is_malformed_or_of_another_chain(node):
@@ -114,7 +114,7 @@ async def test_the_door_still_refuses_what_is_malformed_or_of_another_chain(node
     other = sign_tx(node.admin, "other-chain", "member.register", {"key": bytes(32)})
     gateway.send(wire.frame("submit", 1, [b"\x92\xc4\x01x", other]))
     _, _, body = await gateway.read()
-    assert [s for _, s, _ in wire.read_submitted(body, 2)] == ["malformed", "wrong_chain"]
+    assert [a[1] for a in wire.read_submitted(body, 2)] == ["malformed", "wrong_chain"]
 
 
 def header(length: int) -> bytes:

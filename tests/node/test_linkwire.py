@@ -22,10 +22,15 @@ def test_each_kind_reads_back_what_was_written():
     assert (kind, rid, wire.read_hello(body)) == ("hello", 0, (3, 4242))
     kind, rid, body = body_of(wire.frame("submit", 7, [b"a" * 100, b"", b"b" * 16384]))
     assert (kind, rid, wire.read_submit(body)) == ("submit", 7, [b"a" * 100, b"", b"b" * 16384])
-    answers = [[bytes(32), "pending", ""], [b"", "malformed", "too large"]]
+    answers = [[bytes(32), "pending", "", 0], [b"", "malformed", "too large", 0]]
     kind, rid, body = body_of(wire.frame("answer", 7, answers))
-    assert wire.read_submitted(body, 2) == [("00" * 32, "pending", ""),
-                                            (None, "malformed", "too large")]
+    assert wire.read_submitted(body, 2) == [("00" * 32, "pending", "", 0),
+                                            (None, "malformed", "too large", 0)]
+    _, _, body = body_of(wire.frame("answer", 8, [[bytes(32), "over_share", "", 3]]))
+    assert wire.read_submitted(body, 1) == [("00" * 32, "over_share", "", 3)]
+    for said in ("", "pending", "unknown_member"):
+        _, _, body = body_of(wire.frame("answer", 4, said))
+        assert wire.read_pending(body) == said
     ids = [bytes([i]) * 32 for i in range(3)]
     _, _, body = body_of(wire.notice_frame(12, ids, 2, 1))
     notice = wire.read_notice(body)
@@ -118,11 +123,14 @@ def test_hostile_frames_cost_a_header_not_their_size():
 
 
 @pytest.mark.parametrize("name, answers", [
-    ("too few", [[bytes(32), "pending", ""]]),
+    ("too few", [[bytes(32), "pending", "", 0]]),
     ("not a list", {"a": 1}),
-    ("an id of 31 bytes", [[bytes(31), "pending", ""]] * 2),
-    ("a status as bin", [[bytes(32), b"pending", ""]] * 2),
-    ("two items", [[bytes(32), "pending"]] * 2),
+    ("an id of 31 bytes", [[bytes(31), "pending", "", 0]] * 2),
+    ("a status as bin", [[bytes(32), b"pending", "", 0]] * 2),
+    ("three items", [[bytes(32), "pending", ""]] * 2),
+    ("a negative retry", [[bytes(32), "over_share", "", -1]] * 2),
+    ("a retry of a day", [[bytes(32), "over_share", "", 86_400]] * 2),
+    ("a retry as text", [[bytes(32), "over_share", "", "1"]] * 2),
     ("nested", [[[[]]]] * 2),
 ])
 def test_answers_of_the_wrong_shape_are_refused(name, answers):
