@@ -16,7 +16,8 @@ PROBLEM_TEXT = {
     400: "Bad input (problem code says which)", 401: "No, or a bad, read token",
     403: "The token may not read this", 404: "Nothing there",
     405: "Method not allowed", 413: "Body over the limit", 415: "Unsupported media type",
-    429: "Too many live streams for this key or address; see Retry-After",
+    429: "Too many: live streams for this key or address (too_many_streams), or "
+         "envelopes of this signer (over_share); see Retry-After",
     503: "Overloaded; see Retry-After"}
 
 
@@ -82,7 +83,7 @@ def paths() -> dict:
         "/v1/tx": {"post": op(
             "Submit one signed envelope", {200: _json("TxDecided", "Decided (with wait)"),
                                            202: _json("TxPending", "Accepted, pending")},
-            (413, 415, 503),
+            (413, 415, 429, 503),
             [q("wait", {"type": "string", "enum": ["true", "false"]},
                "Wait until it is decided"),
              q("timeout", {"type": "number", "minimum": 0, "maximum": 60},

@@ -66,7 +66,8 @@ SCHEMAS = {
     "TxPending": obj({"tx_id": HEX64, "status": {"type": "string", "enum": ["pending"]}}),
     "TxDecided": obj({"tx_id": HEX64,
                       "status": {"type": "string", "enum": ["committed", "rejected"]},
-                      "height": INT, "code": TEXT, "info": ANY_MAP, "detail": TEXT,
+                      # null: refused before ordering (the signer is not an active member)
+                      "height": nullable(INT), "code": TEXT, "info": ANY_MAP, "detail": TEXT,
                       "events": nullable({"type": "array", "items": ANY_MAP})}),
     "TxEnvelope": obj({"envelope": {"type": "string", "format": "byte"}}),
     "TxBatch": obj({"envelopes": {"type": "array", "minItems": 1, "maxItems": 1000,
