@@ -39,7 +39,7 @@ class CommittedBatch:
     time_ms: int
     digest: bytes
     requests: tuple[Request, ...]
-    # (replica index, signature over consensus.digest.commit_bytes(chain, view, height, digest))
+    # (replica index, signature over consensus.digest.commit_bytes(domain, view, height, digest))
     certificate: tuple[tuple[int, bytes], ...]
 
 
@@ -47,7 +47,7 @@ class CommittedBatch:
 class StableCheckpoint:
     height: int
     block_hash: bytes
-    # (replica index, signature over consensus.digest.checkpoint_bytes(chain, height, hash))
+    # (replica index, signature over consensus.digest.checkpoint_bytes(domain, height, hash))
     certificate: tuple[tuple[int, bytes], ...]
 
 

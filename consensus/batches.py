@@ -38,7 +38,7 @@ def checked_requests(config: Config, inspect: Inspect, height: int, time_ms: int
         return None
     if len({r.key for r in requests}) != len(requests):
         return None
-    if batch_digest(config.chain, height, time_ms, [r.digest for r in requests]) != digest:
+    if batch_digest(config.domain, height, time_ms, [r.digest for r in requests]) != digest:
         return None
     return tuple(requests)
 

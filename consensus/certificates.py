@@ -32,11 +32,11 @@ def batch_is_certified(config: Config, crypto: Crypto, batch: CommittedBatch) ->
     """A fetched block: its digest covers its requests and a quorum signed its commit."""
     if batch.height < 1 or len(batch.digest) != 32:
         return False
-    expected = batch_digest(config.chain, batch.height, batch.time_ms,
+    expected = batch_digest(config.domain, batch.height, batch.time_ms,
                             [request.digest for request in batch.requests])
     if expected != batch.digest:
         return False
-    message = commit_bytes(config.chain, batch.view, batch.height, batch.digest)
+    message = commit_bytes(config.domain, batch.view, batch.height, batch.digest)
     return distinct_valid(config, crypto, batch.certificate, message) >= config.quorum
 
 
@@ -46,7 +46,7 @@ def checkpoint_is_certified(config: Config, crypto: Crypto, height: int, block_h
         return block_hash == ZERO_HASH and not certificate
     if height % config.checkpoint_interval or len(block_hash) != 32:
         return False
-    message = checkpoint_bytes(config.chain, height, block_hash)
+    message = checkpoint_bytes(config.domain, height, block_hash)
     return distinct_valid(config, crypto, certificate, message) >= config.quorum
 
 
@@ -63,10 +63,10 @@ def proof_is_valid(config: Config, crypto: Crypto, proof: PreparedProof) -> bool
     if len(proof.digest) != 32:
         return False
     primary = config.primary(proof.view)
-    if not crypto.verify(primary, preprepare_bytes(config.chain, proof.view, proof.height,
+    if not crypto.verify(primary, preprepare_bytes(config.domain, proof.view, proof.height,
                                                    proof.digest), proof.primary_signature):
         return False
-    message = prepare_bytes(config.chain, proof.view, proof.height, proof.digest)
+    message = prepare_bytes(config.domain, proof.view, proof.height, proof.digest)
     return distinct_valid(config, crypto, proof.prepares, message,
                           excluded=primary) >= config.quorum - 1
 

@@ -33,7 +33,7 @@ class Checkpoints:
         self.own[height] = block_hash
         if height <= self.stable.height:
             return None
-        signature = self.crypto.sign(checkpoint_bytes(self.config.chain, height, block_hash))
+        signature = self.crypto.sign(checkpoint_bytes(self.config.domain, height, block_hash))
         return Checkpoint(height, block_hash, signature)
 
     def add(self, sender: int, message: Checkpoint) -> StableCheckpoint | None:
@@ -47,7 +47,7 @@ class Checkpoints:
         if sender in votes:
             return None
         if sender != self.me and not self.crypto.verify(
-                sender, checkpoint_bytes(self.config.chain, height, message.block_hash),
+                sender, checkpoint_bytes(self.config.domain, height, message.block_hash),
                 message.signature):
             return None
         votes[sender] = (message.block_hash, message.signature)

@@ -1,9 +1,9 @@
 """Every limit of the consensus core in one frozen object, so nothing grows unbounded."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from consensus.digest import chain_bytes, max_faulty, quorum
+from consensus.digest import max_faulty, quorum, signing_domain
 
 # By default one client may hold a sixteenth of the pool: sixteen clients that flood
 # together are needed to fill it, and the pool's fair batching (consensus/requests.py)
@@ -37,9 +37,13 @@ class Config:
     fetch_timeout_ticks: int = 20        # a catch-up request is retried after this
     fetch_max_blocks: int = 256
     max_views_ahead: int = 64            # view-change messages kept for views this far on
+    # the genesis this network started from: every signature and digest binds it
+    genesis_hash: bytes = bytes(32)
+    # what every signed byte string carries (consensus.digest.signing_domain), made here
+    domain: bytes = field(init=False, default=b"")
 
     def __post_init__(self) -> None:
-        chain_bytes(self.chain)
+        object.__setattr__(self, "domain", signing_domain(self.chain, self.genesis_hash))
         if self.client_pending_limit is None:
             object.__setattr__(self, "client_pending_limit",
                                max(1, self.pending_limit // CLIENT_SHARE_DIVISOR))

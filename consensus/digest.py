@@ -1,17 +1,20 @@
 """The bytes that validators sign, exactly as docs/protocol.md describes them.
 
 Everything here is a pure function of its arguments. Integers are unsigned big-endian
-of fixed width; the chain id is prefixed with its length in one byte (it is at most 32
-ASCII characters), so no two different inputs give the same byte string.
+of fixed width. Every byte string starts, after its tag, with the network's signing
+domain: the chain id prefixed with its length in one byte (it is at most 32 ASCII
+characters), then the 32-byte genesis hash. So no two different inputs give the same
+byte string, and a signature made in one network is none in another, even one whose
+genesis reuses the same chain id and validator keys.
 """
 from __future__ import annotations
 
 import hashlib
 import struct
 
-BATCH_TAG = b"stadsmunt/batch/v1"
-COMMIT_TAG = b"stadsmunt/commit/v1"
-CHECKPOINT_TAG = b"stadsmunt/checkpoint/v1"
+BATCH_TAG = b"stadsmunt/batch/v2"
+COMMIT_TAG = b"stadsmunt/commit/v2"
+CHECKPOINT_TAG = b"stadsmunt/checkpoint/v2"
 
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
@@ -24,33 +27,40 @@ def chain_bytes(chain: str) -> bytes:
     return bytes([len(raw)]) + raw
 
 
+def signing_domain(chain: str, genesis_hash: bytes) -> bytes:
+    """u8 length | chain id | 32-byte genesis hash."""
+    if type(genesis_hash) is not bytes or len(genesis_hash) != 32:
+        raise ValueError("a genesis hash is 32 bytes")
+    return chain_bytes(chain) + genesis_hash
+
+
 def envelope_hash(envelope: bytes) -> bytes:
     """SHA-256 of one whole envelope, signature included."""
     return hashlib.sha256(envelope).digest()
 
 
-def batch_digest(chain: str, height: int, time_ms: int, envelope_hashes: list[bytes]) -> bytes:
-    """SHA-256(tag | chain | u64 height | u64 time_ms | u32 count | each envelope's hash).
+def batch_digest(domain: bytes, height: int, time_ms: int, envelope_hashes: list[bytes]) -> bytes:
+    """SHA-256(tag | domain | u64 height | u64 time_ms | u32 count | each envelope's hash).
 
     Takes the envelopes' hashes, not the envelopes, so that a hash computed once at the
     door is never computed again.
     """
-    parts = [BATCH_TAG, chain_bytes(chain), _U64.pack(height), _U64.pack(time_ms),
+    parts = [BATCH_TAG, domain, _U64.pack(height), _U64.pack(time_ms),
              _U32.pack(len(envelope_hashes))]
     parts.extend(envelope_hashes)
     return hashlib.sha256(b"".join(parts)).digest()
 
 
-def commit_bytes(chain: str, view: int, height: int, digest: bytes) -> bytes:
-    """tag | chain | u64 view | u64 height | 32-byte batch digest: what a commit signs."""
+def commit_bytes(domain: bytes, view: int, height: int, digest: bytes) -> bytes:
+    """tag | domain | u64 view | u64 height | 32-byte batch digest: what a commit signs."""
     assert len(digest) == 32
-    return COMMIT_TAG + chain_bytes(chain) + _U64.pack(view) + _U64.pack(height) + digest
+    return COMMIT_TAG + domain + _U64.pack(view) + _U64.pack(height) + digest
 
 
-def checkpoint_bytes(chain: str, height: int, block_hash: bytes) -> bytes:
-    """tag | chain | u64 height | 32-byte block hash: what a checkpoint signs."""
+def checkpoint_bytes(domain: bytes, height: int, block_hash: bytes) -> bytes:
+    """tag | domain | u64 height | 32-byte block hash: what a checkpoint signs."""
     assert len(block_hash) == 32
-    return CHECKPOINT_TAG + chain_bytes(chain) + _U64.pack(height) + block_hash
+    return CHECKPOINT_TAG + domain + _U64.pack(height) + block_hash
 
 
 def quorum(n: int) -> int:
@@ -65,33 +75,33 @@ def max_faulty(n: int) -> int:
     return (n - 1) // 3
 
 
-PREPREPARE_TAG = b"stadsmunt/preprepare/v1"
-PREPARE_TAG = b"stadsmunt/prepare/v1"
-VIEW_CHANGE_TAG = b"stadsmunt/view-change/v1"
+PREPREPARE_TAG = b"stadsmunt/preprepare/v2"
+PREPARE_TAG = b"stadsmunt/prepare/v2"
+VIEW_CHANGE_TAG = b"stadsmunt/view-change/v2"
 ZERO_HASH = bytes(32)
 
 
-def preprepare_bytes(chain: str, view: int, height: int, digest: bytes) -> bytes:
-    """tag | chain | u64 view | u64 height | 32-byte batch digest: what a primary signs."""
+def preprepare_bytes(domain: bytes, view: int, height: int, digest: bytes) -> bytes:
+    """tag | domain | u64 view | u64 height | 32-byte batch digest: what a primary signs."""
     assert len(digest) == 32
-    return PREPREPARE_TAG + chain_bytes(chain) + _U64.pack(view) + _U64.pack(height) + digest
+    return PREPREPARE_TAG + domain + _U64.pack(view) + _U64.pack(height) + digest
 
 
-def prepare_bytes(chain: str, view: int, height: int, digest: bytes) -> bytes:
-    """tag | chain | u64 view | u64 height | 32-byte batch digest: what a prepare signs."""
+def prepare_bytes(domain: bytes, view: int, height: int, digest: bytes) -> bytes:
+    """tag | domain | u64 view | u64 height | 32-byte batch digest: what a prepare signs."""
     assert len(digest) == 32
-    return PREPARE_TAG + chain_bytes(chain) + _U64.pack(view) + _U64.pack(height) + digest
+    return PREPARE_TAG + domain + _U64.pack(view) + _U64.pack(height) + digest
 
 
-def view_change_bytes(chain: str, replica: int, new_view: int, stable_height: int,
+def view_change_bytes(domain: bytes, replica: int, new_view: int, stable_height: int,
                       stable_hash: bytes, prepared: list[tuple[int, int, bytes]]) -> bytes:
-    """tag | chain | u32 replica | u64 new view | u64 stable height | 32-byte stable block
+    """tag | domain | u32 replica | u64 new view | u64 stable height | 32-byte stable block
     hash | u32 count | each prepared certificate's u64 view | u64 height | digest.
 
     The certificates themselves are signed by others; this signature binds the sender to
     the set it reported."""
     assert len(stable_hash) == 32
-    parts = [VIEW_CHANGE_TAG, chain_bytes(chain), _U32.pack(replica), _U64.pack(new_view),
+    parts = [VIEW_CHANGE_TAG, domain, _U32.pack(replica), _U64.pack(new_view),
              _U64.pack(stable_height), stable_hash, _U32.pack(len(prepared))]
     for view, height, digest in prepared:
         assert len(digest) == 32

@@ -28,7 +28,7 @@ class Slot:
 
 def null_digest(config: Config, height: int) -> bytes:
     """The digest of the empty batch a new view puts in a gap: no requests, time 0."""
-    return batch_digest(config.chain, height, 0, [])
+    return batch_digest(config.domain, height, 0, [])
 
 
 def batch_requests(config: Config, inspect: Inspect,

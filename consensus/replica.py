@@ -283,8 +283,8 @@ class Replica(ViewSteps):
                 return
             height = self.next_height
             time_ms = max(self.now_ms, ordering.time_floor(self.slots, height, self.block_time_ms) + 1)
-            digest = batch_digest(config.chain, height, time_ms, [r.digest for r in batch])
-            signature = self.crypto.sign(preprepare_bytes(config.chain, self.view, height,
+            digest = batch_digest(config.domain, height, time_ms, [r.digest for r in batch])
+            signature = self.crypto.sign(preprepare_bytes(config.domain, self.view, height,
                                                           digest))
             pp = PrePrepare(self.view, height, time_ms, digest,
                             tuple(r.payload for r in batch), signature)
@@ -310,7 +310,7 @@ class Replica(ViewSteps):
                 self.requests.proposed(requests, self.ticks)
         if not self.is_primary:
             self._vote(pp.height, pp.digest)
-            signature = self.crypto.sign(prepare_bytes(self.config.chain, self.view,
+            signature = self.crypto.sign(prepare_bytes(self.config.domain, self.view,
                                                        pp.height, pp.digest))
             slot.prepares[self.me] = (pp.digest, signature)
             self._send(None, Prepare(self.view, pp.height, pp.digest, signature))
@@ -368,7 +368,7 @@ class Replica(ViewSteps):
             return
         if not self._may_vote(pp.height, pp.digest):
             return
-        if not self.crypto.verify(sender, preprepare_bytes(config.chain, pp.view, pp.height,
+        if not self.crypto.verify(sender, preprepare_bytes(config.domain, pp.view, pp.height,
                                                            pp.digest), pp.signature):
             return
         requests = ordering.batch_requests(self.config, self.inspect, pp)
@@ -388,7 +388,7 @@ class Replica(ViewSteps):
         if sender in table:
             return
         make = commit_bytes if is_commit else prepare_bytes
-        if not self.crypto.verify(sender, make(self.config.chain, vote.view, vote.height,
+        if not self.crypto.verify(sender, make(self.config.domain, vote.view, vote.height,
                                                vote.digest), vote.signature):
             return
         table[sender] = (vote.digest, vote.signature)
@@ -407,7 +407,7 @@ class Replica(ViewSteps):
                 self.proofs[height] = proof
                 self.ready.persist.append((durable.proof_key(height),
                                            durable.proof_value(proof)))
-                signature = self.crypto.sign(commit_bytes(config.chain, self.view, height,
+                signature = self.crypto.sign(commit_bytes(config.domain, self.view, height,
                                                           pp.digest))
                 slot.commits[self.me] = (pp.digest, signature)
                 self._send(None, Commit(self.view, height, pp.digest, signature))

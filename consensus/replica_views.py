@@ -105,7 +105,7 @@ class ViewSteps:
         for rp in nv.preprepares:
             if rp.height <= self.stable_height:
                 continue
-            if not self.crypto.verify(sender, preprepare_bytes(config.chain, rp.view,
+            if not self.crypto.verify(sender, preprepare_bytes(config.domain, rp.view,
                                                                rp.height, rp.digest),
                                       rp.signature):
                 return

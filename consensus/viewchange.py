@@ -42,7 +42,7 @@ class Plan:
 
 
 def signed_bytes(config: Config, vc: ViewChange) -> bytes:
-    return view_change_bytes(config.chain, vc.replica, vc.new_view, vc.stable_height,
+    return view_change_bytes(config.domain, vc.replica, vc.new_view, vc.stable_height,
                              vc.stable_hash,
                              [(p.view, p.height, p.digest) for p in vc.prepared])
 
@@ -144,7 +144,7 @@ def new_view_plan(config: Config, crypto: Crypto, nv: NewView,
 def build_reproposals(config: Config, crypto: Crypto, plan: Plan) -> list[Reproposal]:
     out = []
     for height, time_ms, digest in expected_preprepares(config, plan):
-        signature = crypto.sign(preprepare_bytes(config.chain, plan.view, height, digest))
+        signature = crypto.sign(preprepare_bytes(config.domain, plan.view, height, digest))
         out.append(Reproposal(plan.view, height, time_ms, digest, signature))
     return out
 

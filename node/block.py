@@ -97,12 +97,14 @@ def certificate_ok(keys: list[bytes], message: bytes,
     return len(seen) >= quorum(len(keys))
 
 
-def commit_certificate_ok(chain: str, keys: list[bytes], record: BlockRecord) -> bool:
-    """The block's commit certificate signs its view, height and batch digest."""
-    message = commit_bytes(chain, record.view, record.height, record.batch_digest)
+def commit_certificate_ok(domain: bytes, keys: list[bytes], record: BlockRecord) -> bool:
+    """The block's commit certificate signs its view, height and batch digest, in the
+    network's signing domain (chain id and genesis hash)."""
+    message = commit_bytes(domain, record.view, record.height, record.batch_digest)
     return certificate_ok(keys, message, record.certificate)
 
 
-def checkpoint_certificate_ok(chain: str, keys: list[bytes], height: int, block_hash: bytes,
+def checkpoint_certificate_ok(domain: bytes, keys: list[bytes], height: int,
+                              block_hash: bytes,
                               certificate: tuple[tuple[int, bytes], ...]) -> bool:
-    return certificate_ok(keys, checkpoint_bytes(chain, height, block_hash), certificate)
+    return certificate_ok(keys, checkpoint_bytes(domain, height, block_hash), certificate)

@@ -37,6 +37,7 @@ class Executor:
         self.genesis = genesis
         self.door = door
         self.chain = genesis.chain
+        self.domain = genesis.domain()
 
     def execute(self, batch: CommittedBatch) -> bytes:
         height = batch.height
@@ -46,7 +47,7 @@ class Executor:
         if height != head_height + 1:
             raise LedgerError(f"batch {height} does not follow the head {head_height}")
         requests = batch.requests
-        expected = batch_digest(self.chain, height, batch.time_ms, [r.digest for r in requests])
+        expected = batch_digest(self.domain, height, batch.time_ms, [r.digest for r in requests])
         if expected != batch.digest:
             raise LedgerError(f"batch {height}: digest does not cover its envelopes")
         try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import chaincode
+from consensus.digest import signing_domain
 from node import codec
 
 GENESIS_TAG = b"stadsmunt/genesis/v1"
@@ -96,6 +97,11 @@ class Genesis:
 
     def hash(self) -> bytes:
         return hashlib.sha256(GENESIS_TAG + self.canonical()).digest()
+
+    def domain(self) -> bytes:
+        """What every validator signature of this network binds: the chain id and this
+        genesis's hash (consensus.digest.signing_domain)."""
+        return signing_domain(self.chain, self.hash())
 
     def validator_keys(self) -> list[bytes]:
         return [v.key for v in self.validators]

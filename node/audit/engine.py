@@ -144,6 +144,7 @@ class Replay:
         """`on_block` gets each block once it holds, with its re-executed results."""
         self.genesis = genesis
         self.chain = genesis.chain
+        self.domain = genesis.domain()
         self.keys = genesis.validator_keys()
         self.verifier = verifier
         self.progress = progress
@@ -239,7 +240,7 @@ class Replay:
         self.claimed_prev = block.hash
         hashes = [hashlib.sha256(e).digest() if type(e) is bytes else b""
                   for e in block.envelopes]
-        if batch_digest(self.chain, height, block.time_ms, hashes) != block.batch_digest:
+        if batch_digest(self.domain, height, block.time_ms, hashes) != block.batch_digest:
             raise AuditFailure(height, "the batch digest does not cover the block's "
                                        "envelopes and time: an envelope or the time was "
                                        "changed")
@@ -251,7 +252,7 @@ class Replay:
             raise AuditFailure(height, f"more than {MAX_TXS_PER_BLOCK} transactions")
         items: list = []
         reason = _certificate("commit", self.genesis, block.certificate,
-                              commit_bytes(self.chain, block.view, height, block.batch_digest),
+                              commit_bytes(self.domain, block.view, height, block.batch_digest),
                               prepared, items)
         if reason:
             raise AuditFailure(height, reason)
@@ -265,7 +266,7 @@ class Replay:
                 raise AuditFailure(height, "the checkpoint kept with the block names another "
                                            "block hash")
             reason = _certificate("checkpoint", self.genesis, certificate,
-                                  checkpoint_bytes(self.chain, height, block.hash),
+                                  checkpoint_bytes(self.domain, height, block.hash),
                                   prepared, items)
             if reason:
                 raise AuditFailure(height, reason)

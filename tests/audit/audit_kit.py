@@ -7,12 +7,14 @@ from dataclasses import replace
 
 from consensus.api import StableCheckpoint
 from consensus.digest import checkpoint_bytes, commit_bytes
-from ledger_kit import CHAIN, VALIDATOR_NAMES, certified, keypair, make_genesis, story
+from ledger_kit import VALIDATOR_NAMES, certified, keypair, make_genesis, story
 from node.audit import audit, open_source
 from node.executor import open_ledger
 from node.export import ExportReader, ExportWriter, SourceBlock
 
 ADMIN = keypair("admin")
+# what the validators of the default log sign for (its chain id and genesis hash)
+DOMAIN = make_genesis(ADMIN).domain()
 
 
 def sign_all(message: bytes, indexes=(0, 1, 2)) -> tuple[tuple[int, bytes], ...]:
@@ -30,9 +32,9 @@ def build_blocks(path, genesis, blocks):
     as build_log does; answers the genesis."""
     executor = open_ledger(path, genesis)
     for height, (time_ms, envelopes) in enumerate(blocks, 1):
-        block_hash = executor.execute(certified(executor.door, height, time_ms, envelopes))
+        block_hash = executor.execute(certified(executor, height, time_ms, envelopes))
         if height % genesis.checkpoint_interval == 0:
-            cert = sign_all(checkpoint_bytes(CHAIN, height, block_hash), (1, 2, 3))
+            cert = sign_all(checkpoint_bytes(executor.domain, height, block_hash), (1, 2, 3))
             executor.keep_checkpoint(StableCheckpoint(height, block_hash, cert))
     executor.store.close()
     return genesis
@@ -81,7 +83,7 @@ def run_audit(genesis_bytes, blocks, jobs=1, **kwargs):
 def recertify(block: SourceBlock, **changes) -> SourceBlock:
     """The block with `changes` and a fresh valid commit certificate over its fields."""
     block = replace(block, **changes)
-    message = commit_bytes(CHAIN, block.view, block.height, block.batch_digest)
+    message = commit_bytes(DOMAIN, block.view, block.height, block.batch_digest)
     return replace(block, certificate=sign_all(message))
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from audit_kit import blocks_of, run_audit
+from audit_kit import DOMAIN, blocks_of, run_audit
 from consensus.digest import commit_bytes
 from ledger_kit import CHAIN, VALIDATOR_NAMES, keypair
 from node.audit.engine import _Scratch
@@ -66,7 +66,7 @@ ENTRY = st.tuples(st.integers(0, 5), st.sampled_from(["valid", "stranger", "garb
 def test_a_certificate_passes_exactly_with_a_valid_quorum_of_distinct_validators(log, entries):
     genesis_bytes, blocks = log
     block = blocks[2]
-    message = commit_bytes(CHAIN, block.view, block.height, block.batch_digest)
+    message = commit_bytes(DOMAIN, block.view, block.height, block.batch_digest)
     certificate = []
     for index, kind in entries:
         signer = (keypair(VALIDATOR_NAMES[index]) if kind == "valid" and index < 4

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from audit_kit import BlockList, blocks_of, build_log, recertify, run_audit
+from audit_kit import DOMAIN, BlockList, blocks_of, build_log, recertify, run_audit
 from consensus.digest import batch_digest, commit_bytes
 from ledger_kit import CHAIN, keypair, make_genesis
 from node import codec
@@ -52,7 +52,7 @@ def _cert(block, entries):
 
 
 def _commit(block):
-    return commit_bytes(CHAIN, block.view, block.height, block.batch_digest)
+    return commit_bytes(DOMAIN, block.view, block.height, block.batch_digest)
 
 
 STRANGER = keypair("not-a-validator")
@@ -122,7 +122,7 @@ def test_each_tampering_is_caught_at_its_height_with_its_reason(log, name, chang
 def _certified_block(blocks, height, envelope: bytes):
     """Block `height` replaced by one carrying `envelope`, certified by a quorum anyway."""
     block = blocks[height - 1]
-    digest = batch_digest(CHAIN, height, block.time_ms, [hashlib.sha256(envelope).digest()])
+    digest = batch_digest(DOMAIN, height, block.time_ms, [hashlib.sha256(envelope).digest()])
     return recertify(block, envelopes=(envelope,), batch_digest=digest)
 
 

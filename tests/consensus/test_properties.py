@@ -68,7 +68,7 @@ def test_a_checkpoint_is_stable_only_with_a_quorum_of_distinct_valid_signatures(
     stored: dict[int, bytes] = {}       # the model: each sender's first valid vote
     for sender, valid, same_hash in votes:
         block_hash = b"B" * 32 if same_hash else b"X" * 32
-        message = checkpoint_bytes(config.chain, 4, block_hash)
+        message = checkpoint_bytes(config.domain, 4, block_hash)
         signature = keys.tag(sender, message) if valid else b"forged-signature"
         stable = checkpoints.add(sender, Checkpoint(4, block_hash, signature))
         if valid:

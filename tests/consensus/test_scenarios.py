@@ -163,8 +163,8 @@ def test_an_equivocating_primary_cannot_split_the_correct_replicas():
     crypto = c.keys.signer(0)
 
     def proposal(request):
-        digest = batch_digest(c.config.chain, 1, c.now_ms, [request.digest])
-        signature = crypto.sign(preprepare_bytes(c.config.chain, 0, 1, digest))
+        digest = batch_digest(c.config.domain, 1, c.now_ms, [request.digest])
+        signature = crypto.sign(preprepare_bytes(c.config.domain, 0, 1, digest))
         return PrePrepare(0, 1, c.now_ms, digest, (request.payload,), signature)
 
     c.crash(0)          # replica 0 now speaks only through this test
@@ -188,9 +188,9 @@ def test_a_batch_with_a_bad_envelope_gets_no_prepare():
     crypto = c.keys.signer(0)
     good = c.requests(1)[0]
     payloads = (good.payload, b"not an envelope anyone signed")
-    digest = batch_digest(c.config.chain, 1, c.now_ms,
+    digest = batch_digest(c.config.domain, 1, c.now_ms,
                           [hashlib.sha256(p).digest() for p in payloads])
-    signature = crypto.sign(preprepare_bytes(c.config.chain, 0, 1, digest))
+    signature = crypto.sign(preprepare_bytes(c.config.domain, 0, 1, digest))
     c.crash(0)
     c.post(0, None, PrePrepare(0, 1, c.now_ms, digest, payloads, signature))
     c.deliver()
@@ -204,8 +204,8 @@ def test_block_time_must_be_later_than_the_last_and_near_the_clock():
     c.crash(0)
     for height, time_ms in ((1, c.now_ms + 5_000), (1, 0)):
         request = c.requests(1)[0]
-        digest = batch_digest(c.config.chain, height, time_ms, [request.digest])
-        signature = crypto.sign(preprepare_bytes(c.config.chain, 0, height, digest))
+        digest = batch_digest(c.config.domain, height, time_ms, [request.digest])
+        signature = crypto.sign(preprepare_bytes(c.config.domain, 0, height, digest))
         c.post(0, None, PrePrepare(0, height, time_ms, digest, (request.payload,),
                                    signature))
     c.deliver()
@@ -219,8 +219,8 @@ def test_a_restarted_replica_never_votes_two_digests_for_one_slot():
     a, b = c.requests(2)
 
     def proposal(request):
-        digest = batch_digest(c.config.chain, 1, c.now_ms, [request.digest])
-        signature = crypto.sign(preprepare_bytes(c.config.chain, 0, 1, digest))
+        digest = batch_digest(c.config.domain, 1, c.now_ms, [request.digest])
+        signature = crypto.sign(preprepare_bytes(c.config.domain, 0, 1, digest))
         return PrePrepare(0, 1, c.now_ms, digest, (request.payload,), signature)
 
     first, second = proposal(a), proposal(b)
@@ -243,9 +243,9 @@ def test_a_replica_persists_its_vote_in_the_same_ready_that_sends_it():
     replica = c.replica(1)
     request = c.requests(1)[0]
     crypto = c.keys.signer(0)
-    digest = batch_digest(c.config.chain, 1, c.now_ms, [request.digest])
+    digest = batch_digest(c.config.domain, 1, c.now_ms, [request.digest])
     pp = PrePrepare(0, 1, c.now_ms, digest, (request.payload,),
-                    crypto.sign(preprepare_bytes(c.config.chain, 0, 1, digest)))
+                    crypto.sign(preprepare_bytes(c.config.domain, 0, 1, digest)))
     replica.receive(0, pp)
     ready = replica.take_ready()
     assert (durable.vote_key(1), durable.vote_value(0, digest)) in ready.persist
@@ -302,8 +302,8 @@ def test_a_slow_primary_stays_but_one_that_censors_a_request_is_replaced():
     views_seen = []
     for height in range(1, c.config.censorship_factor * timeout + 10):
         request = c.requests(1)[0]
-        digest = batch_digest(c.config.chain, height, c.now_ms, [request.digest])
-        signature = crypto.sign(preprepare_bytes(c.config.chain, 0, height, digest))
+        digest = batch_digest(c.config.domain, height, c.now_ms, [request.digest])
+        signature = crypto.sign(preprepare_bytes(c.config.domain, 0, height, digest))
         c.post(0, None, PrePrepare(0, height, c.now_ms, digest, (request.payload,), signature))
         c.deliver()
         c.tick()

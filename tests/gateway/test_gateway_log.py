@@ -33,13 +33,13 @@ async def test_blocks_chain_by_hash_and_carry_verifiable_certificates(chain, nod
         assert block["prev_hash"] == previous["hash"]
     for block in blocks:
         record = record_of(block)
-        assert record.check_hash() and commit_certificate_ok(node.chain, keys, record)
+        assert record.check_hash() and commit_certificate_ok(node.genesis.domain(), keys, record)
         assert [r["code"] for r in block["results"]] == ["ok"]
     checkpoint = blocks[15]["checkpoint"]
     assert checkpoint["block_hash"] == blocks[15]["hash"]
     certificate = tuple((s["validator"], bytes.fromhex(s["signature"]))
                         for s in checkpoint["signatures"])
-    assert checkpoint_certificate_ok(node.chain, keys, 16, bytes.fromhex(blocks[15]["hash"]),
+    assert checkpoint_certificate_ok(node.genesis.domain(), keys, 16, bytes.fromhex(blocks[15]["hash"]),
                                      certificate)
     assert blocks[0]["checkpoint"] is None
     one = await chain.get("/v1/blocks/16", chain.admin)

@@ -23,7 +23,7 @@ def main(path: str) -> None:
                for i in range(PER_BLOCK)]
               for height in range(start + 1, start + BLOCKS + 1)]
     for height, envelopes in enumerate(blocks, start + 1):
-        executor.execute(certified(executor.door, height, T0 + height, envelopes))
+        executor.execute(certified(executor, height, T0 + height, envelopes))
         print(height, flush=True)
     # the test kills the process long before it runs out of blocks
 

@@ -8,7 +8,8 @@ import msgpack
 
 from consensus.api import CommittedBatch
 from consensus.digest import batch_digest, commit_bytes
-from node.envelope import Door, sign_tx
+from node.envelope import sign_tx
+from node.executor import Executor
 from node.genesis import Genesis, Organisation, Validator
 from node.keys import Keypair
 
@@ -32,13 +33,14 @@ def make_genesis(admin: Keypair) -> Genesis:
                    organisations=organisations, checkpoint_interval=4)
 
 
-def certified(door: Door, height: int, time_ms: int, envelopes: list[bytes],
+def certified(ledger: Executor, height: int, time_ms: int, envelopes: list[bytes],
               view: int = 0) -> CommittedBatch:
-    """The committed batch of `envelopes`, with commits of a quorum (3 of 4)."""
-    requests = door.inspect(envelopes)
+    """The committed batch of `envelopes` for `ledger`'s network (its door opens them,
+    its genesis is signed for), with commits of a quorum (3 of 4)."""
+    requests = ledger.door.inspect(envelopes)
     assert requests is not None
-    digest = batch_digest(CHAIN, height, time_ms, [r.digest for r in requests])
-    message = commit_bytes(CHAIN, view, height, digest)
+    digest = batch_digest(ledger.domain, height, time_ms, [r.digest for r in requests])
+    message = commit_bytes(ledger.domain, view, height, digest)
     certificate = tuple((i, keypair(VALIDATOR_NAMES[i]).sign(message)) for i in range(3))
     return CommittedBatch(height, view, time_ms, digest, tuple(requests), certificate)
 

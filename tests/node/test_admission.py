@@ -222,7 +222,7 @@ def test_the_store_lookup_reads_the_chaincode_read_model(tmp_path, admin):
         [sign_tx(admin, CHAIN, "member.revoke", {"key": shop.public})],
     ]
     for height, envelopes in enumerate(blocks, 1):
-        executor.execute(certified(executor.door, height, T0 + height * HOUR_MS, envelopes))
+        executor.execute(certified(executor, height, T0 + height * HOUR_MS, envelopes))
     lookup = store_lookup(executor.store)
     assert lookup(admin.public) == STAFF
     assert lookup(citizen.public) == ACTIVE

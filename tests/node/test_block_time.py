@@ -17,15 +17,15 @@ def test_an_earlier_or_null_block_time_runs_at_the_latest_time(tmp_path):
                        dict(key=citizen.public, role="citizen", age_band="21plus", area="GMS"),
                        nonce=1)
     late = T0 + 10 * HOUR_MS
-    ledger.execute(certified(ledger.door, 1, late, [register]))
-    ledger.execute(certified(ledger.door, 2, 0, []))               # a null batch
+    ledger.execute(certified(ledger, 1, late, [register]))
+    ledger.execute(certified(ledger, 2, 0, []))               # a null batch
     assert ledger.store.block_time() == late
     # a task whose deadline lies between the header's time and the latest time: posting
     # it must be refused as past its deadline, since the chain's clock is at `late`
     post = sign_tx(admin, genesis.chain, "task.post",
                    dict(task="t1", title="Weed the garden", area="GMS", domain="care",
                         reward=500, minutes=60, slots=1, deadline=late - HOUR_MS), nonce=2)
-    ledger.execute(certified(ledger.door, 3, T0 + HOUR_MS, [post]))
+    ledger.execute(certified(ledger, 3, T0 + HOUR_MS, [post]))
     _, _, encoded = ledger.store.tx_result(_tx_id(post))
     assert codec.unpack(encoded)["code"] == "deadline_passed"
     assert ledger.store.block_time() == late

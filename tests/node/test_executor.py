@@ -23,7 +23,7 @@ def run_story(path, admin, spends=3):
     executor = open_ledger(path, make_genesis(admin))
     hashes = []
     for height, (time_ms, envelopes) in enumerate(story(admin, spends), 1):
-        hashes.append(executor.execute(certified(executor.door, height, time_ms, envelopes)))
+        hashes.append(executor.execute(certified(executor, height, time_ms, envelopes)))
     return executor, hashes
 
 
@@ -73,7 +73,7 @@ def test_the_batch_digest_in_the_block_covers_its_envelopes(tmp_path, admin):
     executor, _ = run_story(tmp_path, admin)
     record = executor.store.block(6)
     hashes = [hashlib.sha256(e).digest() for e in record.envelopes]
-    assert record.batch_digest == batch_digest(CHAIN, 6, record.time_ms, hashes)
+    assert record.batch_digest == batch_digest(executor.domain, 6, record.time_ms, hashes)
 
 
 def test_executing_a_height_again_returns_its_hash_and_changes_nothing(tmp_path, admin):
@@ -86,7 +86,7 @@ def test_executing_a_height_again_returns_its_hash_and_changes_nothing(tmp_path,
 
 def test_another_batch_at_an_executed_height_is_a_divergence(tmp_path, admin):
     executor, _ = run_story(tmp_path, admin)
-    other = certified(executor.door, 2, T0, [])
+    other = certified(executor, 2, T0, [])
     with pytest.raises(LedgerError, match="another batch"):
         executor.execute(other)
 
@@ -94,12 +94,12 @@ def test_another_batch_at_an_executed_height_is_a_divergence(tmp_path, admin):
 def test_a_batch_that_skips_a_height_is_refused(tmp_path, admin, genesis):
     executor = open_ledger(tmp_path, genesis)
     with pytest.raises(LedgerError, match="does not follow"):
-        executor.execute(certified(executor.door, 2, T0, []))
+        executor.execute(certified(executor, 2, T0, []))
 
 
 def test_a_batch_whose_digest_does_not_cover_its_envelopes_is_refused(tmp_path, admin, genesis):
     executor = open_ledger(tmp_path, genesis)
-    batch = certified(executor.door, 1, T0, [])
+    batch = certified(executor, 1, T0, [])
     forged = type(batch)(1, 0, T0 + 1, batch.digest, (), batch.certificate)
     with pytest.raises(LedgerError, match="digest"):
         executor.execute(forged)
@@ -159,7 +159,7 @@ def test_the_accumulator_is_the_sum_over_the_stored_state(tmp_path, admin):
 def test_a_checkpoint_is_kept_with_its_block_and_a_wrong_one_refused(tmp_path, admin):
     executor, hashes = run_story(tmp_path, admin)
     signers = [keypair(n) for n in ("municipality", "cbs", "brightlands")]
-    message = checkpoint_bytes(CHAIN, 4, hashes[3])
+    message = checkpoint_bytes(executor.domain, 4, hashes[3])
     certificate = tuple((i, k.sign(message)) for i, k in enumerate(signers))
     executor.keep_checkpoint(StableCheckpoint(4, hashes[3], certificate))
     assert executor.store.checkpoint(4) == (hashes[3], certificate)
@@ -199,7 +199,7 @@ def test_any_split_of_a_log_into_blocks_replays_to_the_same_hashes(tmp_path_fact
         at += size
     a = open_ledger(tmp_path_factory.mktemp("a"), make_genesis(admin))
     for height, chunk in enumerate(blocks, 1):
-        a.execute(certified(a.door, height, T0 + height * 60_000, chunk))
+        a.execute(certified(a, height, T0 + height * 60_000, chunk))
     b = open_ledger(tmp_path_factory.mktemp("b"), make_genesis(admin))
     replay(a.store, b)
     assert [r.hash for r in b.store.blocks(1, 100)] == [r.hash for r in a.store.blocks(1, 100)]

@@ -24,7 +24,7 @@ def test_executing_envelopes_the_door_opened_checks_no_signature_again(tmp_path,
                                                 id(executor.door): executor.door}.values())
 
     for height, (time_ms, envelopes) in enumerate(story(admin), start=1):
-        batch = certified(door, height, time_ms, envelopes)
+        batch = certified(executor, height, time_ms, envelopes)
         before = checks()
         executor.execute(batch)
         assert checks() == before

@@ -34,10 +34,12 @@ def test_the_documented_vectors_are_what_the_code_computes():
     assert vector("tx id") == tx_id_of(body)
     envelope_hash = hashlib.sha256(envelope).digest()
     assert vector("envelope hash") == envelope_hash.hex()
-    digest = batch_digest("heerlen", 1, 1_740_000_000_000, [envelope_hash])
-    assert vector("batch digest") == digest.hex()
-    assert vector("commit bytes (view 0)") == commit_bytes("heerlen", 0, 1, digest).hex()
     genesis = Genesis("heerlen", "Heerlen", "Heerlens Heitje", "HHT",
                       (Validator("municipality", pair.public),), (pair.public,),
                       (Organisation("municipality", (steward.public,)),))
     assert vector("genesis hash") == genesis.hash().hex()
+    assert vector("domain") == genesis.domain().hex()
+    digest = batch_digest(genesis.domain(), 1, 1_740_000_000_000, [envelope_hash])
+    assert vector("batch digest") == digest.hex()
+    assert vector("commit bytes (view 0)") == \
+        commit_bytes(genesis.domain(), 0, 1, digest).hex()

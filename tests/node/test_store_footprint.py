@@ -46,7 +46,7 @@ def _funded_ledger(tmp_path):
     ]
     height = 0
     for height, envelopes in enumerate(blocks, start=1):
-        ledger.execute(certified(ledger.door, height, T0 + height * HOUR_MS, envelopes))
+        ledger.execute(certified(ledger, height, T0 + height * HOUR_MS, envelopes))
     return ledger, height, citizens, merchants, tx
 
 
@@ -57,7 +57,7 @@ def test_a_spend_costs_under_800_bytes_on_disk(tmp_path):
                  amount=1) for i in range(SPENDS)]
     for start in range(0, SPENDS, BLOCK):
         height += 1
-        ledger.execute(certified(ledger.door, height, T0 + height * HOUR_MS,
+        ledger.execute(certified(ledger, height, T0 + height * HOUR_MS,
                                  spends[start:start + BLOCK]))
     assert ledger.store.last_position() >= SPENDS
     per_tx = (_pages(ledger.store) - before) * 4096 / SPENDS
@@ -68,7 +68,7 @@ def test_account_history_pages_through_the_index_in_log_order(tmp_path):
     ledger, height, citizens, merchants, tx = _funded_ledger(tmp_path)
     spends = [tx(citizens[i % 3], "coin.spend", to=merchants[i % 2].public, amount=1 + i)
               for i in range(60)]
-    ledger.execute(certified(ledger.door, height + 1, T0 + (height + 1) * HOUR_MS, spends))
+    ledger.execute(certified(ledger, height + 1, T0 + (height + 1) * HOUR_MS, spends))
     store = ledger.store
     every = store.events(0, 1000)
     for key in (citizens[0].public, merchants[1].public):

@@ -18,7 +18,7 @@ def _executed_log(tmp_path):
     ledger = open_ledger(tmp_path / "store", genesis, Door(genesis.chain))
     ids = []
     for height, (time_ms, envelopes) in enumerate(story(admin), start=1):
-        ledger.execute(certified(ledger.door, height, time_ms, envelopes))
+        ledger.execute(certified(ledger, height, time_ms, envelopes))
         ids += [hashlib.sha256(msgpack.unpackb(e)[0]).digest() for e in envelopes]
     return ledger, ids
 

@@ -26,9 +26,9 @@ class Byzantine:
         self.splits: dict[int, set[int]] = {}
 
     def _resign_pp(self, pp: PrePrepare, payloads: tuple[bytes, ...], time_ms: int):
-        digest = batch_digest(self.config.chain, pp.height, time_ms,
+        digest = batch_digest(self.config.domain, pp.height, time_ms,
                               [hashlib.sha256(p).digest() for p in payloads])
-        signature = self.crypto.sign(preprepare_bytes(self.config.chain, pp.view,
+        signature = self.crypto.sign(preprepare_bytes(self.config.domain, pp.view,
                                                       pp.height, digest))
         return PrePrepare(pp.view, pp.height, time_ms, digest, payloads, signature)
 
@@ -64,7 +64,7 @@ class Byzantine:
                 digest = rng.randbytes(32)
                 make = prepare_bytes if isinstance(m, Prepare) else commit_bytes
                 m = replace(m, digest=digest, signature=self.crypto.sign(
-                    make(self.config.chain, m.view, m.height, digest)))
+                    make(self.config.domain, m.view, m.height, digest)))
             if isinstance(m, ViewChange) and "forge_view_change" in b:
                 m = self._forge(m)
             if "bad_signature" in b and rng.random() < 0.3 and hasattr(m, "signature"):
