@@ -35,6 +35,8 @@ from node.block import BlockRecord
 from node.config import NodeConfig
 from node.envelope import OK, Door, Verdict, envelope_tx_id
 from node.executor import batch_of, open_ledger
+from node.fetchserve import FetchBudget
+from node.ratelimit import SampledLog
 from node.readstore import decided
 from node.store import ConsensusStorage
 from node.transport import Limits as TransportLimits, PeerInputError, Transport
@@ -57,6 +59,7 @@ RECENT_IDS = 50_000         # executed ids a restarted replica remembers as orde
 # transactions refused before ordering (admission: not an active member), remembered so
 # that asking for one answers its refusal; the oldest forgotten first
 REFUSED_KEPT = 100_000
+FETCH_LOG_INTERVAL_S = 10.0   # refused catch-up requests: one line per kind and interval
 
 
 class StartError(Exception):
@@ -154,6 +157,8 @@ class Validator:
         self._in_flight: OrderedDict[str, None] = OrderedDict()
         self._ticker: asyncio.Task | None = None
         self._fetch_turn = 0
+        self.fetch_budget = FetchBudget(len(self.keys), time.monotonic())
+        self._fetch_log: SampledLog | None = None
         self.view_changes = 0
         # called with each executed batch, after its block is written (the gateway's live
         # event stream and metrics); a listener must not raise
@@ -427,15 +432,19 @@ class Validator:
             self._apply_blocks(peer, payload)
 
     def _serve_fetch(self, peer: int, from_height: int, to_height: int) -> None:
+        """A peer's catch-up request, within its budget (node/fetchserve.py): the stored
+        bytes of the blocks it asks for, at most fetch_max_blocks and half a frame."""
+        now = time.monotonic()
+        refused = self.fetch_budget.allow(peer, from_height, to_height, now)
+        if refused is not None:
+            if self._fetch_log is None:
+                self._fetch_log = SampledLog(FETCH_LOG_INTERVAL_S, now, me=self.me)
+            self._fetch_log.note(now, "fetch_refused", {"peer": self.names[peer],
+                                                        "reason": refused})
+            return
         count = min(to_height - from_height + 1, self.config.limits.fetch_max_blocks)
-        records, size = [], 0
-        budget = self.config.limits.max_frame_bytes // 2
-        for record in self.store.blocks(from_height, count):
-            encoded = record.encode()
-            if records and size + len(encoded) > budget:
-                break
-            records.append(encoded)
-            size += len(encoded)
+        records = self.store.raw_blocks(from_height, count,
+                                        self.config.limits.max_frame_bytes // 2)
         if records:
             self.transport.send(peer, peering.blocks_frame(records))
 

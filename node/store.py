@@ -234,6 +234,22 @@ class Store:
                     out.append(BlockRecord.decode(raw))
         return out
 
+    def raw_blocks(self, from_height: int, limit: int, max_bytes: int) -> list[bytes]:
+        """The stored bytes (BlockRecord.encode) of up to `limit` blocks from
+        `from_height`, in order, together at most `max_bytes` (but at least the first):
+        what a catch-up answer sends, neither decoded nor encoded again."""
+        limit = max(0, min(limit, MAX_LIST))
+        out, size = [], 0
+        with self.env.begin(db=self.db["blocks"]) as txn:
+            cursor = txn.cursor()
+            if cursor.set_range(_U64.pack(max(from_height, 0))):
+                for _, raw in cursor:
+                    if len(out) >= limit or (out and size + len(raw) > max_bytes):
+                        break
+                    out.append(bytes(raw))
+                    size += len(raw)
+        return out
+
     def checkpoint(self, height: int) -> tuple[bytes, tuple[tuple[int, bytes], ...]] | None:
         with self.env.begin(db=self.db["checkpoints"]) as txn:
             raw = txn.get(_U64.pack(height))

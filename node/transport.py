@@ -60,6 +60,7 @@ from node.slots import PeerAddresses, Slots
 log = structlog.get_logger("stadsmunt.transport")
 
 RESOLVE_EVERY_S = 300.0     # peers' host names are looked up again this often
+YIELD_EVERY = 64           # messages of one frame handled between two turns of the loop
 
 
 class PeerInputError(Exception):
@@ -394,7 +395,13 @@ class Transport:
             messages = await link.receive(reader)
             if self._stopping or self._links.get(peer) is not link:
                 return  # replaced or stopped while this frame was read
-            for message in messages:
+            for turn, message in enumerate(messages, 1):
+                if turn % YIELD_EVERY == 0:
+                    # a frame of many small messages (catch-up requests, votes) must not
+                    # hold the event loop: ticks, other peers and the gateway go between
+                    await asyncio.sleep(0)
+                    if self._stopping or self._links.get(peer) is not link:
+                        return
                 try:
                     deliver(peer, message)
                 except PeerInputError as error:

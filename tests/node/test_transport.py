@@ -438,3 +438,37 @@ def test_a_seed_that_is_not_the_validators_key_is_refused():
     validators = [(key, "127.0.0.1", 1) for key in KEYS]
     with pytest.raises(ValueError):
         Transport(0, SEEDS[1], validators, GENESIS, on_message=lambda peer, m: None)
+
+
+async def test_a_frame_of_many_messages_lets_the_loop_turn_while_it_is_delivered(net):
+    """20,000 catch-up requests in one frame once held a validator's loop for seconds:
+    between every few dozen messages of a frame, other tasks (ticks, the gateway) run."""
+    for i in (1, 2):
+        await net.start(i)
+    await net.until(lambda: net.meshed((1, 2)))
+    turns = 0
+    seen: list[int] = []                  # the loop turns counted when each arrived
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+    deliver = net._deliver
+
+    def counting(me: int, peer: int, message: bytes) -> None:
+        if me == 2:
+            seen.append(turns)
+        deliver(me, peer, message)
+    net._deliver = counting
+    task = asyncio.create_task(ticker())
+    try:
+        frames = net.transports[2].stats()["frames_received"]
+        for k in range(2_000):
+            net.transports[1].send(2, b"m%d" % k)
+        await net.until(lambda: len(net.got(2, 1)) == 2_000)
+    finally:
+        task.cancel()
+    frames = net.transports[2].stats()["frames_received"] - frames
+    assert frames < 20                                # the messages came in a few frames
+    assert len(set(seen)) >= 2_000 // 64 - frames     # yet the loop turned within them
