@@ -40,6 +40,7 @@ from consensus.certificates import RememberingVerifier, stable_is_certified
 from consensus.checkpoint import Checkpoints
 from consensus.config import Config
 from consensus.digest import batch_digest, commit_bytes, prepare_bytes, preprepare_bytes
+from consensus.faults import BAD_SIGNATURE, EQUIVOCATION, MAX_FAULTS, Fault
 from consensus.messages import (BatchPayloads, Checkpoint, Commit, FetchBatch, Forward,
                                 NewView, PreparedProof, PrePrepare, Prepare, Reproposal,
                                 StableProof, Status, ViewChange)
@@ -98,6 +99,9 @@ class Replica(ViewSteps):
         # (mark, tick): the oldest pending request with how often its client was served
         # (RequestPool.oldest_mark), and when a later request overtook it
         self.overtaken: tuple[tuple[bytes, int] | None, int] = (None, 0)
+        # what peers did that no correct validator does, until the node takes it
+        self.faults: list[Fault] = []
+        self.faults_lost = 0
         self.proposing = False
         self.next_height = max(self.stable_height, self.committed_height) + 1
         if self.is_primary:
@@ -362,6 +366,10 @@ class Replica(ViewSteps):
             return
         slot = self.slots.get(pp.height)
         if slot is not None and slot.pp is not None:
+            first = slot.pp
+            if type(first) is PrePrepare and first.view == pp.view and \
+                    first.digest != pp.digest:
+                self._conflicting(sender, first, pp, preprepare_bytes)
             return
         floor_ms = ordering.time_floor(self.slots, pp.height, self.block_time_ms)
         if not ordering.acceptable_header(config, pp, self.now_ms, floor_ms):
@@ -370,6 +378,7 @@ class Replica(ViewSteps):
             return
         if not self.crypto.verify(sender, preprepare_bytes(config.domain, pp.view, pp.height,
                                                            pp.digest), pp.signature):
+            self._fault(sender, BAD_SIGNATURE, pp)
             return
         requests = ordering.batch_requests(self.config, self.inspect, pp)
         if requests is None:
@@ -385,11 +394,16 @@ class Replica(ViewSteps):
             return
         slot = self.slots.setdefault(vote.height, Slot())
         table = slot.commits if is_commit else slot.prepares
-        if sender in table:
-            return
         make = commit_bytes if is_commit else prepare_bytes
+        if sender in table:
+            digest, signature = table[sender]
+            if digest != vote.digest:
+                first = type(vote)(vote.view, vote.height, digest, signature)
+                self._conflicting(sender, first, vote, make)
+            return
         if not self.crypto.verify(sender, make(self.config.domain, vote.view, vote.height,
                                                vote.digest), vote.signature):
+            self._fault(sender, BAD_SIGNATURE, vote)
             return
         table[sender] = (vote.digest, vote.signature)
         self._check_slot(vote.height)
@@ -501,6 +515,27 @@ class Replica(ViewSteps):
             self._send(sender, self.new_view_message)
 
     # ---- output and invariants ---------------------------------------------------------
+
+    def take_faults(self) -> list[Fault]:
+        """What peers were seen doing wrong since the last call (consensus/faults.py)."""
+        faults, self.faults = self.faults, []
+        return faults
+
+    def _fault(self, peer: int, kind: str, *evidence: object) -> None:
+        if len(self.faults) < MAX_FAULTS:
+            self.faults.append(Fault(peer, kind, evidence))
+        else:
+            self.faults_lost += 1
+
+    def _conflicting(self, sender: int, first, second, make) -> None:
+        """A second signed message of `sender` for a view and height it already signed,
+        with another digest: equivocation if its signature holds, else a bad signature.
+        (One more signature check, paid once: the node then drops the link.)"""
+        if self.crypto.verify(sender, make(self.config.domain, second.view, second.height,
+                                           second.digest), second.signature):
+            self._fault(sender, EQUIVOCATION, first, second)
+        else:
+            self._fault(sender, BAD_SIGNATURE, second)
 
     def _send(self, to: int | None, message: object) -> None:
         if self.config.n > 1:

@@ -13,6 +13,7 @@ from consensus import durable, ordering, viewchange, wire
 from consensus.api import Request, StableCheckpoint
 from consensus.batches import checked_requests
 from consensus.digest import preprepare_bytes
+from consensus.faults import BAD_SIGNATURE
 from consensus.messages import BatchPayloads, FetchBatch, NewView, Reproposal, ViewChange
 
 
@@ -59,6 +60,9 @@ class ViewSteps:
             return
         if vc not in self.known_valid:
             if not viewchange.view_change_is_valid(self.config, self.crypto, vc):
+                if not self.crypto.verify(sender, viewchange.signed_bytes(self.config, vc),
+                                          vc.signature):
+                    self._fault(sender, BAD_SIGNATURE, vc)
                 return
             self.known_valid.add(vc)
         stored[sender] = vc

@@ -47,6 +47,10 @@ def status_warnings(node, status: dict) -> list[str]:
     """Plain sentences for an operator: peers down, a cap policy carried over."""
     warnings = [f"validator {v['name']} is not connected" for v in status["validators"]
                 if not v["connected"] and v["name"] != status["node"]]
+    for name, kinds in sorted(status.get("faults", {}).items()):
+        seen = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+        warnings.append(f"validator {name} sent messages no correct validator sends "
+                        f"({seen}): see `stadsmunt node evidence`")
     year = periods(time.time_ns() // 1_000_000)[0]
     found = views.policy_for_year(node.store, year)
     if found is None:

@@ -41,6 +41,10 @@ class Metrics:
             "validator process started, by code: the signer is not an active member "
             "(unknown_member, revoked, frozen) or over its share (over_share)", ["code"],
             registry=registry)
+        self.faults = Gauge(
+            "stadsmunt_peer_faults", "Messages of a partner validator that no correct "
+            "validator sends (bad_signature, equivocation), seen since the validator "
+            "process started", ["validator", "kind"], registry=registry)
         self.reachable = Gauge("stadsmunt_validator_reachable",
                                "1 while this gateway reaches its validator, else 0",
                                registry=registry)
@@ -69,6 +73,9 @@ class Metrics:
         self.pending.set(status["pending"])
         for code, count in status.get("refusals", {}).items():
             self.refusals.labels(code).set(count)
+        for name, kinds in status.get("faults", {}).items():
+            for kind, count in kinds.items():
+                self.faults.labels(name, kind).set(count)
 
 
 async def get_metrics(request: web.Request) -> web.Response:

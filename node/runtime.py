@@ -34,6 +34,7 @@ from node.admission import OVER_SHARE, Admission, AdmissionLimits, forwarded, st
 from node.block import BlockRecord
 from node.config import NodeConfig
 from node.envelope import OK, Door, Verdict, envelope_tx_id
+from node.evidence import Evidence
 from node.executor import batch_of, open_ledger
 from node.fetchserve import FetchBudget
 from node.ratelimit import SampledLog
@@ -158,6 +159,7 @@ class Validator:
         self._ticker: asyncio.Task | None = None
         self._fetch_turn = 0
         self.fetch_budget = FetchBudget(len(self.keys), time.monotonic())
+        self.evidence = Evidence(config.data_dir, names)
         self._fetch_log: SampledLog | None = None
         self.view_changes = 0
         # called with each executed batch, after its block is written (the gateway's live
@@ -232,6 +234,15 @@ class Validator:
                      ticks_since_progress=replica.ticks - replica.last_progress_tick,
                      oldest_wait_ticks=None if oldest is None else replica.ticks - oldest,
                      height=replica.committed_height)
+        if self.replica.faults:
+            self._on_faults(self.replica.take_faults())
+
+    def _on_faults(self, faults) -> None:
+        """Partners' faults the replica saw (consensus/faults.py): kept as evidence,
+        counted and logged by name."""
+        now = _now_ms()
+        for fault in faults:
+            self.evidence.record(fault, now)
 
     # ---- the gateway's interface --------------------------------------------------------
 
@@ -367,6 +378,8 @@ class Validator:
                            for i, (n, k) in enumerate(zip(self.names, self.keys))],
             "time": record.time_ms if record else None,
             "pending": self.replica.pending_count,
+            # partners' faults seen since this process started (node/evidence.py)
+            "faults": {name: dict(kinds) for name, kinds in self.evidence.counts.items()},
         }
 
     # ---- consensus.api.Network ----------------------------------------------------------

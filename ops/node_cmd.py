@@ -23,7 +23,7 @@ from gateway.app import make_app
 from node import config as node_config
 from node.link import LinkBusy, LinkServer, socket_path
 from node.runtime import StartError, Validator
-from ops import logs
+from ops import evidence_cmd, logs
 from ops.errors import CheckFailed, UsageError
 from ops.gateways import Gateways
 
@@ -168,3 +168,4 @@ def register(commands) -> None:
     gateway.add_argument("--log-level", default="info",
                          choices=["debug", "info", "warning", "error"])
     gateway.set_defaults(run=run_gateway)
+    evidence_cmd.register(sub)

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-going", action="store_true", help="do not stop at a violation")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    blocks = views = duplicates = run = fetches = refused = 0
+    blocks = views = duplicates = run = fetches = refused = faults = 0
     failed: list[int] = []
     for seed in range(args.first, args.first + args.seeds):
         result = run_seed(Settings(seed=seed, replicas=args.replicas,
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         duplicates += result.duplicates
         fetches += result.batch_fetches
         refused += result.refused_batches
+        faults += result.faults_seen
         if result.violations:
             failed.append(seed)
             print(f"VIOLATION seed={seed}: {result.violations[0]}", flush=True)
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seeds run: {run}  replicas: {args.replicas}  byzantine: {args.byzantine}")
     print(f"blocks committed: {blocks}  view changes: {views}  duplicate executions: "
           f"{duplicates}")
-    print(f"batch fetches: {fetches}  wrong answers refused: {refused}")
+    print(f"batch fetches: {fetches}  wrong answers refused: {refused}  "
+          f"faults recorded (all Byzantine): {faults}")
     print(f"seeds per minute: {run / minutes:.0f}  violations: {len(failed)}"
           + (f"  failing seeds: {failed}" if failed else ""))
     return 1 if failed else 0

@@ -52,6 +52,7 @@ class Result:
     duplicates: int = 0
     batch_fetches: int = 0         # FetchBatch sent by correct replicas
     refused_batches: int = 0       # answers whose envelopes missed the digest (since start)
+    faults_seen: int = 0           # faults correct replicas recorded (all Byzantine ones')
     violations: list[str] = field(default_factory=list)
 
 
@@ -197,6 +198,8 @@ class World:
             if node.up:
                 message = wire.decode(data, self.config.max_message_bytes)
                 node.driver.receive(sender, message)
+                if node.byzantine is None:
+                    self.check_faults(node)
         elif kind == "fetched":
             _, i, incarnation, batches = event
             node = self.nodes[i]
@@ -246,6 +249,15 @@ class World:
         return done() if done is not None else True
 
     # ---- checkers (outside the replicas) -----------------------------------------------
+
+    def check_faults(self, node: Node) -> None:
+        """A correct replica accuses only Byzantine ones: a false accusation would make a
+        node drop a correct partner's link."""
+        for fault in node.driver.replica.take_faults():
+            if self.nodes[fault.peer].byzantine is None:
+                raise Violation(f"replica {node.index} accused correct replica "
+                                f"{fault.peer} of {fault.kind}")
+            self.result.faults_seen += 1
 
     def check_block(self, ledger: HashChainLedger, batch) -> None:
         owner = next(n for n in self.nodes if n.ledger is ledger)
