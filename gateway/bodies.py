@@ -1,7 +1,9 @@
 """Request bodies, read with a bound on everything before any decoding work starts.
 
-A body is read up to its limit (413 beyond it). Then, before a decoder builds anything,
-what it would build is bounded, so that the work is proportional to what can be accepted:
+A body is read up to its limit (413 beyond it), within the app's body timeout
+(`[gateway] body_timeout_s`, BODY_TIMEOUT_S: 408 `timeout` when it is late). Then, before
+a decoder builds anything, what it would build is bounded, so that the work is
+proportional to what can be accepted:
 
 - JSON: the bodies the gateway accepts are `{"envelope": "<base64>"}` and
   `{"envelopes": ["<base64>", ...]}`: one object, at most one array, at most one comma
@@ -16,6 +18,7 @@ what it would build is bounded, so that the work is proportional to what can be 
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -28,16 +31,29 @@ from gateway.problems import Problem
 MAX_JSON_CONTAINERS = 4       # the accepted bodies hold two; a little room for refusals
 COMMA_ROOM = 16               # commas beyond one per item, for refusals with their words
 _U16, _U32 = struct.Struct(">H"), struct.Struct(">I")
+BODY_TIMEOUT_S = web.AppKey("body_timeout_s", float)   # set by gateway/connections.py
+DEFAULT_BODY_TIMEOUT_S = 30.0
 
 
 async def read(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise Problem(413, "too_large", f"The body is over the limit of {limit} bytes.")
+    timeout_s = request.app.get(BODY_TIMEOUT_S, DEFAULT_BODY_TIMEOUT_S)
     data = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        data += chunk
-        if len(data) > limit:
-            raise Problem(413, "too_large", f"The body is over the limit of {limit} bytes.")
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                data += chunk
+                if len(data) > limit:
+                    raise Problem(413, "too_large",
+                                  f"The body is over the limit of {limit} bytes.")
+    except TimeoutError:
+        raise Problem(408, "timeout",
+                      f"The body did not arrive within {timeout_s:g} s.") from None
+    except ConnectionError:
+        # the client went away: nothing can be answered, and nothing is logged
+        raise Problem(400, "malformed", "The connection closed before the whole body "
+                                        "arrived.") from None
     return bytes(data)
 
 

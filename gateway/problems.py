@@ -11,7 +11,7 @@ from aiohttp import web
 log = structlog.get_logger("stadsmunt.gateway")
 
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-          405: "Method Not Allowed", 413: "Content Too Large",
+          405: "Method Not Allowed", 408: "Request Timeout", 413: "Content Too Large",
           415: "Unsupported Media Type", 429: "Too Many Requests",
           500: "Internal Server Error",
           503: "Service Unavailable"}

@@ -7,7 +7,8 @@ reaches the validator over its local socket (gateway/link.py) for submissions, i
 and the executed blocks. Nothing a client sends here runs on the validator's event loop.
 
 A gateway started by a validator dies with it (PR_SET_PDEATHSIG): no orphan keeps the
-port after a validator is killed.
+port after a validator is killed. Its connections are counted and timed as
+gateway/connections.py says (`[gateway]` limits).
 """
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ import os
 import signal
 
 import structlog
-from aiohttp import web
 
 from gateway.app import make_app
+from gateway.connections import Gate
 from gateway.linked import LinkedNode
 from node import genesis as genesis_file
 from node.link import socket_path
@@ -75,12 +76,13 @@ async def serve(settings, worker: int, listen: tuple[str, int] | None = None,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(make_app(node), access_log=None)
+    gate = Gate(settings.gateway_limits)
+    runner = gate.runner(make_app(node))
     try:
         await runner.setup()
         host, port = listen or settings.gateway_listen
         try:
-            await web.TCPSite(runner, host, port, reuse_port=True).start()
+            await gate.site(runner, host, port, reuse_port=True).start()
         except OSError as error:
             raise CannotListen(f"{host}:{port}: {error.strerror or error}") from None
         await node.start()
@@ -89,7 +91,7 @@ async def serve(settings, worker: int, listen: tuple[str, int] | None = None,
         except asyncio.TimeoutError:
             log.warning("validator_link_not_up_yet", path=str(socket_path(settings)))
         log.info("gateway_listening", url=f"http://{host}:{port}", worker=worker,
-                 pid=os.getpid())
+                 pid=os.getpid(), max_connections=gate.max_connections)
         if ready is not None:
             ready.set()
         await stop.wait()

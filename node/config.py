@@ -13,7 +13,8 @@ from pathlib import Path
 
 CONFIG_NAME = "node.toml"
 MAX_GATEWAY_WORKERS = 64
-GATEWAY_KEYS = frozenset(("listen", "cors_origins", "workers"))
+MAX_TIMEOUT_S = 3600
+MAX_CONNECTIONS = 1_000_000
 
 
 class ConfigError(Exception):
@@ -49,6 +50,21 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class GatewayLimits:
+    """The HTTP connections of one gateway process (gateway/connections.py has the
+    rules; docs/operators.md, "Connections to the gateway")."""
+    header_timeout_s: float = 10.0      # a new connection's first request headers, complete
+    body_timeout_s: float = 30.0        # a request's body, once its headers are in (408)
+    keepalive_timeout_s: float = 15.0   # the next request's headers, after a response
+    max_connections_per_address: int = 64
+    max_connections: int = 0            # in all; 0: from the process's open-file limit
+
+
+GATEWAY_LIMITS = tuple(f.name for f in fields(GatewayLimits))
+GATEWAY_KEYS = frozenset(("listen", "cors_origins", "workers", *GATEWAY_LIMITS))
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     folder: Path
     name: str
@@ -63,6 +79,7 @@ class NodeConfig:
     # 0 serves the gateway inside the validator's own process: development only, since
     # then HTTP work delays consensus (docs/operators.md, "Gateway processes")
     gateway_workers: int = 1
+    gateway_limits: GatewayLimits = field(default_factory=GatewayLimits)
     limits: Limits = field(default_factory=Limits)
     timing: Timing = field(default_factory=Timing)
 
@@ -93,6 +110,26 @@ def _numbers(cls, raw: dict, section: str):
         if type(value) is not int or value <= 0:
             raise ConfigError(f"[{section}] {key} must be a positive whole number, got {value!r}")
     return cls(**raw)
+
+
+def _gateway_limits(gateway: dict, path: Path) -> GatewayLimits:
+    found = {}
+    for key in GATEWAY_LIMITS:
+        if key not in gateway:
+            continue
+        value = gateway[key]
+        if key.endswith("_s"):
+            if type(value) not in (int, float) or not 0 < value <= MAX_TIMEOUT_S:
+                raise ConfigError(f"{path}: [gateway] {key} must be a number of seconds "
+                                  f"above 0 and at most {MAX_TIMEOUT_S}, got {value!r}")
+            value = float(value)
+        else:
+            least = 0 if key == "max_connections" else 1
+            if type(value) is not int or not least <= value <= MAX_CONNECTIONS:
+                raise ConfigError(f"{path}: [gateway] {key} must be a whole number from "
+                                  f"{least} to {MAX_CONNECTIONS}, got {value!r}")
+        found[key] = value
+    return GatewayLimits(**found)
 
 
 def load(folder: str | Path) -> NodeConfig:
@@ -137,6 +174,7 @@ def load(folder: str | Path) -> NodeConfig:
         peers={name: parse_address(addr, f"[peers] {name}") for name, addr in peers.items()},
         cors_origins=tuple(origins),
         gateway_workers=workers,
+        gateway_limits=_gateway_limits(gateway, path),
         limits=_numbers(Limits, _section(raw, "limits"), "limits"),
         timing=_numbers(Timing, _section(raw, "timing"), "timing"),
     )
@@ -160,6 +198,12 @@ def render(name: str, peer_listen: str, gateway_listen: str, peers: dict[str, st
         "cors_origins = []                # browser origins allowed to call the API",
         "workers = 1                      # gateway processes beside the validator (0: in",
         "                                 # the validator's process, development only)",
+        "header_timeout_s = 10            # seconds for a new connection's request headers",
+        "body_timeout_s = 30              # seconds for a request's body (else 408)",
+        "keepalive_timeout_s = 15         # seconds for the next request after a response",
+        "max_connections_per_address = 64 # open connections from one client address",
+        "max_connections = 0              # open connections in all, per gateway process;",
+        "                                 # 0: (open-file limit - 256) / 2, 16 to 8192",
         "",
         "[peers]                          # the other validators' peer addresses, by name",
     ]

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway import serve as gateway_serve
 from gateway.app import make_app
+from gateway.connections import Gate
 from node import config as node_config
 from node.link import LinkBusy, LinkServer, socket_path
 from node.runtime import StartError, Validator
@@ -46,11 +47,13 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def _in_process(validator: Validator, settings) -> web.AppRunner:
-    runner = web.AppRunner(make_app(validator), access_log=None)
+    gate = Gate(settings.gateway_limits)
+    runner = gate.runner(make_app(validator))
     await runner.setup()
     host, port = settings.gateway_listen
-    await web.TCPSite(runner, host, port).start()
-    log.info("gateway_listening", url=f"http://{host}:{port}", in_process=True)
+    await gate.site(runner, host, port).start()
+    log.info("gateway_listening", url=f"http://{host}:{port}", in_process=True,
+             max_connections=gate.max_connections)
     return runner
 
 
