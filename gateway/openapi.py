@@ -15,7 +15,8 @@ from gateway.openapi_schemas import ANY_MAP, HEX64, ID, SCHEMAS, TEXT, ref
 PROBLEM_TEXT = {
     400: "Bad input (problem code says which)", 401: "No, or a bad, read token",
     403: "The token may not read this", 404: "Nothing there",
-    405: "Method not allowed", 413: "Body over the limit", 415: "Unsupported media type",
+    405: "Method not allowed", 408: "The body did not arrive in time",
+    413: "Body over the limit", 415: "Unsupported media type",
     429: "Too many: live streams for this key or address (too_many_streams), or "
          "envelopes of this signer (over_share); see Retry-After",
     503: "Overloaded; see Retry-After"}
@@ -83,13 +84,13 @@ def paths() -> dict:
         "/v1/tx": {"post": op(
             "Submit one signed envelope", {200: _json("TxDecided", "Decided (with wait)"),
                                            202: _json("TxPending", "Accepted, pending")},
-            (413, 415, 429, 503),
+            (408, 413, 415, 429, 503),
             [q("wait", {"type": "string", "enum": ["true", "false"]},
                "Wait until it is decided"),
              q("timeout", {"type": "number", "minimum": 0, "maximum": 60},
                "Seconds to wait, default 10")], requestBody=tx_body)},
         "/v1/txs": {"post": op(
-            "Submit up to 1,000 envelopes", {200: _json("TxBatchAnswer")}, (413, 415),
+            "Submit up to 1,000 envelopes", {200: _json("TxBatchAnswer")}, (408, 413, 415),
             requestBody={"required": True, "content": {
                 "application/json": {"schema": ref("TxBatch")},
                 "application/msgpack": {"schema": {"type": "string", "format": "binary"}}}})},
