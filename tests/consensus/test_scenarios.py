@@ -368,3 +368,21 @@ def test_a_fair_primary_serving_a_flooder_in_its_own_order_is_not_taken_for_a_ce
     assert ticks > 2 * bound                # the flooder's oldest was overtaken that long
     assert [c.replica(i).view for i in range(4)] == [0, 0, 0, 0]
     assert sorted(committed_keys(c, 2)) == sorted(r.key for r in flood)
+
+
+def test_a_block_time_equal_to_the_last_is_refused_and_the_skew_bound_is_inclusive():
+    """docs/consensus.md: a backup accepts a block time only when it is later than the
+    previous block's and within the allowed skew of its own clock."""
+    from consensus import ordering
+    config = Cluster().config
+    skew = config.max_clock_skew_ms
+
+    def header(time_ms: int) -> PrePrepare:
+        return PrePrepare(0, 2, time_ms, b"d" * 32, (b"x",), b"s")
+    now = 1_000_000
+    assert not ordering.acceptable_header(config, header(now), now, floor_ms=now)
+    assert ordering.acceptable_header(config, header(now + 1), now, floor_ms=now)
+    assert ordering.acceptable_header(config, header(now + skew), now, floor_ms=now)
+    assert not ordering.acceptable_header(config, header(now + skew + 1), now, floor_ms=now)
+    assert not ordering.acceptable_header(config, header(now - skew - 1), now,
+                                          floor_ms=0)

@@ -131,3 +131,19 @@ def test_a_token_is_verified_once_then_remembered():
     tokens.key_of(token)
     assert token in tokens._verified
     assert tokens.key_of(token) == KEY.public
+
+
+def test_a_token_checked_once_still_expires_on_time():
+    """A verified token is remembered so that paging costs one signature check, but the
+    memory never outlives the token: five minutes after its time it is refused."""
+    clock = {"ms": 1_790_000_000_000}
+    tokens = Tokens("heerlen-test", [], clock_ms=lambda: clock["ms"])
+    key = new_key()
+    token = make_token(key, "heerlen-test", clock["ms"])
+    assert tokens.key_of(token) == key.public
+    clock["ms"] += TOKEN_LIFETIME_MS
+    assert tokens.key_of(token) == key.public            # the last valid millisecond
+    clock["ms"] += 1
+    with pytest.raises(Problem) as refused:
+        tokens.key_of(token)
+    assert refused.value.status == 401

@@ -186,6 +186,32 @@ def test_consensus_storage_keeps_writes_and_deletes_across_reopening(tmp_path, g
                                                           (b"view", b"\x02")]
 
 
+def test_a_consensus_write_is_flushed_with_the_meta_page_before_it_returns(tmp_path):
+    """The store opens LMDB with metasync off (a commit does not flush the meta page), so
+    a vote is durable only once `env.sync(True)` ran: the replica sends its messages
+    after the write returns (consensus/driver.py), never before it is on disk."""
+    store = Store(tmp_path)
+    calls: list[tuple] = []
+
+    class Watched:
+        """The environment, with its syncs (and what was committed by then) noted."""
+        def __init__(self, env):
+            self._env = env
+
+        def __getattr__(self, name):
+            return getattr(self._env, name)
+
+        def sync(self, force=False):
+            with self._env.begin(db=store.db["consensus"]) as txn:
+                calls.append((force, txn.get(b"vote/9")))
+            return self._env.sync(force)
+    storage = ConsensusStorage(store)
+    storage.env = Watched(store.env)
+    storage.write([(b"vote/9", b"v")])
+    assert calls == [(True, b"v")]
+    store.close()
+
+
 @settings(max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.integers(0, 3), min_size=1, max_size=6), st.integers(0, 4))
