@@ -14,36 +14,72 @@ block can complete a checkpoint), so rounds repeat until the replica has nothing
 
 A step that raises (a broken invariant, a ledger error) has already taken its batches
 out of the replica: the replica and the ledger no longer agree, and nothing may run on.
+So the first exception out of any step latches the driver: it is kept in `failure`,
+`on_failure` is called with it at once (before it propagates: the caller stops every
+input there, synchronously), and every later step raises `Halted` without touching the
+replica, whichever path (a tick, a peer's frame, a gateway's submission) calls it next.
 The caller stops the process (fail-stop); on restart the replica resumes from what is on
 disk and fetches what it lacks. No caller catches an exception from a step and goes on.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import Callable, Sequence
 
 from consensus.api import CommittedBatch, Ledger, Network, Request, Storage
 
 
+class Halted(Exception):
+    """A step of this driver raised before: it runs nothing any more (fail-stop)."""
+
+
+def _step(method):
+    """One step of the driver: refused once a step has failed; its own failure latches."""
+    @functools.wraps(method)
+    def step(self, *args):
+        if self.failure is not None:
+            raise Halted(f"the driver stopped at an earlier failure: {self.failure!r}") \
+                from self.failure
+        try:
+            return method(self, *args)
+        except BaseException as error:
+            # BaseException too: whatever ends a step half way leaves the replica ahead of
+            # the ledger, so no step may run after it
+            if self.failure is None:
+                self.failure = error
+                if self.on_failure is not None:
+                    self.on_failure(error)
+            raise
+    return step
+
+
 class Driver:
-    def __init__(self, replica, storage: Storage, network: Network, ledger: Ledger):
+    def __init__(self, replica, storage: Storage, network: Network, ledger: Ledger,
+                 on_failure: Callable[[BaseException], None] | None = None):
         self.replica = replica
         self.storage = storage
         self.network = network
         self.ledger = ledger
+        self.on_failure = on_failure
+        self.failure: BaseException | None = None   # what the first failed step raised
 
+    @_step
     def receive(self, sender: int, message: object) -> None:
         self.replica.receive(sender, message)
         self.flush()
 
+    @_step
     def submit(self, requests: Sequence[Request]) -> list[bool]:
         accepted = self.replica.submit(requests)
         self.flush()
         return accepted
 
+    @_step
     def tick(self, now_ms: int) -> None:
         self.replica.tick(now_ms)
         self.flush()
 
+    @_step
     def apply_fetched(self, batches: Sequence[CommittedBatch]) -> None:
         """Certified blocks fetched from peers (certificates already checked against
         genesis by the caller, e.g. with consensus.certificates.batch_is_certified),
@@ -57,6 +93,7 @@ class Driver:
             self.flush()
         self.flush()
 
+    @_step
     def flush(self) -> None:
         while True:
             ready = self.replica.take_ready()

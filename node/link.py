@@ -122,14 +122,27 @@ class LinkServer:
         self._links: set[_Link] = set()
         self.hellos: dict[int, int] = {}        # worker -> pid of its latest hello
         self.changed = asyncio.Event()          # set at every hello
+        self._halted = False
 
     async def start(self) -> None:
         sock = listen_socket(self.path)
         self._server = await asyncio.start_unix_server(self._serve, sock=sock)
         self.validator.listeners.append(self._on_batch)
+        self.validator.on_failure.append(self.halt)
         log.info("gateway_socket_listening", path=str(self.path))
 
+    def halt(self) -> None:
+        """The validator failed (fail-stop): no gateway request reaches it any more. Closes
+        the socket and every gateway's connection at once; `stop` still waits for them."""
+        self._halted = True
+        if self._server is not None:
+            self._server.close()
+        for link in list(self._links):
+            link.writer.transport.abort()
+
     async def stop(self) -> None:
+        if self.halt in self.validator.on_failure:
+            self.validator.on_failure.remove(self.halt)
         if self._on_batch in self.validator.listeners:
             self.validator.listeners.remove(self._on_batch)
         if self._server is not None:
@@ -150,7 +163,7 @@ class LinkServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         link = _Link(writer)
-        if len(self._links) >= MAX_LINKS:
+        if self._halted or len(self._links) >= MAX_LINKS:
             writer.transport.abort()
             return
         self._links.add(link)
@@ -172,8 +185,15 @@ class LinkServer:
             log.warning("bad_link_frame", worker=link.worker, reason=str(error))
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
             pass
-        except Exception:           # a bug of ours: the gateway reconnects and retries
-            log.exception("link_failed", worker=link.worker)
+        except Exception:
+            # the validator failed while answering (fail-stop): validator_failed says why
+            if not self._halted:
+                # a bug of ours in serving this one gateway: its connection goes, the
+                # gateway reconnects and retries. Not fatal: what a gateway sends comes
+                # from HTTP clients, and a validator that any request could stop would be
+                # easy to take down; a failure of consensus or the ledger met on the way
+                # has already stopped the validator (consensus/driver.py)
+                log.exception("link_failed", worker=link.worker)
         finally:
             self._links.discard(link)
             writer.transport.abort()

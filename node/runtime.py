@@ -142,7 +142,8 @@ class Validator:
                                _Crypto(self.keypair, self.keys), self.door.inspect,
                                storage.items(), height, head_hash, self.store.block_time(),
                                ordered_keys=recent)
-        self.driver = Driver(self.replica, storage, self, self)
+        # a driver step that raises stops every input at once (fail-stop, `fail`)
+        self.driver = Driver(self.replica, storage, self, self, on_failure=self.fail)
         peers = dict(config.peers)
         peers[config.name] = config.peer_listen
         missing = [n for n in names if n not in peers]
@@ -157,6 +158,11 @@ class Validator:
         # submitted here and not executed yet; bounded like the replica's pool
         self._in_flight: OrderedDict[str, None] = OrderedDict()
         self._ticker: asyncio.Task | None = None
+        self._failure: BaseException | None = None     # the first failure (`fail`)
+        self._failed = asyncio.Event()
+        # called once, synchronously, by `fail`: each stops an input that is not the
+        # validator's own (node/link.py's gateway socket)
+        self.on_failure: list = []
         self._fetch_turn = 0
         self.fetch_budget = FetchBudget(len(self.keys), time.monotonic())
         self.evidence = Evidence(config.data_dir, names)
@@ -179,22 +185,45 @@ class Validator:
         log.info("validator_started", name=self.config.name, index=self.me,
                  height=self.store.head()[0], view=self.replica.view)
 
+    def fail(self, error: BaseException) -> None:
+        """Fail-stop, at once and synchronously: from here on no peer frame, tick or
+        gateway request reaches the replica (its state may be ahead of the ledger: a
+        driver step raised half way, consensus/driver.py), and `failure()` returns
+        `error`. Called by the driver as its step fails, by `failure()` when the ticker or
+        the links die by themselves, and by `node run` when another part fails (the
+        gateway supervisor). Only the first failure counts."""
+        if self._failure is not None:
+            return
+        self._failure = error
+        self.transport.halt()
+        if self._ticker is not None and self._ticker is not asyncio.current_task():
+            self._ticker.cancel()
+        for halt in self.on_failure:
+            halt()
+        self._failed.set()
+
     async def failure(self) -> BaseException:
-        """Wait until a part of the validator fails: the ticker task (a broken invariant
-        or a ledger error in a driver step) or the links (the same, raised while
-        handling a peer's frame). Returns the exception; the caller ends the process
-        with a non-zero exit (fail-stop: see consensus/driver.py), never goes on."""
+        """Wait until a part of the validator fails: a driver step (a broken invariant or
+        a ledger error, whichever input ran it), the ticker task or the links (a bug of
+        their own), or whatever called `fail`. Returns the first failure's exception,
+        every input already stopped; the caller ends the process with a non-zero exit
+        (fail-stop: see consensus/driver.py), never goes on."""
         links = asyncio.ensure_future(self.transport.wait_failure())
-        watched = {links} | ({self._ticker} if self._ticker is not None else set())
+        failed = asyncio.ensure_future(self._failed.wait())
+        watched = {links, failed} | ({self._ticker} if self._ticker is not None else set())
         try:
             done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:
             links.cancel()
-        task = done.pop()
-        if task.cancelled():
-            return asyncio.CancelledError("the ticker was cancelled")
-        error = task.exception()
-        return error if error is not None else RuntimeError("the ticker ended")
+            failed.cancel()
+        if self._failure is None:       # the ticker or the links ended by themselves
+            task = next(t for t in done if t is not failed)
+            if task.cancelled():
+                error: BaseException = asyncio.CancelledError("the ticker was cancelled")
+            else:
+                error = task.exception() or RuntimeError("the ticker ended")
+            self.fail(error)
+        return self._failure
 
     async def stop(self) -> None:
         if self._ticker is not None:

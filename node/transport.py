@@ -251,6 +251,12 @@ class Transport:
         await self._failed.wait()
         raise self._failure
 
+    def halt(self) -> None:
+        """Closes every link and the listener at once, without waiting: the validator
+        failed elsewhere and must read nothing more from its peers (fail-stop). Not a
+        failure of the transport; `stop` still ends its tasks."""
+        self._halt()
+
     async def stop(self) -> None:
         self._halt()
         tasks = list(self._tasks)
@@ -276,11 +282,13 @@ class Transport:
                 task.cancel()
 
     def _fail(self, error: Exception) -> None:
-        if self._failure is not None:
+        if self._failure is not None or self._stopping:
+            # stopping (or halted because the validator failed, which is what raised
+            # here then): the owner reports that failure, not this one
             return
         self._failure = error
-        log.error("transport_failed", me=self.me, error=type(error).__name__,
-                  exc_info=error)
+        # the line names it; the traceback is the owner's to log once (validator_failed)
+        log.error("transport_failed", me=self.me, error=repr(error))
         self._halt()
         self._failed.set()
 
@@ -352,7 +360,9 @@ class Transport:
         self._links[peer] = link
         self.counters.links_opened += 1
         log.info("link_up", me=self.me, peer=peer)
-        write_task = self._spawn(link.write_loop())
+        # guarded like every task of the transport: a writer that died of a bug would
+        # otherwise end silently and leave the link to flap forever
+        write_task = self._spawn(self._guard(link.write_loop))
         reason = "closed by peer"
         try:
             if not self._tell_link(peer, True):

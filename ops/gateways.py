@@ -91,6 +91,19 @@ class Gateways:
         self._tasks = [asyncio.create_task(self._watch(w, p))
                        for w, p in self.processes.items()]
 
+    async def failure(self) -> BaseException:
+        """Returns when a supervising task (one per worker) has died, with its exception.
+        A gateway process that dies is restarted; the supervisor that restarts it dying
+        is a failure of the validator (fail-stop): nothing would start that worker again,
+        and with one worker the HTTP API would be gone while consensus ran on."""
+        if not self._tasks:             # not started: nothing to supervise
+            await asyncio.get_running_loop().create_future()
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        task = done.pop()
+        if task.cancelled():
+            return asyncio.CancelledError("a gateway supervisor was cancelled")
+        return task.exception() or RuntimeError("a gateway supervisor ended")
+
     async def _watch(self, worker: int, process: asyncio.subprocess.Process) -> None:
         loop = asyncio.get_running_loop()
         delay = RESTART_MIN_S

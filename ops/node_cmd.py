@@ -62,22 +62,40 @@ class ValidatorFailed(Exception):
 
 
 async def _until_stop_or_failure(stop: asyncio.Event, validator: Validator,
-                                 name: str) -> None:
-    """Run until SIGINT/SIGTERM, or until a part of the validator fails: then one clear
-    line and a non-zero exit; the supervisor (systemd) restarts it and it recovers from
-    disk. A validator that limps on is worse than one that is down."""
+                                 name: str, gateways: Gateways | None = None) -> None:
+    """Run until SIGINT/SIGTERM, or until a part of the validator fails (a driver step,
+    the ticker, the links, the gateway supervisor): then one clear line and a non-zero
+    exit; the supervisor (systemd) restarts it and it recovers from disk. A validator
+    that limps on is worse than one that is down. By the time of the line every input
+    is stopped (Validator.fail): nothing runs on after it but the stop itself."""
     stopping = asyncio.ensure_future(stop.wait())
     failing = asyncio.ensure_future(validator.failure())
-    done, pending = await asyncio.wait({stopping, failing},
-                                       return_when=asyncio.FIRST_COMPLETED)
+    watched = {stopping, failing}
+    supervisor = None
+    if gateways is not None:
+        supervisor = asyncio.ensure_future(gateways.failure())
+        watched.add(supervisor)
+    done, pending = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
-    if failing in done:
-        error = failing.result()
+    if supervisor in done:
+        validator.fail(supervisor.result())
+    if failing in done or supervisor in done:
+        error = failing.result() if failing in done else supervisor.result()
         log.critical("validator_failed", name=name, error=repr(error),
+                     height=_ledger_height(validator),
                      exc_info=(type(error), error, error.__traceback__))
         raise ValidatorFailed(f"validator {name} failed: {error!r}")
     log.info("stopping", name=name)
+
+
+def _ledger_height(validator: Validator) -> int | None:
+    """The height of the ledger on disk, where the restart resumes (None if the store
+    cannot say: the failure may be the store's)."""
+    try:
+        return validator.store.head()[0]
+    except Exception:
+        return None
 
 
 async def serve(folder: str, ready: asyncio.Event | None = None,
@@ -108,7 +126,7 @@ async def serve(folder: str, ready: asyncio.Event | None = None,
             runner = await _in_process(validator, settings)
         if ready is not None:
             ready.set()
-        await _until_stop_or_failure(stop, validator, settings.name)
+        await _until_stop_or_failure(stop, validator, settings.name, gateways)
     except OSError as error:
         raise CheckFailed(f"cannot listen: {error.strerror or error}") from None
     finally:

@@ -70,13 +70,16 @@ class Network:
 
     # ---- processes ---------------------------------------------------------------------
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, launcher: list[str] | None = None) -> None:
+        """Runs `python -m ops.cli node run DIR/NAME`; with `launcher`, `python
+        *launcher DIR/NAME` instead (e.g. tests/integration/faulty_node.py)."""
         assert name not in self.processes or self.processes[name].poll() is not None, \
             f"{name} is already running"
+        command = launcher if launcher is not None else ["-m", "ops.cli", "node", "run"]
         log = open(self.root / f"{name}.log", "ab")
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "ops.cli", "node", "run", str(self.root / name)],
+                [sys.executable, *command, str(self.root / name)],
                 cwd=REPO, stdout=log, stderr=log, start_new_session=True)
         finally:
             log.close()  # the child holds its own copy of the descriptor

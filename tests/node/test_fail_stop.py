@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from consensus.driver import Halted
 from node import config as node_config
 from node.envelope import sign_tx
 from node.keys import Keypair, read_key_file
@@ -64,6 +65,35 @@ async def test_a_failing_driver_step_ends_the_validator_and_it_recovers_on_resta
         assert await _one_block(again, admin) == height + 1
     finally:
         await again.stop()
+
+
+async def test_a_driver_step_that_fails_in_a_submission_ends_the_validator(folder):
+    """A broken invariant met while a gateway submits (not in a tick or a peer's frame):
+    the driver latches, every input stops at once, and node run ends with that error,
+    not with a logged exception and a replica that runs on ahead of its ledger."""
+    admin = read_key_file(folder / "keys" / "admin.key")
+    node = Validator(node_config.load(folder / "municipality"))
+    await node.start()
+    try:
+        await _one_block(node, admin)
+
+        def submit(requests):
+            raise AssertionError("an invariant broke in a submission")
+        node.replica.submit = submit
+        envelope = sign_tx(admin, node.chain, "member.register",
+                           {"key": Keypair.generate().public, "role": "citizen",
+                            "age_band": "21plus", "area": "GMS"})
+        with pytest.raises(AssertionError, match="in a submission") as raised:
+            node.submit([envelope])
+        # stopped at once, before the event loop runs anything else
+        assert node._ticker.cancelling() and node.driver.failure is raised.value
+        with pytest.raises(Halted):
+            node.driver.tick(0)
+        with pytest.raises(ValidatorFailed, match="an invariant broke in a submission"):
+            await asyncio.wait_for(
+                _until_stop_or_failure(asyncio.Event(), node, "municipality"), 10)
+    finally:
+        await node.stop()
 
 
 async def test_a_failure_in_the_links_ends_the_validator(folder):

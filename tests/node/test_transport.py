@@ -19,6 +19,7 @@ from nacl.signing import SigningKey
 from node.frames import HEADER, Opener, Sealer, pack_messages
 from node.handshake import (CHALLENGE_BYTES, Initiator, Responder, Roster, initiate,
                             respond)
+from node.peerlink import Link
 from node.transport import Limits, PeerInputError, Transport
 
 GENESIS = hashlib.sha256(b"genesis of the transport tests").digest()
@@ -422,6 +423,34 @@ async def test_a_link_callback_that_fails_stops_the_transport(net):
         with pytest.raises(RuntimeError, match="a link callback with a bug"):
             await net.transports[2].wait_failure()
     assert net.transports[2].connected() == set()
+
+
+async def test_a_writer_that_fails_stops_the_transport(net, monkeypatch):
+    """A link's writer is one of the transport's own tasks: a bug there stops the
+    transport (and so the validator) instead of ending the task silently and leaving
+    the link to flap."""
+    async def write_loop(self):
+        raise RuntimeError("a writer with a bug")
+    monkeypatch.setattr(Link, "write_loop", write_loop)
+    for i in (1, 2):
+        await net.start(i)
+    async with asyncio.timeout(WAIT_S):
+        with pytest.raises(RuntimeError, match="a writer with a bug"):
+            await net.transports[1].wait_failure()
+    assert net.transports[1].connected() == set()
+
+
+async def test_a_halted_transport_delivers_nothing_more_and_has_not_failed(net):
+    """halt(): the validator failed elsewhere; the links close at once and nothing
+    further is delivered, but the transport reports no failure of its own."""
+    for i in (1, 2):
+        await net.start(i)
+    await net.until(lambda: net.meshed((1, 2)))
+    net.transports[2].halt()
+    net.transports[1].send(2, b"never delivered")
+    await net.until(lambda: 2 not in net.transports[1].connected())
+    assert net.transports[2].connected() == set() and net.got(2, 1) == []
+    assert net.transports[2].failure is None
 
 
 async def test_a_single_validator_network_has_no_links_and_broadcast_goes_nowhere():
