@@ -61,6 +61,7 @@ RECENT_IDS = 50_000         # executed ids a restarted replica remembers as orde
 # that asking for one answers its refusal; the oldest forgotten first
 REFUSED_KEPT = 100_000
 FETCH_LOG_INTERVAL_S = 10.0   # refused catch-up requests: one line per kind and interval
+SHUN_S, SHUN_MAX_S = 2.0, 60.0  # a faulty partner's link is dropped this long, doubling
 
 
 class StartError(Exception):
@@ -166,6 +167,7 @@ class Validator:
         self._fetch_turn = 0
         self.fetch_budget = FetchBudget(len(self.keys), time.monotonic())
         self.evidence = Evidence(config.data_dir, names)
+        self._shun_s: dict[int, float] = {}     # peer -> how long its last shun lasted
         self._fetch_log: SampledLog | None = None
         self.view_changes = 0
         # called with each executed batch, after its block is written (the gateway's live
@@ -268,10 +270,16 @@ class Validator:
 
     def _on_faults(self, faults) -> None:
         """Partners' faults the replica saw (consensus/faults.py): kept as evidence,
-        counted and logged by name."""
+        counted and logged by name, and the partner's link dropped for a while (SHUN_S,
+        doubling with each fault to SHUN_MAX_S): the rest of a frame of bad votes is not
+        even read, and the protocol goes on with the others."""
         now = _now_ms()
         for fault in faults:
             self.evidence.record(fault, now)
+        for peer in {fault.peer for fault in faults}:
+            seconds = self._shun_s[peer] = min(2 * self._shun_s.get(peer, SHUN_S / 2),
+                                               SHUN_MAX_S)
+            self.transport.shun(peer, seconds)
 
     # ---- the gateway's interface --------------------------------------------------------
 

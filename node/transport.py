@@ -139,6 +139,7 @@ class Counters:
     accept_errors: int = 0          # failed accepts (out of descriptors, mostly)
     frames_rejected: int = 0
     peer_input_rejected: int = 0    # messages `on_message` refused with PeerInputError
+    links_shunned: int = 0          # links dropped (and refused a while) by `shun`
 
 
 class Transport:
@@ -163,6 +164,7 @@ class Transport:
                         for peer in self._peers}
         self._wakeups = {peer: asyncio.Event() for peer in self._peers}
         self._links: dict[int, Link] = {}
+        self._shunned: dict[int, float] = {}     # peer -> no link with it before (loop time)
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
         self._failure: BaseException | None = None
@@ -251,6 +253,20 @@ class Transport:
         await self._failed.wait()
         raise self._failure
 
+    def shun(self, peer: int, seconds: float) -> None:
+        """Drops the link to `peer` at once and takes none with it, dialled or accepted,
+        for `seconds`: it sent what no correct validator sends (node/evidence.py). The
+        rest of the frame being delivered from it is not delivered."""
+        now = asyncio.get_running_loop().time()
+        self._shunned[peer] = max(self._shunned.get(peer, 0.0), now + seconds)
+        self.counters.links_shunned += 1
+        link = self._links.pop(peer, None)
+        if link is not None:
+            link.abort()
+            log.warning("link_down", me=self.me, peer=peer, reason="shunned",
+                        for_s=round(seconds, 3))
+            self._tell_link(peer, False)
+
     def halt(self) -> None:
         """Closes every link and the listener at once, without waiting: the validator
         failed elsewhere and must read nothing more from its peers (fail-stop). Not a
@@ -321,6 +337,10 @@ class Transport:
         loop = asyncio.get_running_loop()
         backoff = self.limits.backoff_initial_s
         while not self._stopping:
+            shunned = self._shunned.get(peer, 0.0) - loop.time()
+            if shunned > 0:
+                await asyncio.sleep(shunned)
+                continue
             opened = loop.time()
             link = await self._dial(peer)
             if link is not None:
@@ -348,7 +368,7 @@ class Transport:
         peer's old one (the peer restarted; the old socket is dead)."""
         peer = session.peer
         loop = asyncio.get_running_loop()
-        if self._stopping:
+        if self._stopping or self._shunned.get(peer, 0.0) > loop.time():
             writer.transport.abort()
             return
         old = self._links.get(peer)
@@ -423,8 +443,8 @@ class Transport:
                     # ours: fail-stop, never carry on with a state nobody checked
                     self._fail(error)
                     return
-                if self._stopping:
-                    return
+                if self._stopping or self._links.get(peer) is not link:
+                    return  # stopped, or the peer was shunned for what it sent
 
     # -- housekeeping ---------------------------------------------------------------------
 

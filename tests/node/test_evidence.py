@@ -1,6 +1,6 @@
 """Evidence of a partner's faults in a validator (node/evidence.py): kept in the data
 folder with the signed messages that show them, counted in the status by name, listed
-by `stadsmunt node evidence`."""
+by `stadsmunt node evidence`, and the partner's link dropped."""
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +26,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_an_equivocating_primary_is_kept_as_evidence_counted_and_listed(tmp_path):
+async def test_an_equivocating_primary_is_kept_as_evidence_counted_and_listed(tmp_path):
     folder = tmp_path / "net"
     network.init(folder, validators=4, base_port=_free_port())
     admin = read_key_file(folder / "keys" / "admin.key")
@@ -49,6 +49,8 @@ def test_an_equivocating_primary_is_kept_as_evidence_counted_and_listed(tmp_path
         for pp in (first, second):
             node._on_frame(0, peering.consensus_frame(pp))
         assert node.status()["faults"] == {"municipality": {EQUIVOCATION: 1}}
+        # and its link is dropped and refused for a while
+        assert node.transport.counters.links_shunned == 1
         (kept,) = evidence.read(node.config.data_dir)
         assert (kept["validator"], kept["kind"]) == ("municipality", EQUIVOCATION)
         decoded = [wire.decode(bytes.fromhex(m), 1 << 24) for m in kept["messages"]]

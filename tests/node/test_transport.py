@@ -501,3 +501,31 @@ async def test_a_frame_of_many_messages_lets_the_loop_turn_while_it_is_delivered
     frames = net.transports[2].stats()["frames_received"] - frames
     assert frames < 20                                # the messages came in a few frames
     assert len(set(seen)) >= 2_000 // 64 - frames     # yet the loop turned within them
+
+
+async def test_a_shunned_peer_loses_its_link_and_the_rest_of_its_frame_then_links_again(
+        net):
+    """What node/evidence.py does to a partner that sent a provably bad message: its link
+    goes at once (the rest of the frame is not delivered), no link with it either way
+    until the time is up, then it links again."""
+    for i in (1, 2):
+        await net.start(i)
+    await net.until(lambda: net.meshed((1, 2)))
+    deliver = net._deliver
+
+    def shunning(me: int, peer: int, message: bytes) -> None:
+        deliver(me, peer, message)
+        if me == 2 and message == b"bad 0":
+            net.transports[2].shun(peer, 0.5)
+    net._deliver = shunning
+    loop = asyncio.get_running_loop()
+    for k in range(100):
+        net.transports[1].send(2, b"bad %d" % k)
+    await net.until(lambda: (1, 2) in net.links_down or (2, 1) in net.links_down)
+    shunned_at = loop.time()
+    assert net.got(2, 1) == [b"bad 0"]
+    assert net.transports[2].stats()["links_shunned"] == 1
+    await net.until(lambda: net.meshed((1, 2)))
+    assert loop.time() - shunned_at >= 0.45       # not before its time was up
+    net.transports[1].send(2, b"after")
+    await net.until(lambda: net.got(2, 1)[-1:] == [b"after"])
