@@ -1,8 +1,9 @@
 """A partner's validator that misbehaves, in real processes (byzantine_node.py): three
 honest validators and one Byzantine one under a steady load through the honest gateways.
-For every attack the honest validators keep committing, agree block for block, write no
-traceback and a bounded log, and where the attack is provable (a bad signature, two
-signed proposals for one height) keep evidence naming the partner.
+For every attack the honest validators keep committing (never 2 s without a commit, at
+most one view change), agree block for block, write no traceback and a bounded log, and
+where the attack is provable (a bad signature, two signed proposals for one height) keep
+evidence naming the partner.
 
 Each of these attacks once worked against real processes: catch-up requests froze every
 honest validator, a frame of wrong votes stalled them for seconds, forwarded junk was
@@ -16,9 +17,11 @@ import pytest
 
 from netharness import Load, run_cli
 from test_admission_floods import executed
+from test_hostile_http import view_changes
 
 LOAD_S_COMMITS = 40            # the honest load must get this many committed meanwhile
 MAX_LOG_LINES = 400            # an honest validator's log during the attack, at most
+MAX_STALL_S = 2.0              # the longest time without a commit while it attacks
 
 
 @pytest.mark.parametrize("mode, bad", [
@@ -38,6 +41,10 @@ async def test_honest_validators_carry_on_and_name_the_partner(network, mode, ba
         await load.wait_committed(LOAD_S_COMMITS, timeout_s=60)
     finally:
         await load.stop()
+    times = sorted(load.commit_times)
+    stalls = [b - a for a, b in zip(times, times[1:])]
+    assert max(stalls) <= MAX_STALL_S, max(stalls)
+    assert max([await view_changes(net, n) for n in honest]) <= 1
     if mode == "lying_catch_up":
         # a wiped honest validator catches up, asking the liar too
         await _wiped_catches_up(net, honest[-1], honest[:-1])
