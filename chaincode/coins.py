@@ -1,6 +1,6 @@
 """Money after minting: coin.spend/refund/redeem and payout.confirm.
 
-Rules (domain.md, "Spending, refunds and redemption"):
+Rules:
 - a spend goes to an active merchant other than the payer; citizens never pay each other;
 - a merchant refunds a spend paid to it (or to a key it was recovered from), to the
   payer's current key, and the refunds of one spend never exceed it;

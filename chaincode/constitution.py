@@ -1,6 +1,6 @@
 """The constitution: which governed class needs how many distinct organisations.
 
-Rules (domain.md "Who decides", docs/governance.md):
+Rules (docs/governance.md, "The constitution"):
 - the constitution is state (`g/constitution`), set at genesis and changed only by a
   governed `constitution.set`;
 - every governed class has a threshold, a count of distinct organisations, between the

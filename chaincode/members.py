@@ -1,6 +1,6 @@
 """Kinds about members and policies: member.register/update/revoke/recover, policy.set.
 
-Rules (domain.md, "Keys", "Earning caps" and "Who decides"):
+Rules (docs/governance.md has who decides and the recoveries):
 - admins sign these, or governance where the constitution governs the class
   (governance.py decides which); the first admins and stewards come from genesis;
 - a key is registered once; a recovery's new key must never have been a member, nor be

@@ -1,5 +1,5 @@
 """Lost phones: member.recover (delayed by an admin, at once by governance),
-recovery.cancel and recovery.complete (domain.md "Keys", docs/governance.md).
+recovery.cancel and recovery.complete (docs/governance.md, "Recoveries of lost keys").
 
 Rules:
 - an admin may open a recovery of a citizen or merchant alone; it freezes the old key

@@ -1,6 +1,6 @@
 """The task lifecycle: task.post/claim/withdraw/submit/approve/reject/cancel.
 
-Rules (domain.md, "The task lifecycle" and "Earning caps"):
+Rules (docs/chaincode.md, "Caps and reservations", has the caps):
 - a task's slots are taken by its open (unexpired), submitted and approved claims; the
   task record counts them in `taken`. Expired open claims are never subtracted: once the
   deadline has passed nobody can claim, so the count is only read while none has expired;

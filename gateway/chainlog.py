@@ -184,7 +184,7 @@ async def _follow(request: web.Request, response: web.StreamResponse, chosen: Ev
                   position: int) -> None:
     """Pages of the log, then live; the stream ends with an `expired` event when the
     token does (or its key may no longer read this): the app reconnects with a fresh
-    token and `?after=` its last id (docs/api.md, "The event stream")."""
+    token and `?after=` its last id (docs/api.md, "GET /v1/events/stream")."""
     app = request.app
     store, feed, clock_ms = app[NODE].store, app[FEED], app[CLOCK_MS]
     expires_ms = app[TOKENS].expires_ms(request)

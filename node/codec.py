@@ -127,7 +127,7 @@ def unpack(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES):
 
 
 def jsonable(value):
-    """The JSON form of a ledger value (contract.md): bytes (keys, hashes, proofs) as
+    """The JSON form of a ledger value (docs/api.md, "Conventions"): bytes (keys, hashes, proofs) as
     lowercase hex, maps and lists walked, everything else as it is. The gateway answers in
     it, and the audit compares a gateway's results in it."""
     kind = type(value)

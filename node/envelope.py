@@ -1,6 +1,6 @@
 """Signed transactions: building them, and the door that every envelope passes once.
 
-The door's checks, in order (contract.md, "Signed transactions"; docs/protocol.md):
+The door's checks, in order (docs/protocol.md, "Envelope and body"):
 1. `malformed`     - over 16 KiB, not `[bin body, bin(64) signature]` with nothing after
                      it, or a body that is not the exact strict map of the contract;
 2. `wrong_chain`   - the body names another chain: refused before spending a signature

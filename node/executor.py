@@ -60,7 +60,7 @@ class Executor:
             assert head_height + 1 == height, "another writer moved the head"
             # the chain's clock never goes back: an empty batch that fills a gap after a
             # view change carries time 0, and the chaincode runs each block at the latest
-            # block time so far (docs/protocol.md, "Block time")
+            # block time so far (docs/protocol.md, "What consensus signs": block time)
             time_ms = max(writer.block_time(), batch.time_ms)
             outcome = chaincode.execute_block(self.genesis.rules_version, writer.state,
                                               BlockContext(height, time_ms), txs, acc)

@@ -26,7 +26,7 @@ ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 POLICY_CAPS = ("hourly_cap_21plus", "hourly_cap_under21", "monthly_cap", "yearly_cap")
 OPTIONAL_CAPS = ("programme_yearly_cap",)
 
-# The Dutch volunteer allowance limits of domain.md 2021-2025, in cents.
+# The Dutch volunteer allowance limits of 2021-2026, in cents (docs/protocol.md, "Genesis").
 DEFAULT_POLICIES = tuple(dict(p) for p in chaincode.DEFAULT_POLICIES)
 
 

@@ -245,7 +245,7 @@ class Replay:
                                        "envelopes and time: an envelope or the time was "
                                        "changed")
         # the chain's clock never goes back: each block is executed at the latest block
-        # time so far (docs/protocol.md, "Block time"); a null batch that a view change
+        # time so far (docs/protocol.md, "What consensus signs": block time); a null batch that a view change
         # puts in a gap carries time 0 and so neither moves nor breaks the clock
         self.time_ms = prepared.time_ms = max(self.time_ms, block.time_ms)
         if len(block.envelopes) > MAX_TXS_PER_BLOCK:

@@ -1,5 +1,5 @@
 """Governance and delayed recoveries at the chaincode level: one test per refusal rule of
-contract.md's "Governance" section and its table of cases easy to file under two codes,
+docs/governance.md and its table "Every refusal code, as governance meets it",
 the counting rules, and one organisation (n = 1, every threshold 1).
 
 The random histories are in test_governance_properties.py; the planted bugs in

@@ -9,7 +9,7 @@ recoveries, cancel them (stewards and admins), complete them before and after
 spends and payouts meanwhile.
 
 The test keeps its own model of members, the constitution, proposals and recoveries,
-written from domain.md, contract.md and docs/governance.md; it never calls the
+written from docs/governance.md and docs/api.md; it never calls the
 chaincode's helpers (governance.counting_organisations, constitution.class_of, ...). The
 events of each `ok` result drive the model. After every transaction the invariants are
 checked against the transaction's code and events and the model as it was before it;
@@ -67,7 +67,7 @@ RANDOM = os.environ.get("GOVERNANCE_RANDOM", "0") == "1"
 SHRINK = os.environ.get("GOVERNANCE_SHRINK", "1") != "0"
 
 # ----------------------------------------------------------------------- the contract
-# Written out from contract.md's tables, not imported from chaincode.constitution.
+# Written out from docs/governance.md's tables, not imported from chaincode.constitution.
 CLASSES = ("policy.set", "member.citizen", "member.merchant", "member.privileged",
            "member.recover", "validators.set", "rules.activate", "constitution.set")
 LEAST = {"policy.set": 0, "member.citizen": 0, "member.merchant": 0,

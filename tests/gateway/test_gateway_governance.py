@@ -1,5 +1,5 @@
 """GET /v1/constitution, /v1/proposals and /v1/proposals/{id}, the account's `frozen` and
-`recovery`, and what a steward's read token may read (docs/api.md, "Governance"), on the
+`recovery`, and what a steward's read token may read (docs/api.md, "Read tokens"), on the
 `gov` network of conftest.py: municipality (two stewards), cbs and vng."""
 from __future__ import annotations
 
