@@ -1,5 +1,5 @@
 """A validator process with one fault injected, for the fail-stop tests
-(test_fail_stop.py):
+(test_processes_fail_stop.py):
 
     python -m tests.integration.faulty_node FAULT[:HEIGHT] DIR/NAME
 
