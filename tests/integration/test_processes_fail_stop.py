@@ -13,6 +13,8 @@ import json
 import os
 import signal
 
+import pytest
+
 from netharness import Load, Network, run_cli, tx_heights
 from node.store import Store
 
@@ -138,6 +140,7 @@ async def test_a_broken_consensus_invariant_stops_the_validator(network):
                                    "injected: a consensus invariant broke")
 
 
+@pytest.mark.slow      # a variant of a case the default run covers
 async def test_a_broken_invariant_met_in_a_gateways_submission_stops_the_validator(
         network):
     """Met while the link server hands a gateway's envelopes to the driver: not logged as
@@ -148,6 +151,7 @@ async def test_a_broken_invariant_met_in_a_gateways_submission_stops_the_validat
 
 # ---- (b) the ledger ---------------------------------------------------------------------
 
+@pytest.mark.slow      # a variant of a case the default run covers
 async def test_a_ledger_error_writing_the_votes_stops_the_validator(network):
     """The flush's first step (persist) fails: the round's messages never leave."""
     await _fails_stop_and_recovers(network, "persist:20",
