@@ -44,6 +44,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway import bodies
 from node.config import GatewayLimits
+from node.listener import listen
 from node.ratelimit import SampledLog
 
 log = structlog.get_logger("stadsmunt.gateway")
@@ -340,36 +341,3 @@ class Site(web.BaseSite):
         socks = await listen(self._host, self._port, self._backlog, self._reuse_port)
         self._gate.serve(socks, self._runner.server)
         self._server = self._gate      # what BaseSite.stop closes
-
-
-async def listen(host: str, port: int, backlog: int,
-                 reuse_port: bool = False) -> list[socket.socket]:
-    """Listening sockets on every address `host` stands for (as asyncio's
-    create_server binds them)."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
-    socks: list[socket.socket] = []
-    try:
-        for family, kind, proto, _, address in dict.fromkeys(
-                (i[0], i[1], i[2], i[3], i[4]) for i in infos):
-            sock = socket.socket(family, kind, proto)
-            socks.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind(address)
-            except OSError as error:
-                raise OSError(error.errno, f"error while attempting to bind on address "
-                                           f"{address!r}: {error.strerror}") from None
-            sock.listen(backlog)
-    except BaseException:
-        for sock in socks:
-            sock.close()
-        raise
-    if not socks:
-        raise OSError(errno.EADDRNOTAVAIL, f"no address to listen on for {host!r}")
-    return socks

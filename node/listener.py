@@ -205,8 +205,10 @@ class Listener:
             return session
 
 
-async def listen(host: str, port: int) -> list[socket.socket]:
-    """Listening sockets on every address `host` stands for (as asyncio.start_server)."""
+async def listen(host: str, port: int, backlog: int = LISTEN_BACKLOG,
+                 reuse_port: bool = False) -> list[socket.socket]:
+    """Listening sockets on every address `host` stands for (as asyncio.start_server
+    binds them); `reuse_port` lets several processes serve one port (the gateways)."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
@@ -217,6 +219,8 @@ async def listen(host: str, port: int) -> list[socket.socket]:
             sock = socket.socket(family, kind, proto)
             socks.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
@@ -224,7 +228,7 @@ async def listen(host: str, port: int) -> list[socket.socket]:
             except OSError as error:
                 raise OSError(error.errno, f"error while attempting to bind on address "
                                            f"{address!r}: {error.strerror}") from None
-            sock.listen(LISTEN_BACKLOG)
+            sock.listen(backlog)
     except BaseException:
         for sock in socks:
             sock.close()
