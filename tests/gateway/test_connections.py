@@ -7,7 +7,6 @@ deadline."""
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 import time
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from gateway import bodies
 from gateway.connections import Gate, default_max_connections
 from gateway.problems import problems
 from node.config import GatewayLimits
+from tests.node.test_transport_limits import FailingListener   # the peer port's, reused
 
 WAIT_S = 5.0          # a deadline for what should happen in well under a second
 PING = b"GET /ping HTTP/1.1\r\nHost: gateway\r\n\r\n"
@@ -262,21 +262,6 @@ async def test_refusals_are_logged_sampled_never_a_line_each(logs):
         held[1].close()
     assert [line.get("count") for line in logs.of("connection_refused")] == [None, 40]
     assert len(logs.lines) == 2
-
-
-class FailingListener(socket.socket):
-    """A listening socket whose first `failures` accepts fail as when the process is
-    out of descriptors."""
-
-    failures = 0
-    calls = 0
-
-    def accept(self):
-        self.calls += 1
-        if self.failures:
-            self.failures -= 1
-            raise OSError(errno.EMFILE, "Too many open files")
-        return super().accept()
 
 
 async def test_out_of_descriptors_pauses_accepting_without_a_line_per_attempt(logs):
