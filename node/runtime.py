@@ -23,19 +23,19 @@ from dataclasses import dataclass
 import structlog
 
 from consensus.api import CommittedBatch, Fetch, StableCheckpoint
-from consensus.certificates import batch_is_certified
 from consensus.config import Config
 from consensus.driver import Driver
+from consensus.fetched import check_fetched
 from consensus.messages import Forward
 from consensus.replica import Replica
 from node import genesis as genesis_file, keys
 from node import peering
 from node.admission import OVER_SHARE, Admission, AdmissionLimits, forwarded, store_lookup
-from node.block import BlockRecord
+from node.block import BlockRecord, block_hash
 from node.config import NodeConfig
 from node.envelope import OK, Door, Verdict, envelope_tx_id
 from node.evidence import Evidence
-from node.executor import batch_of, open_ledger
+from node.executor import open_ledger
 from node.fetchserve import FetchBudget
 from node.ratelimit import SampledLog
 from node.readstore import decided
@@ -500,60 +500,36 @@ class Validator:
 
     def _apply_blocks(self, peer: int, records: list[BlockRecord]) -> None:
         """A peer's catch-up answer: the blocks that follow this node's committed height,
-        in order, each checked before the driver sees it. Its envelopes must pass the
-        door and hash to its batch digest, a quorum's commits must sign that digest in
-        this network's domain (so no block of another genesis counts, even one signed by
-        the same keys under the same chain id), its hash must cover its header, and the
-        blocks must chain: the first to this node's head when that is the block before,
-        each next one to the one before it. The first block that fails ends the answer,
-        logged with the peer's name."""
-        batches = []
-        expected = self.replica.committed_height + 1
+        in order, each checked before the driver sees it (consensus/fetched.py, the code
+        the simulator runs too). Its envelopes must pass the door and hash to its batch
+        digest, a quorum's commits must sign that digest in this network's domain (so no
+        block of another genesis counts, even one signed by the same keys under the same
+        chain id), its hash must cover its header, and the blocks must chain: the first
+        to this node's head when that is the block before, each next one to the one
+        before it. The first block that fails ends the answer, logged with the peer's
+        name."""
+        committed = self.replica.committed_height
         head_height, head_hash = self.store.head()
-        prev = head_hash if head_height == expected - 1 else None
-        for record in records:
-            if record.height < expected:
-                continue
-            reason = self._fetched_fault(record, expected, prev)
-            batch = None
-            if reason is None:
-                try:
-                    batch = batch_of(record, self.door)
-                except Exception as error:
-                    reason = f"an envelope fails the door ({error})"
-            if batch is not None and not batch_is_certified(self.consensus_config,
-                                                            self.replica.crypto, batch):
-                reason = "its digest or its commit certificate does not hold"
-            if reason is not None:
-                log.warning("bad_fetched_block", peer=self.names[peer], height=record.height,
-                            reason=reason)
-                break
-            batches.append(batch)
-            expected, prev = expected + 1, record.hash
-        if batches:
-            self._guarded(self.driver.apply_fetched, batches)
-            log.info("caught_up", peer=self.names[peer], height=batches[-1].height)
+        checked = check_fetched(self.consensus_config, self.replica.crypto, self.door.inspect,
+                                _header_hash, committed,
+                                head_hash if head_height == committed else None, records)
+        refused = checked.refused
+        if refused is not None:
+            log.warning("bad_fetched_block", peer=self.names[peer], height=refused.height,
+                        reason=refused.reason)
+        if checked.batches:
+            self._guarded(self.driver.apply_fetched, list(checked.batches))
+            log.info("caught_up", peer=self.names[peer], height=checked.batches[-1].height)
 
-    @staticmethod
-    def _fetched_fault(record: BlockRecord, expected: int, prev: bytes | None) -> str | None:
-        if record.height != expected:
-            return f"height {record.height} where {expected} was due"
-        if not _well_formed(record):
-            return "not a well-formed block"
-        if prev is not None and record.prev_hash != prev:
-            return "it does not follow the block before it"
-        if not record.check_hash():
-            return "its hash does not cover its header"
+
+def _header_hash(record: BlockRecord) -> bytes | None:
+    """consensus.fetched.HeaderHash: the block hash over the record's header, which covers
+    execution's roots besides what consensus checked; None when a root is malformed."""
+    if not all(type(x) is bytes and len(x) == 32
+               for x in (record.results_root, record.state_root)):
         return None
-
-
-def _well_formed(record: BlockRecord) -> bool:
-    return (all(type(x) is int for x in (record.height, record.view, record.time_ms))
-            and all(type(x) is bytes and len(x) == 32
-                    for x in (record.prev_hash, record.batch_digest, record.results_root,
-                              record.state_root, record.hash))
-            and type(record.envelopes) is tuple
-            and all(type(e) is bytes for e in record.envelopes))
+    return block_hash(record.prev_hash, record.height, record.batch_digest,
+                      record.results_root, record.state_root)
 
 
 def _monotonic_ms() -> int:

@@ -1,18 +1,19 @@
 """A scripted cluster for scenario tests: real replicas and the production driver, a
 network that delivers in order unless a test says otherwise, and clocks that move only
-when a test moves them. What was sent is what is received: messages cross as bytes."""
+when a test moves them. What was sent is what is received: messages cross as bytes.
+Catch-up answers are checked by consensus/fetched.py, as the validator checks them."""
 from __future__ import annotations
 
 import hashlib
 from collections import deque
 
 from consensus import wire
-from consensus.certificates import batch_is_certified
 from consensus.config import Config
 from consensus.driver import Driver
 from consensus.messages import Commit
 from consensus.replica import Replica
-from tests.sim.fakes import DictStorage, HashChainLedger, KeyedHashKeys, Registry
+from tests.sim.fakes import (DictStorage, HashChainLedger, KeyedHashKeys, Registry,
+                             take_answer)
 
 
 class Cluster:
@@ -36,6 +37,10 @@ class Cluster:
         self.now_ms = 1_000_000
         self.made = 0
         self.fetches: list = []
+        # a test that plays a lying peer rewrites its catch-up answers here:
+        # (server, requester, blocks) -> blocks; without one, every answer must pass
+        self.tamper_fetched = None
+        self.refused_fetched: list = []     # (requester, server, consensus.fetched.Refusal)
         self.timeline: list[tuple[int, int, object]] = []   # (time, sender, message) sent
         for i in range(n):
             self.start(i)
@@ -110,17 +115,22 @@ class Cluster:
             self.serve(i, request)
 
     def serve(self, i: int, request) -> None:
-        """Serves a catch-up request from the first live peer, checking certificates
-        as the node does."""
+        """Serves a catch-up request from the first live peer; the answer passes the
+        validator's checks (consensus/fetched.py) before the driver sees it."""
         if i in self.cut or self.drivers[i] is None:
             return
         for peer in request.peers:
             if self.drivers[peer] is None or peer in self.cut:
                 continue
-            batches = self.ledgers[peer].serve(request.from_height, request.to_height)
-            crypto = self.keys.signer(i)
-            assert all(batch_is_certified(self.config, crypto, b) for b in batches)
-            self.drivers[i].apply_fetched(batches)
+            blocks = self.ledgers[peer].serve(request.from_height, request.to_height)
+            if self.tamper_fetched is not None:
+                blocks = self.tamper_fetched(peer, i, blocks)
+            _, refusal = take_answer(self.config, self.keys.signer(i), self.registry.inspect,
+                                     self.drivers[i], self.ledgers[i], blocks)
+            if refusal is not None:
+                assert self.tamper_fetched is not None, \
+                    f"replica {i} refused correct replica {peer}'s answer: {refusal}"
+                self.refused_fetched.append((i, peer, refusal))
             return
 
     def heights(self) -> list[int]:

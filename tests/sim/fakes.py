@@ -1,15 +1,45 @@
 """Real fakes for the simulator: signers, a dict store, a hash-chain ledger, a request
 registry that plays the node's envelope door. No mocks: each keeps the contract of the
-production piece it stands for."""
+production piece it stands for, and the store and the ledger fail the way theirs can.
+
+Storage faults, and what survives them. In the validator the consensus store
+(node/store.py `ConsensusStorage`) and the block ledger are one LMDB environment opened
+with sync on and metasync off: a commit flushes its data pages but not its meta page,
+which the next commit's flush (or an explicit sync) carries to disk. So:
+- a process crash (kill -9) loses nothing that was committed: the pages are in the
+  operating system's cache;
+- a system crash (power loss) may undo the environment's last committed transaction,
+  unless something synced after it. `ConsensusStorage.write` ends with `env.sync(True)`:
+  every consensus write is on disk before it returns, and so is every ledger
+  transaction before it. The only thing a power loss can take is therefore the last
+  ledger transaction (a block executed, or a checkpoint kept) when no consensus write
+  and no other ledger transaction came after it. That is what "writes lost after the
+  last sync" means here: the consensus store loses nothing, ever; the ledger loses at
+  most its last transaction (`Disk.undo`);
+- a transaction is atomic: a crash in the middle of a write leaves all of it or none;
+- a write can fail (a full disk, an I/O error): nothing of it is written, and the
+  driver's step raises, so the validator fail-stops (consensus/driver.py `Halted`) and
+  restarts from what is on disk.
+A `Disk` is what one node's `DictStorage` and `HashChainLedger` share: that durability
+and the faults the world arms on it. An armed fault fires at the next write it applies
+to: `crash_in_persist` (the process dies during a consensus write, which does not land),
+`crash_after_persist` (the write lands, the process dies before the step sends
+anything), `write_fails` (a consensus write fails), `crash_after_execute` (a block is
+written, the process dies before the replica hears of it), `ledger_fails` (a block's
+write fails). A power loss is the world's event (`Disk.power_loss`).
+"""
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import Counter
+from typing import Callable
 
 import nacl.bindings
 import nacl.exceptions
 
 from consensus.api import CommittedBatch, Request, StableCheckpoint
+from consensus.fetched import FetchedBlock, Refusal, check_fetched
 
 
 class KeyedHashKeys:
@@ -96,26 +126,97 @@ class Registry:
         return out
 
 
-class DictStorage:
+CRASH_IN_PERSIST, CRASH_AFTER_PERSIST, WRITE_FAILS = (
+    "crash_in_persist", "crash_after_persist", "write_fails")
+CRASH_AFTER_EXECUTE, LEDGER_FAILS, POWER_LOSS = (
+    "crash_after_execute", "ledger_fails", "power_loss")
+ARMED_FAULTS = (CRASH_IN_PERSIST, CRASH_AFTER_PERSIST, WRITE_FAILS, CRASH_AFTER_EXECUTE,
+                LEDGER_FAILS)
+
+
+class Crash(BaseException):
+    """The process dies here, in the middle of a step (a BaseException, as nothing in the
+    process may handle it: the world catches it and restarts the node later)."""
+
+
+class StorageFault(Exception):
+    """A write failed; nothing of it was written."""
+
+
+class Disk:
+    """What one node's consensus store and ledger share (see the module docstring)."""
+
     def __init__(self):
+        self.armed: set[str] = set()
+        self.fired: Counter[str] = Counter()
+        self.undo: Callable[[], None] | None = None   # the last ledger transaction, unsynced
+        self.lost = 0                                  # ledger transactions power losses undid
+
+    def fire(self, kind: str) -> bool:
+        if kind not in self.armed:
+            return False
+        self.armed.discard(kind)
+        self.fired[kind] += 1
+        return True
+
+    def ledger_committed(self, undo: Callable[[], None]) -> None:
+        """A ledger transaction committed; its flush carried the one before it to disk."""
+        self.undo = undo
+
+    def synced(self) -> None:
+        """A consensus write: the whole environment is on disk."""
+        self.undo = None
+
+    def power_loss(self) -> None:
+        self.fired[POWER_LOSS] += 1
+        if self.undo is not None:
+            self.undo()
+            self.undo = None
+            self.lost += 1
+
+
+class DictStorage:
+    """consensus.api.Storage: each write atomic and on disk when it returns."""
+
+    def __init__(self, disk: Disk | None = None):
         self.data: dict[bytes, bytes] = {}
+        self.disk = disk if disk is not None else Disk()
 
     def write(self, ops: list[tuple[bytes, bytes | None]]) -> None:
+        disk = self.disk
+        if disk.armed:
+            if disk.fire(WRITE_FAILS):
+                raise StorageFault("the consensus store refused a write")
+            if disk.fire(CRASH_IN_PERSIST):
+                raise Crash("died while persisting")
         for key, value in ops:
             if value is None:
                 self.data.pop(key, None)
             else:
                 self.data[key] = value
+        disk.synced()
+        if disk.armed and disk.fire(CRASH_AFTER_PERSIST):
+            raise Crash("died after persisting, before sending")
 
     def items(self) -> list[tuple[bytes, bytes]]:
         return sorted(self.data.items())
 
 
-class HashChainLedger:
-    """Execution stand-in: block hash = SHA-256(previous hash, height, batch digest); a
-    key executes once, later copies are duplicates. Survives crashes, like the disk."""
+def block_hash(prev_hash: bytes, height: int, digest: bytes) -> bytes:
+    """The simulated ledger's block hash: SHA-256(previous hash, height, batch digest)."""
+    return hashlib.sha256(prev_hash + height.to_bytes(8, "big") + digest).digest()
 
-    def __init__(self, on_block, on_checkpoint):
+
+def header_hash(block: FetchedBlock) -> bytes:
+    """consensus.fetched.HeaderHash for the simulated ledger's blocks."""
+    return block_hash(block.prev_hash, block.height, block.batch_digest)
+
+
+class HashChainLedger:
+    """Execution stand-in: block hash = `block_hash`; a key executes once, later copies are
+    duplicates. Survives crashes, like the disk, but for what a power loss takes."""
+
+    def __init__(self, on_block, on_checkpoint, disk: Disk | None = None):
         self.blocks: list[CommittedBatch] = []
         self.hashes: list[bytes] = []
         self.executed_keys: dict[bytes, int] = {}
@@ -123,6 +224,7 @@ class HashChainLedger:
         self.last_time_ms = 0
         self.checkpoints: dict[int, StableCheckpoint] = {}
         self.on_block, self.on_checkpoint = on_block, on_checkpoint
+        self.disk = disk if disk is not None else Disk()
 
     @property
     def height(self) -> int:
@@ -133,23 +235,71 @@ class HashChainLedger:
         return self.hashes[-1] if self.hashes else bytes(32)
 
     def execute(self, batch: CommittedBatch) -> bytes:
+        disk = self.disk
+        if disk.armed and disk.fire(LEDGER_FAILS):
+            raise StorageFault(f"the ledger refused block {batch.height}")
         self.on_block(self, batch)
-        block_hash = hashlib.sha256(self.head_hash + batch.height.to_bytes(8, "big")
-                                    + batch.digest).digest()
+        hash_ = block_hash(self.head_hash, batch.height, batch.digest)
         self.blocks.append(batch)
-        self.hashes.append(block_hash)
+        self.hashes.append(hash_)
+        fresh, duplicates = [], 0
         for request in batch.requests:
             if request.key in self.executed_keys:
-                self.duplicates += 1
+                duplicates += 1
             else:
                 self.executed_keys[request.key] = batch.height
+                fresh.append(request.key)
+        self.duplicates += duplicates
+        last_time_ms = self.last_time_ms
         if batch.time_ms:
             self.last_time_ms = max(self.last_time_ms, batch.time_ms)
-        return block_hash
+
+        def undo() -> None:
+            self.blocks.pop()
+            self.hashes.pop()
+            for key in fresh:
+                del self.executed_keys[key]
+            self.duplicates -= duplicates
+            self.last_time_ms = last_time_ms
+        disk.ledger_committed(undo)
+        if disk.armed and disk.fire(CRASH_AFTER_EXECUTE):
+            raise Crash(f"died after executing block {batch.height}")
+        return hash_
 
     def keep_checkpoint(self, checkpoint: StableCheckpoint) -> None:
         self.on_checkpoint(self, checkpoint)
+        before = self.checkpoints.get(checkpoint.height)
         self.checkpoints[checkpoint.height] = checkpoint
 
-    def serve(self, first: int, last: int) -> list[CommittedBatch]:
-        return self.blocks[max(first, 1) - 1:max(last, 0)]
+        def undo() -> None:
+            if before is None:
+                del self.checkpoints[checkpoint.height]
+            else:
+                self.checkpoints[checkpoint.height] = before
+        self.disk.ledger_committed(undo)
+
+    def serve(self, first: int, last: int) -> list[FetchedBlock]:
+        """The stored blocks from `first` to `last`, as a catch-up answer carries them."""
+        out = []
+        for height in range(max(first, 1), min(last, self.height) + 1):
+            batch = self.blocks[height - 1]
+            out.append(FetchedBlock(height, batch.view, batch.time_ms,
+                                    self.hashes[height - 2] if height > 1 else bytes(32),
+                                    self.hashes[height - 1], batch.digest,
+                                    tuple(r.payload for r in batch.requests),
+                                    batch.certificate))
+        return out
+
+
+def take_answer(config, crypto, inspect, driver, ledger: HashChainLedger,
+                blocks) -> tuple[int, Refusal | None]:
+    """A catch-up answer reaches a replica: checked by consensus/fetched.py as the
+    validator checks it (node/runtime.py `_apply_blocks`), the run that passes applied.
+    Returns how many blocks were applied and the refusal."""
+    replica = driver.replica
+    committed = replica.committed_height
+    checked = check_fetched(config, crypto, inspect, header_hash, committed,
+                            ledger.head_hash if ledger.height == committed else None, blocks)
+    if checked.batches:
+        driver.apply_fetched(list(checked.batches))
+    return len(checked.batches), checked.refused

@@ -1,8 +1,19 @@
 """The deterministic simulator: real replicas, the production driver, a simulated network,
-crashes and restarts, Byzantine replicas, and checkers that watch from outside.
+crashes and restarts, storage faults, Byzantine replicas, and checkers that watch from
+outside.
 
 One seeded random.Random drives everything, so a seed reproduces a run exactly. Time is
 virtual (milliseconds); each replica ticks every `tick_ms`.
+
+The glue around the driver is the validator's where it can be: a catch-up answer is
+checked by consensus/fetched.py (`take_answer`), as node/runtime.py checks it; a
+catch-up request is served within node/fetchserve.py's `FetchBudget` (its clock the
+virtual one); a driver step that fails stops the node at once (the driver's
+`on_failure`, as `Validator.fail`), and the node restarts later from its store and its
+ledger. Serving is not free: each answer costs the server `serve_us` of its time and
+`serve_us_per_block` for each block in it, each refused request `refuse_us`, and its
+inputs wait meanwhile, so a peer flooding catch-up requests would starve a server that
+answered them all.
 """
 from __future__ import annotations
 
@@ -10,18 +21,24 @@ import hashlib
 import heapq
 import random
 import traceback
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from consensus import wire
+import msgpack
+
+from consensus import durable, wire
 from consensus.certificates import batch_is_certified
 from consensus.config import Config
 from consensus.digest import max_faulty, quorum
-from consensus.driver import Driver
-from consensus.messages import FetchBatch
+from consensus.driver import Driver, Halted
+from consensus.fetched import DUE
+from consensus.messages import Commit, FetchBatch, NewView, PrePrepare, Prepare, ViewChange
 from consensus.replica import Replica
+from node.fetchserve import FetchBudget
 from tests.sim.byzantine import BEHAVIOURS, Byzantine
-from tests.sim.fakes import (DictStorage, Ed25519Keys, HashChainLedger, KeyedHashKeys,
-                             Registry)
+from tests.sim.fakes import (ARMED_FAULTS, POWER_LOSS, Crash, DictStorage, Disk,
+                             Ed25519Keys, HashChainLedger, KeyedHashKeys, Registry,
+                             StorageFault, take_answer)
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,15 @@ class Settings:
     checkpoint_interval: int = 4
     window: int = 16
     batch_max_count: int = 8
+    # chance per correct replica of each storage fault (fakes.ARMED_FAULTS and a power
+    # loss) at a random moment of the safety phase
+    storage_faults: float = 0.1
+    flood_per_tick: int = 50        # catch-up requests a flooder sends each peer a tick
+    serve_us: int = 500             # a server's time per answer (read, frame, send)
+    serve_us_per_block: int = 100   # and per block in it
+    refuse_us: int = 5              # and per request it refuses
+    fetch_budget: bool = True       # False: serve every catch-up request (no FetchBudget)
+    behaviours: tuple[str, ...] = ()   # the Byzantine replicas', instead of drawn ones
 
 
 @dataclass
@@ -53,6 +79,16 @@ class Result:
     batch_fetches: int = 0         # FetchBatch sent by correct replicas
     refused_batches: int = 0       # answers whose envelopes missed the digest (since start)
     faults_seen: int = 0           # faults correct replicas recorded (all Byzantine ones')
+    fetch_requests: int = 0        # catch-up requests correct replicas sent
+    catch_up_blocks: int = 0       # fetched blocks correct replicas applied
+    catch_up_refused: Counter = field(default_factory=Counter)   # Byzantine answers, by check
+    stale_answers: int = 0         # correct answers refused as not due (raced or restarted)
+    fetch_served: int = 0          # catch-up requests correct replicas answered
+    fetch_refused: int = 0         # and refused (node/fetchserve.py: over budget, repeat)
+    flood_served: int = 0          # a flooder's requests correct replicas answered
+    flood_refused: int = 0         # and refused
+    storage_faults: Counter = field(default_factory=Counter)    # fired, by kind
+    blocks_lost: int = 0           # ledger transactions power losses undid
     violations: list[str] = field(default_factory=list)
 
 
@@ -63,29 +99,50 @@ class Violation(Exception):
 class Node:
     def __init__(self, world: "World", index: int):
         self.world, self.index = world, index
-        self.storage = DictStorage()
-        self.ledger = HashChainLedger(world.check_block, world.check_checkpoint)
+        self.disk = Disk()
+        self.storage = DictStorage(self.disk)
+        self.ledger = HashChainLedger(world.check_block, world.check_checkpoint, self.disk)
         self.crypto = world.keys.signer(index)
         self.byzantine: Byzantine | None = None
         self.up = False
         self.incarnation = 0
         self.driver: Driver | None = None
+        self.fetch_budget: FetchBudget | None = None
+        self.fetch_turn = 0
+        self.busy_us = 0                # serving catch-up keeps it busy until then
+        self.backlog: deque = deque()   # inputs that came while it was busy, in order
+        self.waking = False             # a "wake" event is due for the backlog
 
     def start(self) -> None:
+        """Starts the process: a replica from what the store and the ledger hold. The
+        first flush may hit a storage fault; then the node is down again (`fail`)."""
         self.incarnation += 1
         self.up = True
-        replica = Replica(self.world.config, self.index, self.crypto,
-                          self.world.registry.inspect, self.storage.items(),
-                          self.ledger.height, self.ledger.head_hash, self.ledger.last_time_ms,
-                          list(self.ledger.executed_keys))
-        self.driver = Driver(replica, self.storage, Link(self.world, self), self.ledger)
+        world = self.world
+        self.fetch_budget = FetchBudget(world.config.n, world.now / 1000)
+        replica = Replica(world.config, self.index, self.crypto, world.registry.inspect,
+                          self.storage.items(), self.ledger.height, self.ledger.head_hash,
+                          self.ledger.last_time_ms, list(self.ledger.executed_keys))
+        self.driver = Driver(replica, self.storage, Link(world, self), self.ledger,
+                             on_failure=self.fail)
         self.driver.flush()
 
+    def fail(self, error: BaseException) -> None:
+        """The driver's on_failure: fail-stop at once, as the validator does (`fail`):
+        no input reaches this replica any more. The world restarts the node later if the
+        failure was a storage fault; anything else ends the run (an AssertionError, a
+        broken invariant, is reported as a violation)."""
+        self.crash()
+
     def crash(self) -> None:
+        """The process dies: what it had not persisted is gone, and so are the inputs
+        waiting for it."""
         if self.driver is not None:
             self.world.result.refused_batches += self.driver.replica.refused_batches
         self.up = False
         self.driver = None
+        self.backlog.clear()
+        self.busy_us = 0
 
 
 class Link:
@@ -122,7 +179,7 @@ class World:
         self.nodes = [Node(self, i) for i in range(n)]
         byzantine = rng.sample(range(n), settings.byzantine)
         for i in byzantine:
-            behaviours = tuple(rng.sample(BEHAVIOURS, rng.randint(1, 3)))
+            behaviours = settings.behaviours or tuple(rng.sample(BEHAVIOURS, rng.randint(1, 3)))
             self.nodes[i].byzantine = Byzantine(self.config, i, self.nodes[i].crypto,
                                                 random.Random(rng.random()), behaviours)
         self.correct = [i for i in range(n) if self.nodes[i].byzantine is None]
@@ -146,45 +203,146 @@ class World:
     def send(self, node: Node, to, message) -> None:
         if node.byzantine is not None:
             pairs = node.byzantine.outgoing(to, message)
-        elif type(message) is FetchBatch:
-            self.result.batch_fetches += 1
-            pairs = [(to, message)]
-        elif to is None:
-            pairs = [(i, message) for i in range(len(self.nodes)) if i != node.index]
         else:
-            pairs = [(to, message)]
+            self.check_persisted(node, message)
+            if type(message) is FetchBatch:
+                self.result.batch_fetches += 1
+                pairs = [(to, message)]
+            elif to is None:
+                pairs = [(i, message) for i in range(len(self.nodes)) if i != node.index]
+            else:
+                pairs = [(to, message)]
         encoded: dict[int, bytes] = {}
         for peer, m in pairs:
             data = encoded.get(id(m))
             if data is None:
                 data = encoded[id(m)] = wire.encode(m)
-            self.transmit(node.index, peer, data)
+            self.transmit(node.index, peer, "deliver", data)
 
-    def transmit(self, sender: int, to: int, data: bytes) -> None:
+    def transmit(self, sender: int, to: int, kind: str, payload, *extra) -> None:
+        """Carries one message from `sender` to `to` as the event (kind, to, sender,
+        payload, *extra): lost, cut off by a partition, delayed (so reordered) or
+        duplicated in the safety phase, delivered within 10 ms in the liveness phase."""
         rng, s = self.rng, self.s
         reliable = self.liveness
         if not reliable:
             if (sender, to) in self.cut or rng.random() < s.loss:
                 return
         delay = rng.randint(1, 10 if reliable else s.max_delay_ms)
-        self.at(self.now + delay, "deliver", to, sender, data)
+        self.at(self.now + delay, kind, to, sender, payload, *extra)
         if not reliable and rng.random() < s.duplicate:
-            self.at(self.now + rng.randint(1, s.max_delay_ms), "deliver", to, sender, data)
+            self.at(self.now + rng.randint(1, s.max_delay_ms), kind, to, sender, payload,
+                    *extra)
 
     def fetch(self, node: Node, request) -> None:
-        peers = [p for p in request.peers if self.nodes[p].up]
+        """The driver's catch-up request goes to one peer, in turn, as the validator
+        sends it (node/runtime.py `fetch`): at most fetch_max_blocks, and with no idea
+        whether the peer is up."""
+        n = len(self.nodes)
+        peers = [p for p in request.peers if p != node.index] or \
+            [p for p in range(n) if p != node.index]
         if not peers:
             return
-        peer = self.nodes[self.rng.choice(peers)]
-        batches = peer.ledger.serve(request.from_height, request.to_height)
-        if peer.byzantine is not None and batches and self.rng.random() < 0.5:
-            first = batches[0]
-            batches = [type(first)(first.height, first.view, first.time_ms + 1, first.digest,
-                                   first.requests, first.certificate)] + batches[1:]
-        self.at(self.now + self.rng.randint(5, 30), "fetched", node.index, node.incarnation,
-                batches)
+        node.fetch_turn += 1
+        peer = peers[node.fetch_turn % len(peers)]
+        to = min(request.to_height, request.from_height + self.config.fetch_max_blocks - 1)
+        if node.byzantine is None:
+            self.result.fetch_requests += 1
+        self.transmit(node.index, peer, "fetch_request", [(request.from_height, to)], False)
+
+    def serve_fetch(self, server: Node, peer: int, ranges, flood: bool) -> None:
+        """A peer's catch-up requests, each within the server's FetchBudget (the
+        validator's `_serve_fetch`); every one costs the server time."""
+        config = self.config
+        for first, last in ranges:
+            if self.s.fetch_budget:
+                refused = server.fetch_budget.allow(peer, first, last, self.now / 1000)
+                if refused is not None:
+                    server.busy_us = max(server.busy_us, self.now * 1000) + self.s.refuse_us
+                    if server.byzantine is None:
+                        if flood:
+                            self.result.flood_refused += 1
+                        else:
+                            self.result.fetch_refused += 1
+                    continue
+            last = min(last, first + config.fetch_max_blocks - 1)
+            if flood:       # the flooder throws its answers away: only their cost counts
+                count = max(0, min(last, server.ledger.height) - first + 1)
+                blocks = []
+            else:
+                blocks = server.ledger.serve(first, last)
+                count = len(blocks)
+            server.busy_us = max(server.busy_us, self.now * 1000) + \
+                self.s.serve_us + self.s.serve_us_per_block * count
+            if server.byzantine is not None:
+                blocks = server.byzantine.answer_fetch(blocks)
+            elif flood:
+                self.result.flood_served += 1
+            else:
+                self.result.fetch_served += 1
+            if blocks:
+                self.transmit(server.index, peer, "fetched", blocks)
+
+    def take_fetched(self, node: Node, server: int, blocks) -> None:
+        applied, refusal = take_answer(self.config, node.crypto, self.registry.inspect,
+                                       node.driver, node.ledger, blocks)
+        if node.byzantine is not None:
+            return
+        self.result.catch_up_blocks += applied
+        if refusal is None:
+            return
+        if self.nodes[server].byzantine is not None:
+            self.result.catch_up_refused[refusal.kind] += 1
+        elif refusal.kind == DUE:
+            self.result.stale_answers += 1
+        else:
+            raise Violation(f"replica {node.index} refused correct replica {server}'s "
+                            f"block {refusal.height}: {refusal.reason}")
+
+    @staticmethod
+    def target(event) -> int | None:
+        """The node an event is an input of (it waits while that node is busy)."""
+        kind = event[0]
+        if kind in ("tick", "deliver", "fetch_request", "fetched", "submit"):
+            return event[1]
+        return None
 
     def step(self, event) -> None:
+        i = self.target(event)
+        if i is not None:
+            node = self.nodes[i]
+            if node.backlog or node.busy_us > self.now * 1000:
+                # its inputs wait, in order, while the node serves catch-up
+                node.backlog.append(event)
+                if not node.waking:
+                    node.waking = True
+                    self.at(-(-node.busy_us // 1000), "wake", i)
+                return
+        elif event[0] == "wake":
+            node = self.nodes[event[1]]
+            node.waking = False
+            while node.backlog and node.busy_us <= self.now * 1000:
+                self.handle(node.backlog.popleft())
+            if node.backlog:
+                node.waking = True
+                self.at(-(-node.busy_us // 1000), "wake", event[1])
+            return
+        self.handle(event)
+
+    def handle(self, event) -> None:
+        try:
+            self._step(event)
+        except (Crash, StorageFault) as error:
+            # injected by the node's Disk inside one of its steps: the driver has stopped
+            # the node already (`Node.fail`); it restarts from its disk later
+            i = event[1]
+            assert not self.nodes[i].up, f"replica {i} ran on after {error!r}"
+            self.at(self.now + self.rng.randint(50, 1_500), "restart", i)
+        except Halted as halted:
+            raise Violation(f"an input reached replica {event[1]} after its driver "
+                            f"stopped: {halted}") from None
+
+    def _step(self, event) -> None:
         kind = event[0]
         if kind == "tick":
             _, i, incarnation = event
@@ -192,6 +350,8 @@ class World:
             if node.up and node.incarnation == incarnation:
                 node.driver.tick(self.now)
                 self.at(self.now + self.s.tick_ms, "tick", i, incarnation)
+                if node.byzantine is not None and "fetch_flood" in node.byzantine.behaviours:
+                    self.flood(node)
         elif kind == "deliver":
             _, to, sender, data = event
             node = self.nodes[to]
@@ -200,18 +360,16 @@ class World:
                 node.driver.receive(sender, message)
                 if node.byzantine is None:
                     self.check_faults(node)
+        elif kind == "fetch_request":
+            _, to, sender, ranges, flood = event
+            server = self.nodes[to]
+            if server.up:
+                self.serve_fetch(server, sender, ranges, flood)
         elif kind == "fetched":
-            _, i, incarnation, batches = event
+            _, i, server, blocks = event
             node = self.nodes[i]
-            if node.up and node.incarnation == incarnation:
-                good = []
-                for batch in batches:
-                    if not batch_is_certified(self.config, node.crypto, batch):
-                        break
-                    if any(r.digest != hashlib.sha256(r.payload).digest() for r in batch.requests):
-                        break
-                    good.append(batch)
-                node.driver.apply_fetched(good)
+            if node.up:
+                self.take_fetched(node, server, blocks)
         elif kind == "submit":
             _, i, requests = event
             node = self.nodes[i]
@@ -221,12 +379,28 @@ class World:
                 node.driver.submit(fresh)
         elif kind == "crash":
             self.nodes[event[1]].crash()
+        elif kind == "arm":
+            _, i, fault = event
+            self.nodes[i].disk.armed.add(fault)
+        elif kind == POWER_LOSS:
+            # the machine goes down: the process with it, and the ledger's last
+            # transaction if nothing synced after it (fakes.py)
+            node = self.nodes[event[1]]
+            node.crash()
+            node.disk.power_loss()
+            self.at(self.now + self.rng.randint(50, 1_500), "restart", event[1])
         elif kind == "restart":
             self.start(event[1])
         elif kind == "heal":
             self.cut = set()
         else:
             raise AssertionError(kind)
+
+    def flood(self, node: Node) -> None:
+        for peer in range(len(self.nodes)):
+            if peer != node.index:
+                ranges = node.byzantine.flood(node.ledger.height, self.s.flood_per_tick)
+                self.transmit(node.index, peer, "fetch_request", ranges, True)
 
     def start(self, i: int) -> None:
         node = self.nodes[i]
@@ -258,6 +432,51 @@ class World:
                 raise Violation(f"replica {node.index} accused correct replica "
                                 f"{fault.peer} of {fault.kind}")
             self.result.faults_seen += 1
+
+    def check_persisted(self, node: Node, message) -> None:
+        """What a correct replica votes is on its disk before the vote leaves (the
+        driver's persist, then send): a pre-prepare or prepare needs its vote there, a
+        commit its prepared certificate, a view change its view and every certificate it
+        shows, a new view its view - or a later view's, or a stable checkpoint at or
+        above the height, which dropped them."""
+        data, t = node.storage.data, type(message)
+        if t is PrePrepare or t is Prepare or t is Commit:
+            height = message.height
+            held = self._held(data, height, t is Commit)
+            if held is None or held[0] < message.view or \
+                    (held[0] == message.view and held[1] != message.digest):
+                raise Violation(f"replica {node.index} sent a {t.__name__} for height "
+                                f"{height} of view {message.view} that its disk does not "
+                                f"hold (it holds {held})")
+        elif t is ViewChange or t is NewView:
+            view = message.new_view if t is ViewChange else message.view
+            stored = data.get(durable.VIEW_KEY)
+            if stored is None or msgpack.unpackb(stored)[0] < view:
+                raise Violation(f"replica {node.index} sent a {t.__name__} for view {view} "
+                                f"before its disk held that view")
+            if t is ViewChange and message.replica == node.index:
+                for proof in message.prepared:
+                    held = self._held(data, proof.height, True)
+                    if held is None or held[0] < proof.view:
+                        raise Violation(f"replica {node.index} showed a prepared "
+                                        f"certificate for height {proof.height} that its "
+                                        f"disk does not hold")
+
+    @staticmethod
+    def _held(data: dict, height: int, proof: bool) -> tuple[int, bytes] | None:
+        """(view, digest) of the vote or prepared certificate the disk holds at
+        `height`; a view beyond any when a stable checkpoint covers the height."""
+        stable = data.get(durable.STABLE_KEY)
+        if stable is not None and msgpack.unpackb(stable)[0] >= height:
+            return (1 << 64, b"")
+        if proof:
+            raw = data.get(durable.proof_key(height))
+            if raw is None:
+                return None
+            certificate = wire.decode_proof(raw)
+            return certificate.view, certificate.digest
+        raw = data.get(durable.vote_key(height))
+        return None if raw is None else tuple(msgpack.unpackb(raw))
 
     def check_block(self, ledger: HashChainLedger, batch) -> None:
         owner = next(n for n in self.nodes if n.ledger is ledger)
@@ -306,6 +525,10 @@ class World:
             self.result.violations.append(str(v))
         except AssertionError:
             self.result.violations.append("assertion: " + traceback.format_exc()[-600:])
+        for i in self.correct:
+            disk = self.nodes[i].disk
+            self.result.storage_faults.update(disk.fired)
+            self.result.blocks_lost += disk.lost
         views = [n.driver.replica.view for n in self.nodes if n.up and n.byzantine is None]
         self.result.view_changes = max(views, default=0)
         self.result.blocks = max((self.nodes[i].ledger.height for i in self.correct), default=0)
@@ -331,6 +554,13 @@ class World:
                 down = rng.randint(0, s.safety_ms)
                 self.at(down, "crash", i)
                 self.at(down + rng.randint(50, 1_500), "restart", i)
+            for fault in ARMED_FAULTS + (POWER_LOSS,):
+                if rng.random() < s.storage_faults:
+                    when = rng.randint(0, s.safety_ms)
+                    if fault == POWER_LOSS:
+                        self.at(when, POWER_LOSS, i)
+                    else:
+                        self.at(when, "arm", i, fault)
         if n > 1 and rng.random() < 0.5:
             side = set(rng.sample(range(n), rng.randint(1, n // 2)))
             self.cut = {(a, b) for a in range(n) for b in range(n)
@@ -340,6 +570,8 @@ class World:
         # liveness phase: a quorum of correct replicas, connected and reliable
         self.liveness = True
         self.cut = set()
+        for node in self.nodes:
+            node.disk.armed.clear()     # faults that did not fire in the safety phase
         q = quorum(n)
         self.core = set(rng.sample(self.correct, q)) if len(self.correct) > q else set(self.correct)
         for i in self.correct:

@@ -1,0 +1,134 @@
+"""Checking catch-up answers (consensus/fetched.py), the code the validator, the simulator
+and the scenario cluster share: the run that may be applied, and the first refusal with
+the check that refused it."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from consensus.digest import batch_digest
+from consensus.fetched import (CERTIFICATE, CHAIN, DIGEST, DUE, ENVELOPE, FORM, HASH,
+                               FetchedBlock, check_fetched)
+from tests.consensus.cluster import Cluster
+from tests.sim.fakes import header_hash
+
+
+def chain(count: int = 3) -> tuple[Cluster, list[FetchedBlock]]:
+    """A cluster whose replicas 0-2 committed `count` blocks while replica 3 was cut off;
+    the blocks as replica 0 serves them."""
+    c = Cluster()
+    c.tick()
+    c.cut = {3}
+    for _ in range(count):
+        c.drivers[0].submit(c.requests(2))
+        c.deliver()
+    assert c.heights()[:3] == [count] * 3
+    return c, c.ledgers[0].serve(1, count)
+
+
+def check(c: Cluster, blocks, committed: int = 0, head: bytes | None = bytes(32)):
+    return check_fetched(c.config, c.keys.signer(3), c.registry.inspect, header_hash,
+                         committed, head, blocks)
+
+
+def test_certified_blocks_that_follow_are_taken_in_order():
+    c, blocks = chain()
+    checked = check(c, blocks)
+    assert checked.refused is None
+    assert [b.height for b in checked.batches] == [1, 2, 3]
+    assert [b.digest for b in checked.batches] == [b.digest for b in c.ledgers[0].blocks]
+    assert all(b.requests == a.requests for a, b in zip(c.ledgers[0].blocks, checked.batches))
+
+
+def test_blocks_already_held_are_skipped_and_the_rest_must_chain_to_the_head():
+    c, blocks = chain()
+    head = c.ledgers[0].hashes[0]
+    checked = check(c, blocks, committed=1, head=head)
+    assert [b.height for b in checked.batches] == [2, 3] and checked.refused is None
+    refused = check(c, blocks, committed=1, head=bytes(32)).refused
+    assert (refused.height, refused.kind) == (2, CHAIN)
+    # the head unknown: the first block's link is not checked, the next ones' are
+    assert len(check(c, blocks[1:], committed=1, head=None).batches) == 2
+
+
+def _lies(c: Cluster, blocks: list[FetchedBlock]):
+    """One altered second block per check, and the check that must refuse it."""
+    second = blocks[1]
+    yield DUE, [blocks[0], blocks[2]]
+    yield FORM, [blocks[0], replace(second, view=-1)]
+    yield FORM, [blocks[0], replace(second, height=b"2")]
+    yield FORM, [blocks[0], replace(second, certificate=((b"\x00", b"x"),))]
+    yield FORM, [blocks[0], replace(second, envelopes=list(second.envelopes))]
+    yield CHAIN, [blocks[0], replace(second, prev_hash=bytes(32))]
+    yield HASH, [blocks[0], replace(second, hash=bytes(32))]
+    yield ENVELOPE, [blocks[0], replace(second, envelopes=second.envelopes + (b"bad",))]
+    yield DIGEST, [blocks[0], replace(second, envelopes=second.envelopes[::-1])]
+    yield DIGEST, [blocks[0], replace(second, time_ms=second.time_ms + 1)]
+    yield CERTIFICATE, [blocks[0], replace(
+        second, certificate=second.certificate[:c.config.quorum - 1])]
+    yield CERTIFICATE, [blocks[0], replace(second, view=second.view + 1)]
+    doubled = second.certificate[:1] * c.config.quorum
+    yield CERTIFICATE, [blocks[0], replace(second, certificate=doubled)]
+
+
+def test_each_lie_is_refused_by_its_check_and_ends_the_answer():
+    c, blocks = chain()
+    for kind, answer in _lies(c, blocks):
+        checked = check(c, answer + blocks[2:])
+        assert checked.refused is not None and checked.refused.kind == kind, (kind, answer)
+        assert [b.height for b in checked.batches] == [1]
+
+
+def test_a_certificate_of_another_network_is_refused():
+    """The same validators and keys under another genesis: the signing domain differs,
+    so the batch digest does, and a block relabelled to fit it still carries commits
+    signed in the first network's domain."""
+    c, blocks = chain(1)
+    other = replace(c.config, genesis_hash=b"\x01" * 32)
+    crypto = c.keys.signer(3)
+
+    def check_other(answer):
+        return check_fetched(other, crypto, c.registry.inspect, header_hash, 0, bytes(32),
+                             answer)
+    assert check_other(blocks).refused.kind == DIGEST
+    block = blocks[0]
+    requests = c.registry.inspect(list(block.envelopes))
+    relabelled = replace(block, batch_digest=batch_digest(
+        other.domain, block.height, block.time_ms, [r.digest for r in requests]))
+    relabelled = replace(relabelled, hash=header_hash(relabelled))
+    assert check_other([relabelled]).refused.kind == CERTIFICATE
+    assert check(c, blocks).refused is None
+
+
+@pytest.mark.parametrize("field,value", [("height", "1"), ("height", True),
+                                         ("time_ms", 1 << 64), ("batch_digest", None),
+                                         ("certificate", [(0, b"x")])])
+def test_malformed_fields_are_a_refusal_never_an_exception(field, value):
+    c, blocks = chain(1)
+    checked = check(c, [replace(blocks[0], **{field: value})])
+    assert checked.batches == () and checked.refused.kind == FORM
+
+
+def test_a_lagging_replica_refuses_a_lying_peer_and_catches_up_from_the_truth():
+    """Scenario: replica 3 fetches from replica 0, which alters the second block's
+    certificate; replica 3 applies the first block only, then, the lie dropped, the
+    rest."""
+    c, _ = chain(4)
+    lying = {"on": True}
+
+    def tamper(server, to, blocks):
+        if not lying["on"] or len(blocks) < 2:
+            return blocks
+        return [blocks[0], replace(blocks[1], certificate=blocks[1].certificate[:1])] + \
+            blocks[2:]
+    c.tamper_fetched = tamper
+    c.cut = set()
+    c.tick(3)
+    assert c.refused_fetched and {r.kind for _, _, r in c.refused_fetched} == {CERTIFICATE}
+    assert {r.height for _, _, r in c.refused_fetched} == {2}
+    assert c.ledgers[3].height == 1
+    lying["on"] = False
+    c.tick(30)
+    assert c.heights() == [4, 4, 4, 4]
+    assert c.ledgers[3].hashes == c.ledgers[0].hashes
