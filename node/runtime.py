@@ -60,7 +60,7 @@ RECENT_IDS = 50_000         # executed ids a restarted replica remembers as orde
 # transactions refused before ordering (admission: not an active member), remembered so
 # that asking for one answers its refusal; the oldest forgotten first
 REFUSED_KEPT = 100_000
-FETCH_LOG_INTERVAL_S = 10.0   # refused catch-up requests: one line per kind and interval
+FETCH_LOG_INTERVAL_S = 10.0   # refused catch-up requests and answers: lines per kind, interval
 SHUN_S, SHUN_MAX_S = 2.0, 60.0  # a faulty partner's link is dropped this long, doubling
 
 
@@ -487,16 +487,21 @@ class Validator:
         now = time.monotonic()
         refused = self.fetch_budget.allow(peer, from_height, to_height, now)
         if refused is not None:
-            if self._fetch_log is None:
-                self._fetch_log = SampledLog(FETCH_LOG_INTERVAL_S, now, me=self.me)
-            self._fetch_log.note(now, "fetch_refused", {"peer": self.names[peer],
-                                                        "reason": refused})
+            self._fetch_note("fetch_refused", {"peer": self.names[peer], "reason": refused})
             return
         count = min(to_height - from_height + 1, self.config.limits.fetch_max_blocks)
         records = self.store.raw_blocks(from_height, count,
                                         self.config.limits.max_frame_bytes // 2)
         if records:
             self.transport.send(peer, peering.blocks_frame(records))
+
+    def _fetch_note(self, event: str, kind: dict, **details) -> None:
+        """Catch-up requests refused and answers refused, logged as SampledLog does: a
+        peer that repeats them costs two lines per kind and interval, not one each."""
+        now = time.monotonic()
+        if self._fetch_log is None:
+            self._fetch_log = SampledLog(FETCH_LOG_INTERVAL_S, now, me=self.me)
+        self._fetch_log.note(now, event, kind, **details)
 
     def _apply_blocks(self, peer: int, records: list[BlockRecord]) -> None:
         """A peer's catch-up answer: the blocks that follow this node's committed height,
@@ -515,8 +520,9 @@ class Validator:
                                 head_hash if head_height == committed else None, records)
         refused = checked.refused
         if refused is not None:
-            log.warning("bad_fetched_block", peer=self.names[peer], height=refused.height,
-                        reason=refused.reason)
+            self._fetch_note("bad_fetched_block", {"peer": self.names[peer],
+                                                   "check": refused.kind},
+                             height=refused.height, reason=refused.reason)
         if checked.batches:
             self._guarded(self.driver.apply_fetched, list(checked.batches))
             log.info("caught_up", peer=self.names[peer], height=checked.batches[-1].height)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from consensus.digest import batch_digest
+from consensus.digest import batch_digest, commit_bytes, envelope_hash
 from consensus.fetched import (CERTIFICATE, CHAIN, DIGEST, DUE, ENVELOPE, FORM, HASH,
                                FetchedBlock, check_fetched)
 from tests.consensus.cluster import Cluster
@@ -52,6 +52,18 @@ def test_blocks_already_held_are_skipped_and_the_rest_must_chain_to_the_head():
     assert len(check(c, blocks[1:], committed=1, head=None).batches) == 2
 
 
+def certified(c: Cluster, block: FetchedBlock, config=None) -> FetchedBlock:
+    """`block` as a quorum would have certified it, whatever its envelopes: the digest
+    over their hashes, the commits of replicas 0 to quorum - 1, the header's hash."""
+    config = config or c.config
+    digest = batch_digest(config.domain, block.height, block.time_ms,
+                          [envelope_hash(e) for e in block.envelopes])
+    message = commit_bytes(config.domain, block.view, block.height, digest)
+    certificate = tuple((i, c.keys.signer(i).sign(message)) for i in range(config.quorum))
+    block = replace(block, batch_digest=digest, certificate=certificate)
+    return replace(block, hash=header_hash(block))
+
+
 def _lies(c: Cluster, blocks: list[FetchedBlock]):
     """One altered second block per check, and the check that must refuse it."""
     second = blocks[1]
@@ -62,8 +74,10 @@ def _lies(c: Cluster, blocks: list[FetchedBlock]):
     yield FORM, [blocks[0], replace(second, envelopes=list(second.envelopes))]
     yield CHAIN, [blocks[0], replace(second, prev_hash=bytes(32))]
     yield HASH, [blocks[0], replace(second, hash=bytes(32))]
-    yield ENVELOPE, [blocks[0], replace(second, envelopes=second.envelopes + (b"bad",))]
+    yield DIGEST, [blocks[0], replace(second, envelopes=second.envelopes + (b"bad",))]
     yield DIGEST, [blocks[0], replace(second, envelopes=second.envelopes[::-1])]
+    yield ENVELOPE, [blocks[0], certified(c, replace(second,
+                                                     envelopes=second.envelopes + (b"bad",)))]
     yield DIGEST, [blocks[0], replace(second, time_ms=second.time_ms + 1)]
     yield CERTIFICATE, [blocks[0], replace(
         second, certificate=second.certificate[:c.config.quorum - 1])]
@@ -78,6 +92,25 @@ def test_each_lie_is_refused_by_its_check_and_ends_the_answer():
         checked = check(c, answer + blocks[2:])
         assert checked.refused is not None and checked.refused.kind == kind, (kind, answer)
         assert [b.height for b in checked.batches] == [1]
+
+
+def test_a_forged_certificate_is_refused_before_any_envelope_is_opened():
+    """A peer's made-up block of validly signed envelopes under a certificate of its own
+    costs hashes and at most n signatures, never a signature check per envelope."""
+    c, blocks = chain(1)
+    opened = []
+
+    def inspect(envelopes):
+        opened.extend(envelopes)
+        return c.registry.inspect(envelopes)
+    block = blocks[0]
+    forged = replace(block, certificate=tuple((i, bytes(16)) for i in range(c.config.n)))
+    for answer, kind in (([forged], CERTIFICATE), ([replace(block, time_ms=1)], DIGEST)):
+        refused = check_fetched(c.config, c.keys.signer(3), inspect, header_hash, 0,
+                                bytes(32), answer).refused
+        assert refused.kind == kind and opened == []
+    assert check_fetched(c.config, c.keys.signer(3), inspect, header_hash, 0, bytes(32),
+                         [block]).refused is None and opened == list(block.envelopes)
 
 
 def test_a_certificate_of_another_network_is_refused():

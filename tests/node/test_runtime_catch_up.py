@@ -58,8 +58,13 @@ def blocks(folder, where, genesis=None, count: int = 3) -> list[BlockRecord]:
     return records
 
 
-def answered(node: Validator, records: list[BlockRecord]) -> list[dict]:
-    """The node takes a peer's (brightlands') answer; its warnings are returned."""
+def answered(node: Validator, records: list[BlockRecord], fresh_log: bool = True
+             ) -> list[dict]:
+    """The node takes a peer's (brightlands') answer; its warnings are returned. The
+    node logs refusals sampled (a kind's first line in an interval); `fresh_log` starts
+    a new interval, so that each answer here is judged on its own."""
+    if fresh_log:
+        node._fetch_log = None
     with capture_logs() as logs:
         node._on_frame(2, peering.blocks_frame([r.encode() for r in records]))
     return [e for e in logs if e["event"] == "bad_fetched_block"]
@@ -124,3 +129,12 @@ def test_blocks_that_do_not_chain_or_whose_hash_lies_are_refused(net, node, tmp_
     other = blocks(net, tmp_path / "other", count=2)
     warnings = answered(node, other[1:])
     assert [w["height"] for w in warnings] == [2] and "follow" in warnings[0]["reason"]
+
+
+def test_a_peer_repeating_a_bad_answer_costs_one_log_line_per_interval(net, node, tmp_path):
+    good = blocks(net, tmp_path / "source")
+    relinked = dataclasses.replace(good[0], prev_hash=b"\x01" * 32)
+    assert len(answered(node, [relinked])) == 1
+    for _ in range(100):
+        assert answered(node, [relinked], fresh_log=False) == []
+    assert node.store.head()[0] == 0
