@@ -17,6 +17,11 @@ would. The modes, each an attack a partner once made work against real processes
 - `lying_catch_up`: every block it serves in a catch-up answer carries another block time
   than the one its certificate signs.
 - `bad_frames`: every 10 ms, a frame that does not parse, to every peer.
+- `second_genesis`: answers catch-up requests with the blocks of another network made
+  with the same validator keys and chain id under another genesis (an operator who
+  regenerated a genesis with the partners' keys), read from the validator data folder
+  named by STADSMUNT_SECOND_GENESIS; and every 10 ms sends its first blocks to every
+  peer unasked.
 
 Lives under tests/ only: production code has no hooks for it.
 """
@@ -34,6 +39,7 @@ from node import peering
 from node.envelope import sign_tx
 from node.keys import Keypair
 from node.runtime import Validator
+from node.store import Store
 from ops import cli
 
 EVERY_S = 0.01
@@ -134,8 +140,28 @@ def bad_frames() -> None:
     _every(garbage)
 
 
+def second_genesis() -> None:
+    store = Store(os.environ["STADSMUNT_SECOND_GENESIS"])
+    held = store.raw_blocks(1, 1 << 20, 1 << 30)
+    store.close()
+    assert held, "the second network has no blocks"
+
+    def blocks(from_height: int) -> bytes:
+        return peering.blocks_frame(held[max(from_height, 1) - 1:][:64])
+
+    def serve(self, peer: int, from_height: int, to_height: int) -> None:
+        if from_height <= len(held):
+            self.transport.send(peer, blocks(from_height))
+    Validator._serve_fetch = serve
+
+    def unasked(node: Validator) -> None:
+        for peer in _peers(node):
+            node.transport.send(peer, blocks(1))
+    _every(unasked)
+
+
 MODES = {f.__name__: f for f in (fetch_flood, bad_votes, equivocate, junk_forward,
-                                 lying_catch_up, bad_frames)}
+                                 lying_catch_up, bad_frames, second_genesis)}
 
 if __name__ == "__main__":
     mode, folder = sys.argv[1], sys.argv[2]

@@ -47,13 +47,15 @@ def tx_id_of_envelope(raw: bytes) -> str:
 
 
 class Network:
-    def __init__(self, root: Path, validators: int = 4):
+    def __init__(self, root: Path, validators: int = 4, made: bool = False):
+        """Runs `network init` in `root`, or, `made`, takes the network already there."""
         self.root = root
         self.size = validators
-        self.base_port = free_base_port(2 * validators)
-        done = run_cli("network", "init", str(root), "--validators", str(validators),
-                       "--base-port", str(self.base_port))
-        assert done.returncode == 0, done.stderr
+        if not made:
+            base_port = free_base_port(2 * validators)
+            done = run_cli("network", "init", str(root), "--validators", str(validators),
+                           "--base-port", str(base_port))
+            assert done.returncode == 0, done.stderr
         info = json.loads((root / "network.json").read_text())
         self.chain = info["chain"]
         self.genesis_hash = info["genesis"]

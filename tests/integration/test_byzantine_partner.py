@@ -7,15 +7,19 @@ evidence naming the partner.
 
 Each of these attacks once worked against real processes: catch-up requests froze every
 honest validator, a frame of wrong votes stalled them for seconds, forwarded junk was
-stored for good, tampered catch-up answers surfaced as ERROR tracebacks.
+stored for good, tampered catch-up answers surfaced as ERROR tracebacks, and a validator
+catching up executed the blocks of a second genesis signed with the same keys and forked.
 """
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 
-from netharness import Load, run_cli
+from netharness import Load, Network, free_base_port, run_cli
+from node import genesis as genesis_file
 from test_admission_floods import executed
 from test_hostile_http import view_changes
 
@@ -26,9 +30,14 @@ MAX_STALL_S = 2.0              # the longest time without a commit while it atta
 
 @pytest.mark.parametrize("mode, bad", [
     ("fetch_flood", "vng"), ("bad_votes", "vng"), ("equivocate", "municipality"),
-    ("junk_forward", "vng"), ("lying_catch_up", "vng"), ("bad_frames", "vng")])
-async def test_honest_validators_carry_on_and_name_the_partner(network, mode, bad):
+    ("junk_forward", "vng"), ("lying_catch_up", "vng"), ("bad_frames", "vng"),
+    ("second_genesis", "vng")])
+async def test_honest_validators_carry_on_and_name_the_partner(network, mode, bad, tmp_path,
+                                                               monkeypatch):
     net = await network(4, start=False)
+    if mode == "second_genesis":
+        other = await _second_network(net, tmp_path / "second")
+        monkeypatch.setenv("STADSMUNT_SECOND_GENESIS", str(other / bad / "data"))
     honest = [n for n in net.names if n != bad]
     for name in honest:
         net.start(name)
@@ -48,6 +57,8 @@ async def test_honest_validators_carry_on_and_name_the_partner(network, mode, ba
     if mode == "lying_catch_up":
         # a wiped honest validator catches up, asking the liar too
         await _wiped_catches_up(net, honest[-1], honest[:-1])
+    if mode == "second_genesis":
+        await _wiped_refuses_the_partner(net, honest[-1], bad, honest[:-1])
     heights = await net.heights(honest)
     await net.assert_same_blocks(honest, min(heights.values()))
     # the load's registrations all committed; nothing else (forwarded junk) was ordered
@@ -70,3 +81,64 @@ async def _wiped_catches_up(net, name: str, others: list[str]) -> None:
     net.start(name)
     top = max((await net.heights(others)).values())
     await net.wait_height(top, [name], timeout_s=60)
+
+
+async def _wiped_refuses_the_partner(net, name: str, bad: str, others: list[str]) -> None:
+    """Kills `name`, wipes its ledger and starts it again with its other honest peers
+    frozen, so that only `bad` answers it: it must refuse every block `bad` sends (and
+    say so, naming it) and stay at height 0; once the others are thawed, it catches up
+    on this network's chain."""
+    net.kill(name)
+    shutil.rmtree(net.root / name / "data")
+    before = len(net.log_events(name, "bad_fetched_block"))
+    for other in others:
+        net.freeze(other)
+    net.start(name)
+
+    async def refused() -> list[dict]:
+        return [e for e in net.log_events(name, "bad_fetched_block")[before:]
+                if e["peer"] == bad]
+    found = await net.wait_for(f"{name} to refuse {bad}'s blocks", refused, timeout_s=30)
+    assert found[0]["height"] == 1 and found[0]["check"] == "chain", found
+    assert (await net.heights([name]))[name] == 0
+    for other in others:
+        net.thaw(other)
+    top = max((await net.heights(others)).values())
+    await net.wait_height(top, [name], timeout_s=60)
+
+
+async def _second_network(net: Network, root: Path) -> Path:
+    """Another network with `net`'s validator keys, admin key and chain id under another
+    genesis (the city renamed, as an operator regenerating a genesis might), on ports of
+    its own; it runs until some blocks are committed, then stops. Returns its folder."""
+    shutil.copytree(net.root, root)
+    base = free_base_port(2 * net.size)
+    moved = {}
+    for i, name in enumerate(net.names):
+        moved[f"127.0.0.1:{net.peer_ports[name]}"] = f"127.0.0.1:{base + 2 * i}"
+        moved[net.gateways[name].removeprefix("http://")] = f"127.0.0.1:{base + 2 * i + 1}"
+    genesis = json.loads((root / "genesis.json").read_text())
+    genesis["city"] = "Kerkrade"
+    for path in [root / "genesis.json"] + [root / n / "genesis.json" for n in net.names]:
+        path.write_text(json.dumps(genesis, indent=2))
+    info = json.loads((root / "network.json").read_text())
+    info["genesis"] = genesis_file.load(root / "genesis.json").hash().hex()
+    assert info["chain"] == net.chain and info["genesis"] != net.genesis_hash
+    for path, text in [(root / "network.json", json.dumps(info, indent=2))] + [
+            (root / n / "node.toml", (root / n / "node.toml").read_text()) for n in net.names]:
+        for old, new in moved.items():
+            text = text.replace(old, new)
+        path.write_text(text)
+    other = Network(root, net.size, made=True)
+    try:
+        other.start_all()
+        await other.wait_ready()
+        load = Load(other, clients=2)
+        load.start()
+        try:
+            await load.wait_committed(10, timeout_s=60)
+        finally:
+            await load.stop()
+    finally:
+        await other.close()
+    return root
