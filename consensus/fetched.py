@@ -38,7 +38,7 @@ see), and the door and signatures as `inspect` and `Crypto`, as they do for the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol, Sequence
 
 from consensus.api import CommittedBatch, Crypto, Inspect
@@ -81,6 +81,7 @@ class Refusal:
     height: object      # as the peer sent it: not necessarily an integer
     kind: str           # one of KINDS
     reason: str
+    index: int = 0      # the refused block's place in the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +103,13 @@ def check_fetched(config: Config, crypto: Crypto, inspect: Inspect, header_hash:
     else None (then the first block's link is not checked)."""
     taken: list[CommittedBatch] = []
     expected, prev = committed_height + 1, head_hash
-    for block in blocks:
+    for index, block in enumerate(blocks):
         height = block.height
         if type(height) is int and height < expected:
             continue
         refusal = _fault(config, crypto, inspect, header_hash, block, expected, prev)
         if isinstance(refusal, Refusal):
-            return Checked(tuple(taken), refusal)
+            return Checked(tuple(taken), replace(refusal, index=index))
         taken.append(refusal)
         expected, prev = expected + 1, block.hash
     return Checked(tuple(taken), None)

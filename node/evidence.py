@@ -4,7 +4,8 @@ correct validator does (consensus/faults.py), kept, counted and said by name.
 Each fault is appended, as one JSON line, to `DATA/evidence.jsonl`: the time, the
 partner's name, the kind, and each message that shows it as the hex of its wire bytes
 (consensus/wire.py), so that anyone with the genesis can decode it and check the
-signatures (equivocation: two messages, both validly signed). At most `kept_per_kind`
+signatures (equivocation: two messages, both validly signed); a bad catch-up answer
+keeps the refused block's bytes (node/block.py BlockRecord) and the reason (`detail`). At most `kept_per_kind`
 records per partner and kind are written in a process's lifetime (the count goes on);
 the file is read by `stadsmunt node evidence DIR`. Counts since the process started are
 in the status and /metrics (`stadsmunt_peer_faults`), and each partner and kind is
@@ -40,7 +41,10 @@ class Evidence:
         count = kinds[fault.kind] = kinds.get(fault.kind, 0) + 1
         if count <= self.kept_per_kind:
             line = {"time_ms": now_ms, "validator": name, "kind": fault.kind,
-                    "messages": [wire.encode(m).hex() for m in fault.evidence]}
+                    "messages": [(m if type(m) is bytes else wire.encode(m)).hex()
+                                 for m in fault.evidence]}
+            if fault.detail:
+                line["detail"] = fault.detail
             with open(self.path, "a", encoding="utf-8") as out:
                 out.write(json.dumps(line, sort_keys=True) + "\n")
         at, logged = self._logged.get((name, fault.kind), (None, 0))

@@ -25,6 +25,7 @@ import structlog
 from consensus.api import CommittedBatch, Fetch, StableCheckpoint
 from consensus.config import Config
 from consensus.driver import Driver
+from consensus.faults import BAD_CATCH_UP, Fault
 from consensus.fetched import check_fetched
 from consensus.messages import Forward
 from consensus.replica import Replica
@@ -519,13 +520,22 @@ class Validator:
                                 _header_hash, committed,
                                 head_hash if head_height == committed else None, records)
         refused = checked.refused
+        if checked.batches:
+            self._guarded(self.driver.apply_fetched, list(checked.batches))
+            log.info("caught_up", peer=self.names[peer], height=checked.batches[-1].height)
         if refused is not None:
             self._fetch_note("bad_fetched_block", {"peer": self.names[peer],
                                                    "check": refused.kind},
                              height=refused.height, reason=refused.reason)
-        if checked.batches:
-            self._guarded(self.driver.apply_fetched, list(checked.batches))
-            log.info("caught_up", peer=self.names[peer], height=checked.batches[-1].height)
+            # no correct validator serves such a block: kept as evidence, link dropped
+            self._on_faults([Fault(peer, BAD_CATCH_UP, (_as_sent(records[refused.index]),),
+                                   f"block {refused.height!r}: {refused.reason}")])
+
+
+def _as_sent(record: BlockRecord) -> bytes:
+    """A fetched record's bytes again, for the evidence: what was decoded from msgpack
+    packs back to the same bytes (node/codec.py is canonical), however wrong its fields."""
+    return record.encode()
 
 
 def _header_hash(record: BlockRecord) -> bytes | None:

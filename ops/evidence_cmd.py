@@ -3,7 +3,8 @@
 
 Each message is shown decoded (its kind, view, height and digest); the hex in the JSON
 is its exact wire bytes, which a partner can decode (consensus/wire.py) and whose
-signature anyone can check against the genesis keys.
+signature anyone can check against the genesis keys. A bad catch-up answer shows the
+refused block's height and view, and why it was refused.
 """
 from __future__ import annotations
 
@@ -11,16 +12,24 @@ import argparse
 import json
 
 from consensus import wire
+from consensus.faults import BAD_CATCH_UP
 from consensus.messages import Commit, PrePrepare, Prepare, ViewChange
 from node import config as node_config, evidence
+from node.block import BlockRecord
 from ops.client_rows import city_time, table
 from ops.errors import CheckFailed, UsageError
 
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
-def describe(hexed: str) -> str:
-    """A message of the evidence in a few words."""
+def describe(hexed: str, kind: str | None = None) -> str:
+    """A message of the evidence in a few words (of a bad catch-up answer: the block)."""
+    if kind == BAD_CATCH_UP:
+        try:
+            record = BlockRecord.decode(bytes.fromhex(hexed))
+        except Exception:
+            return "(a block that does not decode)"
+        return f"block {record.height!r} view {record.view!r}"
     try:
         message = wire.decode(bytes.fromhex(hexed), MAX_MESSAGE_BYTES)
     except Exception:
@@ -51,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         print("No evidence: no partner sent anything no correct validator sends.")
         return 0
     rows = [[city_time(item.get("time_ms", 0)), item.get("validator"), item.get("kind"),
-             "; ".join(describe(m) for m in item.get("messages", []))] for item in items]
+             "; ".join([describe(m, item.get("kind")) for m in item.get("messages", [])]
+                       + ([item["detail"]] if item.get("detail") else []))]
+            for item in items]
     print(table(["time", "validator", "kind", "messages"], rows))
     return 0
 

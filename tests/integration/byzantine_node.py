@@ -20,8 +20,7 @@ would. The modes, each an attack a partner once made work against real processes
 - `second_genesis`: answers catch-up requests with the blocks of another network made
   with the same validator keys and chain id under another genesis (an operator who
   regenerated a genesis with the partners' keys), read from the validator data folder
-  named by STADSMUNT_SECOND_GENESIS; and every 10 ms sends its first blocks to every
-  peer unasked.
+  named by STADSMUNT_SECOND_GENESIS.
 
 Lives under tests/ only: production code has no hooks for it.
 """
@@ -153,11 +152,6 @@ def second_genesis() -> None:
         if from_height <= len(held):
             self.transport.send(peer, blocks(from_height))
     Validator._serve_fetch = serve
-
-    def unasked(node: Validator) -> None:
-        for peer in _peers(node):
-            node.transport.send(peer, blocks(1))
-    _every(unasked)
 
 
 MODES = {f.__name__: f for f in (fetch_flood, bad_votes, equivocate, junk_forward,

@@ -26,6 +26,8 @@ from test_hostile_http import view_changes
 LOAD_S_COMMITS = 40            # the honest load must get this many committed meanwhile
 MAX_LOG_LINES = 400            # an honest validator's log during the attack, at most
 MAX_STALL_S = 2.0              # the longest time without a commit while it attacks
+# catch-up attacks: the check of consensus/fetched.py that refuses the partner's first block
+REFUSED_CHECK = {"lying_catch_up": "digest", "second_genesis": "chain"}
 
 
 @pytest.mark.parametrize("mode, bad", [
@@ -54,11 +56,9 @@ async def test_honest_validators_carry_on_and_name_the_partner(network, mode, ba
     stalls = [b - a for a, b in zip(times, times[1:])]
     assert max(stalls) <= MAX_STALL_S, max(stalls)
     assert max([await view_changes(net, n) for n in honest]) <= 1
-    if mode == "lying_catch_up":
-        # a wiped honest validator catches up, asking the liar too
-        await _wiped_catches_up(net, honest[-1], honest[:-1])
-    if mode == "second_genesis":
-        await _wiped_refuses_the_partner(net, honest[-1], bad, honest[:-1])
+    if mode in REFUSED_CHECK:
+        await _wiped_refuses_the_partner(net, honest[-1], bad, honest[:-1],
+                                         REFUSED_CHECK[mode])
     heights = await net.heights(honest)
     await net.assert_same_blocks(honest, min(heights.values()))
     # the load's registrations all committed; nothing else (forwarded junk) was ordered
@@ -67,27 +67,19 @@ async def test_honest_validators_carry_on_and_name_the_partner(network, mode, ba
         log = (net.root / f"{name}.log").read_text()
         assert "Traceback" not in log, log[-3000:]
         assert len(log.splitlines()) - lines[name] <= MAX_LOG_LINES, net.log_tail(name, 40)
-    if mode in ("bad_votes", "equivocate"):
-        kind = "bad_signature" if mode == "bad_votes" else "equivocation"
+    if mode in ("bad_votes", "equivocate", "lying_catch_up", "second_genesis"):
+        kind = {"bad_votes": "bad_signature", "equivocate": "equivocation"}.get(
+            mode, "bad_catch_up")
         named = [run_cli("node", "evidence", str(net.root / n)).stdout for n in honest]
         assert any(bad in out and kind in out for out in named), named
 
 
-async def _wiped_catches_up(net, name: str, others: list[str]) -> None:
-    """Kills `name`, wipes its ledger, starts it again and waits until it reaches the
-    others' height."""
-    net.kill(name)
-    shutil.rmtree(net.root / name / "data")
-    net.start(name)
-    top = max((await net.heights(others)).values())
-    await net.wait_height(top, [name], timeout_s=60)
-
-
-async def _wiped_refuses_the_partner(net, name: str, bad: str, others: list[str]) -> None:
+async def _wiped_refuses_the_partner(net, name: str, bad: str, others: list[str],
+                                     check: str) -> None:
     """Kills `name`, wipes its ledger and starts it again with its other honest peers
-    frozen, so that only `bad` answers it: it must refuse every block `bad` sends (and
-    say so, naming it) and stay at height 0; once the others are thawed, it catches up
-    on this network's chain."""
+    frozen, so that only `bad` answers it: it must refuse the blocks `bad` sends (and
+    say so, naming it, and keep them as evidence) and stay at height 0; once the others
+    are thawed, it catches up on this network's chain."""
     net.kill(name)
     shutil.rmtree(net.root / name / "data")
     before = len(net.log_events(name, "bad_fetched_block"))
@@ -99,7 +91,7 @@ async def _wiped_refuses_the_partner(net, name: str, bad: str, others: list[str]
         return [e for e in net.log_events(name, "bad_fetched_block")[before:]
                 if e["peer"] == bad]
     found = await net.wait_for(f"{name} to refuse {bad}'s blocks", refused, timeout_s=30)
-    assert found[0]["height"] == 1 and found[0]["check"] == "chain", found
+    assert found[0]["height"] == 1 and found[0]["check"] == check, found
     assert (await net.heights([name]))[name] == 0
     for other in others:
         net.thaw(other)

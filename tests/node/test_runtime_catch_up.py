@@ -12,13 +12,14 @@ from structlog.testing import capture_logs
 
 from consensus.api import CommittedBatch
 from consensus.digest import batch_digest, commit_bytes
-from node import config as node_config, genesis as genesis_file, peering
+from node import config as node_config, evidence, genesis as genesis_file, peering
 from node.block import BlockRecord, block_hash
 from node.envelope import sign_tx
 from node.executor import open_ledger
 from node.keys import Keypair, read_key_file
 from node.runtime import Validator
 from ops import network
+from tests.integration.netharness import run_cli
 
 NAMES = ("municipality", "cbs", "brightlands", "vng")
 T0 = 1_790_000_000_000
@@ -77,12 +78,15 @@ def node(net):
     validator.store.close()
 
 
-def test_certified_blocks_that_follow_are_executed(net, node, tmp_path):
-    assert answered(node, blocks(net, tmp_path / "source")) == []
+async def test_certified_blocks_that_follow_are_executed(net, node, tmp_path):
+    source = blocks(net, tmp_path / "source")
+    assert answered(node, source) == []
     assert node.store.head()[0] == 3 and node.replica.committed_height == 3
+    # an answer that is merely stale (a race with other answers) is no fault
+    assert answered(node, source) == [] and node.evidence.counts == {}
 
 
-def test_blocks_of_another_genesis_with_the_same_chain_id_and_keys_are_refused(net, node,
+async def test_blocks_of_another_genesis_with_the_same_chain_id_and_keys_are_refused(net, node,
                                                                               tmp_path):
     genesis = genesis_file.load(net / "genesis.json")
     other = dataclasses.replace(genesis, city="Kerkrade")      # regenerated, same keys
@@ -98,9 +102,21 @@ def test_blocks_of_another_genesis_with_the_same_chain_id_and_keys_are_refused(n
     warnings = answered(node, [relinked])
     assert "certificate" in warnings[0]["reason"]
     assert node.store.head()[0] == 0
+    # each answer is kept as evidence against brightlands, with the block as sent
+    kept = [line for line in evidence.read(node.config.data_dir)
+            if line["kind"] == "bad_catch_up"]
+    assert [line["validator"] for line in kept] == ["brightlands"] * 2
+    assert BlockRecord.decode(bytes.fromhex(kept[0]["messages"][0])) == foreign[0]
+    assert BlockRecord.decode(bytes.fromhex(kept[1]["messages"][0])) == relinked
+    assert "follow" in kept[0]["detail"] and "certificate" in kept[1]["detail"]
+    assert node.evidence.counts == {"brightlands": {"bad_catch_up": 2}}
+    assert node.transport.counters.links_shunned == 2
+    listed = run_cli("node", "evidence", str(net / "cbs")).stdout
+    assert "brightlands" in listed and "bad_catch_up" in listed and "block 1 view 0" in listed
+    assert "certificate" in listed, listed
 
 
-def test_a_block_whose_envelopes_are_not_those_certified_is_refused(net, node, tmp_path):
+async def test_a_block_whose_envelopes_are_not_those_certified_is_refused(net, node, tmp_path):
     good = blocks(net, tmp_path / "source")
     swapped = dataclasses.replace(good[1], envelopes=good[2].envelopes)
     warnings = answered(node, [good[0], swapped, good[2]])
@@ -109,14 +125,14 @@ def test_a_block_whose_envelopes_are_not_those_certified_is_refused(net, node, t
     assert node.store.head()[0] == 1
 
 
-def test_a_certificate_short_of_a_quorum_is_refused(net, node, tmp_path):
+async def test_a_certificate_short_of_a_quorum_is_refused(net, node, tmp_path):
     good = blocks(net, tmp_path / "source")
     short = dataclasses.replace(good[0], certificate=good[0].certificate[:2])
     assert [w["height"] for w in answered(node, [short] + good[1:])] == [1]
     assert node.store.head()[0] == 0
 
 
-def test_blocks_that_do_not_chain_or_whose_hash_lies_are_refused(net, node, tmp_path):
+async def test_blocks_that_do_not_chain_or_whose_hash_lies_are_refused(net, node, tmp_path):
     good = blocks(net, tmp_path / "source")
     relinked = dataclasses.replace(good[0], prev_hash=b"\x01" * 32)
     warnings = answered(node, [relinked])
@@ -131,7 +147,7 @@ def test_blocks_that_do_not_chain_or_whose_hash_lies_are_refused(net, node, tmp_
     assert [w["height"] for w in warnings] == [2] and "follow" in warnings[0]["reason"]
 
 
-def test_a_peer_repeating_a_bad_answer_costs_one_log_line_per_interval(net, node, tmp_path):
+async def test_a_peer_repeating_a_bad_answer_costs_one_log_line_per_interval(net, node, tmp_path):
     good = blocks(net, tmp_path / "source")
     relinked = dataclasses.replace(good[0], prev_hash=b"\x01" * 32)
     assert len(answered(node, [relinked])) == 1

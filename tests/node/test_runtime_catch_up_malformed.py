@@ -9,6 +9,8 @@ import dataclasses
 
 import pytest
 
+from node import evidence
+from node.block import BlockRecord
 from tests.node.test_runtime_catch_up import answered, blocks, net, node  # noqa: F401
 
 
@@ -20,12 +22,16 @@ from tests.node.test_runtime_catch_up import answered, blocks, net, node  # noqa
                                           for i, s in record.certificate)),
     lambda record: dict(certificate=tuple((i, i) for i, _ in record.certificate)),
 ])
-def test_a_malformed_block_is_refused_and_the_node_runs_on(net, node, tmp_path,  # noqa: F811
+async def test_a_malformed_block_is_refused_and_the_node_runs_on(net, node, tmp_path,  # noqa: F811
                                                            change):
     good = blocks(net, tmp_path / "source")
     fields = change(good[0]) if callable(change) else change
-    warnings = answered(node, [dataclasses.replace(good[0], **fields)] + good[1:])
+    bad = dataclasses.replace(good[0], **fields)
+    warnings = answered(node, [bad] + good[1:])
     assert [(w["peer"], w["reason"]) for w in warnings] == \
         [("brightlands", "not a well-formed block")]
+    [kept] = evidence.read(node.config.data_dir)
+    assert kept["kind"] == "bad_catch_up" and kept["validator"] == "brightlands"
+    assert BlockRecord.decode(bytes.fromhex(kept["messages"][0])) == bad
     assert node.store.head()[0] == 0
     assert answered(node, good) == [] and node.store.head()[0] == 3
