@@ -20,7 +20,8 @@ driver takes. Rules, in the order a batch meets them:
    of matching ones is stable; the log at and below it is dropped.
 6. Requests wait with a timer; when the oldest waits too long, or a new view does not
    come in time, the replica moves to the next view (consensus/viewchange.py). Timeouts
-   double with each attempt and reset when a batch is delivered.
+   double with each attempt and reset when a batch is delivered. A replica alone (n = 1)
+   that restarts past heights it proposed and did not execute moves at once.
 7. Behind a stable checkpoint, or stalled behind what a peer reports, the replica asks to
    fetch the certified blocks it lacks.
 8. A new view names batches by digest: a replica votes for a re-proposed digest whether
@@ -107,7 +108,14 @@ class Replica(ViewSteps):
         if self.is_primary:
             own = [h for h, (v, _) in self.votes.items() if v == self.view]
             self.next_height = max([self.next_height - 1, *own]) + 1
-        if not self.active:
+        if self.is_primary and config.n == 1 and self.active and \
+                self.next_height > self.committed_height + 1:
+            # Alone, it restarted past heights it proposed in this view and did not
+            # execute: it never proposes at them again (that could equivocate), and no
+            # backup's timer replaces it. So it moves to the next view itself, a quorum
+            # of one, whose new view proposes its prepared batches again.
+            self._start_view_change(self.view + 1)
+        elif not self.active:
             self._broadcast_view_change()
         self._want(self.stable_height, self.checkpoints.stable_signers())
         self._check_invariants()
