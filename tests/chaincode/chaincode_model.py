@@ -134,6 +134,25 @@ class Refused(Exception):
         self.info = info or {}
 
 
+def governed_class(members: dict, action: str, args: dict) -> str | None:
+    """docs/governance.md: the class of a governable action, whose threshold decides who
+    may take it (None: an admin alone, always); LookupError when its target is no member.
+    Shared by this model and tests/chaincode/test_governance_properties.py's."""
+    if action in ("policy.set", "constitution.set"):
+        return action
+    if action == "member.register":
+        role = args["role"]
+        return "member." + role if role in ("citizen", "merchant") else "member.privileged"
+    target = members.get(args["key"] if action == "member.revoke" else args["old"])
+    if target is None:
+        raise LookupError(action)
+    if target.role in ("admin", "reviewer", "auditor", "steward"):
+        return "member.privileged"
+    if action == "member.recover":
+        return "member.recover"
+    return "member.merchant" if target.role == "merchant" else None
+
+
 # ----------------------------------------------------------------------- the model
 @dataclass
 class Member:
@@ -322,19 +341,10 @@ class Model:
         return handler(tx, me, args, now)
 
     def klass(self, action: str, args: dict) -> str | None:
-        if action in ("policy.set", "constitution.set"):
-            return action
-        if action == "member.register":
-            role = args["role"]
-            return "member." + role if role in ("citizen", "merchant") else "member.privileged"
-        target = self.members.get(args["key"] if action == "member.revoke" else args["old"])
-        if target is None:
-            raise Refused("not_found")
-        if target.role in PRIVILEGED:
-            return "member.privileged"
-        if action == "member.recover":
-            return "member.recover"
-        return "member.merchant" if target.role == "merchant" else None
+        try:
+            return governed_class(self.members, action, args)
+        except LookupError:
+            raise Refused("not_found") from None
 
     def act(self, action: str, signer: bytes, args: dict, now: int) -> list:
         """A governable action, signed by an admin (class 0) or by governance (b"")."""

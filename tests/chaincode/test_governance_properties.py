@@ -60,6 +60,7 @@ from chaincode import state as keys
 from chaincode import views
 from chaincode.api import Tx
 from chaincode_harness import DAY_MS, HOUR_MS, T_JUNE_2025, Chain, key
+from chaincode_model import governed_class
 
 EXAMPLES = int(os.environ.get("GOVERNANCE_EXAMPLES", "60"))
 STEPS = int(os.environ.get("GOVERNANCE_STEPS", "40"))
@@ -178,19 +179,10 @@ class World:
     # --- the oracles
     def klass(self, action: str, args: dict) -> str | None:
         """The governed class of an action (raises not_found for a missing target)."""
-        if action in ("policy.set", "constitution.set"):
-            return action
-        if action == "member.register":
-            role = args["role"]
-            return "member." + role if role in ("citizen", "merchant") else "member.privileged"
-        target = self.members.get(args["key"] if action == "member.revoke" else args["old"])
-        if target is None:
-            raise Refused("not_found")
-        if target.role in PRIVILEGED:
-            return "member.privileged"
-        if action == "member.recover":
-            return "member.recover"
-        return "member.merchant" if target.role == "merchant" else None
+        try:
+            return governed_class(self.members, action, args)
+        except LookupError:
+            raise Refused("not_found") from None
 
     def owner(self, action: str, args: dict) -> str | None:
         """The organisation whose stewards the action changes."""
