@@ -156,13 +156,18 @@ def governed_class(members: dict, action: str, args: dict) -> str | None:
 # ----------------------------------------------------------------------- the model
 @dataclass
 class Member:
+    """A member as both chaincode models see it (this one and the governance one)."""
     role: str
-    attrs: dict = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)      # age_band/area, name, organisation
     active: bool = True
     frozen: bool = False
     recovered_to: bytes | None = None
     steward_cancelled: bool = False
     balance: int = 0
+
+    @property
+    def org(self):
+        return self.attrs.get("organisation")
 
 
 @dataclass

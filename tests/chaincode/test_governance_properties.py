@@ -48,7 +48,7 @@ GOVERNANCE_SHRINK=0 reports a failure at once instead of shrinking it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -60,7 +60,7 @@ from chaincode import state as keys
 from chaincode import views
 from chaincode.api import Tx
 from chaincode_harness import DAY_MS, HOUR_MS, T_JUNE_2025, Chain, key
-from chaincode_model import governed_class
+from chaincode_model import Member, governed_class
 
 EXAMPLES = int(os.environ.get("GOVERNANCE_EXAMPLES", "60"))
 STEPS = int(os.environ.get("GOVERNANCE_STEPS", "40"))
@@ -125,21 +125,6 @@ class Refused(Exception):
 
 
 # ----------------------------------------------------------------------- the model
-@dataclass
-class Member:
-    role: str
-    attrs: dict = field(default_factory=dict)      # age_band/area, name, organisation
-    active: bool = True
-    frozen: bool = False
-    recovered_to: bytes | None = None
-    steward_cancelled: bool = False
-    balance: int = 0
-
-    @property
-    def org(self):
-        return self.attrs.get("organisation")
-
-
 @dataclass
 class Proposal:
     action: str
