@@ -7,6 +7,7 @@ never rewrites either, see tasks.py and governance.py).
 """
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, insort
 
 from . import caps, governance, recoveries
@@ -135,13 +136,17 @@ def task_claims(state, task_id: str, deadline: int, time_ms: int) -> list[dict]:
     return claims
 
 
+def natural(text: str) -> tuple:
+    """A sort key for ids as people read them: numbers as numbers ("task-2" before
+    "task-10"), letters regardless of case, and the id itself to break ties."""
+    parts = re.split(r"(\d+)", text)
+    return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)), text
+
+
 def tasks(state, time_ms: int) -> list[dict]:
-    """Every task in key order (length, then id), without claimants."""
-    out = []
-    for key, _ in state.scan(st.TASK):
-        task_id = key[len(st.TASK) + 1:].decode("ascii")
-        out.append(task(state, task_id, time_ms))
-    return out
+    """Every task in natural order of its id (see natural), without claimants."""
+    ids = [key[len(st.TASK) + 1:].decode("ascii") for key, _ in state.scan(st.TASK)]
+    return [task(state, task_id, time_ms) for task_id in sorted(ids, key=natural)]
 
 
 def payout(state, payout_id: bytes) -> dict | None:

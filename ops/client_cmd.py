@@ -19,10 +19,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from chaincode.args import BANDS, ROLES
+from chaincode.views import natural
 from gateway.client import UNREACHABLE, Client, ClientError
 from node.keys import KeyFileError, Keypair, read_key_file
 from ops import client_rows
-from ops.client_rows import ZONE_NAME, city_time, euros, table
+from ops.client_rows import CITY_ZONE, ZONE_NAME, city_time, euros, named, table
 from ops.errors import CheckFailed, UsageError
 
 _AMOUNT = re.compile(r"(\d{1,14})(?:[.,](\d{1,2}))?\Z")
@@ -43,8 +44,8 @@ def cents(text: str, what: str, least: int = 1) -> int:
 
 
 def deadline_ms(text: str, now: datetime | None = None) -> int:
-    """`+7d`, `+12h`, `+30m`, an ISO date (the end of that day, local time) or an ISO
-    time (local time unless it names its offset)."""
+    """`+7d`, `+12h`, `+30m`, an ISO date (the end of that day in Europe/Amsterdam) or
+    an ISO time (in Europe/Amsterdam unless it names its offset)."""
     now = now or datetime.now(timezone.utc)
     relative = _RELATIVE.match(text.strip())
     if relative:
@@ -58,8 +59,8 @@ def deadline_ms(text: str, now: datetime | None = None) -> int:
                              f"time (2026-12-31T18:00), not {text!r}") from None
         if len(text.strip()) == 10:       # a bare date: the end of that day
             moment = moment.replace(hour=23, minute=59, second=59)
-        if moment.tzinfo is None:
-            moment = moment.astimezone()  # the machine's local time, as a person means it
+        if moment.tzinfo is None:         # the city's time, as the tables show it
+            moment = moment.replace(tzinfo=CITY_ZONE)
     return int(moment.timestamp() * 1000)
 
 
@@ -74,7 +75,7 @@ def public_key(text: str, client: Client | None = None) -> bytes:
 
 
 def _load_key(path: str | None) -> Keypair | None:
-    if path is None:
+    if not path:                        # an empty STADSMUNT_KEY is no key
         return None
     try:
         return read_key_file(path)
@@ -107,10 +108,24 @@ async def _write(client: Client, args, kind: str, payload: dict, done=None) -> i
         emit(args, result, f"not decided yet: {result['tx_id']}; ask again with "
                            f"`stadsmunt client tx {result['tx_id']}`", failed=True)
         return 1
+    if kind == "member.register" and result["code"] == "exists":
+        key = payload["key"].hex()
+        emit(args, result, f"rejected: exists: "
+                           f"{client_rows.already_member(key, await _member(client, key))}",
+             failed=True)
+        return 1
     hint = await _hint(client, kind, payload, result["code"])
     emit(args, result, f"rejected: {result['code']}: {result['detail']}"
                        + (f"\n{hint}" if hint else ""), failed=True)
     return 1
+
+
+async def _member(client: Client, key: str) -> dict | None:
+    """The member record of a key, when --key may read it."""
+    try:
+        return await client.account(key)
+    except ClientError:
+        return None
 
 
 GOVERNED = ("member.register", "member.revoke", "member.recover", "policy.set")
@@ -195,16 +210,23 @@ async def c_import(client: Client, args) -> int:
     rows, failed = client_rows.read_csv(Path(args.file))
     envelopes = [await client.sign("member.register", r.args) for r in rows]
     answers = await client.submit_many(envelopes, wait=True) if envelopes else []
+    known = {}
+    if any(answer.get("code") == "exists" for answer in answers):
+        try:
+            known = {m["key"]: m for m in await _all_members(client)}
+        except ClientError:
+            pass                        # then the report cannot name their roles
     done = 0
     for row, answer in zip(rows, answers):
+        key = row.args["key"].hex()
+        code = answer.get("code") or answer["status"]
         if answer["status"] == "committed":
             done += 1
-        else:
-            code = answer.get("code") or answer["status"]
-            failed.append(client_rows.Failure(row.line, row.args["key"].hex(),
-                                              f"refused by the chain: {code}: "
-                                              f"{answer.get('detail') or 'not decided yet'}",
-                                              code))
+            continue
+        why = (client_rows.already_member(key, known.get(key)) if code == "exists"
+               else answer.get("detail") or "not decided yet")
+        failed.append(client_rows.Failure(row.line, key, f"refused by the chain: {code}: "
+                                                         f"{why}", code))
     failed.sort(key=lambda f: f.line)
     total = done + len(failed)
     report = {"rows": total, "registered": done,
@@ -277,10 +299,14 @@ async def c_revoke(client: Client, args) -> int:
     return await _write(client, args, "member.revoke", {"key": public_key(args.member)})
 
 
-async def c_members(client: Client, args) -> int:
+async def _all_members(client: Client) -> list[dict]:
     genesis = await client.get("/v1/genesis")
     events = [e for kind in client_rows.MEMBER_EVENTS for e in await client.events(kind=kind)]
-    members = [m for m in client_rows.members_of(genesis, events)
+    return client_rows.members_of(genesis, events)
+
+
+async def c_members(client: Client, args) -> int:
+    members = [m for m in await _all_members(client)
                if (args.all or m["active"]) and args.role in (None, m["role"])]
     emit(args, members, client_rows.members_text(members))
     return 0
@@ -344,9 +370,11 @@ async def c_statement(client: Client, args) -> int:
 
 
 async def c_tasks(client: Client, args) -> int:
-    tasks = await client.tasks(args.status, args.area)
+    tasks = sorted(await client.tasks(args.status, args.area),
+                   key=lambda t: natural(t["task"]))
     rows = [[t["task"], t["title"][:40], t["area"], euros(t["reward"]), t["minutes"],
-             f"{t['taken']}/{t['slots']}", t["status"], _local(t["deadline"])] for t in tasks]
+             f"{t['taken']}/{t['slots']}", t["status"], city_time(t["deadline"])]
+            for t in tasks]
     emit(args, tasks, table(["task", "title", "area", "reward", "min", "taken", "status",
                              "deadline"], rows) if tasks else "no tasks")
     return 0
@@ -354,17 +382,31 @@ async def c_tasks(client: Client, args) -> int:
 
 async def c_task(client: Client, args) -> int:
     task = await client.task(args.task)
-    emit(args, task, client_rows.task_text(task, _local(task["deadline"])))
+    emit(args, task, client_rows.task_text(task, city_time(task["deadline"])))
     return 0
 
 
 async def c_payouts(client: Client, args) -> int:
     payouts = await client.payouts(args.status)
-    rows = [[p["payout"][:16], p["merchant"][:16], euros(p["amount"]), p["status"],
-             p["reference"] or "-"] for p in payouts]
+    names = await _merchant_names(client, {p["merchant"] for p in payouts})
+    rows = [[p["payout"][:16], named(names.get(p["merchant"]), p["merchant"]),
+             euros(p["amount"]), p["status"], p["reference"] or "-"] for p in payouts]
     emit(args, payouts, table(["payout", "merchant", "amount", "status", "reference"],
                               rows) if payouts else "no payouts")
     return 0
+
+
+async def _merchant_names(client: Client, keys: set[str]) -> dict[str, str]:
+    """The names of these merchants: the active ones from the merchants list, a revoked
+    one from its member record when --key may read it."""
+    if not keys:
+        return {}
+    names = {m["key"]: m["name"] for m in await client.merchants()}
+    for key in keys - names.keys():
+        member = await _member(client, key)
+        if member and member.get("name"):
+            names[key] = member["name"]
+    return names
 
 
 async def c_merchants(client: Client, args) -> int:
@@ -383,14 +425,11 @@ async def c_tx(client: Client, args) -> int:
     return 0 if found["status"] == "committed" else 1
 
 
-def _local(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M")
-
-
 # ---- wiring ---------------------------------------------------------------------------
 
 WRITES = {c_register, c_import, c_post_task, c_approve, c_reject, c_cancel, c_policy,
           c_confirm, c_update, c_revoke, c_recover, c_recovery_cancel, c_recovery_complete}
+PERSONAL_READS = {c_members, c_account, c_statement, c_payouts}   # need a read token
 
 
 async def _run(args) -> int:
@@ -398,6 +437,12 @@ async def _run(args) -> int:
     if (args.handler in WRITES or getattr(args, "signs", False)) and key is None:
         raise UsageError("this command signs a transaction: give --key FILE (or set "
                          "STADSMUNT_KEY)")
+    if args.handler in PERSONAL_READS and key is None:
+        raise UsageError(f"`client {args.client_command}` reads member data: give --key "
+                         f"FILE (or set STADSMUNT_KEY). The gateway shows members, "
+                         f"accounts, statements and payouts only to a read token made "
+                         f"with a staff key (admin, reviewer or auditor), or with an "
+                         f"account's own key for that account")
     if not args.gateway:
         raise UsageError("give --gateway URL (or set STADSMUNT_GATEWAY)")
     if not args.gateway.startswith(("http://", "https://")):
@@ -437,106 +482,136 @@ def options(top: bool) -> argparse.ArgumentParser:
                                              "(default: $STADSMUNT_KEY)")
     common.add_argument("--json", action="store_true", default=default(False),
                         help="print JSON (amounts in cents) instead of text")
-    common.add_argument("--timeout", type=float, default=default(30.0),
+    common.add_argument("--timeout", type=float, default=default(30.0), metavar="SECONDS",
                         help="seconds to wait for the gateway (default 30)")
     return common
 
 
 def register(commands) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = commands.add_parser("client", parents=[options(top=True)],
                                  help="staff commands against a gateway",
                                  description="The municipality's staff commands against a "
                                              "gateway: writes are signed with --key and "
                                              "wait for the chain's decision; reads send its "
-                                             "read token. Amounts are in euros (12.50).")
+                                             "read token. Amounts are in euros (12.50), "
+                                             "times in Europe/Amsterdam.",
+                                 formatter_class=raw, epilog=_examples(
+                                     "--gateway http://127.0.0.1:7101 --key admin.key status",
+                                     "tasks --status open"))
     sub = parser.add_subparsers(dest="client_command", metavar="COMMAND", required=True)
 
-    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[options(top=False)], help=help_text,
-                           description=help_text)
+    def add(name: str, handler, help_text: str, *examples: str, under=sub):
+        p = under.add_parser(name, parents=[options(top=False)], help=help_text,
+                             description=help_text, formatter_class=raw,
+                             epilog=_examples(*examples))
         p.set_defaults(handler=handler)
         return p
 
-    add("status", c_status, "the chain's height, view and validators")
+    add("status", c_status, "the chain's height, view and validators", "status")
     p = add("register", c_register, "register one member (admins, reviewers, auditors "
-                                    "and stewards: through `stadsmunt gov` when governed)")
+                                    "and stewards: through `stadsmunt gov` when governed)",
+            "register 3f2a...c9 --role citizen --age-band 21plus --area Meezenbroek",
+            'register 7be0...11 --role merchant --name "Cafe De Kroon"')
     p.add_argument("member", metavar="KEY", help="the member's public key (64 hex)")
-    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--role", required=True, choices=ROLES, help="the member's role")
     p.add_argument("--age-band", choices=BANDS, help="citizens: 21plus or under21")
     p.add_argument("--area", help="citizens: neighbourhood code")
     p.add_argument("--name", help="merchants: the shop's public name")
     p = add("import", c_import, "register members in bulk from a CSV file with the "
-                                "header key,role,age_band,area,name")
-    p.add_argument("file", help="the CSV file")
-    p = add("post-task", c_post_task, "post a task")
+                                "header key,role,age_band,area,name (or separated by ;)",
+            "import members.csv")
+    p.add_argument("file", help="the CSV file, comma- or semicolon-separated, UTF-8")
+    p = add("post-task", c_post_task, "post a task",
+            'post-task litter-walk --title "Litter walk" --area Meezenbroek \\\n'
+            '      --domain public-space --reward 15.00 --minutes 180 --slots 10 '
+            '--deadline +14d')
     p.add_argument("task", help="the task id, [A-Za-z0-9._-] up to 64")
-    p.add_argument("--title", required=True)
-    p.add_argument("--area", required=True)
+    p.add_argument("--title", required=True, help="what citizens see")
+    p.add_argument("--area", required=True, help="neighbourhood code")
     p.add_argument("--domain", required=True, help="public-space, safety, care, ...")
     p.add_argument("--reward", required=True, help="euros, e.g. 15.00")
     p.add_argument("--minutes", required=True, type=int, help="estimated effort")
-    p.add_argument("--slots", type=int, default=1)
+    p.add_argument("--slots", type=int, default=1, help="how many citizens (default 1)")
     p.add_argument("--deadline", required=True,
-                   help="+7d, +12h, a date (end of day) or an ISO time")
-    for name, handler, text in (("approve", c_approve, "approve submitted work (mints "
-                                 "the reward)"), ("reject", c_reject, "reject submitted work")):
-        p = add(name, handler, text)
-        p.add_argument("task")
-        p.add_argument("citizen", help="the citizen's key (64 hex)")
-        if name == "reject":
-            p.add_argument("--reason", required=True, help="what the citizen is told")
-    p = add("cancel", c_cancel, "cancel a task")
-    p.add_argument("task")
-    p = add("policy", c_policy, "set a year's cap policy (euros)")
-    p.add_argument("year", type=int)
-    p.add_argument("--hourly-21plus", required=True)
-    p.add_argument("--hourly-under21", required=True)
-    p.add_argument("--monthly", required=True)
-    p.add_argument("--yearly", required=True)
+                   help="+7d, +12h, +30m, a date (end of day) or an ISO time "
+                        "(Europe/Amsterdam unless it names its offset)")
+    p = add("approve", c_approve, "approve submitted work (mints the reward)",
+            "approve litter-walk 3f2a...c9")
+    p.add_argument("task", help="the task id")
+    p.add_argument("citizen", help="the citizen's key (64 hex)")
+    p = add("reject", c_reject, "reject submitted work",
+            'reject litter-walk 3f2a...c9 --reason "The photo shows another street."')
+    p.add_argument("task", help="the task id")
+    p.add_argument("citizen", help="the citizen's key (64 hex)")
+    p.add_argument("--reason", required=True, help="what the citizen is told")
+    p = add("cancel", c_cancel, "cancel a task", "cancel litter-walk")
+    p.add_argument("task", help="the task id")
+    p = add("policy", c_policy, "set a year's cap policy (euros)",
+            "policy 2027 --hourly-21plus 5.60 --hourly-under21 3.30 --monthly 210 "
+            "--yearly 2100 --programme 1500")
+    p.add_argument("year", type=int, help="the calendar year it is for")
+    p.add_argument("--hourly-21plus", required=True, help="euros per hour, 21 and over")
+    p.add_argument("--hourly-under21", required=True, help="euros per hour, under 21")
+    p.add_argument("--monthly", required=True, help="euros a citizen may earn a month")
+    p.add_argument("--yearly", required=True, help="euros a citizen may earn a year")
     p.add_argument("--programme", help="the city's own yearly cap, at most --yearly")
-    p = add("confirm", c_confirm, "confirm a payout was paid")
+    p = add("confirm", c_confirm, "confirm a payout was paid",
+            'confirm 5d1e...80 --reference "SEPA HRL-2026-000123"')
     p.add_argument("payout", help="the payout id (64 hex)")
     p.add_argument("--reference", required=True, help="the bank transfer's reference")
-    p = add("update", c_update, "change a citizen's age band or area")
+    p = add("update", c_update, "change a citizen's age band or area",
+            "update 3f2a...c9 --area Hoensbroek")
     p.add_argument("member", metavar="KEY", help="the citizen's key (64 hex)")
-    p.add_argument("--age-band", choices=BANDS)
+    p.add_argument("--age-band", choices=BANDS, help="21plus or under21")
     p.add_argument("--area", help="neighbourhood code")
-    p = add("revoke", c_revoke, "revoke a citizen or merchant (the key signs nothing more)")
+    p = add("revoke", c_revoke, "revoke a citizen or merchant (the key signs nothing more)",
+            "revoke 7be0...11")
     p.add_argument("member", metavar="KEY", help="the member's key (64 hex)")
-    p = add("members", c_members, "members and their roles (active ones unless --all)")
-    p.add_argument("--role", choices=ROLES)
+    p = add("members", c_members, "members and their roles (active ones unless --all); "
+                                  "needs a staff --key", "members --role merchant")
+    p.add_argument("--role", choices=ROLES, help="only members of this role")
     p.add_argument("--all", action="store_true", help="also revoked and recovered keys")
     p = add("recover", c_recover, "a lost phone: open a recovery of OLD to NEW; OLD is "
                                   "frozen at once and the recovery completes after the "
-                                  "constitution's delay")
+                                  "constitution's delay", "recover 3f2a...c9 9d41...07")
     p.add_argument("old", metavar="OLD", help="the lost key (64 hex)")
     p.add_argument("new", metavar="NEW", help="the new key, never a member (64 hex)")
     recovery = sub.add_parser("recovery", help="cancel or complete an open recovery",
                               description="Cancel an open recovery (a steward or an admin) "
-                                          "or complete it once effective (an admin).")
+                                          "or complete it once effective (an admin).",
+                              formatter_class=raw, epilog=_examples(
+                                  "recovery cancel 3f2a...c9", "recovery complete 3f2a...c9"))
     steps = recovery.add_subparsers(dest="recovery_command", metavar="STEP", required=True)
     for name, handler, text in (("cancel", c_recovery_cancel, "cancel the open recovery "
                                  "of OLD; OLD is unfrozen"),
                                 ("complete", c_recovery_complete, "complete the recovery "
                                  "of OLD at or after its effective time")):
-        p = steps.add_parser(name, parents=[options(top=False)], help=text,
-                             description=text)
-        p.set_defaults(handler=handler)
+        p = add(name, handler, text, f"recovery {name} 3f2a...c9", under=steps)
         p.add_argument("old", metavar="OLD", help="the key being recovered (64 hex)")
-    p = add("account", c_account, "one account, its balance and earnings")
+    p = add("account", c_account, "one account, its balance and earnings",
+            "account 3f2a...c9", "account me")
     p.add_argument("member", metavar="KEY", help="64 hex, or `me` for --key's account")
     p = add("statement", c_statement, "what a citizen earned per month of a year (for "
-                                      "the benefits office)")
+                                      "the benefits office)",
+            "statement 3f2a...c9 --year 2026")
     p.add_argument("member", metavar="KEY", help="64 hex, or `me` for --key's account")
-    p.add_argument("--year", type=int, required=True)
-    p = add("tasks", c_tasks, "tasks, optionally filtered")
-    p.add_argument("--status", choices=("open", "closed", "cancelled"))
-    p.add_argument("--area")
-    p = add("task", c_task, "one task with its claims")
-    p.add_argument("task")
-    p = add("payouts", c_payouts, "merchants' payouts")
-    p.add_argument("--status", choices=("pending", "paid"))
-    add("merchants", c_merchants, "active merchants")
-    p = add("tx", c_tx, "one transaction's status and result")
-    p.add_argument("tx_id")
+    p.add_argument("--year", type=int, required=True, help="the calendar year")
+    p = add("tasks", c_tasks, "tasks, optionally filtered",
+            "tasks --status open --area Meezenbroek")
+    p.add_argument("--status", choices=("open", "closed", "cancelled"),
+                   help="only tasks in this state")
+    p.add_argument("--area", help="only tasks in this neighbourhood")
+    p = add("task", c_task, "one task with its claims (for a staff key)", "task litter-walk")
+    p.add_argument("task", help="the task id")
+    p = add("payouts", c_payouts, "merchants' payouts; needs a staff --key",
+            "payouts --status pending")
+    p.add_argument("--status", choices=("pending", "paid"), help="only payouts in this state")
+    add("merchants", c_merchants, "active merchants", "merchants")
+    p = add("tx", c_tx, "one transaction's status and result", "tx 5d1e...80")
+    p.add_argument("tx_id", metavar="TX_ID", help="the transaction id (64 hex)")
     parser.set_defaults(run=run)
+
+
+def _examples(*lines: str) -> str:
+    return "example:\n" + "\n".join(f"  stadsmunt client {line}" for line in lines)

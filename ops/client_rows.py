@@ -48,6 +48,28 @@ def euros(cents: int | None) -> str:
     return f"{sign}{cents // 100:,}.{cents % 100:02d}"
 
 
+def short(key: str) -> str:
+    """A key shortened for reading, e.g. `3f2a91c0...7be0`."""
+    return f"{key[:8]}...{key[-4:]}"
+
+
+def named(name: str | None, key: str) -> str:
+    """A member by name with its key shortened after it, e.g. `Cafe De Kroon (7be0...)`."""
+    return f"{name} ({short(key)})" if name else short(key)
+
+
+def already_member(key: str, member: dict | None) -> str:
+    """Why a key cannot be registered again, in words: it is (or was) a member."""
+    if member is None:
+        return (f"{short(key)} is already a member, or was one (or is the new key of an "
+                f"open recovery); a key is registered once")
+    role = member["role"]
+    if member["active"]:
+        return f"{short(key)} is already a member: a {role}"
+    return (f"{short(key)} was a member (a {role}, revoked or recovered); a key is "
+            f"registered once: the person needs a new key")
+
+
 def city_time(ms: int) -> str:
     """A chain time (ms) in the city's zone, e.g. `2026-12-08 14:05 CET`."""
     return datetime.fromtimestamp(ms / 1000, CITY_ZONE).strftime("%Y-%m-%d %H:%M %Z")
@@ -98,7 +120,9 @@ def read_csv(path: Path) -> tuple[list[Row], list[Failure]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text") from None
-    lines = csv.reader(text.splitlines())
+    first = text.split("\n", 1)[0]
+    separator = ";" if first.count(";") > first.count(",") else ","   # Dutch Excel: ;
+    lines = csv.reader(text.splitlines(), delimiter=separator)
     header = next(lines, None)
     if header is None:
         raise UsageError(f"{path}: empty; the first line is the header "
