@@ -7,8 +7,9 @@ export file", gives the bytes).
     frame = u8 type | u32 length | payload
 
 type 1 genesis (the canonical genesis bytes, once, first), 2 block, 3 checkpoint (after
-its block), 4 end: u64 blocks | u64 head height | head hash | SHA-256 of every byte of the
-file before the end frame. Nothing may follow the end frame.
+its block), 4 end: u64 blocks | u64 head height | head hash (the hash of the last block,
+the genesis hash when there is none) | SHA-256 of every byte of the file before the end
+frame. Nothing may follow the end frame.
 
 The blocks' contents are certified by the validators' signatures and hashes; the end
 frame's digest adds what signatures do not cover (framing, the order of frames, results
@@ -22,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import BinaryIO, Iterator
 
 from node import codec
+from node.genesis import GENESIS_TAG
 
 MAGIC = b"STADSMUNT-EXPORT"
 VERSION = 1
@@ -108,22 +110,31 @@ class ExportWriter:
         self.head = (block.height, block.hash)
 
     def finish(self, genesis_hash: bytes) -> None:
+        """Writes the end frame; `head` becomes (head height, head hash) and `sha256` the
+        SHA-256 of the whole file."""
         height, head_hash = self.head
-        end = _END.pack(self.blocks, height, head_hash or genesis_hash, self.digest.digest())
-        self.out.write(_HEAD.pack(END, len(end)) + end)
+        self.head = (height, head_hash or genesis_hash)
+        end = _END.pack(self.blocks, height, self.head[1], self.digest.digest())
+        self._write(_HEAD.pack(END, len(end)) + end)
+        self.sha256 = self.digest.hexdigest()
 
 
 class ExportReader:
     """Reads an export as a stream: `genesis_bytes` after opening, then `blocks()`.
 
-    Every problem of form is an ExportError naming the last whole block; the contents are
-    the auditor's to check."""
+    Every problem of form is an ExportError at the height of the block it concerns: a
+    frame cut short or malformed at the block it holds (a checkpoint frame at its block,
+    the end frame at the head), a file that ends between frames at the last whole block;
+    the contents are the auditor's to check."""
 
     def __init__(self, stream: BinaryIO):
         self.stream = stream
         self.digest = hashlib.sha256()
-        self.height = 0
-        magic = self._read(len(MAGIC) + 4, "the file header")
+        self.count = 0                      # block frames read
+        self.last: SourceBlock | None = None    # the last block handed out
+        magic = stream.read(len(MAGIC) + 4)
+        if len(magic) != len(MAGIC) + 4:
+            raise ExportError("the file is cut short (in the file header)")
         self.digest.update(magic)
         if magic[:len(MAGIC)] != MAGIC:
             raise ExportError("not a Stadsmunt export file (wrong magic bytes)")
@@ -133,22 +144,26 @@ class ExportReader:
         if kind != GENESIS:
             raise ExportError("the first frame is not the genesis")
         self.genesis_bytes = payload
+        self.genesis_hash = hashlib.sha256(GENESIS_TAG + payload).digest()
 
-    def _read(self, count: int, what: str) -> bytes:
-        data = self.stream.read(count)
-        if len(data) != count:
-            raise ExportError(f"the file is cut short (in {what})", self.height + 1)
-        return data
-
-    def _frame(self, hashed: bool = True) -> tuple[int, bytes]:
-        head = self._read(_HEAD.size, "a frame header")
+    def _frame(self) -> tuple[int, bytes]:
+        head = self.stream.read(_HEAD.size)
+        if not head:
+            raise ExportError("the file is cut short (it ends where a frame should begin)",
+                              self.count)
+        # the block this frame is about: a block frame the next one, a checkpoint frame
+        # its block, the end frame the head (and the genesis frame height 0)
+        height = self.count if head[0] in (GENESIS, CHECKPOINT, END) else self.count + 1
+        if len(head) != _HEAD.size:
+            raise ExportError("the file is cut short (in a frame header)", height)
         kind, length = _HEAD.unpack(head)
         if kind not in _LIMITS:
-            raise ExportError(f"unknown frame type {kind}", self.height + 1)
+            raise ExportError(f"unknown frame type {kind}", height)
         if length > _LIMITS[kind]:
-            raise ExportError(f"a frame of type {kind} is larger than allowed",
-                              self.height + 1)
-        payload = self._read(length, "a frame")
+            raise ExportError(f"a frame of type {kind} is larger than allowed", height)
+        payload = self.stream.read(length)
+        if len(payload) != length:
+            raise ExportError("the file is cut short (in a frame)", height)
         if kind != END:
             self.digest.update(head)
             self.digest.update(payload)
@@ -161,33 +176,41 @@ class ExportReader:
             kind, payload = self._frame()
             if kind == CHECKPOINT:
                 if pending is None or pending.checkpoint is not None:
-                    raise ExportError("a checkpoint frame without its block", self.height + 1)
-                pending = _with_checkpoint(pending, payload, self.height)
+                    raise ExportError("a checkpoint frame without its block",
+                                      max(self.count, 1))
+                pending = _with_checkpoint(pending, payload, self.count)
                 continue
             if pending is not None:
-                self.height = pending.height
+                self.last = pending
                 yield pending
                 pending = None
             if kind == BLOCK:
-                pending = _block(payload, self.height)
+                self.count += 1
+                pending = _block(payload, self.count)
             elif kind == END:
                 self._end(payload)
                 return
             else:
-                raise ExportError("a second genesis frame", self.height + 1)
+                raise ExportError("a second genesis frame", self.count + 1)
 
     def _end(self, payload: bytes) -> None:
         if len(payload) != END_BYTES:
-            raise ExportError("the end frame has the wrong length", self.height)
-        count, height, _, digest = _END.unpack(payload)
+            raise ExportError("the end frame has the wrong length", self.count)
+        count, height, head_hash, digest = _END.unpack(payload)
         if self.stream.read(1):
-            raise ExportError("bytes after the end frame", self.height)
+            raise ExportError("bytes after the end frame", self.count)
         if digest != self.digest.digest():
             raise ExportError("the file's digest does not match its end frame: the file "
-                              "was changed", self.height)
-        if height != self.height or count != self.height:
+                              "was changed", self.count)
+        last_height, last_hash = ((self.last.height, self.last.hash) if self.last
+                                  else (0, self.genesis_hash))
+        if count != self.count or height != last_height:
             raise ExportError("the end frame's block count does not match the file",
-                              self.height)
+                              self.count)
+        if head_hash != last_hash:
+            raise ExportError("the end frame's head hash is not the hash of the last block "
+                              "(the genesis hash when there is none): the file was changed",
+                              self.count)
 
 
 def _certificate(value) -> tuple[tuple[int, bytes], ...]:
@@ -214,7 +237,7 @@ def _block(payload: bytes, height: int) -> SourceBlock:
         return SourceBlock(number, view, time_ms, prev, digest, r_root, s_root, block_hash,
                            tuple(envelopes), _certificate(certificate), tuple(results))
     except (codec.CodecError, ValueError, TypeError) as error:
-        raise ExportError(f"the block frame does not decode ({error})", height + 1) from None
+        raise ExportError(f"the block frame does not decode ({error})", height) from None
 
 
 def _with_checkpoint(block: SourceBlock, payload: bytes, height: int) -> SourceBlock:
@@ -225,5 +248,5 @@ def _with_checkpoint(block: SourceBlock, payload: bytes, height: int) -> SourceB
         checkpoint = (block_hash, _certificate(certificate))
     except (codec.CodecError, ValueError, TypeError) as error:
         raise ExportError(f"the checkpoint frame does not decode ({error})",
-                          block.height) from None
+                          height) from None
     return replace(block, checkpoint=checkpoint)

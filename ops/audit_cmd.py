@@ -1,14 +1,20 @@
 """`stadsmunt audit SOURCE...`: replay a chain from genesis and check everything
 docs/audit.md lists, trusting none of the sources; the report ends with the governance
 decisions of the audited span. Exit 0 when everything holds, 1 with the first height and
-a plain reason when not, 2 for bad usage or a source that cannot be reached."""
+a plain reason when not, 2 for bad usage or a source that cannot be reached. The text
+report opens with a header an auditor can attach to an audit file."""
 from __future__ import annotations
 
 import argparse
+import configparser
+import importlib.metadata
 import json
 import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
+from chaincode.periods import utc_offset_ms
 from node.audit import AuditFailure, Report, Unreachable, audit, open_source
 from node.audit.sources import Broken
 from node.genesis import GenesisError, load as load_genesis
@@ -56,10 +62,67 @@ def _pin(args) -> bytes | None:
     return bytes.fromhex(text)
 
 
-def _print_text(report) -> None:
+def tool_version() -> str:
+    """The installed package's version, else setup.cfg's (a checkout run in place)."""
+    try:
+        return importlib.metadata.version("stadsmunt")
+    except importlib.metadata.PackageNotFoundError:
+        config = configparser.ConfigParser(interpolation=None)
+        config.read(Path(__file__).resolve().parent.parent / "setup.cfg")
+        return config.get("metadata", "version", fallback="unknown")
+
+
+def city_time(ms: int) -> str:
+    """A time in ms since the epoch as Europe/Amsterdam local time, CET or CEST (the
+    chaincode's own summer-time rule, not the host's time-zone files)."""
+    offset = utc_offset_ms(ms)
+    local = datetime.fromtimestamp((ms + offset) / 1000, timezone.utc)
+    zone = "CEST" if offset == 2 * 3_600_000 else "CET"
+    return f"{local:%Y-%m-%d %H:%M:%S} {zone}"
+
+
+def _sources_line(report) -> str:
+    names = ", ".join(report.sources)
+    if len(report.sources) < 2:
+        return names
+    if report.differ is not None:
+        return f"{names}: they differ at height {report.differ}"
+    behind = "".join(f"; {name} ends at height {end}" for name, end in report.ends.items())
+    agree = "height they share" if report.failure is None else "height compared"
+    return f"{names}: identical at every {agree}{behind}"
+
+
+def _print_header(report, args, out) -> None:
+    """Who audited what, when, with which tool: the lines an audit file keeps."""
+    if args.genesis is not None:
+        pinned = f"pinned by --genesis {args.genesis}"
+    elif args.genesis_hash is not None:
+        pinned = "pinned by --genesis-hash"
+    else:
+        pinned = "not pinned: taken from the source"
+    print("Stadsmunt audit", file=out)
+    print(f"  chain id      {report.chain or '-'}", file=out)
+    print(f"  city          {report.city or '-'}", file=out)
+    print(f"  genesis hash  {report.genesis_hash or '-'} ({pinned})", file=out)
+    print(f"  sources       {_sources_line(report)}", file=out)
+    if report.summary is not None:
+        blocks = report.summary["blocks"]
+        print(f"  block span    {f'1..{blocks}' if blocks else 'none (genesis only)'}",
+              file=out)
+        times = " .. ".join(city_time(ms) for ms in report.times)
+        print(f"  time span     {times} (Europe/Amsterdam)" if times else
+              "  time span     none (no block carries a time)", file=out)
+        print(f"  head hash     {report.summary['head']}", file=out)
+    print(f"  audited at    {city_time(int(time.time() * 1000))} (Europe/Amsterdam)",
+          file=out)
+    print(f"  tool          stadsmunt {tool_version()}", file=out)
+
+
+def _print_text(report, args) -> None:
     out = sys.stdout
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    _print_header(report, args, out)
     if report.failure is not None:
         print(f"audit FAILED at height {report.failure.height}: {report.failure.reason}",
               file=out)
@@ -75,10 +138,8 @@ def _print_text(report) -> None:
     print(f"  circulating   {cents(s['circulating'])}", file=out)
     print(f"  members       {members}", file=out)
     print(f"  tasks         {s['tasks']}", file=out)
-    print(f"  genesis hash  {s['genesis']}", file=out)
-    print(f"  head hash     {s['head']}", file=out)
-    print(f"  signatures    {s['signatures']} checked in {s['seconds']} s "
-          f"({s['tx_per_s']} tx/s)", file=out)
+    speed = f" in {s['seconds']} s ({s['tx_per_s']} tx/s)" if args.verbose else ""
+    print(f"  signatures    {s['signatures']} checked{speed}", file=out)
     _print_decisions(report.decisions or [], out)
 
 
@@ -123,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
     except Unreachable as error:
         raise UsageError(str(error)) from None
     except Broken as broken:
-        report = Report(failure=AuditFailure(broken.height, broken.reason))
+        report = Report(failure=AuditFailure(broken.height, broken.reason),
+                        sources=list(args.sources))
     finally:
         for source in sources:
             source.close()
@@ -135,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         print(json.dumps(report.to_json(), indent=2))
     else:
-        _print_text(report)
+        _print_text(report, args)
     return 0 if report.failure is None else 1
 
 
@@ -153,6 +215,8 @@ def register(commands) -> None:
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     parser.add_argument("--jobs", type=int, default=None,
                         help="processes checking signatures (default: every core)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print the audit's speed (seconds, tx/s)")
     parser.set_defaults(run=safe(run))
 
 

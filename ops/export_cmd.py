@@ -2,13 +2,16 @@
 file for auditors (format in docs/audit.md), written as a stream: memory stays flat
 however long the log. From a validator's folder (or another export) the blocks are copied
 as stored; from a gateway, whose results are JSON, each block is re-executed and checked
-as the audit does, and its results are written as the chaincode encodes them."""
+as the audit does, and its results are written as the chaincode encodes them. It prints
+the file's SHA-256 and the head (height and hash) for the auditor to record; on a terminal
+it shows the blocks written on stderr as it goes."""
 from __future__ import annotations
 
 import argparse
 import hashlib
 import os
 import sys
+import time
 from pathlib import Path
 
 from node.audit import Unreachable, audit, open_source
@@ -20,12 +23,35 @@ from ops.audit_cmd import safe
 from ops.errors import CheckFailed, UsageError
 
 
-def _copy(source, writer: ExportWriter) -> None:
+class Written:
+    """Writes blocks to the export and, when stderr is a terminal, shows how many."""
+
+    def __init__(self, writer: ExportWriter):
+        self.writer = writer
+        self.shown = 0.0 if sys.stderr.isatty() else None
+
+    def block(self, block: SourceBlock) -> None:
+        self.writer.block(block)
+        if self.shown is not None and time.monotonic() - self.shown >= 0.2:
+            self.shown = time.monotonic()
+            self.show()
+
+    def show(self) -> None:
+        sys.stderr.write(f"\rexport: {self.writer.blocks} blocks written")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.shown is not None:
+            self.show()
+            sys.stderr.write("\n")
+
+
+def _copy(source, writer: Written) -> None:
     for block in source.blocks():
         writer.block(block)
 
 
-def _checked(source, genesis, writer: ExportWriter) -> None:
+def _checked(source, genesis, writer: Written) -> None:
     def keep(block: SourceBlock, encoded: list[bytes]) -> None:
         writer.block(SourceBlock(block.height, block.view, block.time_ms, block.prev_hash,
                                  block.batch_digest, block.results_root, block.state_root,
@@ -60,10 +86,12 @@ def run(args: argparse.Namespace) -> int:
         with open(part, "xb") as handle:
             created = True
             writer = ExportWriter(handle, genesis_bytes)
+            written = Written(writer)
             if isinstance(source, GatewaySource):
-                _checked(source, genesis, writer)
+                _checked(source, genesis, written)
             else:
-                _copy(source, writer)
+                _copy(source, written)
+            written.end()
             writer.finish(genesis.hash() if genesis else _genesis_hash(genesis_bytes))
             handle.flush()
             os.fsync(handle.fileno())
@@ -78,7 +106,11 @@ def run(args: argparse.Namespace) -> int:
         source.close()
         if created and part.exists():
             part.unlink()     # a failed export leaves no half file behind
-    print(f"exported {writer.blocks} blocks to {out}", file=sys.stderr)
+    height, head_hash = writer.head
+    print(f"exported {writer.blocks} blocks to {out}")
+    print(f"  file sha256   {writer.sha256}")
+    print(f"  head height   {height}")
+    print(f"  head hash     {head_hash.hex()}")
     return 0
 
 

@@ -5,7 +5,8 @@
 `sources` are opened with `open_source`; several are read in step and compared height by
 height. The report holds the summary and the governance decisions, or the first failure
 (height and plain reason), and the warnings (a source that is behind; a genesis trusted
-from the source).
+from the source); and what an auditor's report header names: the chain and city, the
+sources and where they ended or differed, the first and last block time.
 """
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     # the enacted and failed proposals, in order (node/audit/governance.py); None on failure
     decisions: list[dict] | None = None
+    chain: str = ""
+    city: str = ""
+    sources: list[str] = field(default_factory=list)
+    ends: dict[str, int] = field(default_factory=dict)   # a source that is behind: its end
+    differ: int | None = None      # the height where two sources hold different blocks
+    times: list[int] = field(default_factory=list)       # first and last block time, ms
 
     def to_json(self) -> dict:
         return {"ok": self.failure is None,
@@ -65,10 +72,12 @@ def resolve_genesis(sources, genesis: Genesis | None, pin: bytes | None) -> Gene
     return genesis
 
 
-def compare(sources, warnings: list[str]):
+def compare(sources, report: Report):
     """The blocks of the first source that has each height, after comparing it with every
     other source's block at that height; an AuditFailure in place of the first block where
-    sources differ or one does not parse. A source that ends early is a warning."""
+    sources differ or one does not parse. A source that ends early is a warning. Notes in
+    `report` where sources end or differ, and the first and last block time (a null batch,
+    time 0, has none)."""
     streams = [(s, s.blocks()) for s in sources]
     height = 0
     while streams:
@@ -90,27 +99,33 @@ def compare(sources, warnings: list[str]):
                     and (block.results is None or lead.results is None
                          or block.results == lead.results))
             if not same:
+                report.differ = height
                 yield AuditFailure(height, f"{lead_source.name} and {source.name} hold "
                                            f"different blocks at height {height}")
                 return
         for source, _, block in got:
             if block is None:
-                warnings.append(f"{source.name} is behind: it ends at height {height - 1} "
-                                f"while another source goes on")
+                report.ends[source.name] = height - 1
+                report.warnings.append(f"{source.name} is behind: it ends at height "
+                                       f"{height - 1} while another source goes on")
         streams = [(s, st) for s, st, _ in have]
+        if lead.time_ms:
+            report.times = [report.times[0] if report.times else lead.time_ms, lead.time_ms]
         yield lead
 
 
 def audit(sources, genesis: Genesis | None = None, pin: bytes | None = None,
           jobs: int | None = None, progress=None, on_block=None) -> Report:
     """Raises Unreachable when a gateway stops answering mid-way."""
-    report = Report(trusted=genesis is None and pin is None)
+    report = Report(trusted=genesis is None and pin is None,
+                    sources=[source.name for source in sources])
     try:
         chosen = resolve_genesis(sources, genesis, pin)
     except AuditFailure as failure:
         report.failure = failure
         return report
     report.genesis_hash = chosen.hash().hex()
+    report.chain, report.city = chosen.chain, chosen.city
     if report.trusted:
         report.warnings.append(f"the genesis ({report.genesis_hash}) was taken from the "
                                f"source; pin it with --genesis-hash to know it is the right "
@@ -118,7 +133,7 @@ def audit(sources, genesis: Genesis | None = None, pin: bytes | None = None,
     with Verifier(jobs) as verifier:
         replay = Replay(chosen, verifier, progress, on_block)
         try:
-            report.summary = replay.run(compare(sources, report.warnings))
+            report.summary = replay.run(compare(sources, report))
             report.decisions = replay.governance.decisions
         except AuditFailure as failure:
             report.failure = failure

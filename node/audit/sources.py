@@ -218,6 +218,10 @@ class GatewaySource:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
                 body = response.read(MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as error:
+            if error.code == 401 and self.key is None:
+                raise Unreachable(f"{self.url}: reading the log from a gateway needs a staff "
+                                  f"or auditor key (--key FILE), because the log holds "
+                                  f"personal data") from None
             raise Unreachable(f"{self.url}{path}: HTTP {error.code} {error.reason}") from None
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise Unreachable(f"{self.url}: cannot be reached ({error})") from None

@@ -3,6 +3,7 @@ cut, fails the audit."""
 from __future__ import annotations
 
 import io
+import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from audit_kit import BlockList, blocks_of, export_bytes, read_export, run_audit
 from node.audit import audit
 from node.audit.sources import Broken, FileSource
-from node.export import MAGIC, ExportError, ExportReader, block_payload
+from node.export import BLOCK, MAGIC, ExportError, ExportReader, block_payload
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +56,42 @@ def test_an_export_audits_to_the_same_summary_as_the_store_it_came_from(exported
     assert {k: from_file.summary[k] for k in keep} == {k: from_store.summary[k] for k in keep}
 
 
+def frames_of(data: bytes) -> list[tuple[int, int, int, int]]:
+    """(type, first byte, end, block frames before it) of every frame of an export."""
+    out, offset, count = [], len(MAGIC) + 4, 0
+    while offset < len(data):
+        kind, length = struct.unpack(">BI", data[offset:offset + 5])
+        out.append((kind, offset, offset + 5 + length, count))
+        count += kind == BLOCK
+        offset += 5 + length
+    return out
+
+
+def cut_height(data: bytes, cut: int) -> int:
+    """The height a cut at `cut` must fail at: inside a block frame that block's; inside a
+    checkpoint frame its block's; inside the end frame the head; between frames the last
+    whole block; inside the header or the genesis 0."""
+    for kind, start, end, before in frames_of(data):
+        if start < cut < end:
+            return before + 1 if kind == BLOCK else before
+        if cut == start:
+            return before
+    raise AssertionError(cut)
+
+
 def test_an_export_cut_short_anywhere_fails_at_the_block_it_cuts(exported, tmp_path):
     data, blocks, _ = exported
-    for cut in range(0, len(data), 97):
+    for cut in list(range(0, len(data), 97)) + [len(data) - 1]:
         failure = failure_of(audit_bytes(data[:cut], tmp_path))
         assert failure is not None, cut
         assert "cut short" in failure.reason
-        assert 0 <= failure.height <= len(blocks)
+        assert failure.height == (cut_height(data, cut) if cut >= len(MAGIC) + 4 else 0), cut
+    # cut inside the frame of block 5: that block could not be read, not block 4
+    fifth = [start for kind, start, _, before in frames_of(data)
+             if kind == BLOCK and before == 4][0]
+    for cut in (fifth + 2, fifth + 5, fifth + 40):
+        failure = failure_of(audit_bytes(data[:cut], tmp_path))
+        assert failure.height == 5 and "cut short" in failure.reason, cut
     # cut just before the end frame: every block is whole, the end is missing
     failure = failure_of(audit_bytes(data[:-(5 + 80)], tmp_path))
     assert failure.height == len(blocks) and "cut short" in failure.reason
