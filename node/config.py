@@ -10,6 +10,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 CONFIG_NAME = "node.toml"
 MAX_GATEWAY_WORKERS = 64
@@ -94,25 +95,47 @@ def parse_address(text: object, where: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def parse_origin(text: object, where: str) -> str:
+    """A browser origin, `http(s)://host[:port]` as browsers send it, or "*" (any)."""
+    if text == "*":
+        return text
+    problem = f"{where}: expected \"*\" or an origin \"http(s)://host[:port]\" " \
+              f"without a path, got {text!r}"
+    if not isinstance(text, str):
+        raise ConfigError(problem)
+    try:
+        url = urlsplit(text)
+        url.port  # raises ValueError for a port that is not one
+    except ValueError:
+        raise ConfigError(problem) from None
+    if url.scheme not in ("http", "https") or not url.hostname or "@" in url.netloc \
+            or text != f"{url.scheme}://{url.netloc}":
+        raise ConfigError(problem)
+    return text
+
+
+def _no_unknown(raw: dict, known, section: str = "") -> None:
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{section}{unknown[0]}: unknown setting")
+
+
 def _section(raw: dict, name: str) -> dict:
     value = raw.get(name, {})
     if not isinstance(value, dict):
-        raise ConfigError(f"[{name}] must be a table")
+        raise ConfigError(f"[{name}]: must be a table")
     return value
 
 
 def _numbers(cls, raw: dict, section: str):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"[{section}] has unknown settings: {', '.join(unknown)}")
+    _no_unknown(raw, {f.name for f in fields(cls)}, f"[{section}] ")
     for key, value in raw.items():
         if type(value) is not int or value <= 0:
             raise ConfigError(f"[{section}] {key} must be a positive whole number, got {value!r}")
     return cls(**raw)
 
 
-def _gateway_limits(gateway: dict, path: Path) -> GatewayLimits:
+def _gateway_limits(gateway: dict) -> GatewayLimits:
     found = {}
     for key in GATEWAY_LIMITS:
         if key not in gateway:
@@ -120,19 +143,21 @@ def _gateway_limits(gateway: dict, path: Path) -> GatewayLimits:
         value = gateway[key]
         if key.endswith("_s"):
             if type(value) not in (int, float) or not 0 < value <= MAX_TIMEOUT_S:
-                raise ConfigError(f"{path}: [gateway] {key} must be a number of seconds "
+                raise ConfigError(f"[gateway] {key} must be a number of seconds "
                                   f"above 0 and at most {MAX_TIMEOUT_S}, got {value!r}")
             value = float(value)
         else:
             least = 0 if key == "max_connections" else 1
             if type(value) is not int or not least <= value <= MAX_CONNECTIONS:
-                raise ConfigError(f"{path}: [gateway] {key} must be a whole number from "
+                raise ConfigError(f"[gateway] {key} must be a whole number from "
                                   f"{least} to {MAX_CONNECTIONS}, got {value!r}")
         found[key] = value
     return GatewayLimits(**found)
 
 
 def load(folder: str | Path) -> NodeConfig:
+    """The settings in `folder`/node.toml. Every unknown or ill-typed setting is a
+    ConfigError that starts with the file's path and names the setting."""
     folder = Path(folder)
     path = folder / CONFIG_NAME
     try:
@@ -143,26 +168,29 @@ def load(folder: str | Path) -> NodeConfig:
         raise ConfigError(f"{path} cannot be read: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
-    known = {"name", "key_file", "genesis_file", "data_dir", "peer", "gateway", "peers",
-             "limits", "timing"}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown settings: {', '.join(unknown)}")
+    try:
+        return _parse(folder, raw)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def _parse(folder: Path, raw: dict) -> NodeConfig:
+    _no_unknown(raw, ("name", "key_file", "genesis_file", "data_dir", "peer", "gateway",
+                      "peers", "limits", "timing"))
     for key in ("name", "key_file", "genesis_file", "data_dir"):
         if not isinstance(raw.get(key), str) or not raw[key]:
-            raise ConfigError(f"{path}: `{key}` is required and must be text")
+            raise ConfigError(f"{key}: required, and must be text")
     peer, gateway = _section(raw, "peer"), _section(raw, "gateway")
     peers = _section(raw, "peers")
-    unknown = sorted(set(gateway) - GATEWAY_KEYS)
-    if unknown:
-        raise ConfigError(f"{path}: [gateway] has unknown settings: {', '.join(unknown)}")
+    _no_unknown(peer, ("listen",), "[peer] ")
+    _no_unknown(gateway, GATEWAY_KEYS, "[gateway] ")
     workers = gateway.get("workers", 1)
     if type(workers) is not int or not 0 <= workers <= MAX_GATEWAY_WORKERS:
-        raise ConfigError(f"{path}: [gateway] workers must be a whole number from 0 to "
+        raise ConfigError(f"[gateway] workers must be a whole number from 0 to "
                           f"{MAX_GATEWAY_WORKERS}, got {workers!r}")
     origins = gateway.get("cors_origins", [])
-    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
-        raise ConfigError(f"{path}: [gateway] cors_origins must be a list of origins")
+    if not isinstance(origins, list):
+        raise ConfigError("[gateway] cors_origins must be a list of origins")
     return NodeConfig(
         folder=folder,
         name=raw["name"],
@@ -172,12 +200,32 @@ def load(folder: str | Path) -> NodeConfig:
         peer_listen=parse_address(peer.get("listen"), "[peer] listen"),
         gateway_listen=parse_address(gateway.get("listen"), "[gateway] listen"),
         peers={name: parse_address(addr, f"[peers] {name}") for name, addr in peers.items()},
-        cors_origins=tuple(origins),
+        cors_origins=tuple(parse_origin(o, "[gateway] cors_origins") for o in origins),
         gateway_workers=workers,
-        gateway_limits=_gateway_limits(gateway, path),
+        gateway_limits=_gateway_limits(gateway),
         limits=_numbers(Limits, _section(raw, "limits"), "limits"),
         timing=_numbers(Timing, _section(raw, "timing"), "timing"),
     )
+
+
+def check_roster(config: NodeConfig, validators: list[str]) -> None:
+    """The settings against the genesis's validators (names, in order): `name` must be
+    one of them, and [peers] must name every other one and nothing else."""
+    path = config.folder / CONFIG_NAME
+    if config.name not in validators:
+        raise ConfigError(f"{path}: name: {config.name!r} is not a validator of the "
+                          f"genesis ({', '.join(validators)})")
+    for other in config.peers:
+        if other == config.name:
+            raise ConfigError(f"{path}: [peers] {other}: this validator itself (its "
+                              f"address is [peer] listen)")
+        if other not in validators:
+            raise ConfigError(f"{path}: [peers] {other}: unknown setting (not a validator "
+                              f"of the genesis)")
+    missing = [n for n in validators if n != config.name and n not in config.peers]
+    if missing:
+        raise ConfigError(f"{path}: [peers] {missing[0]}: missing (every other validator "
+                          f"of the genesis needs its address)")
 
 
 def render(name: str, peer_listen: str, gateway_listen: str, peers: dict[str, str]) -> str:

@@ -155,7 +155,7 @@ class Validator:
             self.me, self.keypair.seed, [(k, *peers[n]) for k, n in zip(self.keys, names)],
             self.genesis_hash, self._on_frame,
             TransportLimits(max_frame_bytes=limits.max_frame_bytes,
-                            max_queue_bytes=limits.send_queue_bytes))
+                            max_queue_bytes=limits.send_queue_bytes), names=names)
         self._waiters: dict[str, list[asyncio.Future]] = {}
         # submitted here and not executed yet; bounded like the replica's pool
         self._in_flight: OrderedDict[str, None] = OrderedDict()

@@ -126,7 +126,9 @@ def scan_prefix(txn, db, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
 class Store:
     def __init__(self, path: str | Path, map_size: int = MAP_SIZE):
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        # it holds personal data: the folder 0700, the LMDB files 0600 (owner only; `node
+        # run` tightens a folder made before, ops/node_cmd.py)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
         # metasync off: a commit flushes its data pages but not the meta page, which costs
         # 2.5 ms against 0.4 ms here. LMDB keeps the file consistent either way; a system
@@ -135,7 +137,7 @@ class Store:
         # so ConsensusStorage.write flushes everything before a vote is sent.
         self.env = lmdb.open(str(path), map_size=map_size, max_dbs=MAX_DBS,
                              max_readers=MAX_READERS, sync=True, metasync=False,
-                             readahead=False, subdir=True, lock=True)
+                             readahead=False, subdir=True, lock=True, mode=0o600)
         self.db = {name: self.env.open_db(name.encode(), create=True,
                                           dupsort=name == "accounts",
                                           dupfixed=name == "accounts")

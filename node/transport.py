@@ -146,9 +146,12 @@ class Transport:
     def __init__(self, me: int, seed: bytes, validators: Sequence[tuple[bytes, str, int]],
                  genesis_hash: bytes, on_message: Callable[[int, bytes], None],
                  limits: Limits = Limits(),
-                 on_link: Callable[[int, bool], None] | None = None):
+                 on_link: Callable[[int, bool], None] | None = None,
+                 names: Sequence[str] | None = None):
         assert 0 <= me < len(validators)
         self.me = me
+        # how log lines name the validators (theirs in the genesis); else by index
+        self.names = tuple(names) if names is not None else tuple(range(len(validators)))
         self.limits = limits
         self.roster = Roster(genesis_hash, tuple(bytes(v[0]) for v in validators))
         self.counters = Counters()
@@ -183,7 +186,7 @@ class Transport:
         every validator with a higher index."""
         assert self._listener is None and not self._stopping, "started twice"
         now = asyncio.get_running_loop().time()
-        self._log = SampledLog(self.limits.log_interval_s, now, me=self.me)
+        self._log = SampledLog(self.limits.log_interval_s, now, me=self.names[self.me])
         rates = HandshakeRates(self.limits, self._peers, now)
         if sock is not None:
             socks = [sock]
@@ -198,7 +201,7 @@ class Transport:
             if peer > self.me:
                 self._spawn(self._guard(self._dial_loop, peer))
         self._spawn(self._guard(self._maintain))
-        log.info("transport_started", me=self.me, port=self.port)
+        log.info("transport_started", me=self.names[self.me], port=self.port)
 
     def send(self, peer: int, data: bytes) -> None:
         """Queues `data` for `peer`; never blocks. Raises ValueError for a message over
@@ -263,8 +266,8 @@ class Transport:
         link = self._links.pop(peer, None)
         if link is not None:
             link.abort()
-            log.warning("link_down", me=self.me, peer=peer, reason="shunned",
-                        for_s=round(seconds, 3))
+            log.warning("link_down", me=self.names[self.me], peer=self.names[peer],
+                        reason="shunned", for_s=round(seconds, 3))
             self._tell_link(peer, False)
 
     def halt(self) -> None:
@@ -279,7 +282,7 @@ class Transport:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._log is not None:
             self._log.flush(asyncio.get_running_loop().time())
-        log.info("transport_stopped", me=self.me)
+        log.info("transport_stopped", me=self.names[self.me])
 
     # -- stopping -------------------------------------------------------------------------
 
@@ -304,7 +307,7 @@ class Transport:
             return
         self._failure = error
         # the line names it; the traceback is the owner's to log once (validator_failed)
-        log.error("transport_failed", me=self.me, error=repr(error))
+        log.error("transport_failed", me=self.names[self.me], error=repr(error))
         self._halt()
         self._failed.set()
 
@@ -326,6 +329,11 @@ class Transport:
 
     def _note(self, now: float, event: str, kind: dict, address: str | None = None,
               **details) -> None:
+        """A sampled line (node/ratelimit.py), its peer (an index, or None) by name."""
+        if kind.get("peer") is not None:
+            kind = {**kind, "peer": self.names[kind["peer"]]}
+        if details.get("peer") is not None:
+            details["peer"] = self.names[details["peer"]]
         if self._log is not None:
             self._log.note(now, event, kind, address, **details)
 
@@ -373,13 +381,13 @@ class Transport:
             return
         old = self._links.get(peer)
         if old is not None:
-            log.info("link_replaced", me=self.me, peer=peer)
+            log.info("link_replaced", me=self.names[self.me], peer=self.names[peer])
             old.abort()
         link = Link(session, writer, loop.time(), self._queues[peer], self._wakeups[peer],
                     self.limits, self.counters)
         self._links[peer] = link
         self.counters.links_opened += 1
-        log.info("link_up", me=self.me, peer=peer)
+        log.info("link_up", me=self.names[self.me], peer=self.names[peer])
         # guarded like every task of the transport: a writer that died of a bug would
         # otherwise end silently and leave the link to flap forever
         write_task = self._spawn(self._guard(link.write_loop))
@@ -402,7 +410,8 @@ class Transport:
             self.counters.links_closed += 1
             if self._links.get(peer) is link:
                 del self._links[peer]
-                log.warning("link_down", me=self.me, peer=peer, reason=reason)
+                log.warning("link_down", me=self.names[self.me], peer=self.names[peer],
+                            reason=reason)
                 if not self._stopping:
                     self._tell_link(peer, False)
 
@@ -461,7 +470,8 @@ class Transport:
             self._log.tick(now)
             for link in list(self._links.values()):
                 if now - link.last_received > self.limits.idle_timeout_s:
-                    log.warning("link_idle", me=self.me, peer=link.peer)
+                    log.warning("link_idle", me=self.names[self.me],
+                                peer=self.names[link.peer])
                     link.abort()
                 elif now - link.last_sent >= self.limits.heartbeat_s:
                     link.heartbeat_due = True

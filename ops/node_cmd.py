@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import stat
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -21,7 +23,7 @@ from aiohttp import web
 from gateway import serve as gateway_serve
 from gateway.app import make_app
 from gateway.connections import Gate
-from node import config as node_config
+from node import config as node_config, genesis as genesis_file, keys
 from node.link import LinkBusy, LinkServer, socket_path
 from node.runtime import StartError, Validator
 from ops import evidence_cmd, logs
@@ -36,6 +38,48 @@ def _settings(folder: str) -> node_config.NodeConfig:
         return node_config.load(folder)
     except node_config.ConfigError as error:
         raise UsageError(str(error)) from None
+
+
+def _check_against_genesis(settings: node_config.NodeConfig) -> None:
+    """The settings that only the genesis can judge (`name`, [peers], and that `key_file`
+    is the key of `name`): wrong ones are configuration errors (exit 2), like any other.
+    A genesis or key file that cannot be read, or a key that is no validator's, is left
+    to the validator's start (exit 1): the file is wrong, not the setting."""
+    try:
+        genesis = genesis_file.load(settings.genesis_file)
+        public = keys.read_key_file(settings.key_file).public
+    except (genesis_file.GenesisError, keys.KeyFileError):
+        return
+    names = [v.name for v in genesis.validators]
+    try:
+        node_config.check_roster(settings, names)
+    except node_config.ConfigError as error:
+        raise UsageError(str(error)) from None
+    validator_keys = genesis.validator_keys()
+    owner = names[validator_keys.index(public)] if public in validator_keys else None
+    if owner not in (None, settings.name):
+        raise UsageError(f"{settings.folder / node_config.CONFIG_NAME}: key_file: "
+                         f"{settings.key_file} is the key of validator {owner!r}, not of "
+                         f"{settings.name!r} (name)")
+
+
+def _tighten(data_dir: Path) -> None:
+    """The data folder holds personal data: it is made 0700 and its files 0600 (owner
+    only; node/store.py). One made before that rule is tightened here, and logged."""
+    if not data_dir.is_dir():
+        return
+    tightened = {}
+    for path in (data_dir, *data_dir.iterdir()):
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if mode & 0o077 and not path.is_symlink():
+            try:
+                path.chmod(mode & 0o700)
+            except OSError as error:
+                raise CheckFailed(f"{path}: cannot take away others' access "
+                                  f"({error.strerror})") from None
+            tightened[str(path)] = f"{mode:04o} -> {mode & 0o700:04o}"
+    if tightened:
+        log.warning("data_permissions_tightened", modes=tightened)
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -101,6 +145,8 @@ def _ledger_height(validator: Validator) -> int | None:
 async def serve(folder: str, ready: asyncio.Event | None = None,
                 log_level: str = "info") -> None:
     settings = _settings(folder)
+    _check_against_genesis(settings)
+    _tighten(settings.data_dir)
     try:
         validator = Validator(settings)
     except StartError as error:

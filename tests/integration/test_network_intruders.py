@@ -115,7 +115,7 @@ async def test_a_validator_sending_oversized_or_forged_frames_is_disconnected(ne
         await _dropped(reader)
         writer.close()
     for name in net.names[1:]:
-        reasons = [e["reason"] for e in net.log_events(name, "link_down") if e["peer"] == 0]
+        reasons = [e["reason"] for e in net.log_events(name, "link_down") if e["peer"] == bad]
         assert len(reasons) == 3 and "over the limit" in reasons[0], reasons
         assert reasons[1:] == ["frame does not authenticate",
                                "message runs past the end of its frame"], reasons
@@ -153,9 +153,9 @@ async def test_sealed_garbage_messages_from_a_validator_change_nothing(network):
             assert time.monotonic() < deadline, "no summary of the bad messages"
             await asyncio.sleep(0.2)
         lines = net.log_events(name, "bad_peer_input")
-        assert len(lines) == 2 and lines[0]["peer"] == 0
+        assert len(lines) == 2 and lines[0]["peer"] == bad
         assert lines[1]["summary"] and lines[1]["count"] == len(junk)
-        assert not [e for e in net.log_events(name, "link_down") if e["peer"] == 0]
+        assert not [e for e in net.log_events(name, "link_down") if e["peer"] == bad]
     for _, writer in links:
         writer.close()
 
