@@ -6,14 +6,28 @@ source. Every sub-command lives in its own module under ops/ and registers itsel
 from __future__ import annotations
 
 import argparse
+import configparser
+import importlib.metadata
 import sys
-
+from pathlib import Path
 
 from ops.errors import CheckFailed, UsageError
 
 
+def version() -> str:
+    """The installed package's version, else (a checkout run without installing it)
+    setup.cfg's."""
+    try:
+        return importlib.metadata.version("stadsmunt")
+    except importlib.metadata.PackageNotFoundError:
+        config = configparser.ConfigParser()
+        config.read(Path(__file__).resolve().parent.parent / "setup.cfg", encoding="utf-8")
+        return config.get("metadata", "version", fallback="unknown")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stadsmunt", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from ops import (audit_cmd, bench, client_cmd, demo, export_cmd, genesis_cmd, gov_cmd,
                      keys_cmd, network, node_cmd)

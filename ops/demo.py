@@ -1,16 +1,21 @@
-"""`stadsmunt demo [--dir DIR] [--exit]`: a local four-validator network and the Heerlen
-story (ops/demo_story.py), governance by the partners' stewards included, then a check of
-the whole network: every validator at one head, the same totals on every gateway, the
-supply invariant over every account and the cap invariant for every citizen. Without `--exit` it keeps serving until Ctrl-C (or
-SIGTERM) and then stops the validators cleanly; with `--exit` it prints the summary,
-writes it to DIR/summary.json and exits 0 (1 if a check failed).
+"""`stadsmunt demo [--dir DIR] [--keep] [--exit]`: a local four-validator network and the
+Heerlen story (ops/demo_story.py), governance by the partners' stewards included, then a
+check of the whole network: every validator at one head, the same totals on every
+gateway, the supply invariant over every account and the cap invariant for every citizen.
+Without `--exit` it keeps serving until Ctrl-C (or SIGTERM) and then stops the validators
+cleanly; with `--exit` it prints the summary, writes it to DIR/summary.json and exits 0
+(1 if a check failed). The network's folder holds every participant's private key: a
+temporary one is removed when the demo stops, unless `--keep` (or the demo failed: its
+logs are in it); a `--dir` is kept.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import shutil
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -137,26 +142,48 @@ def summary_text(s: dict) -> str:
         f"earned over a monthly or yearly cap"])
 
 
-def look_around(folder: Path, gateways: dict[str, str]) -> str:
+def _as_typed(path: Path) -> str:
+    """`path` as typed in the folder the demo was started from."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def command_hint() -> tuple[str, str]:
+    """How to run `stadsmunt` from where the demo was started, as the README does: a fresh
+    clone has no `stadsmunt` on PATH, only `python3 ops/dev.py`. Also the venv's own
+    script when there is one ("" if not)."""
+    dev = Path(__file__).resolve().with_name("dev.py")
+    script = Path(sys.executable).with_name("stadsmunt")
+    script_hint = _as_typed(script) if script.exists() else ""
+    if not (dev.parent.parent / "setup.cfg").exists():     # installed, not a checkout
+        return "stadsmunt", script_hint
+    return f"python3 {_as_typed(dev)}", script_hint
+
+
+def look_around(folder: Path, gateways: dict[str, str], kept: bool) -> str:
     first, second = list(gateways.values())[:2]
     admin = folder / "keys" / "admin.key"
     anouk = read_key_file(folder / "keys" / "anouk.key").public.hex()
-    client = f"stadsmunt client --gateway {first} --key {admin}"
+    cli, script = command_hint()
+    client = f"{cli} client --gateway {first} --key {admin}"
     steward = folder / "keys" / "steward-cbs.key"
     lines = ["", "the gateways:"]
     lines += [f"  {name:<12} {url}" for name, url in gateways.items()]
-    lines += ["", "look around (from a checkout, `python3 ops/dev.py` does what `stadsmunt` "
-                  "does):",
+    lines += ["", "look around" + (f" (`{script}` does what `{cli}` does):"
+                                   if script and script != cli else ":"),
               f"  curl -s {first}/v1/status",
               f"  curl -s {second}/v1/tasks",
               f"  curl -s {first}/v1/stats",
               f"  {client} tasks",
               f"  {client} account {anouk}",
               f"  {client} payouts",
-              f"  stadsmunt gov --gateway {second} --key {steward} list",
-              f"  stadsmunt audit {first} --key {admin}",
+              f"  {cli} gov --gateway {second} --key {steward} list",
+              f"  {cli} audit {first} --key {admin}",
               f"every person's key is in {folder / 'keys'}, the stewards' as "
-              f"steward-NAME.key; the validators' logs are {folder}/NAME.log"]
+              f"steward-NAME.key; the validators' logs are {folder}/NAME.log"
+              + ("" if kept else " (all removed when the demo stops; --keep keeps them)")]
     return "\n".join(lines)
 
 
@@ -186,18 +213,33 @@ def _serve_until_stopped(processes) -> None:
     say("a validator stopped on its own; stopping the others")
 
 
+def _stop(signum, frame) -> None:
+    _hold_signals()
+    raise KeyboardInterrupt
+
+
+def _hold_signals() -> None:
+    # once the demo stops, a second Ctrl-C or SIGTERM must not cut the stopping short:
+    # the validators (in sessions of their own) would run on, and the keys stay behind
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def run(args: argparse.Namespace) -> int:
+    keep = bool(args.dir) or args.keep
     if args.dir:
         folder = Path(args.dir)
     else:
         folder = Path(tempfile.mkdtemp(prefix="stadsmunt-demo-"))
         folder.rmdir()          # network init makes it, and refuses a non-empty one
-    network = net.init(folder, VALIDATORS, CHAIN, "127.0.0.1",
-                       free_base_port(2 * VALIDATORS))
     # SIGTERM stops the demo like Ctrl-C does: through the same `finally`
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    processes = net.start_all(folder, network, log_dir=folder)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    processes, failed = [], False
     try:
+        network = net.init(folder, VALIDATORS, CHAIN, "127.0.0.1",
+                           free_base_port(2 * VALIDATORS))
+        processes = net.start_all(folder, network, log_dir=folder)
         summary = asyncio.run(story_and_check(folder, network, processes))
         ok = summary["supply_invariant"] and summary["cap_invariant"]
         (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -205,15 +247,28 @@ def run(args: argparse.Namespace) -> int:
         say(summary_text(summary))
         if args.exit:
             return 0 if ok else 1
-        say(look_around(folder, {v["name"]: v["gateway"] for v in network["validators"]}))
+        say(look_around(folder, {v["name"]: v["gateway"] for v in network["validators"]},
+                        keep))
         _serve_until_stopped(processes)
+        failed = True           # a validator stopped on its own: keep its log
         return 0 if ok else 1
     except KeyboardInterrupt:
         return 0
+    except BaseException:
+        failed = True
+        raise
     finally:
-        say("stopping the validators ...")
-        net.stop_all(processes)
-        say(f"stopped; the network's folder is {folder}")
+        _hold_signals()
+        if processes:
+            say("stopping the validators ...")
+            net.stop_all(processes)
+        if not (keep or failed):
+            shutil.rmtree(folder, ignore_errors=True)
+            say(f"stopped; removed the network's folder {folder} with everyone's keys "
+                f"(--keep keeps it)")
+        elif processes:
+            say(f"stopped; the network's folder, with everyone's keys and the validators' "
+                f"logs, is kept in {folder}")
 
 
 def register(commands) -> None:
@@ -222,6 +277,9 @@ def register(commands) -> None:
                                  description=__doc__.splitlines()[0])
     parser.add_argument("--dir", help="where to make the network (a new or empty folder; "
                                       "default: a new temporary folder)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder, with everyone's keys, when the "
+                             "demo stops (a --dir is always kept)")
     parser.add_argument("--exit", action="store_true",
                         help="print a summary and exit instead of serving")
     parser.set_defaults(run=run)

@@ -1,16 +1,23 @@
 """Run Stadsmunt from a fresh clone with nothing installed but Python 3.11.
 
-    python3 ops/dev.py demo [ARGS]   runs `stadsmunt demo` (any `stadsmunt` command works)
-    python3 ops/dev.py test [ARGS]   runs the test suite (ARGS go to pytest)
+    python3 ops/dev.py demo [ARGS]   runs `stadsmunt demo` (any `stadsmunt` command works;
+                                     `python3 ops/dev.py --help` lists them)
+    python3 ops/dev.py test [ARGS]   runs pytest with ARGS (from the top of the checkout:
+                                     the whole suite)
+
+Commands run in your folder, so relative paths are yours. This process becomes the
+command (exec), so Ctrl-C, SIGTERM and the exit status are the command's own.
 
 On first use, and again whenever setup.cfg changes, it makes a virtual environment in
-`.venv/` at the top of the checkout and installs the project with its test extra into it.
-Standard library only: this file must run before anything is installed.
+`.venv/` at the top of the checkout and installs the project into it; `test` also
+installs the test extra there. Standard library only: this file must run before
+anything is installed.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -18,7 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-STAMP = VENV / ".stadsmunt-installed"
+STAMP = VENV / ".stadsmunt-installed"            # the project is installed
+TEST_STAMP = VENV / ".stadsmunt-test-installed"  # and its test extra
 
 
 def _python() -> Path:
@@ -33,33 +41,48 @@ def _wanted_stamp() -> str:
     return digest.hexdigest()
 
 
-def ensure_venv() -> Path:
+def ensure_venv(test: bool = False) -> Path:
     if sys.version_info < (3, 11):
         sys.exit(f"stadsmunt needs Python 3.11 or newer, this is {sys.version.split()[0]}")
     wanted = _wanted_stamp()
-    if STAMP.exists() and STAMP.read_text() == wanted and _python().exists():
+    stamps = [STAMP, TEST_STAMP] if test else [STAMP]
+    if _python().exists() and all(s.exists() and s.read_text() == wanted for s in stamps):
         return _python()
     print(f"setting up {VENV} (first run only) ...", file=sys.stderr, flush=True)
     if not _python().exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     pip = [str(_python()), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run(pip + ["install", "--upgrade", "pip", "setuptools", "wheel"], check=True)
-    subprocess.run(pip + ["install", "-e", f"{ROOT}[test]"], check=True)
-    STAMP.write_text(wanted)
+    # running the product needs only its own requirements; the test tools come with `test`
+    subprocess.run(pip + ["install", "-e", f"{ROOT}[test]" if test else str(ROOT)],
+                   check=True)
+    for stamp in stamps:
+        stamp.write_text(wanted)
     return _python()
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
-        return 0 if argv else 2
-    python = ensure_venv()
-    if argv[0] == "test":
+    test = argv[:1] == ["test"]
+    try:
+        python = ensure_venv(test)
+    except KeyboardInterrupt:           # Ctrl-C during the first run's install
+        return 130
+    env = dict(os.environ)
+    if test:
+        # the tests import `tests.…` from the top of the checkout, wherever pytest runs
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), env.get("PYTHONPATH"))))
         command = [str(python), "-m", "pytest", *argv[1:]]
     else:
+        # the venv's editable install imports the project from any folder
         command = [str(python), "-m", "ops.cli", *argv]
-    os.chdir(ROOT)
-    return subprocess.call(command)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "nt":     # no exec there: wait; the console sends Ctrl-C to the child too
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return subprocess.call(command, env=env)
+    # exec, not a child: no wrapper is left to catch Ctrl-C, swallow the command's last
+    # output or die of SIGTERM while the command (and a demo's validators) run on
+    os.execve(command[0], command, env)
 
 
 if __name__ == "__main__":

@@ -3,19 +3,23 @@ included (next year's cap policy and a reviewer approved by three organisations,
 phone recovered at once by two, an admin's recovery frozen and cancelled by a steward),
 its summary says the supply and cap invariants hold and counts the governance events,
 and an independent replay of the validators' folders by `stadsmunt audit` agrees with
-it; afterwards nothing is left serving. Without `--exit` it serves, says where, and stops
-its validators on Ctrl-C."""
+it; afterwards nothing is left serving. Without `--exit` it serves, says where, prints
+hints that work from a fresh clone, and stops its validators on Ctrl-C. A temporary
+folder, with everyone's keys, is removed when it stops, unless `--keep`; `--dir` is
+kept."""
 from __future__ import annotations
 
 import json
 import os
 import select
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from clientkit import REPO, run_cli
 from ops.demo_story import REJECTED, TASKS, TOTAL, WORK
@@ -31,6 +35,20 @@ def nothing_listens(url: str) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex((host, int(port))) != 0
+
+
+def read_until(process, text: str, timeout_s: float) -> str:
+    """The demo's output until `text`; raw reads after select: a buffered readline would
+    hide lines select cannot see."""
+    out, deadline = "", time.monotonic() + timeout_s
+    while text not in out:
+        assert time.monotonic() < deadline, out[-3000:]
+        ready, _, _ = select.select([process.stdout], [], [], 1.0)
+        if ready:
+            chunk = os.read(process.stdout.fileno(), 65536)
+            assert chunk, "the demo ended early:\n" + out[-3000:]
+            out += chunk.decode()
+    return out
 
 
 def test_the_demo_plays_the_story_and_its_summary_shows_supply_and_caps_holding(tmp_path):
@@ -91,21 +109,23 @@ def test_the_demo_serves_until_interrupted_and_then_stops_its_validators(tmp_pat
                                stderr=subprocess.STDOUT, start_new_session=True)
     out = ""
     try:
-        deadline = time.monotonic() + 180
-        # raw reads after select: a buffered readline would hide lines select cannot see
-        while "\nserving;" not in out:
-            assert time.monotonic() < deadline, out[-3000:]
-            ready, _, _ = select.select([process.stdout], [], [], 1.0)
-            if ready:
-                chunk = os.read(process.stdout.fileno(), 65536)
-                assert chunk, "the demo ended early:\n" + out[-3000:]
-                out += chunk.decode()
+        out = read_until(process, "\nserving;", 180)
         network = json.loads((folder / "network.json").read_text())
         urls = [v["gateway"] for v in network["validators"]]
         for url in urls:
             assert f" {url}\n" in out             # where the gateways are
         assert f"curl -s {urls[0]}/v1/status" in out
-        assert "stadsmunt client --gateway" in out
+        # the README's form, which works from a fresh clone: `stadsmunt` is not on PATH
+        hints = [line.strip() for line in out.splitlines() if line.startswith("  ")]
+        assert not [line for line in hints if line.startswith("stadsmunt ")]
+        if Path(sys.executable).with_name("stadsmunt").exists():
+            assert "(`.venv/bin/stadsmunt` does what `python3 ops/dev.py` does)" in out
+        hint = next(line for line in hints
+                    if line.startswith("python3 ops/dev.py client --gateway ")
+                    and line.endswith(" tasks"))
+        hinted = subprocess.run([sys.executable, *shlex.split(hint)[1:]], cwd=REPO,
+                                capture_output=True, text=True, timeout=60)
+        assert hinted.returncode == 0, hinted.stdout + hinted.stderr
         with urllib.request.urlopen(urls[3] + "/v1/status", timeout=5) as answer:
             assert json.loads(answer.read())["height"] > 0
         process.send_signal(signal.SIGINT)
@@ -121,3 +141,37 @@ def test_the_demo_serves_until_interrupted_and_then_stops_its_validators(tmp_pat
     assert process.returncode == 0, rest
     assert "stopped;" in rest and "Traceback" not in rest
     assert all(nothing_listens(url) for url in urls)
+    assert f"is kept in {folder}" in rest and (folder / "keys" / "admin.key").exists()
+
+
+def test_the_demo_removes_its_temporary_folder_with_everyones_keys(tmp_path):
+    done = run_cli("demo", "--exit", env={"TMPDIR": str(tmp_path)}, timeout_s=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = next(tmp_path.glob("stadsmunt-demo-*"), None)
+    assert folder is None, "left behind"
+    assert "stopped; removed the network's folder " + str(tmp_path) in done.stdout
+
+
+def test_with_keep_the_demo_keeps_its_temporary_folder_and_says_where(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "ops.cli", "demo", "--keep"], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env={**os.environ, "TMPDIR": str(tmp_path)},
+                               start_new_session=True)
+    try:
+        out = read_until(process, "are up and linked", 180)
+        process.send_signal(signal.SIGTERM)
+        out += process.communicate(timeout=60)[0].decode()
+    finally:
+        if process.poll() is None:      # a failed test: SIGTERM still stops the validators
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+    assert process.returncode == 0, out[-3000:]
+    [folder] = tmp_path.glob("stadsmunt-demo-*")
+    assert f"is kept in {folder}\n" in out
+    assert (folder / "keys" / "admin.key").exists()
+    network = json.loads((folder / "network.json").read_text())
+    assert all(nothing_listens(v["gateway"]) for v in network["validators"])
