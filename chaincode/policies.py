@@ -4,6 +4,10 @@
 page before a city relies on it."""
 from __future__ import annotations
 
+from .periods import periods
+
+WARN_FROM_MONTH = 11    # from 1 November (Amsterdam) the coming year's policy is due
+
 DEFAULT_POLICIES: list[dict] = [
     {"year": year, "hourly_cap_21plus": h21, "hourly_cap_under21": hu21,
      "monthly_cap": month, "yearly_cap": year_cap}
@@ -16,3 +20,13 @@ DEFAULT_POLICIES: list[dict] = [
         (2026, 575, 340, 22_000, 220_000),
     )
 ]
+
+
+def coming_year_unset(years: list[int], time_ms: int) -> int | None:
+    """The coming year, from 1 November of a year (Amsterdam), when `years` (those with a
+    cap policy of their own) lack it: the current policy would carry over into it, which
+    the partners should decide rather than let happen. Else None."""
+    year, month, _ = periods(time_ms)
+    if int(month[5:7]) >= WARN_FROM_MONTH and year + 1 not in years:
+        return year + 1
+    return None

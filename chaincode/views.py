@@ -14,6 +14,7 @@ from . import caps, governance, recoveries
 from . import constitution as law_of
 from . import state as st
 from .periods import periods
+from .policies import coming_year_unset as _coming_year_unset
 
 
 class InMemoryState:
@@ -59,6 +60,12 @@ def totals(state) -> dict:
     minted = st.get_int(state, st.MINTED)
     redeemed = st.get_int(state, st.REDEEMED)
     return {"minted": minted, "redeemed": redeemed, "circulating": minted - redeemed}
+
+
+def coming_year_unset(state, time_ms: int) -> int | None:
+    """policies.coming_year_unset over the years that have a policy in this state."""
+    raw = state.get(st.POLICY_YEARS)
+    return _coming_year_unset([] if raw is None else st.unpack(raw), time_ms)
 
 
 def policy_for_year(state, year: int) -> dict | None:

@@ -39,19 +39,25 @@ async def get_status(request: web.Request) -> web.Response:
         status = node.offline_status()
     status.pop("view_changes", None)
     status.pop("refusals", None)
-    status["warnings"] = status.get("warnings", []) + status_warnings(node, status)
+    status["warnings"] = status.get("warnings", []) + status_warnings(
+        node, status, time.time_ns() // 1_000_000)
     return web.json_response(status)
 
 
-def status_warnings(node, status: dict) -> list[str]:
-    """Plain sentences for an operator: peers down, a cap policy carried over."""
+def status_warnings(node, status: dict, now_ms: int) -> list[str]:
+    """Plain sentences for an operator: peers down, partners' faults, a cap policy
+    missing or carried over, and from 1 November a coming year without one."""
     warnings = [f"validator {v['name']} is not connected" for v in status["validators"]
                 if not v["connected"] and v["name"] != status["node"]]
     for name, kinds in sorted(status.get("faults", {}).items()):
         seen = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
         warnings.append(f"validator {name} sent messages no correct validator sends "
                         f"({seen}): see `stadsmunt node evidence`")
-    year = periods(time.time_ns() // 1_000_000)[0]
+    year = periods(now_ms)[0]
+    coming = views.coming_year_unset(node.store, now_ms)
+    if coming is not None:
+        warnings.append(f"there is no cap policy for {coming} yet: decide one before 1 "
+                        f"January, or this year's carries over")
     found = views.policy_for_year(node.store, year)
     if found is None:
         warnings.append(f"there is no cap policy for {year}: nothing can be posted, "

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from chaincode import views
 from consensus.api import CommittedBatch, Fetch, StableCheckpoint
 from consensus.config import Config
 from consensus.driver import Driver
@@ -61,6 +62,7 @@ RECENT_IDS = 50_000         # executed ids a restarted replica remembers as orde
 # transactions refused before ordering (admission: not an active member), remembered so
 # that asking for one answers its refusal; the oldest forgotten first
 REFUSED_KEPT = 100_000
+POLICY_CHECK_S = 24 * 3600.0   # how often a missing coming year's policy is logged
 FETCH_LOG_INTERVAL_S = 10.0   # refused catch-up requests and answers: lines per kind, interval
 SHUN_S, SHUN_MAX_S = 2.0, 60.0  # a faulty partner's link is dropped this long, doubling
 
@@ -181,8 +183,17 @@ class Validator:
 
     # ---- lifecycle ----------------------------------------------------------------------
 
+    def _warn_of_policy(self) -> None:
+        """From 1 November, a line a day while the coming year has no cap policy."""
+        coming = views.coming_year_unset(self.store, _now_ms())
+        if coming is not None:
+            log.warning("cap_policy_missing", year=coming,
+                        action="the partners must set one (policy.set) before 1 January, "
+                               "or this year's carries over")
+
     async def start(self) -> None:
         self.started_ms = _now_ms()
+        self._policy_check_at = 0.0     # at the first tick, then every POLICY_CHECK_S
         await self.transport.start()
         self._ticker = asyncio.create_task(self._tick_loop())
         log.info("validator_started", name=self.config.name, index=self.me,
@@ -252,6 +263,9 @@ class Validator:
                 next_at = loop.time()
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             self._guarded(self.driver.tick, _now_ms())
+            if loop.time() >= self._policy_check_at:
+                self._policy_check_at = loop.time() + POLICY_CHECK_S
+                self._warn_of_policy()
 
     def _guarded(self, step, *args) -> None:
         view = self.replica.view

@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
+import time
 from pathlib import Path
 
 import chaincode
+from chaincode.policies import coming_year_unset
 from node import genesis as genesis_file
 from ops.errors import CheckFailed, UsageError
 
@@ -95,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         raise CheckFailed(f"genesis refused: {error}") from None
     genesis.save(args.out)
     print(genesis.hash().hex())
+    coming = coming_year_unset([p["year"] for p in genesis.policies], time.time_ns() // 10**6)
+    if coming is not None:
+        print(f"warning: this genesis has no cap policy for {coming}; the partners must "
+              "set one (gov.propose policy.set) before 1 January", file=sys.stderr)
     return 0
 
 

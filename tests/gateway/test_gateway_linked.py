@@ -86,7 +86,9 @@ async def test_submit_wait_and_read_over_the_link(linked):
     assert linked.validator.door.signature_checks == 0
     assert linked.gateway.checker.signature_checks == 1
     status = await chain.get("/v1/status")
-    assert status["height"] == 1 and status["warnings"] == []
+    # none but the cap policy's (from November, the coming year may have none yet)
+    assert status["height"] == 1
+    assert [w for w in status["warnings"] if "cap policy" not in w] == []
     assert "view_changes" not in status
     found = await figures(linked.client)
     assert found['stadsmunt_transactions_total{result="ok"}'] == 1

@@ -118,10 +118,10 @@ async def test_a_gateway_of_ones_own_serves_reads_while_its_validator_restarts(n
         answer = await net.post_tx("municipality", register(net), 10)
         assert answer["status"] == "committed"
         async with aiohttp.ClientSession() as session:
-            await until_status(session, url, lambda s: s["height"] == 1 and not s["warnings"])
+            await until_status(session, url, lambda s: s["height"] == 1 and not unreached(s))
             net.processes["municipality"].send_signal(signal.SIGTERM)
             net.processes["municipality"].wait(20)
-            await until_status(session, url, lambda s: s["warnings"])
+            await until_status(session, url, unreached)
             async with session.get(f"{url}/v1/tx/{answer['tx_id']}") as response:
                 assert response.status == 200
                 assert (await response.json())["status"] == "committed"
@@ -129,7 +129,7 @@ async def test_a_gateway_of_ones_own_serves_reads_while_its_validator_restarts(n
                                     headers={"Content-Type": "application/msgpack"}) as r:
                 assert r.status == 503 and r.headers["Retry-After"] == "1"
             net.start("municipality")
-            await until_status(session, url, lambda s: not s["warnings"])
+            await until_status(session, url, lambda s: not unreached(s))
             async with session.post(f"{url}/v1/tx?wait=true&timeout=10", data=register(net),
                                     headers={"Content-Type": "application/msgpack"}) as r:
                 body = await r.json()
@@ -166,3 +166,9 @@ async def test_a_gateway_that_cannot_listen_stops_the_start(network):
         assert net.processes["municipality"].wait(30) == 1
     assert "gateway-1 ended as it started" in net.log_tail("municipality")
     assert not net.log_events("municipality", "validator_started")
+
+
+def unreached(status: dict) -> bool:
+    """The status says its gateway cannot reach the validator (other warnings, such as a
+    coming year's cap policy from November, are not what these tests look at)."""
+    return any("cannot reach its validator" in w for w in status["warnings"])
