@@ -31,7 +31,7 @@ from gateway.client import Client
 from node.keys import read_key_file
 from ops import bench_proc as proc, network as net
 from ops.bench_setup import SetupFailed, citizens_for, fund, presign
-from ops.demo import wait_ready
+from ops.network import wait_ready
 from ops.errors import CheckFailed, UsageError
 
 BURST_GUESS_TPS = 4_000     # spends signed per second of a timed burst (the most we

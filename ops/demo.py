@@ -23,7 +23,7 @@ from pathlib import Path
 from gateway.client import Client, ClientError
 from node.keys import read_key_file
 from ops import network as net
-from ops.network import free_base_port  # noqa: F401  (bench uses it from here too)
+from ops.network import free_base_port, wait_ready  # noqa: F401  (bench: from here)
 from ops.client_rows import euros
 from ops.demo_story import TOTAL, StoryFailed, play
 from ops.errors import CheckFailed
@@ -34,42 +34,11 @@ GOVERNANCE_EVENTS = ("gov.proposed", "gov.approved", "gov.enacted", "gov.failed"
                      "member.recovery_opened", "member.recovery_cancelled",
                      "member.recovered")
 CHAIN = "heerlen-demo"
-READY_TIMEOUT_S = 60.0
 POLL_S = 0.1
 
 
 def say(text: str) -> None:
     print(text, flush=True)
-
-
-async def wait_ready(gateways: dict[str, str], processes, folder: Path) -> None:
-    """Every validator answers and sees all the others (polling with a deadline)."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    clients = {name: Client(url, timeout_s=2.0) for name, url in gateways.items()}
-    try:
-        while True:
-            dead = [n for n, p in zip(gateways, processes) if p.poll() is not None]
-            if dead:
-                log = (folder / f"{dead[0]}.log")
-                tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
-                raise CheckFailed(f"validator {dead[0]} stopped at start:\n  "
-                                  + "\n  ".join(tail))
-            linked = 0
-            for name, client in clients.items():
-                try:
-                    status = await client.status()
-                except ClientError:
-                    continue
-                linked += all(v["connected"] for v in status["validators"])
-            if linked == len(clients):
-                return
-            if time.monotonic() > deadline:
-                raise CheckFailed(f"the validators did not link up within "
-                                  f"{READY_TIMEOUT_S:g} s; see the logs in {folder}")
-            await asyncio.sleep(POLL_S)
-    finally:
-        for client in clients.values():
-            await client.close()
 
 
 async def check_network(gateways: dict[str, str], admin, timeout_s: float = 30.0) -> dict:

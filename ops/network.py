@@ -3,6 +3,7 @@ and demos, every validator on this machine, each in its own folder and process."
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import re
@@ -14,8 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+from gateway.client import Client, ClientError
 from node import config as node_config, genesis as genesis_file, keys
 from ops.errors import CheckFailed, UsageError
+
+READY_TIMEOUT_S = 60.0   # a network's validators answer and link up within this
+READY_POLL_S = 0.1
 
 PARTNERS = ("municipality", "cbs", "brightlands", "vng", "cotown", "heerlen-mijn-stad", "gms")
 CHAIN_RE = re.compile(r"[a-z0-9-]{1,32}")
@@ -111,6 +116,36 @@ def load_network(folder: Path) -> dict:
     return network
 
 
+async def wait_ready(gateways: dict[str, str], processes, folder: Path) -> None:
+    """Every validator answers and sees all the others (polling with a deadline)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    clients = {name: Client(url, timeout_s=2.0) for name, url in gateways.items()}
+    try:
+        while True:
+            dead = [n for n, p in zip(gateways, processes) if p.poll() is not None]
+            if dead:
+                log = (folder / f"{dead[0]}.log")
+                tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+                raise CheckFailed(f"validator {dead[0]} stopped at start:\n  "
+                                  + "\n  ".join(tail))
+            linked = 0
+            for name, client in clients.items():
+                try:
+                    status = await client.status()
+                except ClientError:
+                    continue
+                linked += all(v["connected"] for v in status["validators"])
+            if linked == len(clients):
+                return
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"the validators did not link up within "
+                                  f"{READY_TIMEOUT_S:g} s; see the logs in {folder}")
+            await asyncio.sleep(READY_POLL_S)
+    finally:
+        for client in clients.values():
+            await client.close()
+
+
 def node_command(folder: Path) -> list[str]:
     return [sys.executable, "-m", "ops.cli", "node", "run", str(folder)]
 
@@ -148,12 +183,39 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ports_free(network: dict) -> None:
+    """Every validator's peer and gateway address can be listened on, or CheckFailed
+    naming the first taken (most often by another `up` of the same folder)."""
+    for v in network["validators"]:
+        for what, address in (("peer", v["peer"]), ("gateway", v["gateway"])):
+            host, _, port = address.removeprefix("http://").rpartition(":")
+            with socket.socket() as s:
+                try:
+                    s.bind((host, int(port)))
+                except OSError as error:
+                    raise CheckFailed(f"validator {v['name']}: its {what} address {host}:"
+                                      f"{port} is in use ({error.strerror}); is this "
+                                      "network running already? Nothing was started.") \
+                        from None
+
+
 def run_up(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     network = load_network(folder)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    _ports_free(network)
     processes = start_all(folder, network)
+    try:
+        # "started" only once every validator answers and sees the others: one that
+        # cannot start (a port in use by another `up`) stops them all, with its name
+        asyncio.run(wait_ready({v["name"]: v["gateway"] for v in network["validators"]},
+                               processes, folder))
+    except (CheckFailed, KeyboardInterrupt) as error:
+        stop_all(processes)
+        if isinstance(error, KeyboardInterrupt):
+            return 130
+        raise CheckFailed(f"{error}\nstopped every validator of {folder}") from None
     print(f"started {len(processes)} validators; gateways:", flush=True)
     for v in network["validators"]:
         print(f"  {v['name']:<20} {v['gateway']}", flush=True)

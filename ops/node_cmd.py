@@ -145,6 +145,8 @@ def _ledger_height(validator: Validator) -> int | None:
 async def serve(folder: str, ready: asyncio.Event | None = None,
                 log_level: str = "info") -> None:
     settings = _settings(folder)
+    # every line this validator logs names it: `up` and a shared journal mix several
+    structlog.contextvars.bind_contextvars(node=settings.name)
     _check_against_genesis(settings)
     _tighten(settings.data_dir)
     try:
@@ -203,6 +205,7 @@ def run_gateway(args: argparse.Namespace) -> int:
     if args.parent is not None:
         gateway_serve.die_with(args.parent)
     settings = _settings(args.folder)
+    structlog.contextvars.bind_contextvars(node=settings.name)
     try:
         listen = args.listen and node_config.parse_address(args.listen, "--listen")
     except node_config.ConfigError as error:
