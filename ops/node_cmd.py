@@ -26,7 +26,7 @@ from gateway.connections import Gate
 from node import config as node_config, genesis as genesis_file, keys
 from node.link import LinkBusy, LinkServer, socket_path
 from node.runtime import StartError, Validator
-from ops import evidence_cmd, logs
+from ops import evidence_cmd, logs, node_init_cmd
 from ops.errors import CheckFailed, UsageError
 from ops.gateways import Gateways
 
@@ -239,3 +239,4 @@ def register(commands) -> None:
                          choices=["debug", "info", "warning", "error"])
     gateway.set_defaults(run=run_gateway)
     evidence_cmd.register(sub)
+    node_init_cmd.register(sub)
