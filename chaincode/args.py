@@ -3,6 +3,11 @@
 Each kind has a schema: arg name -> (check, required). A check returns True for a value
 of the right type and range. msgpack decodes true/false as bool, and bool is an int in
 Python, so integer checks test the exact type.
+
+A failure says which argument failed and why (`reason`): the info of `invalid_args` is
+{"argument": NAME, "problem": WORD}, WORD one of PROBLEMS. Each check has a `why` that
+names the problem of a value it refuses. The info is part of the hashed result: it is
+made of the args alone, in a fixed order (docs/api.md, "Results"), never of language.
 """
 from __future__ import annotations
 
@@ -67,7 +72,36 @@ def text(limit: int, optional: bool = False):
 
     def check(v) -> bool:
         return type(v) is str and least <= len(v) <= limit
+    check.why = _text_why
     return check
+
+
+def _int_why(v) -> str:
+    return "type" if type(v) is not int else "range"
+
+
+def _word_why(v) -> str:
+    return "type" if type(v) is not str else "choice"
+
+
+def _text_why(v) -> str:
+    return "type" if type(v) is not str else "length"
+
+
+def _key32_why(v) -> str:
+    return "type" if type(v) is not bytes else "length"
+
+
+def _ident_why(v) -> str:
+    if type(v) is not str:
+        return "type"
+    return "length" if not 1 <= len(v) <= 64 else "format"
+
+
+def _tx_id_why(v) -> str:
+    if type(v) is not str:
+        return "type"
+    return "length" if len(v) != 64 else "format"
 
 
 def thresholds(v) -> bool:
@@ -92,6 +126,36 @@ def governable(v) -> bool:
 
 def action_args(v) -> bool:
     return type(v) is dict
+
+
+def _thresholds_why(v) -> str:
+    if type(v) is not dict:
+        return "type"
+    if set(v) != set(constitution.CLASSES):
+        return "format"
+    if any(type(v[k]) is not int for k in constitution.CLASSES):
+        return "type"
+    return "range"
+
+
+def _organisations_why(v) -> str:
+    if type(v) is not list:
+        return "type"
+    if not 1 <= len(v) <= constitution.MAX_ORGANISATIONS:
+        return "length"
+    if any(type(o) is not str for o in v):
+        return "type"
+    return "format"         # an id that is not one, or one twice
+
+
+for _check, _why in ((key32, _key32_why), (ident, _ident_why), (tx_id, _tx_id_why),
+                     (amount, _int_why), (cap, _int_why), (year, _int_why),
+                     (minutes, _int_why), (slots, _int_why), (time_ms, _int_why),
+                     (role, _word_why), (band, _word_why), (thresholds, _thresholds_why),
+                     (organisations, _organisations_why), (recovery_delay, _int_why),
+                     (governable, _word_why), (action_args, lambda v: "type")):
+    _check.why = _why
+del _check, _why
 
 
 R, O = True, False
@@ -131,37 +195,87 @@ SCHEMAS: dict[str, dict] = {
 ROLE_ARGS = {"citizen": {"age_band", "area"}, "merchant": {"name"}, "steward": {"organisation"}}
 
 
+# The words of invalid_args's info["problem"] (docs/api.md, "Results"):
+#   missing   a required argument is absent (or an attribute the role needs)
+#   unknown   an argument the kind (for member.register: the role) does not take
+#   type      a value of the wrong type (text for a number, a list for a map, ...)
+#   range     a number outside its range
+#   length    a text, list or bytes value too short or too long
+#   format    a text that is not of its form (an id, a hex id), a map or list whose
+#             entries are not the ones it needs (thresholds, organisations)
+#   choice    a word that is not one of the allowed words (role, age_band, action)
+#   conflict  a value that is good alone but not with another argument or the signer
+PROBLEMS = ("missing", "unknown", "type", "range", "length", "format", "choice",
+            "conflict")
+WHOLE = "*"             # the "argument" of a problem of the args as a whole
+MAX_NAME = 64           # an unknown argument's name is told in at most this many code points
+
+
 def valid(kind: str, signer: bytes, args) -> bool:
     """Whether args fit the kind's schema and the few rules that span several args."""
     if kind == "coin.spend":
         return _valid_spend(signer, args)
+    return reason(kind, signer, args) is None
+
+
+def reason(kind: str, signer: bytes, args) -> tuple[str, str] | None:
+    """Why args do not fit the kind: (argument, problem), or None when they do.
+
+    The first failure in this order: args that are not a map (or a name that is not
+    text): WHOLE; an argument the kind does not take, the least name first; each of the
+    schema's arguments in the schema's order, missing or with a value its check refuses;
+    then the rules across arguments (_cross_reason). Inside gov.propose, the proposed
+    action's args are named "args.NAME" ("args" as a whole)."""
     schema = SCHEMAS[kind]
     if type(args) is not dict:
-        return False
-    for name, value in args.items():
-        entry = schema.get(name)
-        if entry is None or not entry[0](value):
-            return False
-    for name, (_, required) in schema.items():
-        if required and name not in args:
-            return False
-    return _cross_checks(kind, signer, args)
+        return WHOLE, "type"
+    unknown = [name for name in args if name not in schema]
+    if unknown:
+        if any(type(name) is not str for name in unknown):
+            return WHOLE, "type"
+        return min(unknown)[:MAX_NAME], "unknown"
+    for name, (check, required) in schema.items():
+        if name in args:
+            value = args[name]
+            if not check(value):
+                return name, check.why(value)
+        elif required:
+            return name, "missing"
+    return _cross_reason(kind, signer, args)
 
 
-def _cross_checks(kind: str, signer: bytes, args: dict) -> bool:
+def invalid_info(kind: str, signer: bytes, args) -> dict:
+    """The info of the `invalid_args` of args that valid() refused."""
+    argument, problem = reason(kind, signer, args) or (WHOLE, "format")
+    return {"argument": argument, "problem": problem}
+
+
+def _cross_reason(kind: str, signer: bytes, args: dict) -> tuple[str, str] | None:
     if kind == "coin.spend":
-        return args["to"] != signer
+        return ("to", "conflict") if args["to"] == signer else None
     if kind == "member.register":
-        extra = set(args) - {"key", "role"}
-        return extra == ROLE_ARGS.get(args["role"], set())
+        allowed = ROLE_ARGS.get(args["role"], set())
+        given = set(args) - {"key", "role"}
+        if given - allowed:
+            return min(given - allowed), "unknown"
+        if allowed - given:
+            return min(allowed - given), "missing"
+        return None
     if kind == "member.update":
-        return "age_band" in args or "area" in args
+        return None if "age_band" in args or "area" in args else (WHOLE, "missing")
     if kind == "gov.propose":           # the action's own args, as governance would sign
-        return valid(args["action"], b"", args["args"])
+        inner = reason(args["action"], b"", args["args"])
+        if inner is None:
+            return None
+        name, problem = inner
+        return ("args" if name == WHOLE else "args." + name), problem
     if kind == "policy.set":
         top = args["yearly_cap"]
-        return args["monthly_cap"] <= top and args.get("programme_yearly_cap", 0) <= top
-    return True
+        if args["monthly_cap"] > top:
+            return "monthly_cap", "conflict"
+        if args.get("programme_yearly_cap", 0) > top:
+            return "programme_yearly_cap", "conflict"
+    return None
 
 
 def _valid_spend(signer: bytes, args) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from .api import BlockContext, BlockOutcome, Result, StateReader, Tx
 from . import coins, constitution, governance, members, recoveries, tasks
 from . import state as st
-from .args import valid
+from .args import invalid_info, valid
 from .context import Context
 from .errors import Reject
 from .periods import periods
@@ -94,7 +94,7 @@ def _run(c: Context, tx: Tx, tx_key: bytes) -> list:
     handler, roles = entry
     args, signer = tx.args, tx.signer
     if not valid(tx.kind, signer, args):
-        raise Reject("invalid_args")
+        raise Reject("invalid_args", invalid_info(tx.kind, signer, args))
     member = st.get_member(c.view, signer)
     if member is None:
         raise Reject("unknown_member")

@@ -98,7 +98,9 @@ def cors(origins: tuple[str, ...]):
         response = await handler(request)
         if allows(origin) and not response.prepared:
             response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
+            # joined, not replaced: an answer in the reader's language varies by it too
+            vary = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
+            response.headers["Vary"] = ", ".join(["Origin"] + [v for v in vary if v != "Origin"])
         return response
     return middleware
 

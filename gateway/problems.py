@@ -17,6 +17,45 @@ TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not F
           503: "Service Unavailable"}
 
 
+def choose_language(header: str | None) -> str:
+    """The language of the sentences of an answer, from an Accept-Language header: "nl"
+    when Dutch (nl, nl-NL or any nl-...) is the most wanted language we have, else "en".
+
+    q-values count simply: the highest q wins, the first listed on a tie; q=0 (or a q
+    that is not a number from 0 to 1) is "not this"; languages we have no sentences in
+    are passed over, and * is English."""
+    best, best_q = "en", 0.0
+    for entry in (header or "").split(","):
+        tag, *params = entry.split(";")
+        primary = tag.strip().lower().split("-")[0]
+        language = "nl" if primary == "nl" else "en" if primary in ("en", "*") else None
+        if language is None:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+                if not 0.0 <= q <= 1.0:         # also nan
+                    q = 0.0
+        if q > best_q:
+            best, best_q = language, q
+    return best
+
+
+def language(request: web.Request) -> str:
+    """The request's language of sentences (choose_language of its Accept-Language)."""
+    return choose_language(request.headers.get("Accept-Language"))
+
+
+def language_headers(language_: str) -> dict:
+    """The headers of an answer whose sentences are in `language_`."""
+    return {"Content-Language": language_, "Vary": "Accept-Language"}
+
+
 class Problem(Exception):
     def __init__(self, status: int, code: str, detail: str, headers: dict | None = None,
                  **extra):

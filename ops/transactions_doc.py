@@ -120,7 +120,7 @@ def describe_type(spec: tuple, arg: str = "") -> str:
     raise AssertionError(spec)
 
 
-# ---- rules that span several args (chaincode/args.py, _cross_checks) ----
+# ---- rules that span several args (chaincode/args.py, _cross_reason) ----
 #
 # Each note comes with a counterexample: args of which every one passes its own check
 # but that valid() refuses; the test holds each note to it.

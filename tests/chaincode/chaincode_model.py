@@ -200,30 +200,46 @@ class Recovery:
     effective: int
 
 
-def amount_ok(v) -> bool:
-    return type(v) is int and 1 <= v <= MAX_AMOUNT
+def _int_in(low: int, high: int):
+    return lambda v: None if type(v) is not int else None if low <= v <= high else "range"
 
 
-def args_ok(kind: str, signer: bytes, args: dict) -> bool:
-    """The arg checks the machine can get wrong on purpose (docs: "Args are checked")."""
-    if kind == "coin.spend":
-        to = args.get("to")
-        return (type(to) is bytes and len(to) == 32 and to != signer
-                and amount_ok(args.get("amount")) and set(args) <= {"to", "amount", "memo"}
-                and len(args.get("memo", "")) <= 140)
-    if kind in ("coin.refund", "coin.redeem"):
-        return amount_ok(args["amount"])
-    if kind == "task.post":
-        return (amount_ok(args["reward"]) and 1 <= args["minutes"] <= 10_080
-                and 1 <= args["slots"] <= 10_000 and 0 <= args["deadline"] < 2**63)
+# The args the machine can get wrong on purpose, as docs/transactions.md lists them per
+# kind, in its schema order: (name, the problem of a value, or None if it is good).
+_AMOUNT = _int_in(1, MAX_AMOUNT)
+_CAP = _int_in(0, MAX_AMOUNT)
+ARG_CHECKS = {
+    "coin.spend": [("to", lambda v: None if type(v) is bytes and len(v) == 32 else "length"),
+                   ("amount", _AMOUNT),
+                   ("memo", lambda v: None if len(v) <= 140 else "length")],
+    "coin.refund": [("amount", _AMOUNT)],
+    "coin.redeem": [("amount", _AMOUNT)],
+    "task.post": [("reward", _AMOUNT), ("minutes", _int_in(1, 10_080)),
+                  ("slots", _int_in(1, 10_000)), ("deadline", _int_in(0, 2**63 - 1))],
+    "policy.set": [("year", _int_in(2000, 9999)), ("hourly_cap_21plus", _CAP),
+                   ("hourly_cap_under21", _CAP), ("monthly_cap", _CAP), ("yearly_cap", _CAP),
+                   ("programme_yearly_cap", _CAP)],
+}
+
+
+def arg_reason(kind: str, signer: bytes, args: dict) -> tuple[str, str] | None:
+    """docs/api.md, "Results": (argument, problem) of the first failure in its order -
+    each arg in schema order, then the rules across args (monthly_cap before
+    programme_yearly_cap, then `to`); in a proposal, the action's args as `args.NAME`."""
+    if kind == "gov.propose":
+        inner = arg_reason(args["action"], b"", args["args"])
+        return None if inner is None else ("args." + inner[0], inner[1])
+    for name, problem_of in ARG_CHECKS.get(kind, ()):
+        if name in args and problem_of(args[name]) is not None:
+            return name, problem_of(args[name])
     if kind == "policy.set":
         top = args["yearly_cap"]
-        return (2000 <= args["year"] <= 9999
-                and all(0 <= v <= MAX_AMOUNT for n, v in args.items() if n != "year")
-                and args["monthly_cap"] <= top and args.get("programme_yearly_cap", 0) <= top)
-    if kind == "gov.propose":
-        return args_ok(args["action"], b"", args["args"])
-    return True
+        for name in ("monthly_cap", "programme_yearly_cap"):
+            if args.get(name, 0) > top:
+                return name, "conflict"
+    if kind == "coin.spend" and args["to"] == signer:
+        return "to", "conflict"
+    return None
 
 
 class Model:
@@ -320,8 +336,9 @@ class Model:
         kind, signer, args = tx.kind, tx.signer, tx.args
         if kind not in SIGNERS:
             raise Refused("unknown_kind")
-        if not args_ok(kind, signer, args):
-            raise Refused("invalid_args")
+        wrong = arg_reason(kind, signer, args)
+        if wrong is not None:
+            raise Refused("invalid_args", {"argument": wrong[0], "problem": wrong[1]})
         me = self.members.get(signer)
         if me is None:
             raise Refused("unknown_member")

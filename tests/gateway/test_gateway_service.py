@@ -59,6 +59,11 @@ async def test_cors_allows_the_configured_origins_only(tmp_path):
         assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
         response = await client.get("/v1/status", headers={"Origin": preflight["Origin"]})
         assert response.headers["Access-Control-Allow-Origin"] == preflight["Origin"]
+        # an answer in the reader's language varies by origin and by language both
+        response = await client.post("/v1/txs", json={"envelopes": ["AAAA"]}, headers={
+            "Origin": preflight["Origin"], "Accept-Language": "nl"})
+        assert response.status == 200 and response.headers["Content-Language"] == "nl"
+        assert response.headers["Vary"] == "Origin, Accept-Language"
         response = await client.get("/v1/nothing", headers={"Origin": preflight["Origin"]})
         assert response.status == 404
         assert response.headers["Access-Control-Allow-Origin"] == preflight["Origin"]
