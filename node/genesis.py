@@ -183,8 +183,9 @@ def _validate(g: Genesis) -> None:
         _key(admin, f"admin {i}")
     _need(len(set(g.admins)) == len(g.admins), "admin keys repeat")
     _need(not set(g.admins) & set(stewards), "a key is both an admin and a steward")
-    _need(type(g.rules_version) is int and 1 <= g.rules_version <= 1_000_000,
-          "rules version must be a positive integer")
+    _need(type(g.rules_version) is int and g.rules_version in chaincode.RULES_VERSIONS,
+          f"rules version must be one this build runs: "
+          f"{', '.join(map(str, chaincode.RULES_VERSIONS))}")
     _need(type(g.checkpoint_interval) is int and 1 <= g.checkpoint_interval <= 100_000,
           "checkpoint interval must be 1 to 100000 blocks")
     _need(type(g.policies) is tuple, "policies must be a tuple")
