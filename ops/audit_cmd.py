@@ -2,7 +2,8 @@
 docs/audit.md lists, trusting none of the sources; the report ends with the governance
 decisions of the audited span. Exit 0 when everything holds, 1 with the first height and
 a plain reason when not, 2 for bad usage or a source that cannot be reached. The text
-report opens with a header an auditor can attach to an audit file."""
+report opens with a header an auditor can attach to an audit file; --report FILE also
+writes the whole report as one self-contained HTML file for that audit file."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,7 @@ from node.audit import AuditFailure, Report, Unreachable, audit, open_source
 from node.audit.sources import Broken
 from node.genesis import GenesisError, load as load_genesis
 from node.keys import KeyFileError, read_key_file
+from ops import audit_report
 from ops.errors import UsageError
 
 
@@ -92,37 +94,41 @@ def _sources_line(report) -> str:
     return f"{names}: identical at every {agree}{behind}"
 
 
-def _print_header(report, args, out) -> None:
-    """Who audited what, when, with which tool: the lines an audit file keeps."""
+def header_fields(report, args, audited_ms: int) -> list[tuple[str, str]]:
+    """Who audited what, when, with which tool: the fields an audit file keeps, as
+    (label, value) pairs; the text report prints them a line each, --report as a table."""
     if args.genesis is not None:
         pinned = f"pinned by --genesis {args.genesis}"
     elif args.genesis_hash is not None:
         pinned = "pinned by --genesis-hash"
     else:
         pinned = "not pinned: taken from the source"
-    print("Stadsmunt audit", file=out)
-    print(f"  chain id      {report.chain or '-'}", file=out)
-    print(f"  city          {report.city or '-'}", file=out)
-    print(f"  genesis hash  {report.genesis_hash or '-'} ({pinned})", file=out)
-    print(f"  sources       {_sources_line(report)}", file=out)
+    fields = [("chain id", report.chain or "-"), ("city", report.city or "-"),
+              ("genesis hash", f"{report.genesis_hash or '-'} ({pinned})"),
+              ("sources", _sources_line(report))]
     if report.summary is not None:
         blocks = report.summary["blocks"]
-        print(f"  block span    {f'1..{blocks}' if blocks else 'none (genesis only)'}",
-              file=out)
         times = " .. ".join(city_time(ms) for ms in report.times)
-        print(f"  time span     {times} (Europe/Amsterdam)" if times else
-              "  time span     none (no block carries a time)", file=out)
-        print(f"  head hash     {report.summary['head']}", file=out)
-    print(f"  audited at    {city_time(int(time.time() * 1000))} (Europe/Amsterdam)",
-          file=out)
-    print(f"  tool          stadsmunt {tool_version()}", file=out)
+        fields += [("block span", f"1..{blocks}" if blocks else "none (genesis only)"),
+                   ("time span", f"{times} (Europe/Amsterdam)" if times else
+                    "none (no block carries a time)"),
+                   ("head hash", report.summary["head"])]
+    fields += [("audited at", f"{city_time(audited_ms)} (Europe/Amsterdam)"),
+               ("tool", f"stadsmunt {tool_version()}")]
+    return fields
 
 
-def _print_text(report, args) -> None:
+def _print_header(header: list[tuple[str, str]], out) -> None:
+    print("Stadsmunt audit", file=out)
+    for label, value in header:
+        print(f"  {label:<13} {value}", file=out)
+
+
+def _print_text(report, args, header: list[tuple[str, str]]) -> None:
     out = sys.stdout
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    _print_header(report, args, out)
+    _print_header(header, out)
     if report.failure is not None:
         print(f"audit FAILED at height {report.failure.height}: {report.failure.reason}",
               file=out)
@@ -160,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
     if args.genesis is not None and args.genesis_hash is not None:
         raise UsageError("give --genesis or --genesis-hash, not both")
     pin = _pin(args)
+    if args.report is not None:
+        folder = Path(args.report).parent
+        if Path(args.report).is_dir() or not folder.is_dir():
+            raise UsageError(f"--report: {args.report} is a folder, or its folder does "
+                             f"not exist")
     genesis = None
     if args.genesis is not None:
         try:
@@ -192,19 +203,33 @@ def run(args: argparse.Namespace) -> int:
     if report.trusted and report.genesis_hash:
         print(f"genesis hash {report.genesis_hash} (trusted from the source, not pinned)",
               file=sys.stderr)
+    header = header_fields(report, args, int(time.time() * 1000))
     if args.json:
         for warning in report.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print(json.dumps(report.to_json(), indent=2))
     else:
-        _print_text(report, args)
+        _print_text(report, args, header)
+    if args.report is not None:
+        try:
+            audit_report.write(args.report, audit_report.render(report, header,
+                                                                args.verbose))
+        except OSError as error:
+            raise UsageError(f"--report: cannot write {args.report}: "
+                             f"{error.strerror or error}") from None
+        print(f"report written to {args.report}", file=sys.stderr)
     return 0 if report.failure is None else 1
 
 
 def register(commands) -> None:
     parser = commands.add_parser(
         "audit", help="replay a chain from genesis and check every block, signature, "
-                      "result and invariant", description=__doc__)
+                      "result and invariant", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n"
+               "  stadsmunt audit /srv/stadsmunt/validator --genesis-hash 5fa13d81...58a4\n"
+               "  stadsmunt audit chain.export http://127.0.0.1:7101 --key auditor.key "
+               "\\\n      --genesis genesis.json --report audit-2027-03.html")
     parser.add_argument("sources", nargs="+", metavar="SOURCE",
                         help="a gateway URL, a validator's folder (or its data folder) or an "
                              "export file; several are compared")
@@ -217,6 +242,9 @@ def register(commands) -> None:
                         help="processes checking signatures (default: every core)")
     parser.add_argument("--verbose", action="store_true",
                         help="also print the audit's speed (seconds, tx/s)")
+    parser.add_argument("--report", metavar="FILE",
+                        help="also write the report as one self-contained HTML file (to "
+                             "attach to an audit file; replaced if it exists)")
     parser.set_defaults(run=safe(run))
 
 

@@ -315,12 +315,18 @@ def run_restore(args: argparse.Namespace) -> int:
 
 def register(commands) -> None:
     backup_parser = commands.add_parser(
-        "backup", help="copy a validator's ledger while it runs (a consistent snapshot)")
+        "backup", help="copy a validator's ledger while it runs (a consistent snapshot)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n"
+               "  stadsmunt backup /srv/stadsmunt/validator /backup/stadsmunt-2025-03-01")
     backup_parser.add_argument("dir", help="the validator's folder (holds node.toml)")
     backup_parser.add_argument("out", help="the backup folder to make (must not exist)")
     backup_parser.set_defaults(run=run_backup)
     restore_parser = commands.add_parser(
-        "restore", help="put a backup into a stopped validator's folder as its data/")
+        "restore", help="put a backup into a stopped validator's folder as its data/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n"
+               "  stadsmunt restore /backup/stadsmunt-2025-03-01 /srv/stadsmunt/validator")
     restore_parser.add_argument("backup", help="a folder made by `stadsmunt backup`")
     restore_parser.add_argument("dir", help="the validator's folder (holds node.toml)")
     restore_parser.add_argument("--force", action="store_true",

@@ -335,8 +335,14 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def register(commands) -> None:
     bench = commands.add_parser("bench", help="start a local network, drive signed load "
-                                              "through it and report what it achieves")
-    bench.add_argument("--validators", type=int, default=4)
+                                              "through it and report what it achieves",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog="example:\n"
+                                          "  stadsmunt bench --txs 15000 --duration 15 --json\n"
+                                          "  stadsmunt bench --validators 7 --txs 8000 "
+                                          "--duration 10")
+    bench.add_argument("--validators", type=int, default=4,
+                       help="validators of the network: 1, or 4 and more (default 4)")
     bench.add_argument("--duration", type=float, default=20.0,
                        help="seconds of each phase (the burst's only without --txs)")
     bench.add_argument("--rate", type=float, default=500.0,

@@ -243,7 +243,10 @@ def run(args: argparse.Namespace) -> int:
 def register(commands) -> None:
     parser = commands.add_parser("demo", help="a local four-validator network and the "
                                               "Heerlen story",
-                                 description=__doc__.splitlines()[0])
+                                 description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="example:\n  stadsmunt demo\n"
+                                        "  stadsmunt demo --dir heerlen-demo --exit")
     parser.add_argument("--dir", help="where to make the network (a new or empty folder; "
                                       "default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true",

@@ -71,10 +71,12 @@ def register(sub) -> None:
     parser = sub.add_parser(
         "evidence", help="list the faults of partner validators this validator kept "
                          "evidence of",
-        description="Lists what this validator's partners sent that no correct validator "
-                    "sends (a bad signature on their own message, two signed messages for "
+        description="Lists what this validator's partners sent that no correct validator\n"
+                    "sends (a bad signature on their own message, two signed messages for\n"
                     "one view and height), with the messages that show it.",
-        epilog="example: stadsmunt node evidence /srv/stadsmunt/validator --json")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  stadsmunt node evidence /srv/stadsmunt/validator\n"
+               "  stadsmunt node evidence /srv/stadsmunt/validator --json")
     parser.add_argument("folder", help="the validator's folder (holds node.toml)")
     parser.add_argument("--json", action="store_true",
                         help="the kept JSON lines, messages as hex of their wire bytes")

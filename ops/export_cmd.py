@@ -120,7 +120,13 @@ def _genesis_hash(genesis_bytes: bytes) -> bytes:
 
 def register(commands) -> None:
     parser = commands.add_parser("export", help="write the certified log with its genesis to "
-                                                "one file for auditors", description=__doc__)
+                                                "one file for auditors", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="example:\n"
+                                        "  stadsmunt export /srv/stadsmunt/validator "
+                                        "--out chain.export\n"
+                                        "  stadsmunt export http://127.0.0.1:7101 --key "
+                                        "auditor.key --out chain.export")
     parser.add_argument("source", metavar="SOURCE",
                         help="a validator's folder (or its data folder), a gateway URL or an "
                              "export file")

@@ -106,8 +106,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
-    parser = commands.add_parser("genesis", help="build a genesis from the partners' public "
-                                                 "keys; prints its hash")
+    parser = commands.add_parser(
+        "genesis", help="build a genesis from the partners' public keys; prints its hash",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n"
+               "  stadsmunt genesis --chain heerlen --city Heerlen --coin 'Heerlens Heitje' \\\n"
+               "      --symbol HHT --organisation municipality=3f2a...c9,7be0...11 \\\n"
+               "      --organisation cbs=9d41...07 --organisation brightlands=c0ed...a2 \\\n"
+               "      --organisation vng=5be1...0f --validator municipality=41b6...f6 \\\n"
+               "      --validator cbs=d82b...4a --validator brightlands=5e72...a9 \\\n"
+               "      --validator vng=6865...b4 --admin 1c0b...e3 --out genesis.json")
     parser.add_argument("--chain", required=True, help="chain id, [a-z0-9-]{1,32}")
     parser.add_argument("--city", required=True, help="the city, e.g. Heerlen")
     parser.add_argument("--coin", required=True, help="the coin's name, e.g. 'Heerlens Heitje'")

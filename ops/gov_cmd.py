@@ -296,24 +296,39 @@ or all of them as --args-json '{"year": 2027, ...}' (keys as hex)."""
 
 
 def register(commands) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = commands.add_parser("gov", parents=[client_cmd.options(top=True)],
                                  help="governance: propose, approve, list proposals",
                                  description="Governed changes: a steward proposes, the "
-                                             "stewards of other organisations approve, and "
+                                             "stewards of other organisations approve,\nand "
                                              "the change takes effect when enough "
-                                             "organisations have. Writes are signed with "
-                                             "--key (a steward key).")
+                                             "organisations have. Writes are signed\nwith "
+                                             "--key (a steward key).",
+                                 formatter_class=raw, epilog=_examples(
+                                     "--gateway http://127.0.0.1:7101 --key "
+                                     "steward-cbs.key list --status open",
+                                     "show 6865eab4"))
     sub = parser.add_subparsers(dest="gov_command", metavar="COMMAND", required=True)
 
-    def add(name: str, handler, help_text: str, signs: bool, **extra):
+    def add(name: str, handler, help_text: str, signs: bool, *examples: str, before=""):
         p = sub.add_parser(name, parents=[client_cmd.options(top=False)], help=help_text,
-                           description=help_text, **extra)
+                           description=help_text, formatter_class=raw,
+                           epilog=before + _examples(*examples))
         p.set_defaults(handler=handler, signs=signs)
         return p
 
     p = add("propose", g_propose, "propose a governed action (a steward)", True,
-            epilog=PROPOSE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", metavar="ACTION")
+            "propose policy.set --arg year=2027 --arg hourly_cap_21plus=595 \\\n"
+            "      --arg hourly_cap_under21=355 --arg monthly_cap=22700 "
+            "--arg yearly_cap=226600 \\\n"
+            '      --reason "the 2027 allowance, indexed"',
+            "propose member.register --arg key=c0ed...a2 --arg role=reviewer",
+            "propose member.recover --arg old=3f2a...c9 --arg new=9d41...07 "
+            "--expires-days 2",
+            before=PROPOSE_HELP + "\n\n")
+    p.add_argument("action", metavar="ACTION",
+                   help="member.register, member.revoke, member.recover, policy.set or "
+                        "constitution.set")
     p.add_argument("--arg", action="append", metavar="NAME=VALUE",
                    help="one of the action's args; repeat for each")
     p.add_argument("--args-json", metavar="JSON", help="the action's args as a JSON object")
@@ -324,10 +339,16 @@ def register(commands) -> None:
                                  "organisation (a steward)"),
                                 ("withdraw", g_withdraw, "withdraw an open proposal of your "
                                  "organisation (a steward)")):
-        p = add(name, handler, text, True)
+        p = add(name, handler, text, True, f"{name} 6865eab4",
+                f"--key steward-cbs.key {name} 6865eab4")
         p.add_argument("proposal", metavar="ID", help="the proposal's id, or its start")
-    p = add("list", g_list, "proposals (all, or of one status)", False)
-    p.add_argument("--status", choices=STATUSES)
-    p = add("show", g_show, "one proposal and its approvals", False)
+    p = add("list", g_list, "proposals (all, or of one status)", False, "list",
+            "list --status open")
+    p.add_argument("--status", choices=STATUSES, help="only proposals in this state")
+    p = add("show", g_show, "one proposal and its approvals", False, "show 6865eab4")
     p.add_argument("proposal", metavar="ID", help="the proposal's id, or its start")
     parser.set_defaults(run=client_cmd.run)
+
+
+def _examples(*lines: str) -> str:
+    return "example:\n" + "\n".join(f"  stadsmunt gov {line}" for line in lines)

@@ -31,13 +31,20 @@ def show(args: argparse.Namespace) -> int:
 def register(commands) -> None:
     parser = commands.add_parser(
         "keygen", help="make a new Ed25519 key file (the seed as 64 hex characters, mode "
-                       "0600) and print its public key")
+                       "0600) and print its public key",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  stadsmunt keygen --out validator.key")
     parser.add_argument("--out", required=True, help="the key file to create (never "
                                                      "overwritten)")
     parser.set_defaults(run=run)
-    group = commands.add_parser("keys", help="look at key files")
+    group = commands.add_parser("keys", help="look at key files",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="example:\n  stadsmunt keys show validator.key")
     sub = group.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
-    shown = sub.add_parser("show", help="print the public key (hex) of a key file")
+    shown = sub.add_parser("show", help="print the public key (hex) of a key file",
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog="example:\n  stadsmunt keys show validator.key\n"
+                                  "  stadsmunt keys show --json validator.key")
     shown.add_argument("file", help="a key file made by `stadsmunt keygen`")
     shown.add_argument("--json", action="store_true", help='print {"public": HEX}')
     shown.set_defaults(run=show)

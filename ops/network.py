@@ -235,17 +235,33 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
-    network = commands.add_parser("network", help="make a local network")
+    raw = argparse.RawDescriptionHelpFormatter
+    network = commands.add_parser("network", help="make a local network",
+                                  formatter_class=raw,
+                                  epilog="example:\n  stadsmunt network init heerlen\n"
+                                         "  stadsmunt up heerlen")
     sub = network.add_subparsers(dest="network_command", metavar="COMMAND", required=True)
     init_parser = sub.add_parser("init", help="create DIR with a genesis, keys and one "
-                                              "folder per validator")
-    init_parser.add_argument("dir")
+                                              "folder per validator", formatter_class=raw,
+                                 epilog="example:\n  stadsmunt network init heerlen\n"
+                                        "  stadsmunt network init heerlen-one --validators 1 "
+                                        "--base-port 7200")
+    init_parser.add_argument("dir", metavar="DIR",
+                             help="the network's folder to make (must not exist, or be "
+                                  "empty)")
     init_parser.add_argument("--validators", type=int, default=4, help="1, or 4 and more")
-    init_parser.add_argument("--chain", default="heerlen-dev")
-    init_parser.add_argument("--host", default="127.0.0.1")
-    init_parser.add_argument("--base-port", type=int, default=7100)
+    init_parser.add_argument("--chain", default="heerlen-dev",
+                             help="the chain id of its genesis (default heerlen-dev)")
+    init_parser.add_argument("--host", default="127.0.0.1",
+                             help="the address every validator and gateway listens on "
+                                  "(default 127.0.0.1)")
+    init_parser.add_argument("--base-port", type=int, default=7100, metavar="PORT",
+                             help="the first port: validator i gets PORT+2i for its peers "
+                                  "and PORT+2i+1 for its gateway (default 7100)")
     init_parser.set_defaults(run=run_init)
     up = commands.add_parser("up", help="run every validator of a local network until "
-                                        "SIGINT or SIGTERM")
-    up.add_argument("dir")
+                                        "SIGINT or SIGTERM", formatter_class=raw,
+                             epilog="example:\n  stadsmunt up heerlen")
+    up.add_argument("dir", metavar="DIR",
+                    help="a folder made by `stadsmunt network init`")
     up.set_defaults(run=run_up)

@@ -219,16 +219,32 @@ def run_gateway(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
-    node = commands.add_parser("node", help="run one validator")
+    raw = argparse.RawDescriptionHelpFormatter
+    node = commands.add_parser("node", help="run one validator", formatter_class=raw,
+                               epilog="example:\n"
+                                      "  stadsmunt node init /srv/stadsmunt/validator --name cbs "
+                                      "\\\n      --genesis genesis.json --key validator.key "
+                                      "\\\n      --peers municipality=10.0.1.10:7100,"
+                                      "brightlands=10.0.3.10:7100,vng=10.0.4.10:7100\n"
+                                      "  stadsmunt node run /srv/stadsmunt/validator")
     sub = node.add_subparsers(dest="node_command", metavar="COMMAND", required=True)
     run_parser = sub.add_parser("run", help="run one validator and its gateway processes "
-                                            "until SIGINT or SIGTERM")
+                                            "until SIGINT or SIGTERM", formatter_class=raw,
+                                epilog="example:\n"
+                                       "  stadsmunt node run /srv/stadsmunt/validator\n"
+                                       "  stadsmunt node run /srv/stadsmunt/validator "
+                                       "--log-level debug")
     run_parser.add_argument("folder", help="the validator's folder (holds node.toml)")
     run_parser.add_argument("--log-level", default="info",
-                            choices=["debug", "info", "warning", "error"])
+                            choices=["debug", "info", "warning", "error"],
+                            help="the least severe log lines written (default info)")
     run_parser.set_defaults(run=run)
     gateway = sub.add_parser("gateway", help="run one gateway process of a running "
-                                             "validator (node run starts them)")
+                                             "validator (node run starts them)",
+                             formatter_class=raw,
+                             epilog="example:\n"
+                                    "  stadsmunt node gateway /srv/stadsmunt/validator "
+                                    "--worker 9 --listen 127.0.0.1:8081")
     gateway.add_argument("folder", help="the validator's folder (holds node.toml)")
     gateway.add_argument("--worker", type=int, default=1, help="its number, for the logs")
     gateway.add_argument("--parent", type=int, default=None,
@@ -236,7 +252,8 @@ def register(commands) -> None:
     gateway.add_argument("--listen", default=None, metavar="HOST:PORT",
                          help="serve here instead of [gateway] listen")
     gateway.add_argument("--log-level", default="info",
-                         choices=["debug", "info", "warning", "error"])
+                         choices=["debug", "info", "warning", "error"],
+                         help="the least severe log lines written (default info)")
     gateway.set_defaults(run=run_gateway)
     evidence_cmd.register(sub)
     node_init_cmd.register(sub)

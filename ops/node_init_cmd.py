@@ -141,7 +141,14 @@ def run(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """`init` under `stadsmunt node` (ops/node_cmd.py passes its subcommands)."""
     parser = sub.add_parser("init", help="make one validator's folder from its key, the "
-                                         "genesis and the other validators' addresses")
+                                         "genesis and the other validators' addresses",
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="example:\n"
+                                   "  stadsmunt node init /srv/stadsmunt/validator --name cbs \\\n"
+                                   "      --genesis genesis.json --key validator.key \\\n"
+                                   "      --peers municipality=10.0.1.10:7100,"
+                                   "brightlands=10.0.3.10:7100,vng=10.0.4.10:7100 \\\n"
+                                   "      --listen 0.0.0.0:7100 --gateway 127.0.0.1:7101")
     parser.add_argument("dir", help="the folder to make (must not exist, or be empty)")
     parser.add_argument("--name", required=True, help="this validator's name in the genesis")
     parser.add_argument("--genesis", required=True, metavar="FILE",
