@@ -262,6 +262,10 @@ class Replay:
         prepared.checkpoint_from = len(prepared.labels)
         if block.checkpoint is not None:
             checkpoint_hash, certificate = block.checkpoint
+            if height % self.genesis.checkpoint_interval:
+                raise AuditFailure(height, "a checkpoint kept with a block that is not at a "
+                                           "multiple of the checkpoint interval "
+                                           f"({self.genesis.checkpoint_interval})")
             if checkpoint_hash != block.hash:
                 raise AuditFailure(height, "the checkpoint kept with the block names another "
                                            "block hash")

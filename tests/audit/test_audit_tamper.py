@@ -103,6 +103,8 @@ MATRIX = [
      "checkpoint kept with the block names another block hash"),
     ("checkpoint short of a quorum", lambda b: at(b, 8, checkpoint=(
         b[7].checkpoint[0], b[7].checkpoint[1][:1])), 8, "checkpoint certificate has 1"),
+    ("checkpoint off the interval", lambda b: at(b, 5, checkpoint=(
+        b[4].hash, b[3].checkpoint[1])), 5, "not at a multiple of the checkpoint interval"),
 ]
 
 
