@@ -55,13 +55,17 @@ def acceptable_header(config: Config, pp: PrePrepare, now_ms: int | None,
     """The cheap checks of a normal-case pre-prepare, before its signature and envelopes:
     not empty, within the batch limits, its time later than the blocks before it and
     within the allowed skew of this replica's clock."""
-    if not 1 <= len(pp.payloads) <= config.batch_max_count:
-        return False
-    if sum(len(p) for p in pp.payloads) > config.batch_max_bytes:
+    if not acceptable_size(config, pp):
         return False
     if now_ms is None or abs(pp.time_ms - now_ms) > config.max_clock_skew_ms:
         return False
     return pp.time_ms > floor_ms
+
+
+def acceptable_size(config: Config, pp: PrePrepare) -> bool:
+    """Not empty and within the batch limits (what acceptable_header checks besides time)."""
+    return (1 <= len(pp.payloads) <= config.batch_max_count
+            and sum(len(p) for p in pp.payloads) <= config.batch_max_bytes)
 
 
 def prepared_certificate(config: Config, slot: Slot, view: int) -> PreparedProof | None:

@@ -381,6 +381,8 @@ class Replica(ViewSteps):
             return
         floor_ms = ordering.time_floor(self.slots, pp.height, self.block_time_ms)
         if not ordering.acceptable_header(config, pp, self.now_ms, floor_ms):
+            if ordering.acceptable_size(config, pp):
+                self._watch_untimely(sender, pp)
             return
         if not self._may_vote(pp.height, pp.digest):
             return
@@ -392,6 +394,22 @@ class Replica(ViewSteps):
         if requests is None:
             return
         self._install(pp, requests)
+
+    def _watch_untimely(self, sender: int, pp: PrePrepare) -> None:
+        """A pre-prepare refused for its block time only: a primary that proposed while it
+        was cut off resends it as it is (another at that height would equivocate), older
+        than this clock allows once the others are back. Its requests join this backup's
+        pool, so that its timer watches them: if nobody orders them, a view change
+        follows and the next primary proposes them at a fresh time. Without this only
+        that primary held them, no backup's timer ran, and they were never decided."""
+        if not self.crypto.verify(sender, preprepare_bytes(self.config.domain, pp.view,
+                                                           pp.height, pp.digest),
+                                  pp.signature):
+            self._fault(sender, BAD_SIGNATURE, pp)
+            return
+        requests = ordering.batch_requests(self.config, self.inspect, pp)
+        for request in requests or ():
+            self.requests.add(request, self.ticks)
 
     def _on_vote(self, sender: int, vote: Prepare | Commit, is_commit: bool) -> None:
         if vote.view != self.view:

@@ -386,3 +386,26 @@ def test_a_block_time_equal_to_the_last_is_refused_and_the_skew_bound_is_inclusi
     assert not ordering.acceptable_header(config, header(now + skew + 1), now, floor_ms=now)
     assert not ordering.acceptable_header(config, header(now - skew - 1), now,
                                           floor_ms=0)
+
+
+def test_a_request_the_primary_proposed_alone_commits_once_the_others_return():
+    """The primary of view 0 takes a request while cut off from every backup and proposes
+    it at its clock's time; when the backups come back, that time is older than their
+    clocks allow, and the primary resends the same pre-prepare (another at that height
+    would equivocate). Backups that refuse it for its time take its requests into their
+    own pools, so their timers watch them: a view change follows and the request commits.
+    Before, only the primary held it, no backup's timer ran, and it was never decided."""
+    c = Cluster()
+    c.tick()
+    c.cut = {1, 2, 3}
+    c.drivers[0].submit(c.requests(1))
+    c.tick(5)
+    assert c.heights() == [0, 0, 0, 0]
+    c.now_ms += 2 * c.config.max_clock_skew_ms      # the others' clocks moved on meanwhile
+    c.cut = set()
+    for _ in range(200):
+        c.tick()
+        if min(c.heights()) == 1:
+            break
+    assert c.heights() == [1, 1, 1, 1]
+    assert all(c.replica(i).view >= 1 for i in range(4))
