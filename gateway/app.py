@@ -45,10 +45,18 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 def status_warnings(node, status: dict, now_ms: int) -> list[str]:
-    """Plain sentences for an operator: peers down, partners' faults, a cap policy
-    missing or carried over, and from 1 November a coming year without one."""
-    warnings = [f"validator {v['name']} is not connected" for v in status["validators"]
-                if not v["connected"] and v["name"] != status["node"]]
+    """Plain sentences for an operator: no quorum of linked validators, peers down,
+    partners' faults, a cap policy missing or carried over, and from 1 November a coming
+    year without one."""
+    warnings = []
+    quorum = status.get("quorum")
+    if quorum is not None and quorum["linked"] < quorum["needed"]:
+        warnings.append(f"no quorum: this validator reaches {quorum['linked']} of the "
+                        f"{quorum['needed']} validators needed "
+                        f"({', '.join(quorum['missing'])} not connected); writes cannot "
+                        f"be decided")
+    warnings += [f"validator {v['name']} is not connected" for v in status["validators"]
+                 if not v["connected"] and v["name"] != status["node"]]
     for name, kinds in sorted(status.get("faults", {}).items()):
         seen = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
         warnings.append(f"validator {name} sent messages no correct validator sends "

@@ -15,6 +15,13 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+QUORUM = {"type": "object", "required": ["needed", "linked", "ok", "missing"],
+          "properties": {"needed": {"type": "integer"}, "linked": {"type": "integer"},
+                         "ok": {"type": "boolean"},
+                         "missing": {"type": "array", "items": {"type": "string"}}},
+          "additionalProperties": False}
+
+
 def obj(required: dict, optional: dict | None = None, extra: bool = False) -> dict:
     return {"type": "object", "required": sorted(required),
             "properties": {**required, **(optional or {})}, "additionalProperties": extra}
@@ -49,7 +56,7 @@ SCHEMAS = {
                    "validators": {"type": "array", "items": obj(
                        {"name": TEXT, "key": HEX64, "connected": {"type": "boolean"}})},
                    "time": nullable(INT), "warnings": {"type": "array", "items": TEXT}},
-                  extra=True),
+                  {"quorum": QUORUM}, extra=True),
     "Genesis": obj({"format": INT, "chain": TEXT, "city": TEXT,
                     "coin": obj({"name": TEXT, "symbol": TEXT}),
                     "organisations": {"type": "array", "items": obj(
@@ -63,7 +70,9 @@ SCHEMAS = {
                     "policies": {"type": "array", "items": ANY_MAP},
                     "checkpoint_interval": INT, "hash": HEX64,
                     "canonical": {"type": "string", "format": "byte"}}),
-    "TxPending": obj({"tx_id": HEX64, "status": {"type": "string", "enum": ["pending"]}}),
+    # a wait that ran out while the validator had no quorum also says so (docs/api.md)
+    "TxPending": obj({"tx_id": HEX64, "status": {"type": "string", "enum": ["pending"]}},
+                     {"detail": TEXT, "quorum": QUORUM}),
     "TxDecided": obj({"tx_id": HEX64,
                       "status": {"type": "string", "enum": ["committed", "rejected"]},
                       # null: refused before ordering (the signer is not an active member)

@@ -30,14 +30,23 @@ SENTENCES = {
            "over_share": "This key submits faster than its share of the network; send it "
                          "again after the time in Retry-After.",
            "over_share_item": "This key submits faster than its share; send it again "
-                              "after {seconds} s."},
+                              "after {seconds} s.",
+           "no_quorum": "Not decided yet: this validator reaches {linked} of the {needed} "
+                        "validators a decision needs ({missing} not connected). The "
+                        "transaction stays pending and may still be decided once they "
+                        "are back: ask for it again later (GET /v1/tx/{tx_id})."},
     "nl": {"unreachable": "De validator is vanaf deze gateway nu niet bereikbaar; probeer "
                           "het zo opnieuw.",
            "busy": "Het netwerk is even druk; probeer het zo opnieuw.",
            "over_share": "Deze sleutel verstuurt sneller dan zijn deel van het netwerk; "
                          "stuur het opnieuw na de tijd in Retry-After.",
            "over_share_item": "Deze sleutel verstuurt sneller dan zijn deel; stuur het "
-                              "opnieuw na {seconds} s."},
+                              "opnieuw na {seconds} s.",
+           "no_quorum": "Nog niet beslist: deze validator bereikt {linked} van de "
+                        "{needed} validators die een besluit nodig heeft ({missing} niet "
+                        "verbonden). De transactie blijft in behandeling en kan alsnog "
+                        "beslist worden zodra ze terug zijn: vraag haar later opnieuw op "
+                        "(GET /v1/tx/{tx_id})."},
 }
 
 
@@ -64,6 +73,24 @@ def _wait_seconds(request: web.Request) -> float | None:
     if not 0 <= seconds <= MAX_WAIT_S:  # also refuses nan
         raise Problem(400, "invalid_parameter", f"timeout is 0 to {MAX_WAIT_S:g} seconds.")
     return seconds
+
+
+async def _no_quorum(node, tx_id: str, lang: str) -> dict:
+    """For a write whose wait ran out: when the validator has no quorum of linked
+    validators just now, `detail` saying so (and that it may still be decided later) and
+    the status's `quorum`; else nothing. The status is the one /v1/status answers from
+    (gateway/linked.py asks the validator for it at most once per STATUS_FRESH_S)."""
+    try:
+        status = await node.status()
+    except NodeUnavailable:
+        return {}
+    quorum = status.get("quorum")
+    if not quorum or quorum["linked"] >= quorum["needed"]:
+        return {}
+    return {"detail": SENTENCES[lang]["no_quorum"].format(
+                linked=quorum["linked"], needed=quorum["needed"],
+                missing=", ".join(quorum["missing"]), tx_id=tx_id),
+            "quorum": quorum}
 
 
 def refused(tx_id: str, code: str, lang: str = "en") -> dict:
@@ -132,8 +159,11 @@ async def post_tx(request: web.Request) -> web.Response:
                 not _may_see_events(auth.optional(request), result["events"]):
             body["events"] = None
         return web.json_response(body, status=200, headers=headers)
-    return web.json_response({"tx_id": answer.tx_id, "status": "pending"}, status=202,
-                             headers=headers)
+    body = {"tx_id": answer.tx_id, "status": "pending"}
+    if wait is not None:
+        # not decided in time: say why when it is for want of a quorum (the same 202)
+        body.update(await _no_quorum(node, answer.tx_id, lang))
+    return web.json_response(body, status=202, headers=headers)
 
 
 async def post_txs(request: web.Request) -> web.Response:

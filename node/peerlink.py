@@ -23,7 +23,7 @@ from nacl.signing import SigningKey
 
 from node.frames import (HEADER_BYTES, TAG_BYTES, FrameError, Opener, Sealer, SendQueue,
                          frame_length, pack_messages, unpack_messages)
-from node.handshake import HandshakeError, Initiator, Responder, Roster, Session, initiate
+from node.handshake import HandshakeError, Initiator, Responder, Roster, Session
 
 if TYPE_CHECKING:
     from node.transport import Counters, Limits
@@ -57,26 +57,6 @@ class Keys:
         # the lower index dials: a dialler with a higher one is refused
         return Responder(self.roster, self.me, self.signing, os.urandom(32),
                          accept=lambda peer: peer < self.me)
-
-
-async def dial(address: tuple[str, int], keys: Keys, peer: int, limits: Limits):
-    """(session, reader, writer) of a new authenticated link to `peer` at `address`, or
-    None when it cannot be reached (not up yet: nothing to log every backoff). A failed
-    handshake raises one of LINK_ERRORS, its connection closed."""
-    host, port = address
-    try:
-        async with asyncio.timeout(limits.connect_timeout_s):
-            reader, writer = await asyncio.open_connection(
-                host, port, limit=limits.read_buffer_bytes)
-    except (TimeoutError, OSError):
-        return None
-    try:
-        session = await initiate(reader, writer, keys.initiator(peer),
-                                 limits.handshake_timeout_s)
-    except BaseException:
-        writer.transport.abort()    # failed, or cancelled by stop() in mid-handshake
-        raise
-    return session, reader, writer
 
 
 class Link:

@@ -432,7 +432,22 @@ class Validator:
             "pending": self.replica.pending_count,
             # partners' faults seen since this process started (node/evidence.py)
             "faults": {name: dict(kinds) for name, kinds in self.evidence.counts.items()},
+            "quorum": self.quorum_status(connected),
         }
+
+    def quorum_status(self, connected: set[int] | None = None) -> dict:
+        """Whether this validator can take part in deciding anything: `needed` validators
+        (a quorum, n - f) must be linked, counting itself; `linked` are (itself and its
+        peers with a live link), `missing` names the validators it has no link with, in
+        genesis order, and `ok` says linked >= needed. Without a quorum nothing submitted
+        here is decided until enough links come back (it waits in the pool meanwhile)."""
+        if connected is None:
+            connected = self.transport.connected()
+        linked = [i == self.me or i in connected for i in range(len(self.names))]
+        needed = self.consensus_config.quorum
+        count = sum(linked)
+        return {"needed": needed, "linked": count, "ok": count >= needed,
+                "missing": [n for n, up in zip(self.names, linked) if not up]}
 
     # ---- consensus.api.Network ----------------------------------------------------------
 

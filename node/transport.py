@@ -7,8 +7,9 @@ and every limit below with its default.
 `Transport` is this module: its settings (`Limits`), counters, public API, the links it
 holds (making, replacing, delivering what they read), stopping and failing, and the
 housekeeping task. It makes and wires its parts, each an object with its own state:
-  node/peerlink.py   `Keys` and `dial` (the dialler's handshake), `Link` (one live link:
-                     reading frames, writing its peer's queue)
+  node/peerlink.py   `Keys` (for the dialler's handshake, `_dial` here, which logs why
+                     a dial failed), `Link` (one live link: reading frames, writing its
+                     peer's queue)
   node/listener.py   `Listener`: the peer port's accept loop and the responder's
                      handshake; it hands each authenticated link to `_run_link`
   node/slots.py      `Slots`: the peer port's connections that have not authenticated
@@ -26,6 +27,9 @@ The rules:
   yet, evicting the oldest when there is no room, with deadlines and rate-limited
   public-key work (node/slots.py, node/listener.py). Refusals and failures are logged
   sampled, never a line (or traceback) per attempt (node/ratelimit.py).
+- A peer this node dials and cannot reach is logged per peer and outage: the first
+  failed dial at once with its reason (`dial_failed`), then at most one line per
+  `log_interval_s` with the count, and `dial_recovered` when the link is back.
 - `on_message` may raise `PeerInputError` for a message its peer should not have sent:
   it is counted and logged (sampled) and the link stays. Any other exception from
   `on_message` or `on_link` is a bug of this node or a failure of its state (an assertion
@@ -43,6 +47,7 @@ The rules:
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
@@ -51,9 +56,9 @@ import structlog
 from nacl.signing import SigningKey
 
 from node.frames import MESSAGE_OVERHEAD, TAG_BYTES, FrameError, SendQueue
-from node.handshake import Roster, Session
+from node.handshake import Roster, Session, initiate
 from node.listener import ACCEPT_BACKOFF_MAX_S, Listener, listen
-from node.peerlink import LINK_ERRORS, Keys, Link, dial, fixed_reason
+from node.peerlink import LINK_ERRORS, Keys, Link, fixed_reason
 from node.ratelimit import HandshakeRates, SampledLog
 from node.slots import PeerAddresses, Slots
 
@@ -61,6 +66,32 @@ log = structlog.get_logger("stadsmunt.transport")
 
 RESOLVE_EVERY_S = 300.0     # peers' host names are looked up again this often
 YIELD_EVERY = 64           # messages of one frame handled between two turns of the loop
+
+
+@dataclass(slots=True)
+class _Outage:
+    """A peer this validator dials and has had no link with since `since` (loop time):
+    its failed dials, in all and since the last `dial_failed` line."""
+    since: float
+    line_at: float
+    reason: str
+    failures: int = 1
+    unlogged: int = 0
+
+
+def connect_reason(error: BaseException) -> str:
+    """Why a TCP connect to a peer failed, from a fixed set of words (the OS's own)."""
+    if isinstance(error, TimeoutError):
+        return "connect timeout"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, socket.gaierror):
+        return "host not found"
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno).lower()     # e.g. "no route to host"
+    if "Connection refused" in str(error):          # every address of a name refused
+        return "connection refused"
+    return "connect failed"
 
 
 class PeerInputError(Exception):
@@ -178,6 +209,7 @@ class Transport:
                             self._note)
         self._listener: Listener | None = None      # from `start`
         self._log: SampledLog | None = None
+        self._outages: dict[int, _Outage] = {}   # dialled peers with no link (`_dial`)
 
     # -- the API ------------------------------------------------------------------------
 
@@ -360,15 +392,55 @@ class Transport:
             backoff = min(2 * backoff, self.limits.backoff_max_s)
 
     async def _dial(self, peer: int):
-        """(session, reader, writer) of a new authenticated link to `peer`, or None."""
+        """(session, reader, writer) of a new authenticated link to `peer`, or None. A
+        dial that fails is logged as `_dial_failed` says; a failed handshake is also
+        logged sampled (`handshake_failed`)."""
+        loop = asyncio.get_running_loop()
+        host, port = self._addresses[peer]
         try:
-            return await dial(self._addresses[peer], self._keys, peer, self.limits)
-        except LINK_ERRORS as error:
-            self.counters.handshakes_failed += 1
-            self._note(asyncio.get_running_loop().time(), "handshake_failed",
-                       {"reason": fixed_reason(error, "handshake timeout"),
-                        "role": "initiator", "peer": peer})
+            async with asyncio.timeout(self.limits.connect_timeout_s):
+                reader, writer = await asyncio.open_connection(
+                    host, port, limit=self.limits.read_buffer_bytes)
+        except (TimeoutError, OSError) as error:
+            self._dial_failed(peer, connect_reason(error), loop.time())
             return None
+        try:
+            session = await initiate(reader, writer, self._keys.initiator(peer),
+                                     self.limits.handshake_timeout_s)
+        except BaseException as error:
+            writer.transport.abort()    # failed, or cancelled by stop() in mid-handshake
+            if not isinstance(error, LINK_ERRORS):
+                raise
+            self.counters.handshakes_failed += 1
+            reason = fixed_reason(error, "handshake timeout")
+            self._note(loop.time(), "handshake_failed",
+                       {"reason": reason, "role": "initiator", "peer": peer})
+            self._dial_failed(peer, f"handshake: {reason}", loop.time())
+            return None
+        return session, reader, writer
+
+    def _dial_failed(self, peer: int, reason: str, now: float) -> None:
+        """Logs a failed dial of `peer`, sampled per peer: the first of an outage at once
+        with its reason and address (`dial_failed`), then while it lasts at most one line
+        a `log_interval_s` with how many failed since the last line (`summary`, `count`),
+        in all (`failed_dials`) and for how long (`for_s`). `_run_link` says when a link
+        is back (`dial_recovered`)."""
+        outage = self._outages.get(peer)
+        host, port = self._addresses[peer]
+        if outage is None:
+            self._outages[peer] = _Outage(since=now, line_at=now, reason=reason)
+            log.warning("dial_failed", me=self.names[self.me], peer=self.names[peer],
+                        address=f"{host}:{port}", reason=reason)
+            return
+        outage.failures += 1
+        outage.unlogged += 1
+        outage.reason = reason
+        if now - outage.line_at >= self.limits.log_interval_s:
+            log.warning("dial_failed", me=self.names[self.me], peer=self.names[peer],
+                        address=f"{host}:{port}", reason=reason, summary=True,
+                        count=outage.unlogged, failed_dials=outage.failures,
+                        for_s=round(now - outage.since, 1))
+            outage.line_at, outage.unlogged = now, 0
 
     async def _run_link(self, session: Session, reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter) -> None:
@@ -388,6 +460,11 @@ class Transport:
         self._links[peer] = link
         self.counters.links_opened += 1
         log.info("link_up", me=self.names[self.me], peer=self.names[peer])
+        outage = self._outages.pop(peer, None)
+        if outage is not None:
+            log.info("dial_recovered", me=self.names[self.me], peer=self.names[peer],
+                     failed_dials=outage.failures, last_reason=outage.reason,
+                     after_s=round(loop.time() - outage.since, 1))
         # guarded like every task of the transport: a writer that died of a bug would
         # otherwise end silently and leave the link to flap forever
         write_task = self._spawn(self._guard(link.write_loop))
