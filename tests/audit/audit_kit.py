@@ -9,6 +9,7 @@ from consensus.api import StableCheckpoint
 from consensus.digest import checkpoint_bytes, commit_bytes
 from ledger_kit import VALIDATOR_NAMES, certified, keypair, make_genesis, story
 from node.audit import audit, open_source
+from node.audit.sources import Broken, FileSource
 from node.executor import open_ledger
 from node.export import ExportReader, ExportWriter, SourceBlock
 
@@ -90,3 +91,17 @@ def recertify(block: SourceBlock, **changes) -> SourceBlock:
 def read_export(data: bytes):
     reader = ExportReader(io.BytesIO(data))
     return reader.genesis_bytes, list(reader.blocks())
+
+
+def audit_bytes(data: bytes, path, **kwargs):
+    """The audit of `data` written as an export file at `path`: its report, or the
+    Broken the file's reading raised."""
+    path.write_bytes(data)
+    try:
+        source = FileSource(path, str(path))
+    except Broken as broken:
+        return broken
+    try:
+        return audit([source], jobs=1, **kwargs)
+    finally:
+        source.close()

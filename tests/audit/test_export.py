@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from audit_kit import BlockList, blocks_of, export_bytes, read_export, run_audit
+from audit_kit import audit_bytes as audit_of_bytes
 from node.audit import audit
-from node.audit.sources import Broken, FileSource
+from node.audit.sources import Broken
 from node.export import BLOCK, MAGIC, ExportError, ExportReader, block_payload
 
 
@@ -22,16 +23,7 @@ def exported(logged):
 
 
 def audit_bytes(data: bytes, tmp_path, name="chain.export", **kwargs):
-    path = tmp_path / name
-    path.write_bytes(data)
-    try:
-        source = FileSource(path, str(path))
-    except Broken as broken:
-        return broken
-    try:
-        return audit([source], jobs=1, **kwargs)
-    finally:
-        source.close()
+    return audit_of_bytes(data, tmp_path / name, **kwargs)
 
 
 def failure_of(outcome):

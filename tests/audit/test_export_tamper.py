@@ -6,9 +6,8 @@ import struct
 
 import pytest
 
-from audit_kit import blocks_of, export_bytes
-from node.audit import audit
-from node.audit.sources import Broken, FileSource
+from audit_kit import audit_bytes, blocks_of, export_bytes
+from node.audit.sources import Broken
 from node.export import END_BYTES
 from ops.cli import main
 
@@ -29,15 +28,8 @@ def small(logged):
 
 def failure(data: bytes, path):
     """The audit's failure of `data` as an export file (None when it passes)."""
-    path.write_bytes(data)
-    try:
-        source = FileSource(path, str(path))
-    except Broken as broken:
-        return broken
-    try:
-        return audit([source], jobs=1).failure
-    finally:
-        source.close()
+    outcome = audit_bytes(data, path)
+    return outcome if isinstance(outcome, Broken) else outcome.failure
 
 
 def flipped(data: bytes, position: int) -> bytes:

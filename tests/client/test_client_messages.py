@@ -4,7 +4,6 @@ name in the payouts, tasks in the order people read ids, and times in Europe/Ams
 Against a real one-validator network where the chain is needed."""
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -19,7 +18,6 @@ from chaincode.views import InMemoryState
 from clientkit import in_process
 from gateway.client import Client
 from node.keys import Keypair
-from ops import client_cmd
 
 DAY_MS = 24 * 3600 * 1000
 CLOSED = "http://127.0.0.1:9"           # nothing listens: any request would be `unreachable`
@@ -46,30 +44,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{os.urandom(4).hex()}"
 
 
-# ---- help -----------------------------------------------------------------------------
-
-def _parsers(parser: argparse.ArgumentParser, path: tuple = ()):
-    yield path, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                yield from _parsers(child, path + (name,))
-
-
-def test_every_client_command_has_help_for_each_option_and_an_example():
-    root = argparse.ArgumentParser(prog="stadsmunt")
-    client_cmd.register(root.add_subparsers())
-    top = root._actions[-1].choices["client"]
-    walked = list(_parsers(top))
-    assert len(walked) > 20
-    for path, parser in walked:
-        for action in parser._actions:
-            if not isinstance(action, argparse._SubParsersAction):
-                assert action.help and action.help != argparse.SUPPRESS, (path, action.dest)
-        assert parser.formatter_class is argparse.RawDescriptionHelpFormatter, path
-        example = "  stadsmunt client " + " ".join(path)
-        assert parser.epilog and parser.epilog.startswith("example:\n"), path
-        assert example in parser.epilog and example in parser.format_help(), path
+# (--help of every client command: tests/client/test_command_help.py)
 
 
 # ---- keys -----------------------------------------------------------------------------
