@@ -65,12 +65,6 @@ def pack(value) -> bytes:
         raise CodecError(f"cannot encode: {error}") from None
 
 
-def pack_stored(value) -> bytes:
-    """Plain msgpack for the node's own records, which are never hashed or signed: no
-    sorting, so storing a block's events costs one C call per event."""
-    return msgpack.packb(value, use_bin_type=True)
-
-
 def _pairs(pairs):
     result = {}
     for key, val in pairs:

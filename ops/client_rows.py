@@ -36,10 +36,6 @@ class Row:
     args: dict          # member.register args, ready to sign
 
 
-class CsvError(Exception):
-    pass
-
-
 def euros(cents: int | None) -> str:
     if cents is None:
         return "-"
