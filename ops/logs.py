@@ -16,5 +16,7 @@ def configure(level: str = "info") -> None:
                     structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # one write() a line: with an unbuffered stderr, print() writes the line and its
+        # newline apart, and processes sharing a terminal or file (`up`) interleave them
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True)

@@ -24,7 +24,7 @@ def test_up_says_started_once_ready_names_its_validators_and_refuses_a_second_up
     folder = tmp_path / "net"
     done = run_cli("network", "init", str(folder), "--base-port", str(free_base_port(8)))
     assert done.returncode == 0, done.stderr
-    with open(tmp_path / "first.log", "w") as log:
+    with open(tmp_path / "first.log", "a") as log:      # appended to by every process
         first = _up(folder, log)
     try:
         line = first.stdout.readline()          # blocks until `up` prints its first line

@@ -27,6 +27,7 @@ from node.handshake import (CHALLENGE_BYTES, HELLO_BYTES, Initiator, Roster, ini
 from node.ratelimit import LOG_KINDS, SampledLog
 from node.slots import handshake_slots, source_ip
 from node.transport import Limits, Transport
+from ops.network import free_base_port
 
 GENESIS = hashlib.sha256(b"genesis of the peer port tests").digest()
 SEEDS = [hashlib.sha256(b"peer port validator %d" % i).digest() for i in range(4)]
@@ -59,9 +60,12 @@ def logs(monkeypatch) -> Logs:
 
 
 def listener() -> socket.socket:
+    # a port below the ephemeral range, as ops/network.py picks them: a restart binds the
+    # same port again, and a peer's dial to a port in that range while nothing listens
+    # may be given it as its own local port (it connects to itself) and hold it
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", free_base_port(1, preferred=None)))
     sock.listen(64)
     return sock
 
