@@ -1,10 +1,12 @@
-"""Blocks: the results root, the block hash and the stored block record
+"""Blocks: running one, the results root, the block hash and the stored block record
 (docs/protocol.md, "Results root" and "Block hash").
 
 A block is a committed batch after execution. Consensus certified its order (the batch
 digest); execution adds the results root and the state root, and the block hash chains
 them to the previous block, so two replicas that diverge in execution differ in the hash
-of the first block where they diverge.
+of the first block where they diverge. `run_block` is the one way a block is executed:
+by the validators' executor (node/executor.py), which stores it, and by the audit
+(node/audit/engine.py), which compares it with what a source claims.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
+import chaincode
+from chaincode.api import BlockContext, BlockOutcome, StateReader, Tx
 from consensus.digest import checkpoint_bytes, commit_bytes, quorum
 from node import codec
 from node.keys import verify
@@ -39,6 +43,39 @@ def block_hash(prev_hash: bytes, height: int, batch_digest: bytes, results_root:
     assert height >= 1
     return hashlib.sha256(BLOCK_TAG + prev_hash + _U64.pack(height) + batch_digest
                           + results_root + state_root).digest()
+
+
+def block_time(last_ms: int, batch_time_ms: int) -> int:
+    """The time the chaincode runs a block at: the chain's clock never goes back, so each
+    block runs at the latest block time so far (docs/protocol.md, "What consensus
+    signs": block time); an empty batch that fills a gap after a view change carries
+    time 0 and so neither moves nor breaks the clock."""
+    return max(last_ms, batch_time_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """A block's execution: what the chaincode decided, each result's canonical bytes,
+    and the roots and hash that follow from them."""
+    outcome: BlockOutcome
+    encoded: list[bytes]
+    results_root: bytes
+    hash: bytes
+
+
+def run_block(rules_version: int, state: StateReader, height: int, time_ms: int,
+              txs: list[Tx], acc: int, prev_hash: bytes, batch_digest: bytes) -> Executed:
+    """Executes the block of `txs` at `height` and block time `time_ms` (block_time) over
+    `state` (the state after the block before, with accumulator `acc`); changes nothing:
+    the caller stores `outcome.writes` or compares. Chaincode errors propagate."""
+    outcome = chaincode.execute_block(rules_version, state, BlockContext(height, time_ms),
+                                      txs, acc)
+    assert len(outcome.results) == len(txs), "a result per transaction"
+    encode = chaincode.encode_result
+    encoded = [encode(r) for r in outcome.results]
+    r_root = results_root(encoded)
+    return Executed(outcome, encoded, r_root,
+                    block_hash(prev_hash, height, batch_digest, r_root, outcome.state_root))
 
 
 @dataclass(frozen=True, slots=True)

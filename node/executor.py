@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import chaincode
-from chaincode.api import BlockContext
 from consensus.api import CommittedBatch, StableCheckpoint
 from consensus.digest import batch_digest
-from node.block import BlockRecord, block_hash, results_root
+from node.block import BlockRecord, block_time, run_block
 from node.envelope import Door, Refused
 from node.genesis import Genesis
 from node.store import Store
@@ -58,28 +56,22 @@ class Executor:
         with self.store.writer() as writer:
             head_height, prev_hash, acc = writer.head()
             assert head_height + 1 == height, "another writer moved the head"
-            # the chain's clock never goes back: an empty batch that fills a gap after a
-            # view change carries time 0, and the chaincode runs each block at the latest
-            # block time so far (docs/protocol.md, "What consensus signs": block time)
-            time_ms = max(writer.block_time(), batch.time_ms)
-            outcome = chaincode.execute_block(self.genesis.rules_version, writer.state,
-                                              BlockContext(height, time_ms), txs, acc)
-            assert len(outcome.results) == len(txs)
-            encoded = [chaincode.encode_result(r) for r in outcome.results]
+            time_ms = block_time(writer.block_time(), batch.time_ms)
+            run = run_block(self.genesis.rules_version, writer.state, height, time_ms, txs,
+                            acc, prev_hash, batch.digest)
+            outcome = run.outcome
             events = [r.events for r in outcome.results]
-            r_root = results_root(encoded)
-            digest = batch.digest
-            this_hash = block_hash(prev_hash, height, digest, r_root, outcome.state_root)
-            first = writer.last_position() + 1
             record = BlockRecord(
                 height=height, view=batch.view, time_ms=batch.time_ms, prev_hash=prev_hash,
-                batch_digest=digest, results_root=r_root, state_root=outcome.state_root,
-                hash=this_hash, envelopes=tuple(r.payload for r in requests),
-                certificate=tuple(batch.certificate), first_position=first,
+                batch_digest=batch.digest, results_root=run.results_root,
+                state_root=outcome.state_root, hash=run.hash,
+                envelopes=tuple(r.payload for r in requests),
+                certificate=tuple(batch.certificate),
+                first_position=writer.last_position() + 1,
                 event_count=sum(len(e) for e in events))
-            writer.append(record, [t.tx_id for t in txs], encoded, events, outcome.writes,
+            writer.append(record, [t.tx_id for t in txs], run.encoded, events, outcome.writes,
                           outcome.state_acc, time_ms)
-        return this_hash
+        return run.hash
 
     def _already(self, batch: CommittedBatch) -> bytes:
         record = self.store.block(batch.height)

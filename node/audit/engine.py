@@ -25,14 +25,13 @@ from typing import Callable, Iterable
 import lmdb
 import msgpack
 
-import chaincode
-from chaincode.api import BlockContext, Tx
+from chaincode.api import Tx
 from chaincode.v1 import MAX_TXS_PER_BLOCK
 from consensus.digest import batch_digest, checkpoint_bytes, commit_bytes, quorum
 from node.audit.governance import Governance
 from node.audit.invariants import InvariantBroken, Invariants
 from node.audit.verify import CHUNK, MAX_IN_FLIGHT, Verifier
-from node.block import block_hash, results_root
+from node.block import block_time, run_block
 from node.export import SourceBlock
 from node.genesis import Genesis
 from node.codec import jsonable
@@ -244,10 +243,7 @@ class Replay:
             raise AuditFailure(height, "the batch digest does not cover the block's "
                                        "envelopes and time: an envelope or the time was "
                                        "changed")
-        # the chain's clock never goes back: each block is executed at the latest block
-        # time so far (docs/protocol.md, "What consensus signs": block time); a null batch that a view change
-        # puts in a gap carries time 0 and so neither moves nor breaks the clock
-        self.time_ms = prepared.time_ms = max(self.time_ms, block.time_ms)
+        self.time_ms = prepared.time_ms = block_time(self.time_ms, block.time_ms)
         if len(block.envelopes) > MAX_TXS_PER_BLOCK:
             raise AuditFailure(height, f"more than {MAX_TXS_PER_BLOCK} transactions")
         items: list = []
@@ -333,14 +329,12 @@ class Replay:
         txs = self._transactions(height, prepared, answers)
         self.scratch.begin()
         try:
-            outcome = chaincode.execute_block(self.genesis.rules_version, self.scratch,
-                                              BlockContext(height, prepared.time_ms), txs,
-                                              self.acc)
+            run = run_block(self.genesis.rules_version, self.scratch, height, prepared.time_ms,
+                            txs, self.acc, self.hash, block.batch_digest)
         except Exception as error:      # a log no correct rules would have produced
             raise AuditFailure(height, f"re-execution fails ({type(error).__name__}: "
                                        f"{error})") from None
-        encode = chaincode.encode_result
-        encoded = [encode(r) for r in outcome.results]
+        outcome, encoded = run.outcome, run.encoded
         if block.results is not None and tuple(encoded) != block.results:
             if len(block.results) != len(encoded):
                 raise AuditFailure(height, f"the source has {len(block.results)} results for "
@@ -356,12 +350,11 @@ class Replay:
                 if jsonable(msgpack.unpackb(mine, raw=False)) != theirs:
                     raise AuditFailure(height, f"the result of transaction {i} "
                                                f"({txs[i].tx_id}) differs from re-execution")
-        r_root = results_root(encoded)
-        if r_root != block.results_root:
+        if run.results_root != block.results_root:
             raise AuditFailure(height, "the results root differs from re-execution")
         if outcome.state_root != block.state_root:
             raise AuditFailure(height, "the state root differs from re-execution")
-        this_hash = block_hash(self.hash, height, block.batch_digest, r_root, outcome.state_root)
+        this_hash = run.hash
         if this_hash != block.hash:
             raise AuditFailure(height, "the block hash does not match the block's contents")
         first_seen = self.scratch.first_seen
