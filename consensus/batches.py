@@ -146,18 +146,37 @@ class BatchFetcher:
             out.append((peer, FetchBatch(height, want.digest)))
         return out
 
-    def answer(self, sender: int, height: int, digest: bytes) -> Wanted | None:
-        """The wanted batch this answer may fill; the sender is not heard again on it."""
+    def is_fetching(self) -> bool:
+        """Whether a batch of this view's log is still wanted."""
+        return bool(self.wanted)
+
+    def answer(self, sender: int, height: int, digest: bytes) -> int | None:
+        """The block time of the wanted batch this answer may fill, or None; the sender
+        is not heard again on it."""
         want = self.wanted.get(height)
         if want is None or want.digest != digest or sender not in want.asked:
             return None
         want.asked = want.asked - {sender}
-        return want
+        return want.time_ms
+
+    def ask_next_now(self, height: int, ticks: int) -> None:
+        """An answer for this wanted batch missed its digest: the next peer is due now."""
+        self.wanted[height].due_tick = ticks
+
+    def filled(self, height: int) -> None:
+        """The batch came, its envelopes under its digest: wanted no more."""
+        del self.wanted[height]
+
+    def new_view(self) -> None:
+        """A new view says again which batches it needs: nothing is wanted any more."""
+        self.wanted = {}
 
     def drop_through(self, height: int) -> None:
         for h in [h for h in self.wanted if h <= height]:
             del self.wanted[h]
 
-    def check(self, stable: int) -> None:
-        assert all(stable < h <= stable + self.config.window for h in self.wanted)
+    def check(self, stable: int, committed: int) -> None:
+        """Every wanted height is in the window and above the committed height."""
+        assert all(stable < h <= stable + self.config.window and h > committed
+                   for h in self.wanted)
 

@@ -13,10 +13,20 @@ from consensus.config import Config
 class CatchUp:
     def __init__(self, config: Config, me: int):
         self.config, self.me = config, me
-        self.target = 0              # the height this replica knows it must reach
+        self._target = 0             # the height this replica knows it must reach
         self.retry_tick = 0          # no new request before this tick
         self.top = 0                 # the last height of the request in flight
-        self.peer_heights: dict[int, int] = {}   # last committed height each peer reported
+        self._peer_heights: dict[int, int] = {}  # last committed height each peer reported
+
+    @property
+    def target(self) -> int:
+        """The height this replica knows it must reach (a certified checkpoint's)."""
+        return self._target
+
+    @property
+    def peer_heights(self) -> dict[int, int]:
+        """The last committed height each peer reported (read it, do not change it)."""
+        return self._peer_heights
 
     def want(self, height: int, peers: tuple[int, ...], committed: int, ticks: int,
              asked: bool, proven: bool = True) -> Fetch | None:
@@ -26,12 +36,12 @@ class CatchUp:
         if height <= committed:
             return None
         if proven:
-            self.target = max(self.target, height)
+            self._target = max(self._target, height)
         if ticks < self.retry_tick and not asked:
             return None
         peers = tuple(p for p in peers if p != self.me) or tuple(
             i for i in range(self.config.n) if i != self.me)
-        self.top = min(max(self.target, height), committed + self.config.fetch_max_blocks)
+        self.top = min(max(self._target, height), committed + self.config.fetch_max_blocks)
         self.retry_tick = ticks + self.config.fetch_timeout_ticks
         return Fetch(committed + 1, self.top, peers)
 
@@ -40,9 +50,13 @@ class CatchUp:
         if height >= self.top:
             self.retry_tick = ticks
 
+    def reporters(self) -> tuple[int, ...]:
+        """The peers that reported a height, in the order they first did."""
+        return tuple(self._peer_heights)
+
     def claimed(self, sender: int, height: int) -> tuple[int, tuple[int, ...]]:
         """Records a peer's reported height; returns the highest height any peer
         reports and the peers that report it."""
-        self.peer_heights[sender] = height
-        target = max(self.peer_heights.values())
-        return target, tuple(s for s, h in self.peer_heights.items() if h >= target)
+        self._peer_heights[sender] = height
+        target = max(self._peer_heights.values())
+        return target, tuple(s for s, h in self._peer_heights.items() if h >= target)

@@ -85,6 +85,8 @@ class Replica(ViewSteps):
         self.new_view_message: NewView | None = state.new_view if (
             state.new_view is not None and state.new_view.view == self.view) else None
         self.catchup = CatchUp(config, me)
+        # HANDLERS bound to this replica once: receive looks a message's class up here
+        self._handlers = {kind: getattr(self, name) for kind, name in self.HANDLERS.items()}
         self.ticks = 0
         self.now_ms: int | None = None
         self.view_started_tick = 0
@@ -155,36 +157,30 @@ class Replica(ViewSteps):
         self._check_invariants()
         return accepted
 
+    # The handler of each message class a replica receives, one line per kind, called
+    # with (sender, message). A message of any other class (matched by exact type) is
+    # dropped; tests/consensus/test_consensus_encapsulation.py checks that every class of
+    # messages.MESSAGE_TYPES is here.
+    HANDLERS: dict[type, str] = {
+        PrePrepare: "_on_preprepare",
+        Prepare: "_on_prepare",
+        Commit: "_on_commit",
+        Checkpoint: "_on_checkpoint",
+        Forward: "_on_forward",
+        ViewChange: "_on_view_change",
+        NewView: "_on_new_view",
+        Status: "_on_status",
+        FetchBatch: "_on_fetch_batch",
+        BatchPayloads: "_on_batch_payloads",
+        StableProof: "_on_stable_proof",
+    }
+
     def receive(self, sender: int, message: object) -> None:
         if not 0 <= sender < self.config.n or sender == self.me:
             return
-        kind = type(message)
-        if kind is PrePrepare:
-            self._on_preprepare(sender, message)
-        elif kind is Prepare:
-            self._on_vote(sender, message, is_commit=False)
-        elif kind is Commit:
-            self._on_vote(sender, message, is_commit=True)
-        elif kind is Checkpoint:
-            self._on_checkpoint(sender, message)
-        elif kind is Forward:
-            self._on_forward(message)
-        elif kind is ViewChange:
-            self._on_view_change(sender, message)
-        elif kind is NewView:
-            self._on_new_view(sender, message)
-        elif kind is Status:
-            self._on_status(sender, message)
-        elif kind is FetchBatch:
-            self._on_fetch_batch(sender, message)
-        elif kind is BatchPayloads:
-            self._on_batch_payloads(sender, message)
-        elif kind is StableProof:
-            stable = StableCheckpoint(message.height, message.block_hash, message.certificate)
-            if stable.height > self.stable_height and stable_is_certified(
-                    self.config, self.crypto, stable):
-                self._stabilize(stable)
-                self._propose()
+        handler = self._handlers.get(type(message))
+        if handler is not None:
+            handler(sender, message)
         self._check_invariants()
 
     def tick(self, now_ms: int) -> None:
@@ -225,7 +221,7 @@ class Replica(ViewSteps):
                 own = self.view_changes.get(self.view, {}).get(self.me)
                 if own is not None:
                     self._send(None, own)
-        self._want(self.catchup.target, tuple(self.catchup.peer_heights))
+        self._want(self.catchup.target, self.catchup.reporters())
         self._ask_batches()
         self._check_invariants()
 
@@ -252,13 +248,13 @@ class Replica(ViewSteps):
         self.last_progress_tick = self.ticks
         self._after_block(height, block_hash)
         self.catchup.arrived(height, self.ticks)
-        self._want(self.catchup.target, tuple(self.catchup.peer_heights))
+        self._want(self.catchup.target, self.catchup.reporters())
         self._deliver()
         self._check_invariants()
 
     # ---- requests ----------------------------------------------------------------------
 
-    def _on_forward(self, message: Forward) -> None:
+    def _on_forward(self, sender: int, message: Forward) -> None:
         if not 1 <= len(message.payloads) <= self.config.batch_max_count:
             return
         requests = self.inspect(message.payloads)
@@ -286,7 +282,7 @@ class Replica(ViewSteps):
 
     def _propose_batches(self) -> None:
         config = self.config
-        if self.committed_height < self.stable_height or self.fetcher.wanted:
+        if self.committed_height < self.stable_height or self.fetcher.is_fetching():
             return   # behind, or lacking a batch: it may hold the same keys; fetch first
         while self.next_height <= min(self.stable_height + config.window,
                                       self.committed_height + config.max_in_flight):
@@ -341,13 +337,7 @@ class Replica(ViewSteps):
             1, config.request_timeout_ticks // 2 // config.status_interval_ticks)
         if self.ticks % every:
             return
-        stale = self.ticks - every
-        payloads = []
-        for request in self.requests.queue.values():
-            if self.requests.pending[request.key][1] > stale or \
-                    len(payloads) == self.config.batch_max_count:
-                break
-            payloads.append(request.payload)
+        payloads = self.requests.stale_payloads(self.ticks - every, config.batch_max_count)
         if payloads:
             self._send(None, Forward(tuple(payloads)))
 
@@ -410,6 +400,12 @@ class Replica(ViewSteps):
         requests = ordering.batch_requests(self.config, self.inspect, pp)
         for request in requests or ():
             self.requests.add(request, self.ticks)
+
+    def _on_prepare(self, sender: int, vote: Prepare) -> None:
+        self._on_vote(sender, vote, is_commit=False)
+
+    def _on_commit(self, sender: int, vote: Commit) -> None:
+        self._on_vote(sender, vote, is_commit=True)
 
     def _on_vote(self, sender: int, vote: Prepare | Commit, is_commit: bool) -> None:
         if vote.view != self.view:
@@ -498,6 +494,13 @@ class Replica(ViewSteps):
         self._stabilize(self.checkpoints.add(sender, message))
         self._propose()
 
+    def _on_stable_proof(self, sender: int, message: StableProof) -> None:
+        stable = StableCheckpoint(message.height, message.block_hash, message.certificate)
+        if stable.height > self.stable_height and stable_is_certified(
+                self.config, self.crypto, stable):
+            self._stabilize(stable)
+            self._propose()
+
     def _stabilize(self, stable: StableCheckpoint | None) -> None:
         """A checkpoint became stable (or was learnt from a view change): drop the log at
         and below it, and fetch up to it if this replica is behind."""
@@ -533,9 +536,7 @@ class Replica(ViewSteps):
                 self.config.status_interval_ticks:
             self._want(target, peers, proven=False)
         if status.stable_height < self.stable_height:
-            stable = self.checkpoints.stable
-            self._send(sender, StableProof(stable.height, stable.block_hash,
-                                           stable.certificate))
+            self._send(sender, StableProof(*self.checkpoints.stable_triple()))
         if self.active and self.is_primary and self.new_view_message is not None and (
                 status.view < self.view or (status.view == self.view and not status.active)):
             self._send(sender, self.new_view_message)
@@ -576,9 +577,8 @@ class Replica(ViewSteps):
         assert all(h > stable for h in self.proofs) and all(h > stable for h in self.votes)
         self.requests.check()
         self.batches.check(stable)
-        self.fetcher.check(stable)
+        self.fetcher.check(stable, self.committed_height)
         assert len(self.served) <= config.n * config.window
-        assert all(h > self.committed_height for h in self.fetcher.wanted)
         assert len(self.view_changes) <= config.max_views_ahead + 1
         for h, slot in self.slots.items():
             if slot.pp is not None:

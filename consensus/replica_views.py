@@ -23,11 +23,10 @@ class ViewSteps:
 
     def _start_view_change(self, view: int) -> None:
         assert view > self.view
-        self.view, self.active = view, False
+        self._reset_view(view)
+        self.active = False
         self.view_started_tick = self.ticks
         self.attempts += 1
-        self.slots, self.early = {}, {}
-        self.fetcher.wanted = {}     # the new view says again which batches it needs
         self.requests.new_view()
         self.new_view_message = None
         self.ready.persist.append((durable.NEW_VIEW_KEY, None))
@@ -36,6 +35,14 @@ class ViewSteps:
             del self.view_changes[v]
         self.ready.persist.append((durable.VIEW_KEY, durable.view_value(view, False)))
         self._broadcast_view_change()
+
+    def _reset_view(self, view: int) -> None:
+        """Moves to a later view, whose log starts empty: the old view's slots and the
+        pre-prepares that waited for a new view go, and so do the batches being fetched
+        (the new view says again which batches it needs)."""
+        self.view = view
+        self.slots, self.early = {}, {}
+        self.fetcher.new_view()
 
     def _broadcast_view_change(self) -> None:
         vc = viewchange.make_view_change(self.config, self.crypto, self.me, self.view,
@@ -117,9 +124,7 @@ class ViewSteps:
         if any(not self._may_vote(pp.height, pp.digest, nv.view) for pp, _ in installs):
             return
         if nv.view > self.view:
-            self.view = nv.view
-            self.slots, self.early = {}, {}
-            self.fetcher.wanted = {}
+            self._reset_view(nv.view)
         self._enter_view(plan, installs, nv)
 
     def _enter_view(self, plan: viewchange.Plan, installs, message: NewView) -> None:
@@ -190,17 +195,17 @@ class ViewSteps:
 
     def _on_batch_payloads(self, sender: int, message: BatchPayloads) -> None:
         height, digest = message.height, message.digest
-        want = self.fetcher.answer(sender, height, digest)
-        if want is None:
+        time_ms = self.fetcher.answer(sender, height, digest)
+        if time_ms is None:
             return
-        requests = checked_requests(self.config, self.inspect, height, want.time_ms, digest,
+        requests = checked_requests(self.config, self.inspect, height, time_ms, digest,
                                     message.payloads)
         if requests is None:
             self.refused_batches += 1
-            want.due_tick = self.ticks      # ask the next peer now
+            self.fetcher.ask_next_now(height, self.ticks)
             self._ask_batches()
             return
-        del self.fetcher.wanted[height]
+        self.fetcher.filled(height)
         self._keep_batch(height, digest, requests)
         slot = self.slots.get(height)
         if slot is None or slot.pp is None or slot.pp.digest != digest or \

@@ -34,7 +34,8 @@ found), each found stale by its number and dropped when it reaches the front or 
 stale ones outnumber live ones (then all at once). (A dict whose front entries are
 deleted again and again makes whoever reads its front walk the holes left there until
 it is resized: the pool once paid for that with every transaction of a long run. Only
-the replica's re-forwarding reads the front of `queue`, every half request timeout.)
+`stale_payloads`, the replica's re-forwarding, reads the front of `queue`, every half
+request timeout.)
 """
 from __future__ import annotations
 
@@ -152,6 +153,18 @@ class RequestPool:
         """The latest arrival tick among those of `requests` that are pending here."""
         ticks = [self.pending[r.key][1] for r in requests if r.key in self.pending]
         return max(ticks, default=None)
+
+    def stale_payloads(self, arrived_by: int, limit: int) -> list[bytes]:
+        """The envelopes of the queued requests that arrived at or before tick
+        `arrived_by`, at most `limit`, in queue (arrival) order, stopping at the first
+        later one: what a backup forwards again. Reads the front of the queue only."""
+        payloads: list[bytes] = []
+        pending = self.pending
+        for request in self.queue.values():
+            if pending[request.key][1] > arrived_by or len(payloads) == limit:
+                break
+            payloads.append(request.payload)
+        return payloads
 
     def waiting(self) -> Iterator[Request]:
         """The queued requests in the order batches take them (rule 3): round by round,
