@@ -2,8 +2,9 @@
 
 Execution is a pure function of (rules version, state before, block context, ordered
 transactions). The node's LMDB store and the in-memory test state both implement
-`StateReader`; the chaincode buffers its own writes and hands back the block's net
-writes, which the node applies in the same LMDB transaction as the block.
+`StateReader` (and, for the paged reads of chaincode/views.py, `PagedReader`); the
+chaincode buffers its own writes and hands back the block's net writes, which the node
+applies in the same LMDB transaction as the block.
 """
 from __future__ import annotations
 
@@ -43,6 +44,20 @@ class StateReader(Protocol):
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) whose key starts with prefix, in ascending key order."""
+        ...
+
+
+class PagedReader(StateReader, Protocol):
+    """A StateReader that also reads a range a page at a time: what the read model's
+    paged views (views.*_page) need, so that a page costs its own size, not the table's.
+    The node's store implements it over LMDB, views.InMemoryState over a dict."""
+
+    def scan_after(self, prefix: bytes, after: bytes | None,
+                   limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` (key, value) pairs whose key starts with prefix, in ascending key
+        order, strictly after the key `after` (from the start of the prefix when None).
+        An implementation may answer fewer than `limit` only at the end of the prefix or
+        at a bound of its own (the store's is 10,000)."""
         ...
 
 

@@ -1,4 +1,7 @@
-"""Pure read helpers over a StateReader, for the gateway, the auditor and the tests.
+"""The read model: pure read helpers over a StateReader, for the gateway, the auditor,
+the node and the tests. Nothing outside the chaincode reads its state encoding
+(chaincode/state.py): what they need of the state is here, and the paged reads (`*_page`)
+take a PagedReader (chaincode/api.py), which the node's store implements over LMDB.
 
 Everything here reads; nothing writes except InMemoryState.apply. Claims' and
 proposals' states are shown as they stand at a given time: an open claim whose deadline
@@ -8,7 +11,7 @@ never rewrites either, see tasks.py and governance.py).
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 
 from . import caps, governance, recoveries
 from . import constitution as law_of
@@ -36,6 +39,19 @@ class InMemoryState:
             yield keys[i], self.data[keys[i]]
             i += 1
 
+    def scan_after(self, prefix: bytes, after: bytes | None,
+                   limit: int) -> list[tuple[bytes, bytes]]:
+        """PagedReader.scan_after."""
+        keys = self._keys
+        i = bisect_left(keys, prefix)
+        if after is not None:
+            i = max(i, bisect_right(keys, after))
+        out = []
+        while i < len(keys) and len(out) < limit and keys[i].startswith(prefix):
+            out.append((keys[i], self.data[keys[i]]))
+            i += 1
+        return out
+
     def apply(self, writes: dict[bytes, bytes | None]) -> None:
         for key, value in writes.items():
             if value is None:
@@ -54,6 +70,19 @@ def member(state, key: bytes) -> dict | None:
     """{key, role, active, balance, attributes..., recovered_to?} or None."""
     record = st.get_member(state, key)
     return None if record is None else dict(record, key=key)
+
+
+def members_page(state, after: bytes | None, limit: int) -> list[dict]:
+    """Up to `limit` members in key order after the key `after` (from the first when
+    None), each as `member` answers it. `state` is a PagedReader."""
+    pairs = state.scan_after(st.MEMBER, None if after is None else st.member_key(after),
+                             limit)
+    return [dict(st.unpack(raw), key=key[len(st.MEMBER):]) for key, raw in pairs]
+
+
+def admin_count(state) -> int:
+    """Active admins (genesis's have no event to count)."""
+    return st.get_int(state, st.ADMINS)
 
 
 def totals(state) -> dict:
@@ -104,6 +133,13 @@ def earnings(state, key: bytes, time_ms: int) -> dict:
     return out
 
 
+def earnings_entries(state) -> dict[tuple[bytes, str], int]:
+    """Every earnings entry of the state: (citizen, period "YYYY-MM" or "YYYY") -> cents."""
+    skip = len(st.EARNED)
+    return {(key[skip:skip + 32], key[skip + 32:].decode("ascii")): st.unpack(raw)
+            for key, raw in state.scan(st.EARNED)}
+
+
 def statement(state, key: bytes, year: int) -> list[dict]:
     """What a citizen earned in each month of a local year, for the benefits office."""
     return [{"period": f"{year:04d}-{m:02d}",
@@ -120,10 +156,9 @@ def task(state, task_id: str, time_ms: int, with_claims: bool = False) -> dict |
     """A task with its status at time_ms (open, closed, cancelled) and, on request, its
     claims [{citizen, state, proof?}] in key order. `taken` is the ledger's count, which
     still includes claims that expired (it only matters before the deadline)."""
-    raw = state.get(st.task_key(task_id))
-    if raw is None:
+    record = task_record(state, task_id)
+    if record is None:
         return None
-    record = st.unpack(raw)
     status = ("cancelled" if record["cancelled"]
               else "open" if time_ms < record["deadline"] else "closed")
     out = dict(record, task=task_id, status=status)
@@ -131,6 +166,13 @@ def task(state, task_id: str, time_ms: int, with_claims: bool = False) -> dict |
     if with_claims:
         out["claims"] = task_claims(state, task_id, record["deadline"], time_ms)
     return out
+
+
+def task_record(state, task_id: str) -> dict | None:
+    """A task as the ledger stores it: title, area, domain, reward, minutes, slots,
+    deadline, taken, cancelled; None if there is none with this id."""
+    raw = state.get(st.task_key(task_id))
+    return None if raw is None else st.unpack(raw)
 
 
 def task_claims(state, task_id: str, deadline: int, time_ms: int) -> list[dict]:
@@ -150,10 +192,25 @@ def natural(text: str) -> tuple:
     return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)), text
 
 
+def _task_id(key: bytes) -> str:
+    return key[len(st.TASK) + 1:].decode("ascii")
+
+
 def tasks(state, time_ms: int) -> list[dict]:
     """Every task in natural order of its id (see natural), without claimants."""
-    ids = [key[len(st.TASK) + 1:].decode("ascii") for key, _ in state.scan(st.TASK)]
+    ids = [_task_id(key) for key, _ in state.scan(st.TASK)]
     return [task(state, task_id, time_ms) for task_id in sorted(ids, key=natural)]
+
+
+def task_ids_page(state, after: str | None, limit: int) -> list[str]:
+    """Up to `limit` task ids in the ledger's key order (by length, then bytes) after the
+    task `after` (from the first when None or empty). `state` is a PagedReader."""
+    pairs = state.scan_after(st.TASK, st.task_key(after) if after else None, limit)
+    return [_task_id(key) for key, _ in pairs]
+
+
+def task_count(state) -> int:
+    return sum(1 for _ in state.scan(st.TASK))
 
 
 def payout(state, payout_id: bytes) -> dict | None:
@@ -161,9 +218,19 @@ def payout(state, payout_id: bytes) -> dict | None:
     return None if raw is None else dict(st.unpack(raw), payout=payout_id.hex())
 
 
+def _payout_of(key: bytes, raw: bytes) -> dict:
+    return dict(st.unpack(raw), payout=key[len(st.PAYOUT):].hex())
+
+
 def payouts(state) -> list[dict]:
-    return [dict(st.unpack(raw), payout=key[len(st.PAYOUT):].hex())
-            for key, raw in state.scan(st.PAYOUT)]
+    return [_payout_of(key, raw) for key, raw in state.scan(st.PAYOUT)]
+
+
+def payouts_page(state, after: bytes | None, limit: int) -> list[dict]:
+    """Up to `limit` payouts (as `payout` answers them) in id order after the raw payout
+    id `after` (from the first when None or empty). `state` is a PagedReader."""
+    pairs = state.scan_after(st.PAYOUT, st.PAYOUT + after if after else None, limit)
+    return [_payout_of(key, raw) for key, raw in pairs]
 
 
 def pending_payouts_of(state, merchant: bytes) -> list[dict]:

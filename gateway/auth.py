@@ -1,9 +1,8 @@
-"""Read tokens (contract: "Reading personal data").
+"""Read tokens (contract: "Reading personal data"), as the gateway checks them.
 
-A token is `KEYHEX.MS.SIGHEX`: a 32-byte key in lowercase hex, a time in milliseconds as
-plain decimal, and that key's Ed25519 signature over
-`b"stadsmunt/read/v1" + chain id + b"|" + the decimal time` (the text as sent, so nothing
-is re-encoded). It rides in `Authorization: Stadsmunt <token>` or, for a browser's
+A token's form and the bytes its key signs are the protocol's (protocol/token.py):
+`KEYHEX.MS.SIGHEX`, the key's signature over `b"stadsmunt/read/v1" + chain id + b"|" +
+the decimal time`. It rides in `Authorization: Stadsmunt <token>` or, for a browser's
 EventSource that cannot set headers, in `?auth=<token>`, and is good within five minutes
 of its time, either side (clocks drift both ways).
 
@@ -26,12 +25,11 @@ from gateway.appkeys import NODE, TOKENS
 from gateway.ledger import head_time_ms
 from gateway.problems import Problem
 from node.keys import verify
+from protocol.limits import TOKEN_LIFETIME_MS
+from protocol.token import TokenError, parse_token, token_message
 
-READ_TAG = b"stadsmunt/read/v1"
-TOKEN_LIFETIME_MS = 5 * 60 * 1000
 READ_EVERYTHING = frozenset(("admin", "reviewer", "auditor"))
 VERIFIED_CACHE = 4096            # tokens whose signature this process has checked
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,30 +49,12 @@ def _unauthenticated(detail: str) -> Problem:
                    headers={"WWW-Authenticate": 'Stadsmunt realm="stadsmunt"'})
 
 
-def _hex(text: str, size: int) -> bytes | None:
-    if len(text) != 2 * size or not _HEX.issuperset(text):
-        return None
-    return bytes.fromhex(text)
-
-
 def parse(token: str) -> tuple[bytes, int, str, bytes]:
     """(key, ms, the decimal time as sent, signature), or Problem 401."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise _unauthenticated("A read token is KEYHEX.MS.SIGHEX.")
-    key_hex, ms_text, sig_hex = parts
-    key, signature = _hex(key_hex, 32), _hex(sig_hex, 64)
-    if key is None or signature is None:
-        raise _unauthenticated("A read token's key is 64 and its signature 128 lowercase "
-                               "hex characters.")
-    if not ms_text.isascii() or not ms_text.isdigit() or len(ms_text) > 16 or \
-            (len(ms_text) > 1 and ms_text[0] == "0"):
-        raise _unauthenticated("A read token's time is milliseconds in plain decimal.")
-    return key, int(ms_text), ms_text, signature
-
-
-def token_message(chain: str, ms_text: str) -> bytes:
-    return READ_TAG + chain.encode() + b"|" + ms_text.encode()
+    try:
+        return parse_token(token)
+    except TokenError as error:
+        raise _unauthenticated(str(error)) from None
 
 
 class Tokens:
@@ -168,9 +148,3 @@ def require_account(request: web.Request, account: bytes) -> Reader:
 
 def optional(request: web.Request) -> Reader | None:
     return request.app[TOKENS].reader(request)
-
-
-def make_token(keypair, chain: str, ms: int) -> str:
-    """A read token signed by `keypair` (clients, tests, the auditor)."""
-    ms_text = str(ms)
-    return f"{keypair.public.hex()}.{ms_text}.{keypair.sign(token_message(chain, ms_text)).hex()}"

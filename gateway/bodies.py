@@ -84,7 +84,7 @@ def b64(text, where: str) -> bytes:
 
 def msgpack_bins(data: bytes, max_count: int) -> list[bytes]:
     """The items of a msgpack array of 1 to `max_count` bin values (exactly what the
-    strict decoder gives for such a body, node/codec.py), or Problem 400."""
+    strict decoder gives for such a body, protocol/codec.py), or Problem 400."""
     shape = Problem(400, "malformed", "The body must be a msgpack array of envelopes "
                                       "(each the envelope's bytes as bin).")
     if not data:

@@ -14,10 +14,11 @@ import json
 
 from aiohttp import web
 
-from chaincode.state import unpack
+from chaincode import events
+from chaincode.results import decode_result
 from gateway.appkeys import CLOCK_MS, FEED, NODE, STREAMS, TOKENS
 from gateway import auth, params
-from node.codec import jsonable
+from protocol.codec import jsonable
 from gateway.params import bad, page, query
 from gateway.problems import Problem
 from gateway.reads import event_json
@@ -26,13 +27,7 @@ BLOCK_PAGE_BYTES = 8 * 1024 * 1024      # envelopes in one page of blocks, about
 EVENT_SCAN_BUDGET = 10_000              # log entries one filtered page may look at
 STREAM_PAGE = 500
 HEARTBEAT_S = 15.0                      # a comment line keeps proxies from closing
-EVENT_KINDS = ("member.registered", "member.updated", "member.revoked", "member.recovered",
-               "policy.set", "task.posted", "task.claimed", "task.withdrawn",
-               "task.submitted", "task.approved", "task.rejected", "task.cancelled",
-               "coin.spent", "coin.refunded", "coin.redeemed", "payout.confirmed",
-               "member.recovery_opened", "member.recovery_cancelled", "gov.proposed",
-               "gov.approved", "gov.enacted", "gov.failed", "gov.withdrawn",
-               "constitution.set")
+EVENT_KINDS = events.KINDS                # the chaincode's table (chaincode/events.py)
 
 
 def certificate_json(certificate) -> list[dict]:
@@ -43,7 +38,7 @@ def block_json(store, record) -> dict:
     found = store.checkpoint(record.height)
     checkpoint = None if found is None else {
         "block_hash": found[0].hex(), "signatures": certificate_json(found[1])}
-    results = [jsonable(unpack(raw)) for raw in store.results(record.height)]
+    results = [jsonable(decode_result(raw)) for raw in store.results(record.height)]
     return {"height": record.height, "hash": record.hash.hex(),
             "prev_hash": record.prev_hash.hex(), "time": record.time_ms, "view": record.view,
             "batch_digest": record.batch_digest.hex(), "state_root": record.state_root.hex(),

@@ -19,7 +19,7 @@ from gateway.appkeys import NODE
 from gateway.ledger import head_time_ms
 from gateway.params import bad, page, query
 from gateway.problems import Problem
-from node.codec import jsonable
+from protocol.codec import jsonable
 
 STATUSES = ("open", "enacted", "failed", "withdrawn", "expired")
 HIDDEN_ARGS = frozenset(("member.recover",))     # actions whose keys only governors see

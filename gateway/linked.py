@@ -20,12 +20,13 @@ import structlog
 
 from gateway.link import LinkClient, LinkDown
 from gateway.nodeapi import NodeApi, NodeUnavailable
-from node.envelope import MAX_ENVELOPE_BYTES, MALFORMED, Refused, open_envelope
+from node.envelope import MALFORMED, Refused, open_envelope
 from node.link import ok_count
 from node.linkwire import Notice
 from node.readstore import decided
 from node.waiters import wait_woken
 from node.runtime import Submitted
+from protocol.limits import MAX_ENVELOPE_BYTES
 
 log = structlog.get_logger("stadsmunt.gateway")
 

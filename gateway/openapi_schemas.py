@@ -2,6 +2,8 @@
 answers, written by hand next to the handlers and kept true by the fuzzing test."""
 from __future__ import annotations
 
+from protocol.limits import MAX_BATCH
+
 HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 ID = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
 INT = {"type": "integer", "minimum": 0}
@@ -79,7 +81,7 @@ SCHEMAS = {
                       "height": nullable(INT), "code": TEXT, "info": ANY_MAP, "detail": TEXT,
                       "events": nullable({"type": "array", "items": ANY_MAP})}),
     "TxEnvelope": obj({"envelope": {"type": "string", "format": "byte"}}),
-    "TxBatch": obj({"envelopes": {"type": "array", "minItems": 1, "maxItems": 1000,
+    "TxBatch": obj({"envelopes": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
                                   "items": {"type": "string", "format": "byte"}}}),
     "TxBatchAnswer": obj({"items": {"type": "array", "items": obj(
         {"tx_id": nullable(HEX64),

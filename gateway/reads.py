@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chaincode import state as st, views
+from chaincode import events, views
 from gateway.appkeys import CLOCK_MS, NODE
 from gateway import auth, params
-from node.codec import jsonable
-from gateway.ledger import head_time_ms, scan_after
+from protocol.codec import jsonable
+from gateway.ledger import head_time_ms
 from gateway.params import bad, page, query
 from gateway.problems import Problem
 
@@ -146,9 +146,7 @@ async def get_tasks(request: web.Request) -> web.Response:
     def fetch(after, count):
         if area is not None:
             return store.tasks_in_area(area, after or "", count)
-        return [k[len(st.TASK) + 1:].decode("ascii")
-                for k, _ in scan_after(store, st.TASK, st.task_key(after) if after else None,
-                                       count)]
+        return views.task_ids_page(store, after, count)
 
     def keep(task_id):
         found = views.task(store, task_id, time_ms, with_claims=reader is not None)
@@ -183,9 +181,8 @@ async def get_merchants(request: web.Request) -> web.Response:
     records: dict[bytes, dict] = {}
 
     def fetch(after, count):
-        pairs = scan_after(store, st.MEMBER, st.member_key(after) if after else None, count)
         records.clear()
-        records.update((k[len(st.MEMBER):], st.unpack(v)) for k, v in pairs)
+        records.update((m["key"], m) for m in views.members_page(store, after or None, count))
         return list(records)
 
     def keep(key):
@@ -212,15 +209,10 @@ async def get_payouts(request: web.Request) -> web.Response:
     cursor = params.key(q.get("cursor"), "cursor")
     store = request.app[NODE].store
     if status is None:
-        after = st.PAYOUT + cursor if cursor else None
-        pairs = scan_after(store, st.PAYOUT, after, limit + 1)
-        records = [dict(st.unpack(raw), payout=key[len(st.PAYOUT):].hex())
-                   for key, raw in pairs]
+        records = views.payouts_page(store, cursor, limit + 1)
     else:
         logged = store.payouts(status == "paid", cursor or b"", limit + 1)
-        records = [views.payout(store, bytes.fromhex(e.event["payout"])
-                                if type(e.event["payout"]) is str else e.event["payout"])
-                   for e in logged]
+        records = [views.payout(store, events.payout_id(e.event)) for e in logged]
     more = len(records) > limit
     records = records[:limit]
     return page([payout_json(r) for r in records if r is not None],

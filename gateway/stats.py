@@ -17,7 +17,7 @@ from bisect import bisect_right, insort
 
 from aiohttp import web
 
-from chaincode import state as st, views
+from chaincode import events, views
 from chaincode.periods import periods
 from gateway.appkeys import AGGREGATES
 from gateway.ledger import head_time_ms
@@ -25,7 +25,7 @@ from gateway.params import query
 
 MIN_CELL = 10
 PAGE = 1000
-ROLES = ("citizen", "merchant", "reviewer", "admin", "auditor", "steward")
+ROLES = events.ROLES      # the roles a member.registered names (chaincode/events.py)
 
 
 class Aggregates:
@@ -80,14 +80,14 @@ class Aggregates:
         elif kind == "task.posted":
             insort(self.deadlines, event["deadline"])
         elif kind == "task.cancelled":
-            raw = self.store.get(st.task_key(event["task"]))
-            if raw is not None:
-                deadline = st.unpack(raw)["deadline"]
+            record = views.task_record(self.store, event["task"])
+            if record is not None:
+                deadline = record["deadline"]
                 self.deadlines.pop(bisect_right(self.deadlines, deadline) - 1)
                 self.cancelled += 1
         elif kind == "task.approved":
-            raw = self.store.get(st.task_key(event["task"]))
-            area = st.unpack(raw)["area"] if raw is not None else "unknown"
+            record = views.task_record(self.store, event["task"])
+            area = record["area"] if record is not None else "unknown"
             month = periods(self._block_time(logged.height))[1]
             cell = self.cells.setdefault((area, month), [set(), 0])
             cell[0].add(event["citizen"])
@@ -106,7 +106,7 @@ class Aggregates:
                 "circulating": totals["circulating"],
                 # genesis admins and stewards have no event: the chaincode's own counts
                 # are exact
-                "members": dict(self.active, admin=st.get_int(self.store, st.ADMINS),
+                "members": dict(self.active, admin=views.admin_count(self.store),
                                 steward=views.steward_count(self.store)),
                 "tasks": {"open": len(self.deadlines) - closed, "closed": closed,
                           "cancelled": self.cancelled},

@@ -8,13 +8,12 @@ from chaincode import describe
 from gateway.appkeys import FEED, NODE
 from gateway import auth, bodies
 from gateway.nodeapi import NodeUnavailable
-from node.codec import jsonable
 from gateway.params import query
 from gateway.problems import Problem, language, language_headers
+from protocol.codec import jsonable
+from protocol.limits import MAX_BATCH, MAX_BATCH_BODY
 
 MAX_TX_BODY = 64 * 1024
-MAX_BATCH_BODY = 8 * 1024 * 1024
-MAX_BATCH = 1000
 DEFAULT_WAIT_S, MAX_WAIT_S = 10.0, 60.0
 DOOR_CODES = ("malformed", "bad_signature", "wrong_chain")
 # refused before ordering because the signer is not an active member (node/admission.py):

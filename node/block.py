@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import chaincode
 from chaincode.api import BlockContext, BlockOutcome, StateReader, Tx
 from consensus.digest import checkpoint_bytes, commit_bytes, quorum
-from node import codec
+from protocol import codec
 from node.keys import verify
 
 RESULTS_TAG = b"stadsmunt/results/v1"

@@ -1,4 +1,4 @@
-"""Signed transactions: building them, and the door that every envelope passes once.
+"""The door that every envelope passes once (the wire form: protocol/envelope.py).
 
 The door's checks, in order (docs/protocol.md, "Envelope and body"):
 1. `malformed`     - over 16 KiB, not `[bin body, bin(64) signature]` with nothing after
@@ -23,14 +23,11 @@ import msgpack
 
 from chaincode.api import Tx
 from consensus.api import Request
-from node import codec
-from node.keys import Keypair, SIGNATURE_BYTES, verify
-
-TX_TAG = b"stadsmunt/tx/v1"
-MAX_ENVELOPE_BYTES = 16 * 1024
-BODY_VERSION = 1
-BODY_KEYS = frozenset(("v", "chain", "kind", "signer", "nonce", "args"))
-MAX_NONCE = (1 << 64) - 1
+from node.keys import Keypair, verify
+from protocol import codec
+from protocol.envelope import (BODY_KEYS, BODY_VERSION, MAX_NONCE, TX_TAG, make_body, seal,
+                               split_envelope)
+from protocol.limits import MAX_ENVELOPE_BYTES, SIGNATURE_BYTES
 
 OK = "ok"
 MALFORMED = "malformed"
@@ -67,17 +64,7 @@ class Verdict:
     reason: str = ""
 
 
-# ---- building (clients, tests, the demo) ----
-
-def make_body(chain: str, kind: str, signer: bytes, nonce: int, args: dict) -> bytes:
-    return codec.pack({"v": BODY_VERSION, "chain": chain, "kind": kind, "signer": signer,
-                       "nonce": nonce, "args": args})
-
-
-def seal(keypair: Keypair, body: bytes) -> bytes:
-    """The envelope `[body, signature]` of a body signed by `keypair`."""
-    return codec.pack([body, keypair.sign(TX_TAG + body)])
-
+# ---- building (tests, the demo, the benchmarks; the wire form is protocol/envelope.py) ----
 
 def sign_tx(keypair: Keypair, chain: str, kind: str, args: dict,
             nonce: int | None = None) -> bytes:
@@ -87,50 +74,17 @@ def sign_tx(keypair: Keypair, chain: str, kind: str, args: dict,
     return seal(keypair, make_body(chain, kind, keypair.public, nonce, args))
 
 
-def tx_id_of(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
-
-
 # ---- checking ----
 #
 # Every envelope is decoded once per validator, so the common encodings are read on a
-# fast path whose answer is the strict decoder's (node/codec.py): anything the fast path
+# fast path whose answer is the strict decoder's (protocol/codec.py): anything the fast path
 # is not sure of goes to the strict decoder, and a property test holds the two together
 # (tests/node/test_door_fast_path.py).
 
-_SIGNATURE_HEAD = b"\xc4\x40"            # bin 8 of 64 bytes
 _LEAVES = frozenset((str, bytes, int, bool))
 _KEY_TYPES = frozenset((str, bytes, int))
 _FAST_DEPTH = 8                           # deeper args take the strict decoder
 _repack = msgpack.Packer(use_bin_type=True, autoreset=True).pack
-
-
-def split_envelope(envelope: bytes) -> tuple[bytes, bytes] | None:
-    """(body, signature) of an envelope `[bin body, bin 64-byte signature]` written the
-    usual way (fixarray, bin 8 or bin 16 body, bin 8 signature, nothing after), read by
-    slicing; None for any other bytes (the strict decoder then decides)."""
-    if len(envelope) < 3 + 66 or envelope[0] != 0x92:
-        return None
-    tag = envelope[1]
-    if tag == 0xc4:
-        start, length = 3, envelope[2]
-    elif tag == 0xc5:
-        start, length = 4, int.from_bytes(envelope[2:4], "big")
-    else:
-        return None
-    end = start + length
-    if end + 66 != len(envelope) or envelope[end:end + 2] != _SIGNATURE_HEAD:
-        return None
-    return envelope[start:end], envelope[end + 2:]
-
-
-def envelope_tx_id(envelope: bytes) -> str | None:
-    """The transaction id of an envelope in the usual form, without opening it (nothing is
-    checked: for answering a busy node's refusals); None for any other bytes."""
-    if type(envelope) is not bytes or len(envelope) > MAX_ENVELOPE_BYTES:
-        return None
-    split = split_envelope(envelope)
-    return None if split is None else hashlib.sha256(split[0]).hexdigest()
 
 
 def _plain(container, depth: int) -> bool:

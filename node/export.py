@@ -22,7 +22,7 @@ import struct
 from dataclasses import dataclass, replace
 from typing import BinaryIO, Iterator
 
-from node import codec
+from protocol import codec
 from node.genesis import GENESIS_TAG
 
 MAGIC = b"STADSMUNT-EXPORT"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import chaincode
 from consensus.digest import signing_domain
-from node import codec
+from protocol import codec
 
 GENESIS_TAG = b"stadsmunt/genesis/v1"
 FORMAT_VERSION = 2

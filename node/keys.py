@@ -15,9 +15,9 @@ from pathlib import Path
 from nacl import bindings
 from nacl.exceptions import BadSignatureError
 
+from protocol.limits import KEY_BYTES, SIGNATURE_BYTES
+
 SEED_BYTES = 32
-KEY_BYTES = 32
-SIGNATURE_BYTES = 64
 
 _sign = bindings.crypto_sign
 _open = bindings.crypto_sign_open

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import structlog
 
-from chaincode.state import pack_ordered
+from chaincode.results import ok_count
 from node import linkwire as wire
 from node.linkwire import LinkError, Notice
 
@@ -35,9 +35,6 @@ SEND_BUFFER_BYTES = 4 * 1024 * 1024   # unread by a gateway: then it is dropped
 HELLO_TIMEOUT_S = 5.0
 MAX_REASON = 500
 MAX_LINKS = 64                        # gateway connections at once
-# An encoded result is a canonical map whose first key is "code" (chaincode/results.py):
-# an ok result starts with these bytes, so counting needs no decoding.
-OK_PREFIX = pack_ordered({"code": "ok"})[1:]
 
 
 class LinkBusy(Exception):
@@ -61,11 +58,6 @@ def socket_address(path: Path):
         yield f"/proc/self/fd/{folder}/{path.name}"
     finally:
         os.close(folder)
-
-
-def ok_count(results: list[bytes]) -> int:
-    """How many of these encoded results are `ok`."""
-    return sum(1 for raw in results if raw.startswith(OK_PREFIX, 1))
 
 
 def notice_of(batch, store) -> Notice:

@@ -40,12 +40,12 @@ from dataclasses import dataclass
 
 import msgpack
 
-from node.envelope import MAX_ENVELOPE_BYTES
+from protocol.limits import MAX_BATCH, MAX_BATCH_BODY, MAX_ENVELOPE_BYTES
 
 VERSION = 2
 HEADER = struct.Struct(">I")
-MAX_SUBMIT = 1000                                 # envelopes in one submit (one HTTP batch)
-MAX_FRAME_BYTES = 8 * 1024 * 1024 + 64 * 1024     # an 8 MiB HTTP body of envelopes and more
+MAX_SUBMIT = MAX_BATCH                            # envelopes in one submit (one HTTP batch)
+MAX_FRAME_BYTES = MAX_BATCH_BODY + 64 * 1024      # an HTTP body of envelopes and more
 MAX_SMALL_BYTES = 4096                            # every frame but submit, answer, notice
 MAX_STATUS_BYTES = 64 * 1024
 MAX_TEXT = 256

@@ -10,7 +10,7 @@ anything is executed: a peer that answers is trusted for nothing.
 from __future__ import annotations
 
 from consensus import wire
-from node import codec
+from protocol import codec
 from node.block import BlockRecord
 
 CONSENSUS, FETCH, BLOCKS = 1, 2, 3

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import lmdb
 
-from node import codec
+from protocol import codec
 from node.store import (DB_NAMES, FORMAT, MAP_SIZE, MAX_DBS, MAX_READERS, Store,
                         StoreError, _U16)
 

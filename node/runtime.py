@@ -35,7 +35,7 @@ from node import peering
 from node.admission import OVER_SHARE, Admission, AdmissionLimits, forwarded, store_lookup
 from node.block import BlockRecord, block_hash
 from node.config import NodeConfig
-from node.envelope import OK, Door, Verdict, envelope_tx_id
+from node.envelope import OK, Door, Verdict
 from node.evidence import Evidence
 from node.executor import open_ledger
 from node.fetchserve import FetchBudget
@@ -44,6 +44,7 @@ from node.readstore import decided
 from node.store import ConsensusStorage
 from node.transport import Limits as TransportLimits, PeerInputError, Transport
 from node.waiters import wait_woken
+from protocol.envelope import envelope_tx_id
 
 log = structlog.get_logger("stadsmunt.node")
 
@@ -563,7 +564,7 @@ class Validator:
 
 def _as_sent(record: BlockRecord) -> bytes:
     """A fetched record's bytes again, for the evidence: what was decoded from msgpack
-    packs back to the same bytes (node/codec.py is canonical), however wrong its fields."""
+    packs back to the same bytes (protocol/codec.py is canonical), however wrong its fields."""
     return record.encode()
 
 

@@ -8,9 +8,9 @@
 |             |                                      | format of this layout (FORMAT)       |
 | blocks      | u64 height                           | BlockRecord                          |
 | checkpoints | u64 height                           | [block hash, certificate]            |
-| results     | u64 height + u32 index               | raw tx id + the chaincode's encoded  |
-|             |                                      | result without its tx_id (see        |
-|             |                                      | `stored_result`)                     |
+| results     | u64 height + u32 index               | the chaincode's compact form of the  |
+|             |                                      | encoded result: raw tx id + result   |
+|             |                                      | without its tx_id (`compact_result`)  |
 | log         | u64 position (from 1)                | u64 height + u32 index + u16 number: |
 |             |                                      | the event is in that result          |
 | txids       | 32-byte tx id                        | u64 height + u32 index               |
@@ -40,7 +40,9 @@ from typing import Iterator
 
 import lmdb
 
-from node import codec
+from chaincode import events as chain_events
+from chaincode.results import compact_result, compact_tx_id, expand_result
+from protocol import codec
 from node.block import BlockRecord
 
 MAP_SIZE = 64 << 30          # address space, not disk: far above any expected data
@@ -48,6 +50,7 @@ MAX_READERS = 512            # gateway handlers and streams read concurrently
 MAX_DBS = 16
 ACC_BYTES = 512
 MAX_LIST = 1000              # the contract's largest page
+MAX_SCAN = 10_000            # state entries one scan_after may read, whatever is asked
 FORMAT = 2                   # of the table layout above; a store of another is refused
 
 _U64 = struct.Struct(">Q")
@@ -56,12 +59,6 @@ _WHERE_EVENT = struct.Struct(">QIH")      # log value: height, index, event numb
 _U16 = struct.Struct(">H")
 DB_NAMES = ("meta", "blocks", "checkpoints", "results", "log", "txids", "accounts",
             "areas", "payouts", "state", "consensus")
-# event fields that name an account, for the events-by-account index (`by` of
-# member.recovery_cancelled is the cancelling key, or the text "governance": not indexed)
-ACCOUNT_FIELDS = ("key", "old", "new", "citizen", "from", "to", "merchant", "by")
-# events whose `args` (a governed action's) name accounts too: a gov.proposed shows in
-# the history of the keys its action registers, revokes or recovers
-ARGS_EVENTS = frozenset(("gov.proposed",))
 PENDING, PAID = b"\x00", b"\x01"
 
 
@@ -69,23 +66,8 @@ class StoreError(Exception):
     pass
 
 
-# An encoded result is the canonical map {code, events, info, tx_id} (chaincode/results.py):
-# it starts with the header of a 4-entry map and ends with the tx id as 64 hex characters.
-# The store keeps the id as its 32 raw bytes in front instead, 39 bytes less per result.
-_RESULT_HEAD = b"\x84"
-_RESULT_TAIL = b"\xa5tx_id\xd9\x40"
-
-
-def stored_result(tx_id: str, result: bytes) -> bytes:
-    """The stored form of the encoded result of transaction `tx_id` (hex)."""
-    tail = _RESULT_TAIL + tx_id.encode("ascii")
-    assert result[:1] == _RESULT_HEAD and result.endswith(tail), "not an encoded result"
-    return bytes.fromhex(tx_id) + result[1:-len(tail)]
-
-
-def result_bytes(stored: bytes) -> bytes:
-    """The encoded result (the bytes the results root is over) of its stored form."""
-    return _RESULT_HEAD + stored[32:] + _RESULT_TAIL + stored[:32].hex().encode("ascii")
+# The store keeps a result in the chaincode's compact form (chaincode/results.py): the tx
+# id as its 32 raw bytes in front instead of its last entry, 41 bytes less per result.
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +174,7 @@ class Store:
             cursor = txn.cursor()
             if cursor.last():
                 for _, value in cursor.iterprev():
-                    out.append(value[:32])
+                    out.append(compact_tx_id(value))
                     if len(out) >= limit:
                         break
         out.reverse()
@@ -275,7 +257,7 @@ class Store:
                 for key, value in cursor:
                     if not key.startswith(prefix):
                         break
-                    out.append(result_bytes(value))
+                    out.append(expand_result(value))
         return out
 
     def tx_result(self, tx_id: str) -> tuple[int, int, bytes] | None:
@@ -290,7 +272,7 @@ class Store:
                 return None
             result = txn.get(where, db=self.db["results"])
         height, index = _U64U32.unpack(where)
-        return height, index, result_bytes(result)
+        return height, index, expand_result(result)
 
     def executed(self, tx_ids: list[bytes]) -> list[bool]:
         """For raw 32-byte tx ids: whether each has been executed (in one read)."""
@@ -364,6 +346,25 @@ class Store:
         with self.env.begin(db=self.db["state"]) as txn:
             return txn.get(key)
 
+    def scan_after(self, prefix: bytes, after: bytes | None,
+                   limit: int) -> list[tuple[bytes, bytes]]:
+        """PagedReader.scan_after (chaincode/api.py): up to `limit` (at most MAX_SCAN)
+        pairs under `prefix`, in key order, strictly after the key `after` (from the
+        start of the prefix when None), read in one short read transaction."""
+        limit = max(0, min(limit, MAX_SCAN))
+        out: list[tuple[bytes, bytes]] = []
+        with self.env.begin(db=self.db["state"]) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(after if after is not None else prefix):
+                return out
+            for key, value in cursor:
+                if not key.startswith(prefix) or len(out) >= limit:
+                    break
+                if key == after:
+                    continue
+                out.append((key, value))
+        return out
+
     def scan(self, prefix: bytes, limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         """StateReader.scan. The pairs are read inside this call and handed out after the
         read transaction has closed, so no reader outlives the call."""
@@ -401,7 +402,7 @@ class _Results:
             if value is None:
                 raise StoreError(f"log entry {_U64.unpack(position_key)[0]} points at a "
                                  f"missing result")
-            self.where, self.result = where, codec.unpack(result_bytes(value), 1 << 20)
+            self.where, self.result = where, codec.unpack(expand_result(value), 1 << 20)
         return LoggedEvent(_U64.unpack(position_key)[0], height, index,
                            self.result["tx_id"], self.result["events"][number])
 
@@ -456,7 +457,7 @@ class BlockWriter:
         results_db, txids_db, log_db = db["results"], db["txids"], db["log"]
         for index, (tx_id, result, block_events) in enumerate(zip(tx_ids, results, events)):
             where = _U64U32.pack(height, index)
-            txn.put(where, stored_result(tx_id, result), db=results_db, append=True)
+            txn.put(where, compact_result(tx_id, result), db=results_db, append=True)
             # a duplicate keeps pointing at the execution that used up the id
             txn.put(bytes.fromhex(tx_id), where, db=txids_db, overwrite=False)
             for number, event in enumerate(block_events):
@@ -480,44 +481,21 @@ class BlockWriter:
                 db=meta)
 
     def _index(self, event: dict, pos_key: bytes) -> None:
+        # what an event names and carries is the chaincode's table (chaincode/events.py)
         txn, db = self.txn, self.db
         kind = event.get("kind")
-        accounts = set()
-        for name in ACCOUNT_FIELDS:
-            value = event.get(name)
-            if type(value) is bytes and len(value) == 32:
-                accounts.add(value)
-        for value in event.get("released", ()) if kind == "task.cancelled" else ():
-            if type(value) is bytes:
-                accounts.add(value)
-        args = event.get("args") if kind in ARGS_EVENTS else None
-        if type(args) is dict:
-            accounts.update(v for v in args.values() if type(v) is bytes and len(v) == 32)
-        for key in accounts:
+        for key in chain_events.accounts(event):
             txn.put(key, pos_key, db=db["accounts"])
         if kind == "task.posted" and type(event.get("area")) is str:
             txn.put(event["area"].encode() + b"\x00" + str(event.get("task")).encode(), b"",
                     db=db["areas"])
-        elif kind == "coin.redeemed" and _payout_id(event) is not None:
-            txn.put(PENDING + _payout_id(event), pos_key, db=db["payouts"])
-        elif kind == "payout.confirmed" and _payout_id(event) is not None:
-            payout = _payout_id(event)
+        elif kind == "coin.redeemed" and chain_events.payout_id(event) is not None:
+            txn.put(PENDING + chain_events.payout_id(event), pos_key, db=db["payouts"])
+        elif kind == "payout.confirmed" and chain_events.payout_id(event) is not None:
+            payout = chain_events.payout_id(event)
             redeemed = txn.pop(PENDING + payout, db=db["payouts"])
             if redeemed is not None:
                 txn.put(PAID + payout, redeemed, db=db["payouts"])
-
-
-def _payout_id(event: dict) -> bytes | None:
-    # payout ids are transaction ids: hex text in args and events, raw bytes in keys
-    value = event.get("payout")
-    if type(value) is bytes and len(value) == 32:
-        return value
-    if type(value) is str and len(value) == 64:
-        try:
-            return bytes.fromhex(value)
-        except ValueError:
-            return None
-    return None
 
 
 class ConsensusStorage:

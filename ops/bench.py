@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 import msgpack
 
-from gateway.client import Client
+from client import Client
 from node.keys import read_key_file
 from ops import bench_proc as proc, network as net
 from ops.bench_setup import SetupFailed, citizens_for, fund, presign

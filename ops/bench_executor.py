@@ -19,7 +19,7 @@ import time
 
 from consensus.api import CommittedBatch
 from consensus.digest import batch_digest
-from node import codec
+from protocol import codec
 from node.envelope import Door, sign_tx
 from node.executor import Executor, open_ledger
 from node.genesis import Genesis, Organisation, Validator

@@ -16,7 +16,6 @@ between), runs one phase and prints one JSON line with what it saw:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sys
 import time
@@ -25,11 +24,12 @@ from collections import deque
 import aiohttp
 import msgpack
 
-from gateway.client import Client, ClientError
-from node import codec
+from client import Client, ClientError
 from node.keys import Keypair
+from protocol import codec
+from protocol.envelope import tx_id_of_envelope
+from protocol.limits import MAX_BATCH
 
-MAX_BATCH = 1000            # the gateway's limit for one POST /v1/txs
 IN_FLIGHT = 2               # requests in flight per gateway in a burst
 MIN_BODY = 100             # envelopes in a body after the node took few
 RETRY_PAUSE_S = 0.25        # after an `overloaded` answer (the gateway asks for 1 s;
@@ -86,14 +86,9 @@ async def burst(gateways: list[str], envelopes: list[bytes]) -> dict:
     return {"submitted": len(envelopes), "submit_s": time.monotonic() - started, **counts}
 
 
-def _tx_id(envelope: bytes) -> str:
-    body, _signature = codec.unpack(envelope)
-    return hashlib.sha256(body).hexdigest()
-
-
 async def rate(gateways: list[str], envelopes: list[bytes], offered: float, after: int,
                admin_seed: str) -> dict:
-    ids = [_tx_id(e) for e in envelopes]
+    ids = [tx_id_of_envelope(e) for e in envelopes]
     submitted: dict[str, float] = {}
     seen: dict[str, float] = {}
     watcher = Client(gateways[0], Keypair.from_seed(bytes.fromhex(admin_seed)))

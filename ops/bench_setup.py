@@ -12,9 +12,9 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from gateway.client import Client, now_ms
-from node.envelope import make_body, seal
+from client import Client, now_ms
 from node.keys import Keypair
+from protocol.envelope import make_body, seal
 
 REWARD = 15_000            # cents each citizen earns once: 150.00
 MINUTES = 1_620            # 27 hours: 5.56 an hour, under the genesis 2026 cap of 5.75

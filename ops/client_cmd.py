@@ -20,7 +20,7 @@ from pathlib import Path
 
 from chaincode.args import BANDS, ROLES
 from chaincode.views import natural
-from gateway.client import UNREACHABLE, Client, ClientError
+from client import UNREACHABLE, Client, ClientError
 from node.keys import KeyFileError, Keypair, read_key_file
 from ops import client_rows
 from ops.client_rows import CITY_ZONE, ZONE_NAME, city_time, euros, named, table

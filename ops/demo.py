@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.client import Client, ClientError
+from client import Client, ClientError
 from node.keys import read_key_file
 from ops import network as net
 from ops.network import free_base_port, wait_ready  # noqa: F401  (bench: from here)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaincode.periods import periods
-from gateway.client import Client, now_ms
+from client import Client, now_ms
 from node.keys import Keypair, read_key_file, write_key_file
 from ops.client_rows import ZONE_NAME, city_time, euros
 

@@ -17,7 +17,7 @@ import re
 from chaincode import args as schema
 from chaincode.constitution import GOVERNABLE_KINDS
 from chaincode.describe import describe
-from gateway.client import DAY_MS, Client, ClientError, action_args, now_ms
+from client import DAY_MS, Client, ClientError, now_ms
 from ops import client_cmd, client_rows
 from ops.client_rows import ZONE_NAME, city_time, table
 from ops.errors import UsageError
@@ -101,6 +101,17 @@ def _json(text: str, name: str):
         return json.loads(text)
     except ValueError as error:
         raise UsageError(f"{name} is not JSON: {error}") from None
+
+
+def action_args(action: str, args: dict) -> dict:
+    """A governed action's args as the chain wants them: hex text in an arg that the
+    action's schema types as a key (member.register `key`, member.revoke `key`,
+    member.recover `old` and `new`) becomes its 32 bytes (bad hex: ValueError); the rest
+    is kept as given. The client sends a proposal's args as given: the schema that knows
+    which are keys is the chaincode's, and the client does not load the chaincode."""
+    fields = schema.SCHEMAS.get(action, {})
+    return {name: bytes.fromhex(value) if name in fields and fields[name][0] is schema.key32
+            and isinstance(value, str) else value for name, value in args.items()}
 
 
 # how `--arg NAME=VALUE` reads VALUE, by the check the action's schema names

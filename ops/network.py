@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.client import Client, ClientError
+from client import Client, ClientError
 from node import config as node_config, genesis as genesis_file, keys
 from ops.errors import CheckFailed, UsageError
 

@@ -12,7 +12,7 @@ What comes from where:
 - the refusal codes: chaincode/errors.py `CODES` (the common order) and, per kind, the
   `Reject` codes its handler and the chaincode functions it calls can raise, in the
   order of the source (found by reading the handler's code, see `own_codes`);
-- the events: EVENTS and EVENT_FIELDS below, an explicit table that the test checks
+- the events: EVENTS below and chaincode/events.py FIELDS, a table that the test checks
   against what one successful transaction of each kind emits;
 - the worked example: computed here with the public test key of docs/protocol.md, the
   way an app would (msgpack and PyNaCl, no code of this repository); the test compares it
@@ -34,7 +34,7 @@ import msgpack
 from nacl.signing import SigningKey
 
 from chaincode import args as cargs
-from chaincode import constitution, errors, governance, recoveries, v1
+from chaincode import constitution, errors, events, governance, recoveries, v1
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "transactions.md"
 WRITE_COMMAND = "python -m ops.transactions_doc --write"
@@ -201,36 +201,9 @@ OPTIONAL_EVENTS = {
                                             "order, keys ascending",
 }
 
-# event kind -> (fields always present, fields present only sometimes); "kind" aside
-EVENT_FIELDS = {
-    "member.registered": (("key", "role"), ("age_band", "area", "name", "organisation")),
-    "member.updated": (("key",), ("age_band", "area")),
-    "member.revoked": (("key",), ()),
-    "member.recovered": (("old", "new", "balance"), ()),
-    "member.recovery_opened": (("old", "new", "effective"), ()),
-    "member.recovery_cancelled": (("old", "by"), ()),
-    "policy.set": (("year", "hourly_cap_21plus", "hourly_cap_under21", "monthly_cap",
-                    "yearly_cap"), ("programme_yearly_cap",)),
-    "constitution.set": (("organisations", "recovery_delay_ms", "thresholds"), ()),
-    "task.posted": (("task", "title", "area", "domain", "reward", "minutes", "slots",
-                     "deadline"), ()),
-    "task.claimed": (("task", "citizen", "reserved"), ()),
-    "task.withdrawn": (("task", "citizen"), ()),
-    "task.submitted": (("task", "citizen", "proof"), ()),
-    "task.approved": (("task", "citizen", "minted"), ()),
-    "task.rejected": (("task", "citizen", "reason"), ()),
-    "task.cancelled": (("task", "released"), ()),
-    "coin.spent": (("from", "to", "amount", "memo"), ()),
-    "coin.refunded": (("from", "to", "amount", "spend"), ()),
-    "coin.redeemed": (("merchant", "amount", "payout"), ()),
-    "payout.confirmed": (("payout", "reference"), ()),
-    "gov.proposed": (("proposal", "action", "args", "organisation", "expires", "threshold"),
-                     ("reason",)),
-    "gov.approved": (("proposal", "organisation", "approvals"), ()),
-    "gov.enacted": (("proposal", "action"), ()),
-    "gov.failed": (("proposal", "code", "info"), ()),
-    "gov.withdrawn": (("proposal",), ()),
-}
+# event kind -> (fields always present, fields present only sometimes); "kind" aside:
+# chaincode's own table, which the test checks against what each kind emits
+EVENT_FIELDS = events.FIELDS
 
 # ---- example args per kind (placeholder keys); the test checks valid() accepts each ----
 
@@ -480,9 +453,9 @@ def _kind_section(kind: str) -> list[str]:
     lines += _para(refusals) + [""]
     lines.append("**Events on success:**")
     lines.append("")
-    for when, events in EVENTS[kind]:
+    for when, emitted in EVENTS[kind]:
         prefix = f"- {when}: " if when else "- "
-        lines += textwrap.wrap(prefix + _event_list(kind, events), 88,
+        lines += textwrap.wrap(prefix + _event_list(kind, emitted), 88,
                                subsequent_indent="  ", break_long_words=False,
                                break_on_hyphens=False)
     lines.append("")

@@ -1,23 +1,31 @@
-"""The arrows of docs/architecture: consensus and chaincode are pure leaves that never
-import each other; node may use both; gateway uses node; ops uses everything; nothing
-imports upward. Checked on the source with the ast module, so it holds for every import
-statement, also those inside functions."""
+"""The arrows of the tree (README.md, "The tree"): consensus, chaincode and protocol are
+pure leaves that import nothing else of the project; node may use all three; gateway
+uses node; the client uses only protocol, so an app that imports it loads no part of
+the server; ops uses everything; nothing imports upward. Checked on the source with the
+ast module, so it holds for every import statement, also those inside functions; and
+once by importing the client in a fresh interpreter."""
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("consensus", "chaincode", "node", "gateway", "ops")
+PACKAGES = ("consensus", "chaincode", "protocol", "node", "gateway", "client", "ops")
+PURE = ("consensus", "chaincode", "protocol")
 
 # what each package may import among the project's own packages
 ALLOWED = {
     "consensus": {"consensus"},
     "chaincode": {"chaincode"},
-    "node": {"node", "consensus", "chaincode"},
-    "gateway": {"gateway", "node", "consensus", "chaincode"},
+    "protocol": {"protocol"},
+    "node": {"node", "consensus", "chaincode", "protocol"},
+    "gateway": {"gateway", "node", "consensus", "chaincode", "protocol"},
+    "client": {"client", "protocol"},
     "ops": set(PACKAGES),
 }
 
@@ -56,7 +64,7 @@ def test_dependencies_point_down_only(package):
     assert not wrong, "imports against the architecture's arrows:\n" + "\n".join(wrong)
 
 
-@pytest.mark.parametrize("package", ["consensus", "chaincode"])
+@pytest.mark.parametrize("package", PURE)
 def test_pure_packages_do_no_io_read_no_clock_draw_no_randomness(package):
     wrong = []
     for path in sources(package):
@@ -69,7 +77,7 @@ def test_pure_packages_do_no_io_read_no_clock_draw_no_randomness(package):
 CLOCK_CALLS = (".now(", ".today(", ".utcnow(", "time.time", "perf_counter", "monotonic")
 
 
-@pytest.mark.parametrize("package", ["consensus", "chaincode"])
+@pytest.mark.parametrize("package", PURE)
 def test_pure_packages_never_ask_for_the_time(package):
     """datetime is allowed for calendar arithmetic on a time passed in, never to read
     the clock."""
@@ -82,3 +90,19 @@ def test_the_checker_sees_an_impure_import(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    import time\n    from os import path\n")
     assert [m for _, m in imported_modules(sample)] == ["time", "os"]
+
+
+def test_importing_the_client_loads_no_part_of_the_server():
+    """What `import client` loads, in a fresh interpreter: of the project, the client and
+    the protocol only (not the gateway, the node, the chaincode or consensus), and of
+    aiohttp, its HTTP client, never its server (aiohttp.web)."""
+    code = "import json, sys, client; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    ours = {m.split(".")[0] for m in loaded} & set(PACKAGES)
+    assert ours == {"client", "protocol"}, sorted(m for m in loaded
+                                                  if m.split(".")[0] in PACKAGES)
+    assert "aiohttp" in loaded
+    assert not [m for m in loaded if m == "aiohttp.web" or m.startswith("aiohttp.web_")]

@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("node", "consensus", "chaincode", "gateway", "ops", "tests")
+PACKAGES = ("node", "consensus", "chaincode", "protocol", "gateway", "client", "ops",
+            "tests")
 DOC = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.md)\b")
 SECTION = re.compile(r"(?<![\w/.\"'-])((?:[\w-]+/)*[\w-]+\.md)(?:'s|,|:)?\s*\(?\"([^\"\n]{3,80})\"")
 SOURCE = re.compile(r"(?<![\w/.-])((?:" + "|".join(PACKAGES) + r")/[\w/]+\.py)\b")

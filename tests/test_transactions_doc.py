@@ -14,8 +14,9 @@ from nacl.signing import VerifyKey
 
 from chaincode import args as cargs
 from chaincode import constitution, v1
-from node import codec
-from node.envelope import TX_TAG, make_body, open_envelope, seal, tx_id_of
+from protocol import codec
+from node.envelope import open_envelope
+from protocol.envelope import TX_TAG, make_body, seal, tx_id_of
 from node.keys import Keypair
 from ops import transactions_doc as gen
 

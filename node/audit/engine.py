@@ -34,7 +34,7 @@ from node.audit.verify import CHUNK, MAX_IN_FLIGHT, Verifier
 from node.block import block_time, run_block
 from node.export import SourceBlock
 from node.genesis import Genesis
-from node.codec import jsonable
+from protocol.codec import jsonable
 from node.store import scan_prefix
 
 _U64 = struct.Struct(">Q")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from node.audit import governed
 from node.audit.governed import ACTION_OF, PRIVILEGED, short
 from node.audit.invariants import InvariantBroken
-from node.codec import jsonable
+from protocol.codec import jsonable
 
 
 @dataclass(slots=True)

@@ -11,9 +11,7 @@ chaincode's own counters, which they are then compared with):
 """
 from __future__ import annotations
 
-import msgpack
-
-from chaincode import state as st
+from chaincode import views
 from chaincode.periods import periods
 
 
@@ -78,33 +76,27 @@ class Invariants:
 
     def finish(self, height: int, state) -> dict:
         """Check the followed totals against the final state; answer the totals."""
-        def get_int(key):
-            raw = state.get(key)
-            return 0 if raw is None else msgpack.unpackb(raw)
-
-        if get_int(st.MINTED) != self.minted or get_int(st.REDEEMED) != self.redeemed:
-            raise InvariantBroken(height, f"the state's totals (minted {get_int(st.MINTED)}, "
-                                          f"redeemed {get_int(st.REDEEMED)}) differ from the "
+        totals = views.totals(state)
+        if totals["minted"] != self.minted or totals["redeemed"] != self.redeemed:
+            raise InvariantBroken(height, f"the state's totals (minted {totals['minted']}, "
+                                          f"redeemed {totals['redeemed']}) differ from the "
                                           f"events (minted {self.minted}, redeemed "
                                           f"{self.redeemed})")
         held, members = 0, {}
-        for _, raw in state.scan(st.MEMBER):
-            record = msgpack.unpackb(raw, raw=False)
+        for record in views.members(state):
             held += record["balance"]
             if "recovered_to" not in record:
                 members[record["role"]] = members.get(record["role"], 0) + 1
         if held != self.minted - self.redeemed:
             raise InvariantBroken(height, f"members hold {held} cents but minted minus "
                                           f"redeemed is {self.minted - self.redeemed}")
-        recorded = {}
-        for key, raw in state.scan(st.EARNED):
-            recorded[(key[2:34], key[34:].decode("ascii"))] = msgpack.unpackb(raw)
+        recorded = views.earnings_entries(state)
         followed = {k: v for k, v in self.earned.items() if v}
         if recorded != followed:
             wrong = sorted(set(recorded.items()) ^ set(followed.items()))[0]
             raise InvariantBroken(height, f"the state's earnings of {wrong[0][0].hex()} in "
                                           f"{wrong[0][1]} differ from the approvals")
-        tasks = sum(1 for _ in state.scan(st.TASK))
+        tasks = views.task_count(state)
         return {"minted": self.minted, "redeemed": self.redeemed,
                 "circulating": self.minted - self.redeemed,
                 "members": dict(sorted(members.items())), "tasks": tasks,

@@ -23,20 +23,20 @@ from typing import Iterator
 
 import lmdb
 
-from node import codec
 from node.block import BlockRecord
-from node.store import result_bytes
+from chaincode.results import expand_result
 from node.config import CONFIG_NAME, ConfigError, load as load_config
 from node.export import ExportError, ExportReader, SourceBlock
 from node.genesis import GENESIS_TAG, Genesis, GenesisError
 from node.genesis import from_map as genesis_from_map
 from node.keys import Keypair
+from protocol import codec
+from protocol.token import make_token
 
 _U64 = struct.Struct(">Q")
 PAGE = 100                  # blocks asked of a gateway at once
 HTTP_TIMEOUT_S = 30
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
-READ_TAG = b"stadsmunt/read/v1"
 
 
 class Unreachable(Exception):
@@ -127,7 +127,7 @@ class FolderSource:
                     for rkey, value in rc:
                         if not rkey.startswith(key):
                             break
-                        results.append(result_bytes(value))
+                        results.append(expand_result(value))
                 out.append(SourceBlock(record.height, record.view, record.time_ms,
                                        record.prev_hash, record.batch_digest,
                                        record.results_root, record.state_root, record.hash,
@@ -206,9 +206,7 @@ class GatewaySource:
             return {}
         now = time.time()
         if self._token is None or now - self._token[0] > 120:   # tokens live 5 minutes
-            ms = str(int(now * 1000))
-            signature = self.key.sign(READ_TAG + self.chain.encode() + b"|" + ms.encode())
-            self._token = (now, f"{self.key.public.hex()}.{ms}.{signature.hex()}")
+            self._token = (now, make_token(self.key, self.chain, int(now * 1000)))
         return {"Authorization": f"Stadsmunt {self._token[1]}"}
 
     def _get(self, path: str, height: int):

@@ -10,7 +10,7 @@ import pytest
 from audit_kit import DOMAIN, BlockList, blocks_of, build_log, recertify, run_audit
 from consensus.digest import batch_digest, commit_bytes
 from ledger_kit import CHAIN, keypair, make_genesis
-from node import codec
+from protocol import codec
 from node.audit import audit
 from node.envelope import TX_TAG, make_body
 

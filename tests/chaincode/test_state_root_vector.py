@@ -25,8 +25,8 @@ import chaincode
 from chaincode.api import BlockContext, Tx
 from chaincode.v1 import KINDS
 from chaincode.views import InMemoryState
-from node import codec
-from node.envelope import make_body, seal, tx_id_of
+from protocol import codec
+from protocol.envelope import make_body, seal, tx_id_of
 from node.genesis import from_json
 from node.keys import Keypair
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as hs
 
-from gateway.client import MAX_BATCH, Client, ClientError, EventParser, tx_id_of_envelope
+from client import MAX_BATCH, Client, ClientError, EventParser, tx_id_of_envelope
 from node.envelope import open_envelope
 from node.keys import Keypair
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings, strategies as hs
 
 from clientkit import run_cli
-from gateway.client import Client
+from client import Client
 from node.keys import Keypair, write_key_file
 from ops.cli import main
 from ops.client_cmd import cents

@@ -16,7 +16,7 @@ import pytest
 from chaincode import state as st, views
 from chaincode.views import InMemoryState
 from clientkit import in_process
-from gateway.client import Client
+from client import Client
 from node.keys import Keypair
 
 DAY_MS = 24 * 3600 * 1000

@@ -11,9 +11,10 @@ import random
 import pytest
 
 from clientkit import in_process, run_cli
-from gateway.client import DAY_MS, Client, ClientError, action_args, now_ms
+from client import DAY_MS, Client, ClientError, now_ms
 from node.keys import Keypair
 from ops.client_rows import ZONE_NAME
+from ops.gov_cmd import action_args
 
 
 def hexkey() -> str:
@@ -56,7 +57,7 @@ async def test_a_stewards_proposal_is_enacted_at_once_and_reads_back(net):
     reviewer = Keypair.generate()
     async with Client(net.url, net.steward) as steward:
         result = await steward.propose("member.register",
-                                       {"key": reviewer.public.hex(), "role": "reviewer"},
+                                       {"key": reviewer.public, "role": "reviewer"},
                                        reason="a reviewer for city hall")
         kinds = [e["kind"] for e in result["events"]]
         assert kinds == ["gov.proposed", "gov.enacted", "member.registered"]

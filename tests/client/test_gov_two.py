@@ -11,7 +11,7 @@ import json
 import pytest
 
 from clientkit import in_process
-from gateway.client import Client
+from client import Client
 from node.keys import Keypair, write_key_file
 from ops.cli import main
 

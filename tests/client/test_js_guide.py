@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import Client, tx_id_of_envelope
-from node import codec
+from client import Client, tx_id_of_envelope
+from protocol import codec
 from node.envelope import open_envelope
 from node.keys import Keypair
 

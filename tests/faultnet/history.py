@@ -24,7 +24,7 @@ import aiohttp
 
 from node import envelope, keys
 from node.block import BlockRecord
-from node.envelope import envelope_tx_id
+from protocol.envelope import envelope_tx_id
 
 WAIT_S = 5.0                # ?wait=true&timeout= of every submission
 BUSY_PAUSE_S = 0.1          # a client told "busy" (503, 429) comes back after this

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from chaincode.periods import periods
-from gateway.auth import make_token
+from protocol.token import make_token
 from node import genesis as genesis_file
 from node.envelope import sign_tx
 from node.keys import Keypair, read_key_file

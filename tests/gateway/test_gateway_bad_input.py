@@ -8,7 +8,7 @@ import msgpack
 import pytest
 
 from gateway_kit import new_key
-from node import codec
+from protocol import codec
 from node.envelope import TX_TAG, make_body, seal
 
 MSGPACK = {"Content-Type": "application/msgpack"}

@@ -16,7 +16,7 @@ from gateway_kit import Chain, free_port, new_key, now_ms
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gateway.app import make_app
-from gateway.auth import make_token
+from protocol.token import make_token
 from gateway.openapi import document
 from node import config as node_config
 from node.keys import read_key_file

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings, strategies as s
 
 from gateway import reads
-from gateway.ledger import scan_after
 from node.store import Store
 
 
@@ -59,7 +58,7 @@ def test_scan_after_walks_exactly_the_keys_under_a_prefix(store, suffixes, prefi
     full = b"z/" + prefix
     seen, after = [], None
     while True:
-        chunk = scan_after(store, full, after, step)
+        chunk = store.scan_after(full, after, step)
         if not chunk:
             break
         seen += [k for k, _ in chunk]

@@ -8,7 +8,7 @@ import os
 from gateway_kit import new_key, now_ms
 from chaincode import DEFAULT_POLICIES
 from chaincode.periods import periods
-from node import codec
+from protocol import codec
 from node.genesis import GENESIS_TAG
 
 

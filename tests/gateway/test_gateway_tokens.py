@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as s
 
 from gateway_kit import new_key, now_ms
-from gateway.auth import TOKEN_LIFETIME_MS, Tokens, make_token, token_message
+from gateway.auth import TOKEN_LIFETIME_MS, Tokens
+from protocol.token import make_token, token_message
 from gateway.problems import Problem
 
 

@@ -22,7 +22,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from node import codec  # noqa: E402
+from protocol import codec  # noqa: E402
 from node.envelope import sign_tx  # noqa: E402
 from node.keys import Keypair  # noqa: E402
 

@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 import aiohttp
-import msgpack
 
-from gateway.auth import make_token
 from node import envelope, keys
 from ops import network
+from protocol.envelope import tx_id_of_envelope
+from protocol.token import make_token
 
 REPO = Path(__file__).resolve().parents[2]
 POLL_S = 0.02  # how often a condition is looked at while waiting for it
@@ -39,11 +39,6 @@ def run_cli(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
 def free_base_port(count: int) -> int:
     """A base P such that P .. P+count-1 are all free on 127.0.0.1 right now."""
     return network.free_base_port(count, preferred=None)
-
-
-def tx_id_of_envelope(raw: bytes) -> str:
-    body, _signature = msgpack.unpackb(raw)
-    return envelope.tx_id_of(body)
 
 
 class Network:

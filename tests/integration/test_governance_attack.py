@@ -26,9 +26,9 @@ from chaincode import constitution
 from chaincode.args import MAX_AMOUNT
 from chaincode.periods import periods
 from chaincode.policies import DEFAULT_POLICIES
-from gateway.client import Client
+from client import Client
 from node import keys
-from node.codec import jsonable
+from protocol.codec import jsonable
 from node.keys import Keypair
 
 HOUR_MS = 3_600_000

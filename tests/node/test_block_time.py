@@ -6,7 +6,7 @@ from __future__ import annotations
 from ledger_kit import T0, HOUR_MS, certified, keypair, make_genesis
 from node.envelope import Door, sign_tx
 from node.executor import open_ledger
-from node import codec
+from protocol import codec
 
 
 def test_an_earlier_or_null_block_time_runs_at_the_latest_time(tmp_path):

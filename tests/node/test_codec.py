@@ -1,11 +1,11 @@
-"""Canonical msgpack out, strict msgpack in (node/codec.py)."""
+"""Canonical msgpack out, strict msgpack in (protocol/codec.py)."""
 from __future__ import annotations
 
 import msgpack
 import pytest
 from hypothesis import given, strategies as st
 
-from node import codec
+from protocol import codec
 
 scalars = st.one_of(st.integers(-(1 << 63), (1 << 64) - 1), st.text(max_size=20),
                     st.binary(max_size=40), st.booleans())

@@ -1,11 +1,11 @@
 """The door's fast path reads envelopes and bodies without the strict decoder's hooks; it
-must answer exactly what the strict decoder (node/codec.py) answers, for any bytes."""
+must answer exactly what the strict decoder (protocol/codec.py) answers, for any bytes."""
 from __future__ import annotations
 
 import msgpack
 from hypothesis import given, settings, strategies as st
 
-from node import codec
+from protocol import codec
 from node.envelope import decode_body, split_envelope
 
 LEAVES = st.one_of(st.text(max_size=8), st.binary(max_size=8), st.booleans(), st.none(),

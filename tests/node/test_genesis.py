@@ -12,7 +12,7 @@ from hypothesis import given, strategies as st
 import chaincode
 from chaincode import state as cst
 from ledger_kit import keypair
-from node import codec
+from protocol import codec
 from node.genesis import (DEFAULT_POLICIES, Genesis, GenesisError, Organisation, Validator,
                           from_json, from_map, load)
 

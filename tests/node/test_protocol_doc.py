@@ -5,10 +5,11 @@ import hashlib
 from pathlib import Path
 
 from consensus.digest import batch_digest, commit_bytes
-from node import codec
-from node.envelope import make_body, seal, tx_id_of
 from node.genesis import Genesis, Organisation, Validator
 from node.keys import Keypair
+from protocol import codec
+from protocol.envelope import make_body, seal, tx_id_of
+from protocol.token import make_token, parse_token, token_message
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 
@@ -34,6 +35,12 @@ def test_the_documented_vectors_are_what_the_code_computes():
     assert vector("tx id") == tx_id_of(body)
     envelope_hash = hashlib.sha256(envelope).digest()
     assert vector("envelope hash") == envelope_hash.hex()
+    token = make_token(pair, "heerlen", 1_740_000_000_000)
+    assert vector("read token") == token
+    key, ms, ms_text, signature = parse_token(token)
+    assert (key, ms) == (pair.public, 1_740_000_000_000)
+    assert vector("token message") == token_message("heerlen", ms_text).hex()
+    assert signature == pair.sign(token_message("heerlen", ms_text))
     genesis = Genesis("heerlen", "Heerlen", "Heerlens Heitje", "HHT",
                       (Validator("municipality", pair.public),), (pair.public,),
                       (Organisation("municipality", (steward.public,)),))

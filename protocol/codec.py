@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import msgpack
 
-# Defaults fit a 16 KiB envelope; callers with larger messages (blocks) pass their own.
-DEFAULT_MAX_BYTES = 16 * 1024
+from protocol.limits import MAX_ENVELOPE_BYTES
+
+# Defaults fit an envelope; callers with larger messages (blocks) pass their own.
+DEFAULT_MAX_BYTES = MAX_ENVELOPE_BYTES
 MAX_DEPTH = 32
 
 

@@ -1,9 +1,11 @@
 """A Python client of the gateway's HTTP API (docs/api.md, docs/client.md).
 
-It signs envelopes and read tokens with one key, submits one transaction or many (in
-chunks of at most 1,000, the gateway's batch limit), waits for decisions, reads every
-list page by page, and follows the event stream, resuming after a disconnect from the
-last position it saw (`Last-Event-ID`), so a caller sees every event once, in order.
+It signs envelopes and read tokens with one key (anything with `public` and `sign`, as
+node.keys.Keypair has) in the protocol's wire form (protocol/envelope.py,
+protocol/token.py), submits one transaction or many (in chunks of at most 1,000, the
+gateway's batch limit), waits for decisions, reads every list page by page, and follows
+the event stream, resuming after a disconnect from the last position it saw
+(`Last-Event-ID`), so a caller sees every event once, in order.
 
 Every failure is a `ClientError` carrying the gateway's problem `code`, the HTTP
 `status` and a plain `detail`; a gateway that cannot be reached is code `unreachable`
@@ -12,7 +14,11 @@ result it is, and `send(..., check=True)` turns it into a ClientError with statu
 
 Governance and recoveries have their own methods (`propose`, `approve`, `withdraw`,
 `recover`, `cancel_recovery`, `complete_recovery`, `constitution`, `proposals`,
-`proposal`); keys may be given as bytes or as hex.
+`proposal`). Where a parameter is a key (`account(key)`, `recover(old, new)`, ...) it may
+be given as bytes or as hex; the args of `propose` go to the chain as given, so keys in
+them are bytes, as in every transaction's args.
+
+It loads no part of the server: neither the gateway nor the node nor the chaincode.
 """
 from __future__ import annotations
 
@@ -24,13 +30,11 @@ from typing import AsyncIterator, Sequence
 
 import aiohttp
 
-from chaincode.args import SCHEMAS, key32
-from gateway.auth import make_token
-from node.envelope import make_body, seal, tx_id_of
-from node.keys import Keypair
-from node import codec
+from protocol import codec
+from protocol.envelope import Signer, make_body, seal
+from protocol.limits import MAX_BATCH
+from protocol.token import make_token
 
-MAX_BATCH = 1000                # envelopes in one POST /v1/txs (the gateway's limit)
 WAIT_CONCURRENCY = 16           # waits on pending transactions in flight at once
 TOKEN_RENEW_S = 60.0            # a token is good for five minutes; renew well before
 STREAM_LINE_BYTES = 1 << 20     # one SSE line; events are far smaller
@@ -60,7 +64,7 @@ class Client:
 
     The chain id is read from /v1/status on first need, unless given."""
 
-    def __init__(self, gateway: str, key: Keypair | None = None, chain: str | None = None,
+    def __init__(self, gateway: str, key: Signer | None = None, chain: str | None = None,
                  timeout_s: float = 30.0, session: aiohttp.ClientSession | None = None):
         self.gateway = gateway.rstrip("/")
         self.key = key
@@ -91,7 +95,7 @@ class Client:
 
     # ---- signing ----------------------------------------------------------------------
 
-    def _signer(self, signer: Keypair | None) -> Keypair:
+    def _signer(self, signer: Signer | None) -> Signer:
         signer = signer or self.key
         if signer is None:
             raise ClientError("no_key", 0, "This needs a key to sign with.")
@@ -102,7 +106,7 @@ class Client:
             self.chain = (await self.status())["chain"]
         return self.chain
 
-    async def sign(self, kind: str, args: dict, signer: Keypair | None = None,
+    async def sign(self, kind: str, args: dict, signer: Signer | None = None,
                    nonce: int | None = None) -> bytes:
         """A signed envelope of this chain (the nonce is fresh and random unless given)."""
         signer = self._signer(signer)
@@ -111,7 +115,7 @@ class Client:
             nonce = int.from_bytes(os.urandom(8), "big")
         return seal(signer, make_body(chain, kind, signer.public, nonce, args))
 
-    async def token(self, signer: Keypair | None = None, ms: int | None = None) -> str:
+    async def token(self, signer: Signer | None = None, ms: int | None = None) -> str:
         """A read token of `signer` (default: the client's key) made now and reused for a
         minute, so the gateway checks its signature once; or made at time `ms`."""
         chain = await self.chain_id()
@@ -126,7 +130,7 @@ class Client:
             self._tokens[signer.public] = (made, time.monotonic())
         return made
 
-    async def _auth(self, reader: Keypair | None) -> dict:
+    async def _auth(self, reader: Signer | None) -> dict:
         if reader is None and self.key is None:
             return {}
         return {"Authorization": f"Stadsmunt {await self.token(reader)}"}
@@ -163,12 +167,12 @@ class Client:
                               tx_id=body.get("tx_id"))
         return status, body
 
-    async def get(self, path: str, reader: Keypair | None = None, **params) -> dict:
+    async def get(self, path: str, reader: Signer | None = None, **params) -> dict:
         """GET a path of the API, with the key's read token when the client has a key."""
         return (await self._request("GET", path, params=params,
                                     headers=await self._auth(reader)))[1]
 
-    async def pages(self, path: str, reader: Keypair | None = None, limit: int = 1000,
+    async def pages(self, path: str, reader: Signer | None = None, limit: int = 1000,
                     **params) -> AsyncIterator[dict]:
         """Every item of a paged list, following `next` until it is null."""
         cursor = None
@@ -181,7 +185,7 @@ class Client:
             if cursor is None:
                 return
 
-    async def all(self, path: str, reader: Keypair | None = None, **params) -> list[dict]:
+    async def all(self, path: str, reader: Signer | None = None, **params) -> list[dict]:
         return [item async for item in self.pages(path, reader, **params)]
 
     # ---- submitting -------------------------------------------------------------------
@@ -237,7 +241,7 @@ class Client:
         await asyncio.gather(*(settle(i) for i, a in enumerate(answers)
                                if a["status"] in ("pending", "overloaded")))
 
-    async def send(self, kind: str, args: dict, signer: Keypair | None = None,
+    async def send(self, kind: str, args: dict, signer: Signer | None = None,
                    check: bool = True, timeout_s: float = 10.0) -> dict:
         """Sign, submit and wait: the decided result. With `check`, a rejection (or a
         transaction still pending after the wait) raises ClientError."""
@@ -261,14 +265,14 @@ class Client:
 
     # `reader`: whose read token to send, when not the client's key (an account's own
     # key may read that account)
-    async def account(self, key: bytes | str, reader: Keypair | None = None) -> dict:
+    async def account(self, key: bytes | str, reader: Signer | None = None) -> dict:
         return await self.get(f"/v1/accounts/{_hex(key)}", reader)
 
-    async def history(self, key: bytes | str, reader: Keypair | None = None) -> list[dict]:
+    async def history(self, key: bytes | str, reader: Signer | None = None) -> list[dict]:
         return await self.all(f"/v1/accounts/{_hex(key)}/history", reader)
 
     async def statement(self, key: bytes | str, year: int,
-                        reader: Keypair | None = None) -> dict:
+                        reader: Signer | None = None) -> dict:
         return await self.get(f"/v1/accounts/{_hex(key)}/statement", reader, year=year)
 
     async def tasks(self, status: str | None = None, area: str | None = None) -> list[dict]:
@@ -299,37 +303,38 @@ class Client:
     # raises); a proposal's id is the `tx_id` of its gov.propose.
 
     async def propose(self, action: str, args: dict, expires_ms: int | None = None,
-                      reason: str | None = None, signer: Keypair | None = None,
+                      reason: str | None = None, signer: Signer | None = None,
                       check: bool = True) -> dict:
-        """gov.propose by a steward; `expires_ms` defaults to seven days from now."""
-        payload = {"action": action, "args": action_args(action, args),
+        """gov.propose by a steward; `expires_ms` defaults to seven days from now. `args`
+        are the action's as the chain has them (keys as bytes)."""
+        payload = {"action": action, "args": args,
                    "expires": expires_ms if expires_ms is not None
                    else now_ms() + PROPOSAL_DAYS * DAY_MS}
         if reason is not None:
             payload["reason"] = reason
         return await self.send("gov.propose", payload, signer, check)
 
-    async def approve(self, proposal_id: str, signer: Keypair | None = None,
+    async def approve(self, proposal_id: str, signer: Signer | None = None,
                       check: bool = True) -> dict:
         return await self.send("gov.approve", {"proposal": proposal_id.lower()}, signer,
                                check)
 
-    async def withdraw(self, proposal_id: str, signer: Keypair | None = None,
+    async def withdraw(self, proposal_id: str, signer: Signer | None = None,
                        check: bool = True) -> dict:
         return await self.send("gov.withdraw", {"proposal": proposal_id.lower()}, signer,
                                check)
 
     async def recover(self, old: bytes | str, new: bytes | str,
-                      signer: Keypair | None = None, check: bool = True) -> dict:
+                      signer: Signer | None = None, check: bool = True) -> dict:
         """member.recover signed directly: by an admin it opens a delayed recovery."""
         return await self.send("member.recover", {"old": _key(old), "new": _key(new)},
                                signer, check)
 
-    async def cancel_recovery(self, old: bytes | str, signer: Keypair | None = None,
+    async def cancel_recovery(self, old: bytes | str, signer: Signer | None = None,
                               check: bool = True) -> dict:
         return await self.send("recovery.cancel", {"old": _key(old)}, signer, check)
 
-    async def complete_recovery(self, old: bytes | str, signer: Keypair | None = None,
+    async def complete_recovery(self, old: bytes | str, signer: Signer | None = None,
                                 check: bool = True) -> dict:
         return await self.send("recovery.complete", {"old": _key(old)}, signer, check)
 
@@ -444,22 +449,8 @@ def _key(key: bytes | str) -> bytes:
     return key if isinstance(key, bytes) else bytes.fromhex(key)
 
 
-def action_args(action: str, args: dict) -> dict:
-    """A governed action's args as the chain wants them: hex text in an arg that the
-    action's schema types as a key (member.register `key`, member.revoke `key`,
-    member.recover `old` and `new`) becomes its 32 bytes; the rest is kept as given."""
-    schema = SCHEMAS.get(action, {})
-    return {name: _key(value) if name in schema and schema[name][0] is key32
-            and isinstance(value, str) else value for name, value in args.items()}
-
-
 def _param(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
-
-def tx_id_of_envelope(envelope: bytes) -> str:
-    """The transaction id of an envelope: the SHA-256 of its body bytes, as signed."""
-    body, _signature = codec.unpack(envelope)
-    return tx_id_of(body)
