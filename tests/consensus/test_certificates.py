@@ -15,20 +15,17 @@ from hypothesis import given, settings, strategies as st
 from consensus.api import CommittedBatch, Request
 from consensus.certificates import (batch_is_certified, checkpoint_is_certified,
                                     distinct_valid, proof_is_valid)
-from consensus.config import Config
 from consensus.digest import (ZERO_HASH, batch_digest, checkpoint_bytes, commit_bytes,
                               prepare_bytes, preprepare_bytes)
 from consensus.messages import PreparedProof
-from tests.sim.fakes import KeyedHashKeys
+from tests.sim.harness import keys_and_config
 
 KINDS = ("valid", "bad", "other_message")
 
 
 def world(n: int):
-    keys = KeyedHashKeys([bytes([i + 1]) * 16 for i in range(n)])
-    config = Config(chain="cert", validators=tuple(hashlib.sha256(s).digest()
-                                                   for s in keys.secrets),
-                    checkpoint_interval=4, window=8, genesis_hash=b"g" * 32)
+    keys, config = keys_and_config([bytes([i + 1]) * 16 for i in range(n)], "cert",
+                                   checkpoint_interval=4, window=8, genesis_hash=b"g" * 32)
     return config, keys
 
 

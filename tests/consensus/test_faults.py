@@ -1,7 +1,7 @@
 """What a replica records about a peer that no correct validator does (consensus/faults.py):
 bad signatures on a peer's own messages and equivocation, with the signed messages that
 show it. (That correct replicas never accuse a correct one is checked by the simulator on
-every delivery: tests/sim/world.py `check_faults`.)"""
+every delivery: tests/sim/harness.py `check_faults`.)"""
 from __future__ import annotations
 
 from consensus.digest import batch_digest, prepare_bytes, preprepare_bytes

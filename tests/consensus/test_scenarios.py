@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from consensus import durable
 from consensus.certificates import batch_is_certified
 from consensus.digest import batch_digest, preprepare_bytes
 from consensus.messages import Forward, NewView, PreparedProof, PrePrepare, Prepare, ViewChange
 from consensus.viewchange import make_view_change
 from tests.consensus.cluster import Cluster
+from tests.sim.harness import Violation
 
 
 def committed_keys(cluster: Cluster, i: int) -> list[bytes]:
@@ -30,6 +33,18 @@ def test_normal_case_commits_one_certified_batch_on_every_replica():
         assert len(block.certificate) == c.config.quorum
     assert {b.blocks[0].digest for b in c.ledgers} == {c.ledgers[0].blocks[0].digest}
     assert all(c.replica(i).view == 0 for i in range(4))
+
+
+def test_every_scenario_runs_the_simulators_checkers():
+    """The cluster drives the simulator's harness (tests/sim/harness.py): each block a
+    replica executes passes the same fork, certificate and height checks, so a scenario
+    that forks fails where it forks."""
+    c = Cluster()
+    c.tick()
+    c.canonical[1] = hashlib.sha256(b"another batch").digest()
+    c.drivers[0].submit(c.requests(1))
+    with pytest.raises(Violation, match="fork: correct replicas committed different"):
+        c.deliver()
 
 
 def test_a_request_known_or_ordered_is_refused_and_never_ordered_twice():

@@ -1,4 +1,5 @@
-"""Real fakes for the simulator: signers, a dict store, a hash-chain ledger, a request
+"""Real fakes for the harness both the simulator and the scenario cluster drive
+(tests/sim/harness.py): signers, a dict store, a hash-chain ledger, a request
 registry that plays the node's envelope door. No mocks: each keeps the contract of the
 production piece it stands for, and the store and the ledger fail the way theirs can.
 
@@ -39,7 +40,7 @@ import nacl.bindings
 import nacl.exceptions
 
 from consensus.api import CommittedBatch, Request, StableCheckpoint
-from consensus.fetched import FetchedBlock, Refusal, check_fetched
+from consensus.fetched import FetchedBlock
 
 
 class KeyedHashKeys:
@@ -290,16 +291,3 @@ class HashChainLedger:
                                     batch.certificate))
         return out
 
-
-def take_answer(config, crypto, inspect, driver, ledger: HashChainLedger,
-                blocks) -> tuple[int, Refusal | None]:
-    """A catch-up answer reaches a replica: checked by consensus/fetched.py as the
-    validator checks it (node/runtime.py `_apply_blocks`), the run that passes applied.
-    Returns how many blocks were applied and the refusal."""
-    replica = driver.replica
-    committed = replica.committed_height
-    checked = check_fetched(config, crypto, inspect, header_hash, committed,
-                            ledger.head_hash if ledger.height == committed else None, blocks)
-    if checked.batches:
-        driver.apply_fetched(list(checked.batches))
-    return len(checked.batches), checked.refused

@@ -1,14 +1,16 @@
 """The deterministic simulator: real replicas, the production driver, a simulated network,
 crashes and restarts, storage faults, Byzantine replicas, and checkers that watch from
-outside.
+outside. The replicas, their fakes, the send and receive paths, catch-up and the checkers
+are tests/sim/harness.py's, the same the scenario cluster drives; this module is the
+random driver of that harness.
 
 One seeded random.Random drives everything, so a seed reproduces a run exactly. Time is
 virtual (milliseconds); each replica ticks every `tick_ms`.
 
 The glue around the driver is the validator's where it can be: a catch-up answer is
-checked by consensus/fetched.py (`take_answer`), as node/runtime.py checks it; a
-catch-up request is served within node/fetchserve.py's `FetchBudget` (its clock the
-virtual one); a driver step that fails stops the node at once (the driver's
+checked by consensus/fetched.py (the harness's `take_fetched`), as node/runtime.py
+checks it; a catch-up request is served within node/fetchserve.py's `FetchBudget` (its
+clock the virtual one); a driver step that fails stops the node at once (the driver's
 `on_failure`, as `Validator.fail`), and the node restarts later from its store and its
 ledger. Serving is not free: each answer costs the server `serve_us` of its time and
 `serve_us_per_block` for each block in it, each refused request `refuse_us`, and its
@@ -17,28 +19,21 @@ answered them all.
 """
 from __future__ import annotations
 
-import hashlib
 import heapq
 import random
 import traceback
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-import msgpack
-
-from consensus import durable, wire
-from consensus.certificates import batch_is_certified
-from consensus.config import Config
 from consensus.digest import max_faulty, quorum
-from consensus.driver import Driver, Halted
-from consensus.fetched import DUE
-from consensus.messages import Commit, FetchBatch, NewView, PrePrepare, Prepare, ViewChange
-from consensus.replica import Replica
+from consensus.driver import Halted
+from consensus.messages import FetchBatch
 from node.fetchserve import FetchBudget
 from tests.sim.byzantine import BEHAVIOURS, Byzantine
-from tests.sim.fakes import (ARMED_FAULTS, POWER_LOSS, Crash, DictStorage, Disk,
-                             Ed25519Keys, HashChainLedger, KeyedHashKeys, Registry,
-                             StorageFault, take_answer)
+from tests.sim.fakes import ARMED_FAULTS, POWER_LOSS, Crash, StorageFault
+from tests.sim.harness import Harness, Node, Violation
+
+__all__ = ["Result", "Settings", "Violation", "World", "run_seed"]
 
 
 @dataclass(frozen=True)
@@ -92,21 +87,12 @@ class Result:
     violations: list[str] = field(default_factory=list)
 
 
-class Violation(Exception):
-    pass
+class SimNode(Node):
+    """A harness node with what the simulator schedules around it: its catch-up budget,
+    whose turn it is to be asked, and the inputs that wait while it serves catch-up."""
 
-
-class Node:
     def __init__(self, world: "World", index: int):
-        self.world, self.index = world, index
-        self.disk = Disk()
-        self.storage = DictStorage(self.disk)
-        self.ledger = HashChainLedger(world.check_block, world.check_checkpoint, self.disk)
-        self.crypto = world.keys.signer(index)
-        self.byzantine: Byzantine | None = None
-        self.up = False
-        self.incarnation = 0
-        self.driver: Driver | None = None
+        super().__init__(world, index)
         self.fetch_budget: FetchBudget | None = None
         self.fetch_turn = 0
         self.busy_us = 0                # serving catch-up keeps it busy until then
@@ -114,83 +100,42 @@ class Node:
         self.waking = False             # a "wake" event is due for the backlog
 
     def start(self) -> None:
-        """Starts the process: a replica from what the store and the ledger hold. The
-        first flush may hit a storage fault; then the node is down again (`fail`)."""
-        self.incarnation += 1
-        self.up = True
-        world = self.world
-        self.fetch_budget = FetchBudget(world.config.n, world.now / 1000)
-        replica = Replica(world.config, self.index, self.crypto, world.registry.inspect,
-                          self.storage.items(), self.ledger.height, self.ledger.head_hash,
-                          self.ledger.last_time_ms, list(self.ledger.executed_keys))
-        self.driver = Driver(replica, self.storage, Link(world, self), self.ledger,
-                             on_failure=self.fail)
-        self.driver.flush()
-
-    def fail(self, error: BaseException) -> None:
-        """The driver's on_failure: fail-stop at once, as the validator does (`fail`):
-        no input reaches this replica any more. The world restarts the node later if the
-        failure was a storage fault; anything else ends the run (an AssertionError, a
-        broken invariant, is reported as a violation)."""
-        self.crash()
+        self.fetch_budget = FetchBudget(self.harness.config.n, self.harness.now / 1000)
+        super().start()
 
     def crash(self) -> None:
-        """The process dies: what it had not persisted is gone, and so are the inputs
-        waiting for it."""
-        if self.driver is not None:
-            self.world.result.refused_batches += self.driver.replica.refused_batches
-        self.up = False
-        self.driver = None
+        """The process dies, and so do the inputs waiting for it."""
+        super().crash()
         self.backlog.clear()
         self.busy_us = 0
 
 
-class Link:
-    """The driver's Network: hands messages and fetches to the simulated world."""
+class World(Harness):
+    node_type = SimNode
 
-    def __init__(self, world: "World", node: Node):
-        self.world, self.node = world, node
-
-    def send(self, to, message) -> None:
-        self.world.send(self.node, to, message)
-
-    def fetch(self, request) -> None:
-        self.world.fetch(self.node, request)
-
-
-class World:
     def __init__(self, settings: Settings):
         self.s = settings
         self.rng = rng = random.Random(settings.seed)
+        self.now = 0
         n = settings.replicas
         assert settings.byzantine <= max_faulty(n)
-        if settings.ed25519:
-            self.keys = Ed25519Keys([rng.randbytes(32) for _ in range(n)])
-            validators = tuple(self.keys.public)
-        else:
-            self.keys = KeyedHashKeys([rng.randbytes(16) for _ in range(n)])
-            validators = tuple(hashlib.sha256(s).digest() for s in self.keys.secrets)
-        self.config = Config(chain="sim", validators=validators,
-                             checkpoint_interval=settings.checkpoint_interval,
-                             window=settings.window, batch_max_count=settings.batch_max_count,
-                             request_timeout_ticks=10, view_change_timeout_ticks=10,
-                             max_clock_skew_ms=2_000, max_views_ahead=16)
-        self.registry = Registry()
-        self.nodes = [Node(self, i) for i in range(n)]
+        secrets = [rng.randbytes(32 if settings.ed25519 else 16) for _ in range(n)]
+        super().__init__(secrets, "sim", settings.ed25519,
+                         checkpoint_interval=settings.checkpoint_interval,
+                         window=settings.window, batch_max_count=settings.batch_max_count,
+                         request_timeout_ticks=10, view_change_timeout_ticks=10,
+                         max_clock_skew_ms=2_000, max_views_ahead=16)
         byzantine = rng.sample(range(n), settings.byzantine)
         for i in byzantine:
             behaviours = settings.behaviours or tuple(rng.sample(BEHAVIOURS, rng.randint(1, 3)))
             self.nodes[i].byzantine = Byzantine(self.config, i, self.nodes[i].crypto,
                                                 random.Random(rng.random()), behaviours)
         self.correct = [i for i in range(n) if self.nodes[i].byzantine is None]
-        self.now = 0
         self.events: list = []
         self.seq = 0
         self.cut: set[tuple[int, int]] = set()      # directed links that drop everything
         self.liveness = False
         self.core: set[int] = set()
-        self.canonical: dict[int, bytes] = {}       # height -> batch digest, first seen
-        self.canonical_hash: dict[int, bytes] = {}
         self.created: list = []
         self.result = Result(settings.seed)
 
@@ -200,24 +145,13 @@ class World:
         self.seq += 1
         heapq.heappush(self.events, (time_ms, self.seq, event))
 
-    def send(self, node: Node, to, message) -> None:
-        if node.byzantine is not None:
-            pairs = node.byzantine.outgoing(to, message)
-        else:
-            self.check_persisted(node, message)
-            if type(message) is FetchBatch:
-                self.result.batch_fetches += 1
-                pairs = [(to, message)]
-            elif to is None:
-                pairs = [(i, message) for i in range(len(self.nodes)) if i != node.index]
-            else:
-                pairs = [(to, message)]
-        encoded: dict[int, bytes] = {}
-        for peer, m in pairs:
-            data = encoded.get(id(m))
-            if data is None:
-                data = encoded[id(m)] = wire.encode(m)
-            self.transmit(node.index, peer, "deliver", data)
+    def send(self, node: SimNode, to, message) -> None:
+        super().send(node, to, message)
+        if node.byzantine is None and type(message) is FetchBatch:
+            self.result.batch_fetches += 1
+
+    def carry(self, sender: int, to: int, data: bytes) -> None:
+        self.transmit(sender, to, "deliver", data)
 
     def transmit(self, sender: int, to: int, kind: str, payload, *extra) -> None:
         """Carries one message from `sender` to `to` as the event (kind, to, sender,
@@ -234,7 +168,7 @@ class World:
             self.at(self.now + rng.randint(1, s.max_delay_ms), kind, to, sender, payload,
                     *extra)
 
-    def fetch(self, node: Node, request) -> None:
+    def fetch(self, node: SimNode, request) -> None:
         """The driver's catch-up request goes to one peer, in turn, as the validator
         sends it (node/runtime.py `fetch`): at most fetch_max_blocks, and with no idea
         whether the peer is up."""
@@ -250,7 +184,7 @@ class World:
             self.result.fetch_requests += 1
         self.transmit(node.index, peer, "fetch_request", [(request.from_height, to)], False)
 
-    def serve_fetch(self, server: Node, peer: int, ranges, flood: bool) -> None:
+    def serve_fetch(self, server: SimNode, peer: int, ranges, flood: bool) -> None:
         """A peer's catch-up requests, each within the server's FetchBudget (the
         validator's `_serve_fetch`); every one costs the server time."""
         config = self.config
@@ -282,22 +216,6 @@ class World:
                 self.result.fetch_served += 1
             if blocks:
                 self.transmit(server.index, peer, "fetched", blocks)
-
-    def take_fetched(self, node: Node, server: int, blocks) -> None:
-        applied, refusal = take_answer(self.config, node.crypto, self.registry.inspect,
-                                       node.driver, node.ledger, blocks)
-        if node.byzantine is not None:
-            return
-        self.result.catch_up_blocks += applied
-        if refusal is None:
-            return
-        if self.nodes[server].byzantine is not None:
-            self.result.catch_up_refused[refusal.kind] += 1
-        elif refusal.kind == DUE:
-            self.result.stale_answers += 1
-        else:
-            raise Violation(f"replica {node.index} refused correct replica {server}'s "
-                            f"block {refusal.height}: {refusal.reason}")
 
     @staticmethod
     def target(event) -> int | None:
@@ -354,12 +272,8 @@ class World:
                     self.flood(node)
         elif kind == "deliver":
             _, to, sender, data = event
-            node = self.nodes[to]
-            if node.up:
-                message = wire.decode(data, self.config.max_message_bytes)
-                node.driver.receive(sender, message)
-                if node.byzantine is None:
-                    self.check_faults(node)
+            if self.nodes[to].up:
+                self.receive(to, sender, self.decode(data))
         elif kind == "fetch_request":
             _, to, sender, ranges, flood = event
             server = self.nodes[to]
@@ -396,18 +310,19 @@ class World:
         else:
             raise AssertionError(kind)
 
-    def flood(self, node: Node) -> None:
+    def flood(self, node: SimNode) -> None:
         for peer in range(len(self.nodes)):
             if peer != node.index:
                 ranges = node.byzantine.flood(node.ledger.height, self.s.flood_per_tick)
                 self.transmit(node.index, peer, "fetch_request", ranges, True)
 
-    def start(self, i: int) -> None:
-        node = self.nodes[i]
-        if node.up:
-            return
-        node.start()
-        self.at(self.now + self.rng.randint(1, self.s.tick_ms), "tick", i, node.incarnation)
+    def start(self, i: int) -> bool:
+        """Starts replica i unless it is up, and its ticks with it."""
+        started = super().start(i)
+        if started:
+            self.at(self.now + self.rng.randint(1, self.s.tick_ms), "tick", i,
+                    self.nodes[i].incarnation)
+        return started
 
     def run_until(self, end_ms: int, done=None) -> bool:
         next_check = self.now
@@ -421,91 +336,6 @@ class World:
                     return True
         self.now = max(self.now, end_ms)
         return done() if done is not None else True
-
-    # ---- checkers (outside the replicas) -----------------------------------------------
-
-    def check_faults(self, node: Node) -> None:
-        """A correct replica accuses only Byzantine ones: a false accusation would make a
-        node drop a correct partner's link."""
-        for fault in node.driver.replica.take_faults():
-            if self.nodes[fault.peer].byzantine is None:
-                raise Violation(f"replica {node.index} accused correct replica "
-                                f"{fault.peer} of {fault.kind}")
-            self.result.faults_seen += 1
-
-    def check_persisted(self, node: Node, message) -> None:
-        """What a correct replica votes is on its disk before the vote leaves (the
-        driver's persist, then send): a pre-prepare or prepare needs its vote there, a
-        commit its prepared certificate, a view change its view and every certificate it
-        shows, a new view its view - or a later view's, or a stable checkpoint at or
-        above the height, which dropped them."""
-        data, t = node.storage.data, type(message)
-        if t is PrePrepare or t is Prepare or t is Commit:
-            height = message.height
-            held = self._held(data, height, t is Commit)
-            if held is None or held[0] < message.view or \
-                    (held[0] == message.view and held[1] != message.digest):
-                raise Violation(f"replica {node.index} sent a {t.__name__} for height "
-                                f"{height} of view {message.view} that its disk does not "
-                                f"hold (it holds {held})")
-        elif t is ViewChange or t is NewView:
-            view = message.new_view if t is ViewChange else message.view
-            stored = data.get(durable.VIEW_KEY)
-            if stored is None or msgpack.unpackb(stored)[0] < view:
-                raise Violation(f"replica {node.index} sent a {t.__name__} for view {view} "
-                                f"before its disk held that view")
-            if t is ViewChange and message.replica == node.index:
-                for proof in message.prepared:
-                    held = self._held(data, proof.height, True)
-                    if held is None or held[0] < proof.view:
-                        raise Violation(f"replica {node.index} showed a prepared "
-                                        f"certificate for height {proof.height} that its "
-                                        f"disk does not hold")
-
-    @staticmethod
-    def _held(data: dict, height: int, proof: bool) -> tuple[int, bytes] | None:
-        """(view, digest) of the vote or prepared certificate the disk holds at
-        `height`; a view beyond any when a stable checkpoint covers the height."""
-        stable = data.get(durable.STABLE_KEY)
-        if stable is not None and msgpack.unpackb(stable)[0] >= height:
-            return (1 << 64, b"")
-        if proof:
-            raw = data.get(durable.proof_key(height))
-            if raw is None:
-                return None
-            certificate = wire.decode_proof(raw)
-            return certificate.view, certificate.digest
-        raw = data.get(durable.vote_key(height))
-        return None if raw is None else tuple(msgpack.unpackb(raw))
-
-    def check_block(self, ledger: HashChainLedger, batch) -> None:
-        owner = next(n for n in self.nodes if n.ledger is ledger)
-        if batch.height != ledger.height + 1:
-            raise Violation(f"replica {owner.index} executed height {batch.height} "
-                            f"after {ledger.height}: commits regress or skip")
-        for request in batch.requests:
-            if request.key not in self.registry.by_key:
-                raise Violation(f"height {batch.height} holds a request nobody submitted")
-        if owner.byzantine is not None:
-            return
-        known = self.canonical.setdefault(batch.height, batch.digest)
-        if known != batch.digest:
-            raise Violation(f"fork: correct replicas committed different batches at "
-                            f"height {batch.height}")
-        if not batch_is_certified(self.config, owner.crypto, batch):
-            raise Violation(f"height {batch.height} committed without a valid certificate")
-
-    def check_checkpoint(self, ledger: HashChainLedger, checkpoint) -> None:
-        owner = next(n for n in self.nodes if n.ledger is ledger)
-        if owner.byzantine is not None:
-            return
-        height = checkpoint.height
-        if height > ledger.height or ledger.hashes[height - 1] != checkpoint.block_hash:
-            raise Violation(f"replica {owner.index} kept a checkpoint at {height} that "
-                            f"disagrees with its block")
-        known = self.canonical_hash.setdefault(height, checkpoint.block_hash)
-        if known != checkpoint.block_hash:
-            raise Violation(f"checkpoints disagree at height {height}")
 
     # ---- the two phases ----------------------------------------------------------------
 
@@ -525,18 +355,24 @@ class World:
             self.result.violations.append(str(v))
         except AssertionError:
             self.result.violations.append("assertion: " + traceback.format_exc()[-600:])
+        result = self.result
         for i in self.correct:
             disk = self.nodes[i].disk
-            self.result.storage_faults.update(disk.fired)
-            self.result.blocks_lost += disk.lost
+            result.storage_faults.update(disk.fired)
+            result.blocks_lost += disk.lost
         views = [n.driver.replica.view for n in self.nodes if n.up and n.byzantine is None]
-        self.result.view_changes = max(views, default=0)
-        self.result.blocks = max((self.nodes[i].ledger.height for i in self.correct), default=0)
-        self.result.requests = len(self.created)
-        self.result.duplicates = sum(self.nodes[i].ledger.duplicates for i in self.correct)
-        self.result.refused_batches += sum(self.nodes[i].driver.replica.refused_batches
-                                           for i in self.correct if self.nodes[i].up)
-        return self.result
+        result.view_changes = max(views, default=0)
+        result.blocks = max((self.nodes[i].ledger.height for i in self.correct), default=0)
+        result.requests = len(self.created)
+        result.duplicates = sum(self.nodes[i].ledger.duplicates for i in self.correct)
+        result.refused_batches = self.refused_batches + sum(
+            self.nodes[i].driver.replica.refused_batches for i in self.correct
+            if self.nodes[i].up)
+        result.faults_seen = self.faults_seen
+        result.catch_up_blocks = self.caught_up
+        result.catch_up_refused = Counter(r.kind for _, _, r in self.refused_fetched)
+        result.stale_answers = self.stale_answers
+        return result
 
     def _run(self) -> None:
         rng, s, n = self.rng, self.s, len(self.nodes)
