@@ -1,7 +1,7 @@
 """Checking a peer's catch-up answer before the driver sees it: written once, used by the
-validator (node/runtime.py), the simulator (tests/sim/world.py) and the scenario cluster
-(tests/consensus/cluster.py), so that a test that lets a bad block through fails on the
-code the validator runs.
+validator (node/runtime.py) and the test harness of the simulator and the scenario
+cluster (tests/sim/harness.py), so that a test that lets a bad block through fails on
+the code the validator runs.
 
 A catch-up answer is a run of blocks, each a header (height, view, time, the hash of the
 block before, its own hash, the batch digest), the envelopes and the commit certificate.
