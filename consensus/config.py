@@ -1,4 +1,10 @@
-"""Every limit of the consensus core in one frozen object, so nothing grows unbounded."""
+"""Every limit of the consensus core in one frozen object, so nothing grows unbounded.
+
+The defaults below are test defaults: they serve the simulator (tests/sim) and the unit
+tests (tests/consensus), which rely on them as they are. A validator never uses them:
+its Config is built by node/config.py's `consensus_config`, which passes every field
+from the validator's settings (node.toml, docs/operators.md), its genesis and the named
+constants there (docs/consensus.md, "Limits")."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,6 +19,7 @@ CLIENT_SHARE_DIVISOR = 16
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    # (defaults: test defaults, see above)
     chain: str
     validators: tuple[bytes, ...]        # 32-byte Ed25519 keys, genesis order
     checkpoint_interval: int = 16        # K: a checkpoint every K blocks

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from chaincode import views
 from gateway.appkeys import NODE, TOKENS
-from gateway.ledger import head_time_ms
+from gateway.chainhead import head_time_ms
 from gateway.problems import Problem
 from node.keys import verify
 from protocol.limits import TOKEN_LIFETIME_MS

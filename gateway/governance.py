@@ -16,7 +16,7 @@ from aiohttp import web
 from chaincode import views
 from gateway import auth, params
 from gateway.appkeys import NODE
-from gateway.ledger import head_time_ms
+from gateway.chainhead import head_time_ms
 from gateway.params import bad, page, query
 from gateway.problems import Problem
 from protocol.codec import jsonable

@@ -9,7 +9,7 @@ from chaincode import events, views
 from gateway.appkeys import CLOCK_MS, NODE
 from gateway import auth, params
 from protocol.codec import jsonable
-from gateway.ledger import head_time_ms
+from gateway.chainhead import head_time_ms
 from gateway.params import bad, page, query
 from gateway.problems import Problem
 

@@ -20,7 +20,7 @@ from aiohttp import web
 from chaincode import events, views
 from chaincode.periods import periods
 from gateway.appkeys import AGGREGATES
-from gateway.ledger import head_time_ms
+from gateway.chainhead import head_time_ms
 from gateway.params import query
 
 MIN_CELL = 10

@@ -1,8 +1,13 @@
 """A validator's settings: one TOML file in its folder (`node.toml`), read once at start.
 
-Every size and queue of the node has its limit here, with a default fit for the demo
-network. Paths in the file are relative to the file's folder, so the folder can move.
-A bad file is refused with a message that names the setting, never a traceback.
+Every size, queue and timer of the node has its limit here, with a default fit for the
+demo network: this is the one place a validator's limits come from. What its parts get
+(the consensus core's `Config`, the transport's `TransportLimits`, the runtime's own
+bounds) is derived from the settings by `runtime_limits` and `consensus_config` below,
+every relation between them with a named constant; the relations that must hold are
+checked as the file is loaded (`check_relations`). Paths in the file are relative to
+the file's folder, so the folder can move. A bad file is refused with a message that
+names the setting, never a traceback.
 """
 from __future__ import annotations
 
@@ -10,7 +15,19 @@ import json
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from chaincode.v1 import MAX_TXS_PER_BLOCK
+from consensus import wire
+from consensus.config import CLIENT_SHARE_DIVISOR, Config as ConsensusConfig
+from node.block import MAX_BLOCK_RECORD_BYTES
+from node.frames import MESSAGE_OVERHEAD, TAG_BYTES
+from node.transport import TransportLimits
+from protocol.limits import MAX_ENVELOPE_BYTES
+
+if TYPE_CHECKING:
+    from node.genesis import Genesis
 
 CONFIG_NAME = "node.toml"
 MAX_GATEWAY_WORKERS = 64
@@ -83,6 +100,189 @@ class NodeConfig:
     gateway_limits: GatewayLimits = field(default_factory=GatewayLimits)
     limits: Limits = field(default_factory=Limits)
     timing: Timing = field(default_factory=Timing)
+
+
+# ---- What the validator's parts get --------------------------------------------------
+# The settings above are a validator's limits; its parts get them, and the relations
+# between them, from `runtime_limits` and `consensus_config` only. Every number here that
+# is not a setting is a fixed value of the node or a relation, named. The consensus
+# core's `Config` has defaults of its own: those serve the simulator and the unit tests,
+# never a validator, which passes every field from here (docs/consensus.md, "Limits").
+
+# the watermark window: this many checkpoint intervals, and at least MIN_WINDOW heights
+WINDOW_CHECKPOINTS = 4
+MIN_WINDOW = 64
+# what a message between validators leaves of max_frame_bytes: the frame's AEAD tag,
+# the message's length prefix and the kind byte of node/peering.py, with room to spare
+FRAME_HEADROOM_BYTES = 1024
+# a catch-up answer holds blocks up to max_frame_bytes // this (but always its first)
+FETCH_ANSWER_FRAME_DIVISOR = 2
+# ids submitted through this validator and not executed yet that it remembers (to
+# answer `pending`): this many times pending_requests, the oldest forgotten first
+IN_FLIGHT_POOLS = 2
+# executed ids a restarted replica remembers as ordered (at most SEEN_LIMIT)
+RECENT_IDS = 50_000
+# admission (node/runtime.py, `admission_limit`): an idle validator still takes a first
+# batch of this many requests, and its own gateways at least this many of the pool, so
+# that a steady few hundred tx/s through one gateway is not refused
+ADMISSION_MIN_POOL = 500
+ADMISSION_MIN_OWN_SHARE = 250
+
+# the consensus core's limits that no operator sets
+MAX_IN_FLIGHT = 8               # a primary proposes h only if h <= committed + this
+SEEN_LIMIT = 200_000            # keys remembered as ordered (dedup)
+CENSORSHIP_FACTOR = 8           # an overtaken request waits this many request timeouts
+MAX_BACKOFF_EXPONENT = 6        # timeouts double up to 2**6 times the base
+STATUS_INTERVAL_TICKS = 5       # how often a replica tells its peers where it is
+FETCH_TIMEOUT_TICKS = 20        # a catch-up request is retried after this
+MAX_VIEWS_AHEAD = 64            # view-change messages kept for views this far on
+
+# The most the wire adds to a batch's envelopes (checked against the encoders by
+# tests/node/test_config_relations.py): a pre-prepare's peer frame without its envelopes;
+# a catch-up answer of one block without its envelopes and certificate; each envelope's
+# msgpack header; each signature of a certificate with its index.
+PREPREPARE_OVERHEAD_BYTES = 256
+BLOCK_ANSWER_OVERHEAD_BYTES = 512
+ENVELOPE_OVERHEAD_BYTES = 5
+CERTIFICATE_ENTRY_BYTES = 160
+# envelopes in one block: what the chaincode executes and the wire decodes, at most
+MAX_BATCH_COUNT = min(MAX_TXS_PER_BLOCK, wire.MAX_ITEMS)
+
+assert WINDOW_CHECKPOINTS >= 2      # consensus.config.Config: two intervals at least
+assert FRAME_HEADROOM_BYTES >= TAG_BYTES + MESSAGE_OVERHEAD + 1
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeLimits:
+    """Every limit of a running validator's parts, derived from its settings."""
+    consensus: ConsensusConfig
+    transport: TransportLimits
+    in_flight_limit: int            # ids submitted here, not executed, remembered
+    fetch_answer_bytes: int         # a catch-up answer's blocks (but at least one)
+    recent_ids: int                 # executed ids a restarted replica takes as ordered
+    admission_min_pool: int
+    admission_min_own_share: int
+
+
+def largest_message_bytes(limits: Limits) -> int:
+    """The largest message this validator may send a peer: one frame, less
+    FRAME_HEADROOM_BYTES, that also fits the peer's send queue."""
+    return min(limits.max_frame_bytes - FRAME_HEADROOM_BYTES,
+               limits.send_queue_bytes - MESSAGE_OVERHEAD)
+
+
+def preprepare_bytes(limits: Limits) -> int:
+    """The most a pre-prepare of a full batch takes on the wire (its batch fetched by a
+    peer, BatchPayloads, takes no more)."""
+    return (PREPREPARE_OVERHEAD_BYTES + limits.batch_max_count * ENVELOPE_OVERHEAD_BYTES
+            + limits.batch_max_bytes)
+
+
+def block_answer_bytes(limits: Limits, validators: int) -> int:
+    """The most a catch-up answer of one full block takes on the wire, its record with a
+    certificate of `validators` signatures; also a bound of the stored record."""
+    return (BLOCK_ANSWER_OVERHEAD_BYTES + limits.batch_max_count * ENVELOPE_OVERHEAD_BYTES
+            + limits.batch_max_bytes + validators * CERTIFICATE_ENTRY_BYTES)
+
+
+def check_relations(limits: Limits, timing: Timing, validators: int = 0) -> None:
+    """The relations between settings that must hold, each a ConfigError naming the
+    settings: checked as the file is loaded (`validators` 0: what depends on the genesis,
+    a block's certificate and whether there are backups, is left out until the genesis
+    says how many validators there are) and again with the genesis's validators
+    (`check_roster`, `consensus_config`).
+
+    A pool smaller than a batch (pending_requests < batch_max_count) is allowed: its
+    batches are never full, so each waits batch_wait_ticks, and nothing else changes."""
+    count, size = limits.batch_max_count, limits.batch_max_bytes
+    if count > MAX_BATCH_COUNT:
+        raise ConfigError(f"[limits] batch_max_count ({count}) must be at most "
+                          f"{MAX_BATCH_COUNT}: the most transactions a block may hold "
+                          f"(chaincode MAX_TXS_PER_BLOCK, the wire's MAX_ITEMS)")
+    if size < MAX_ENVELOPE_BYTES:
+        raise ConfigError(f"[limits] batch_max_bytes ({size}) must be at least "
+                          f"{MAX_ENVELOPE_BYTES}: a batch must hold any one envelope the "
+                          f"door admits (protocol MAX_ENVELOPE_BYTES)")
+    proposal = preprepare_bytes(limits)
+    if proposal > limits.max_frame_bytes - FRAME_HEADROOM_BYTES:
+        raise ConfigError(
+            f"[limits] max_frame_bytes ({limits.max_frame_bytes}) must hold a full batch's "
+            f"pre-prepare: batch_max_bytes ({size}) and batch_max_count ({count}) "
+            f"envelopes take up to {proposal} bytes, and a frame keeps "
+            f"{FRAME_HEADROOM_BYTES} for itself")
+    if proposal > limits.send_queue_bytes - MESSAGE_OVERHEAD:
+        raise ConfigError(
+            f"[limits] send_queue_bytes ({limits.send_queue_bytes}) must hold a full "
+            f"batch's pre-prepare: batch_max_bytes ({size}) and batch_max_count ({count}) "
+            f"envelopes take up to {proposal} bytes")
+    answer = block_answer_bytes(limits, validators)
+    signers = f" and {validators} validators' signatures" if validators else ""
+    if answer > MAX_BLOCK_RECORD_BYTES:
+        raise ConfigError(
+            f"[limits] batch_max_bytes ({size}) makes blocks of up to {answer} bytes, more "
+            f"than a stored block may have ({MAX_BLOCK_RECORD_BYTES}, node/block.py)")
+    if answer > largest_message_bytes(limits):
+        raise ConfigError(
+            f"[limits] max_frame_bytes ({limits.max_frame_bytes}) and send_queue_bytes "
+            f"({limits.send_queue_bytes}) must hold a catch-up answer of one full block: "
+            f"batch_max_bytes ({size}) and batch_max_count ({count}) envelopes{signers} "
+            f"take up to {answer} bytes, and a frame keeps {FRAME_HEADROOM_BYTES} for itself")
+    if validators > 1 and timing.batch_wait_ticks >= timing.request_timeout_ticks:
+        raise ConfigError(
+            f"[timing] batch_wait_ticks ({timing.batch_wait_ticks}) must be less than "
+            f"request_timeout_ticks ({timing.request_timeout_ticks}) with {validators} "
+            f"validators: the backups would replace a primary that waits to fill a batch")
+    if timing.max_clock_skew_ms <= timing.tick_ms:
+        raise ConfigError(
+            f"[timing] max_clock_skew_ms ({timing.max_clock_skew_ms}) must be more than "
+            f"tick_ms ({timing.tick_ms}): a replica reads its clock once a tick, so an "
+            f"honest primary's block time may be a tick off a backup's")
+
+
+def consensus_config(genesis: Genesis, limits: Limits, timing: Timing) -> ConsensusConfig:
+    """The consensus core's Config of a validator of `genesis`: every field from the
+    settings, a relation or a constant above, none from Config's own defaults."""
+    check_relations(limits, timing, len(genesis.validators))
+    interval = genesis.checkpoint_interval
+    return ConsensusConfig(
+        chain=genesis.chain,
+        validators=tuple(genesis.validator_keys()),
+        genesis_hash=genesis.hash(),
+        checkpoint_interval=interval,
+        window=max(WINDOW_CHECKPOINTS * interval, MIN_WINDOW),
+        batch_max_count=limits.batch_max_count,
+        batch_max_bytes=limits.batch_max_bytes,
+        batch_wait_ticks=timing.batch_wait_ticks,
+        max_in_flight=MAX_IN_FLIGHT,
+        pending_limit=limits.pending_requests,
+        client_pending_limit=max(1, limits.pending_requests // CLIENT_SHARE_DIVISOR),
+        seen_limit=SEEN_LIMIT,
+        max_message_bytes=limits.max_frame_bytes - FRAME_HEADROOM_BYTES,
+        request_timeout_ticks=timing.request_timeout_ticks,
+        censorship_factor=CENSORSHIP_FACTOR,
+        # a view change waits as long for its new view as a request for its commit
+        view_change_timeout_ticks=timing.request_timeout_ticks,
+        max_backoff_exponent=MAX_BACKOFF_EXPONENT,
+        max_clock_skew_ms=timing.max_clock_skew_ms,
+        status_interval_ticks=STATUS_INTERVAL_TICKS,
+        fetch_timeout_ticks=FETCH_TIMEOUT_TICKS,
+        fetch_max_blocks=limits.fetch_max_blocks,
+        max_views_ahead=MAX_VIEWS_AHEAD)
+
+
+def runtime_limits(genesis: Genesis, config: NodeConfig) -> RuntimeLimits:
+    """What a running validator's parts get from its settings (node/runtime.py)."""
+    limits = config.limits
+    consensus = consensus_config(genesis, limits, config.timing)
+    return RuntimeLimits(
+        consensus=consensus,
+        transport=TransportLimits(max_frame_bytes=limits.max_frame_bytes,
+                                  max_queue_bytes=limits.send_queue_bytes),
+        in_flight_limit=IN_FLIGHT_POOLS * limits.pending_requests,
+        fetch_answer_bytes=limits.max_frame_bytes // FETCH_ANSWER_FRAME_DIVISOR,
+        recent_ids=min(consensus.seen_limit, RECENT_IDS),
+        admission_min_pool=ADMISSION_MIN_POOL,
+        admission_min_own_share=ADMISSION_MIN_OWN_SHARE)
 
 
 def parse_address(text: object, where: str) -> tuple[str, int]:
@@ -191,7 +391,7 @@ def _parse(folder: Path, raw: dict) -> NodeConfig:
     origins = gateway.get("cors_origins", [])
     if not isinstance(origins, list):
         raise ConfigError("[gateway] cors_origins must be a list of origins")
-    return NodeConfig(
+    config = NodeConfig(
         folder=folder,
         name=raw["name"],
         key_file=folder / raw["key_file"],
@@ -206,12 +406,19 @@ def _parse(folder: Path, raw: dict) -> NodeConfig:
         limits=_numbers(Limits, _section(raw, "limits"), "limits"),
         timing=_numbers(Timing, _section(raw, "timing"), "timing"),
     )
+    check_relations(config.limits, config.timing)
+    return config
 
 
 def check_roster(config: NodeConfig, validators: list[str]) -> None:
     """The settings against the genesis's validators (names, in order): `name` must be
-    one of them, and [peers] must name every other one and nothing else."""
+    one of them, [peers] must name every other one and nothing else, and the limits
+    must hold a block signed by all of them (check_relations)."""
     path = config.folder / CONFIG_NAME
+    try:
+        check_relations(config.limits, config.timing, len(validators))
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
     if config.name not in validators:
         raise ConfigError(f"{path}: name: {config.name!r} is not a validator of the "
                           f"genesis ({', '.join(validators)})")

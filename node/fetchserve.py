@@ -12,7 +12,8 @@ blocks all day (20,000 requests in one burst once stalled every honest validator
 2. Repeats: the same range asked again within `repeat_s` of being answered is not
    answered again (`repeat`): the answer is on its way.
 3. Cost: an answer is the stored bytes of the blocks, never decoded and encoded again
-   (node/store.py `raw_blocks`), at most `answer_bytes`.
+   (node/store.py `raw_blocks`), at most `fetch_answer_bytes` (node/config.py: half a
+   frame) but always the first block.
 
 A refused request costs a bucket lookup; each peer's refusals are counted (`refused`)
 and logged sampled by the caller. Pure but for the clock the caller passes (`now`, in

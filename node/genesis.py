@@ -35,7 +35,9 @@ class GenesisError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Validator:
+class GenesisValidator:
+    """A validator as the genesis names it (the running one is node/runtime.py's
+    `Validator`)."""
     name: str
     key: bytes
     organisation: str = ""      # "": the organisation named as the validator
@@ -53,7 +55,7 @@ class Genesis:
     city: str
     coin_name: str
     coin_symbol: str
-    validators: tuple[Validator, ...]
+    validators: tuple[GenesisValidator, ...]
     admins: tuple[bytes, ...]
     organisations: tuple[Organisation, ...]
     rules_version: int = 1
@@ -67,8 +69,9 @@ class Genesis:
             ids = [getattr(o, "id", None) for o in self.organisations]
             if 1 <= len(ids) <= chaincode.MAX_ORGANISATIONS:
                 object.__setattr__(self, "constitution", chaincode.default_constitution(ids))
-        validators = tuple(v if not isinstance(v, Validator) or v.organisation
-                           else Validator(v.name, v.key, v.name) for v in self.validators)
+        validators = tuple(v if not isinstance(v, GenesisValidator) or v.organisation
+                           else GenesisValidator(v.name, v.key, v.name)
+                           for v in self.validators)
         object.__setattr__(self, "validators", validators)
         _validate(self)
 
@@ -150,7 +153,7 @@ def _validate(g: Genesis) -> None:
     _need(len(g.validators) == 1 or len(g.validators) >= 4,
           "a network has 1 validator (development) or at least 4 (n = 3f + 1, f >= 1)")
     for i, v in enumerate(g.validators):
-        _need(isinstance(v, Validator), f"validator {i} must be a Validator")
+        _need(isinstance(v, GenesisValidator), f"validator {i} must be a GenesisValidator")
         _need(type(v.name) is str and ID_RE.fullmatch(v.name) is not None,
               f"validator {i}: name must be 1 to 64 of [A-Za-z0-9._-]")
         _key(v.key, f"validator {v.name}: key")
@@ -246,8 +249,8 @@ def from_json(text: str) -> Genesis:
     for i, v in enumerate(data["validators"]):
         _need(type(v) is dict and set(v) == {"name", "key", "organisation"},
               f"validator {i} must be {{\"name\", \"key\", \"organisation\"}}")
-        validators.append(Validator(v["name"], _hex_key(v["key"], f"validator {i} key"),
-                                    v["organisation"]))
+        validators.append(GenesisValidator(v["name"], _hex_key(v["key"], f"validator {i} key"),
+                                           v["organisation"]))
     organisations = []
     for i, o in enumerate(data["organisations"]):
         _need(type(o) is dict and set(o) == {"id", "stewards"} and type(o["stewards"]) is list,
@@ -300,7 +303,7 @@ def from_map(m) -> Genesis:
     return Genesis(
         chain=m["chain"], city=m["city"], coin_name=m["coin"]["name"],
         coin_symbol=m["coin"]["symbol"],
-        validators=tuple(Validator(v["name"], v["key"], v["organisation"])
+        validators=tuple(GenesisValidator(v["name"], v["key"], v["organisation"])
                          for v in m["validators"]),
         admins=tuple(m["admins"]),
         organisations=tuple(Organisation(o["id"], tuple(o["stewards"]))

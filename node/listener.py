@@ -29,7 +29,7 @@ from node.ratelimit import HandshakeRates
 from node.slots import Pending, PeerAddresses, Slots
 
 if TYPE_CHECKING:
-    from node.transport import Counters, Limits
+    from node.transport import Counters, TransportLimits
 
 LISTEN_BACKLOG = 511        # connections the kernel holds until this loop accepts them
 ACCEPT_BATCH = 32           # accepts per wake-up of the listener, then other work runs
@@ -57,7 +57,7 @@ class Listener:
     handshakes and hands each authenticated one over. Runs from `start` to `close`;
     `spawn` runs a connection's task, `fail` stops the transport (a bug of ours)."""
 
-    def __init__(self, socks: list[socket.socket], keys: Keys, limits: Limits,
+    def __init__(self, socks: list[socket.socket], keys: Keys, limits: TransportLimits,
                  slots: Slots, addresses: PeerAddresses, rates: HandshakeRates,
                  counters: Counters, note: Callable[..., None],
                  spawn: Callable[[Coroutine], asyncio.Task],

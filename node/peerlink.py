@@ -26,7 +26,7 @@ from node.frames import (HEADER_BYTES, TAG_BYTES, FrameError, Opener, Sealer, Se
 from node.handshake import HandshakeError, Initiator, Responder, Roster, Session
 
 if TYPE_CHECKING:
-    from node.transport import Counters, Limits
+    from node.transport import Counters, TransportLimits
 
 # what ends a link or a handshake without being a bug of ours
 LINK_ERRORS = (HandshakeError, FrameError, asyncio.IncompleteReadError, TimeoutError,
@@ -66,7 +66,7 @@ class Link:
                  "heartbeat_due", "_queue", "_wakeup", "_limits", "_counters")
 
     def __init__(self, session: Session, writer: asyncio.StreamWriter, now: float,
-                 queue: SendQueue, wakeup: asyncio.Event, limits: Limits,
+                 queue: SendQueue, wakeup: asyncio.Event, limits: TransportLimits,
                  counters: Counters):
         self.peer, self.writer = session.peer, writer
         self.sealer, self.opener = Sealer(session.send_key), Opener(session.recv_key)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable
 import structlog
 
 if TYPE_CHECKING:
-    from node.transport import Limits
+    from node.transport import TransportLimits
 
 log = structlog.get_logger("stadsmunt.transport")
 
@@ -49,7 +49,7 @@ class HandshakeRates:
     """The token buckets of the listener's public-key work, on the event loop's clock.
     Each method says whether the work may be done now, and takes its tokens if so."""
 
-    def __init__(self, limits: Limits, peers: Iterable[int], now: float):
+    def __init__(self, limits: TransportLimits, peers: Iterable[int], now: float):
         self._ip_rate = limits.ip_handshake_rate
         self._ip_burst = limits.ip_handshake_burst
         self._by_ip: OrderedDict[str, Bucket] = OrderedDict()

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from chaincode import views
+from chaincode import views as read_model
 from consensus.api import CommittedBatch, Fetch, StableCheckpoint
-from consensus.config import Config
 from consensus.driver import Driver
 from consensus.faults import BAD_CATCH_UP, Fault
 from consensus.fetched import check_fetched
@@ -34,7 +33,7 @@ from node import genesis as genesis_file, keys
 from node import peering
 from node.admission import OVER_SHARE, Admission, AdmissionLimits, forwarded, store_lookup
 from node.block import BlockRecord, block_hash
-from node.config import NodeConfig
+from node.config import CONFIG_NAME, ConfigError, NodeConfig, runtime_limits
 from node.envelope import OK, Door, Verdict
 from node.evidence import Evidence
 from node.executor import open_ledger
@@ -42,7 +41,7 @@ from node.fetchserve import FetchBudget
 from node.ratelimit import SampledLog
 from node.readstore import decided
 from node.store import ConsensusStorage
-from node.transport import Limits as TransportLimits, PeerInputError, Transport
+from node.transport import PeerInputError, Transport
 from node.waiters import wait_woken
 from protocol.envelope import envelope_tx_id
 
@@ -53,13 +52,12 @@ log = structlog.get_logger("stadsmunt.node")
 # and a request that waits long makes the backups suspect a healthy primary (the
 # censorship bound in consensus), so past it a submission is answered `overloaded`.
 # Pipelined blocks share the CPU and commit late in a bunch, so the queue must stay well
-# under the 3 s a backup waits for a commit.
+# under the request timeout, the time a backup waits for a commit ([timing]
+# request_timeout_ticks x tick_ms: 1.2 s by default). Its floors (an idle node, this
+# node's own share) are node/config.py's ADMISSION_MIN_POOL and ADMISSION_MIN_OWN_SHARE.
 QUEUE_SECONDS = 1.0
 RATE_WINDOW_S = 0.5         # the commit rate is re-estimated this often
-MIN_POOL = 500              # an idle node still takes a first batch of this size
-MIN_OWN_SHARE = 250           # so a steady few hundred tx/s through one gateway is not refused
 
-RECENT_IDS = 50_000         # executed ids a restarted replica remembers as ordered
 # transactions refused before ordering (admission: not an active member), remembered so
 # that asking for one answers its refusal; the oldest forgotten first
 REFUSED_KEPT = 100_000
@@ -115,6 +113,12 @@ class Validator:
         self.names = names
         self.chain = self.genesis.chain
         self.genesis_hash = self.genesis.hash()
+        # every limit of the parts below, derived from the settings in one place
+        try:
+            self.runtime_limits = runtime_limits(self.genesis, config)
+        except ConfigError as error:
+            raise StartError(f"{config.folder / CONFIG_NAME}: {error}") from None
+        self.consensus_config = self.runtime_limits.consensus
         self.door = Door(self.chain, config.limits.verified_cache)
         try:
             self.executor = open_ledger(config.data_dir, self.genesis, self.door)
@@ -126,23 +130,11 @@ class Validator:
         self._refused: OrderedDict[str, str] = OrderedDict()   # tx id -> admission's code
         # envelopes admission refused since this process started, by code (/metrics)
         self.refusals = dict.fromkeys(("unknown_member", "revoked", "frozen", OVER_SHARE), 0)
-        limits, timing = config.limits, config.timing
-        self.consensus_config = Config(
-            chain=self.chain, genesis_hash=self.genesis_hash, validators=tuple(self.keys),
-            checkpoint_interval=self.genesis.checkpoint_interval,
-            window=max(4 * self.genesis.checkpoint_interval, 64),
-            batch_max_count=limits.batch_max_count, batch_max_bytes=limits.batch_max_bytes,
-            batch_wait_ticks=timing.batch_wait_ticks, pending_limit=limits.pending_requests,
-            max_message_bytes=limits.max_frame_bytes - 1024,
-            request_timeout_ticks=timing.request_timeout_ticks,
-            view_change_timeout_ticks=timing.request_timeout_ticks,
-            max_clock_skew_ms=timing.max_clock_skew_ms,
-            fetch_max_blocks=limits.fetch_max_blocks)
         storage = ConsensusStorage(self.store)
         height, head_hash = self.store.head()
         # what it executed last, so that a restarted replica neither takes those requests
         # into its pool again nor accepts a block time before the chain's clock
-        recent = self.store.recent_tx_ids(min(self.consensus_config.seen_limit, RECENT_IDS))
+        recent = self.store.recent_tx_ids(self.runtime_limits.recent_ids)
         self.replica = Replica(self.consensus_config, self.me,
                                _Crypto(self.keypair, self.keys), self.door.inspect,
                                storage.items(), height, head_hash, self.store.block_time(),
@@ -156,9 +148,7 @@ class Validator:
             raise StartError(f"[peers] lacks the address of {', '.join(missing)}")
         self.transport = Transport(
             self.me, self.keypair.seed, [(k, *peers[n]) for k, n in zip(self.keys, names)],
-            self.genesis_hash, self._on_frame,
-            TransportLimits(max_frame_bytes=limits.max_frame_bytes,
-                            max_queue_bytes=limits.send_queue_bytes), names=names)
+            self.genesis_hash, self._on_frame, self.runtime_limits.transport, names=names)
         self._waiters: dict[str, list[asyncio.Future]] = {}
         # submitted here and not executed yet; bounded like the replica's pool
         self._in_flight: OrderedDict[str, None] = OrderedDict()
@@ -186,7 +176,7 @@ class Validator:
 
     def _warn_of_policy(self) -> None:
         """From 1 November, a line a day while the coming year has no cap policy."""
-        coming = views.coming_year_unset(self.store, _now_ms())
+        coming = read_model.coming_year_unset(self.store, _now_ms())
         if coming is not None:
             log.warning("cap_policy_missing", year=coming,
                         action="the partners must set one (policy.set) before 1 January, "
@@ -310,7 +300,7 @@ class Validator:
         # the pool counts what every gateway submitted, but the others' share arrives late
         # (forwarded), so each node also keeps its own share of the limit
         limit = self.admission_limit()
-        own = max(MIN_OWN_SHARE, limit // len(self.keys))
+        own = max(self.runtime_limits.admission_min_own_share, limit // len(self.keys))
         room = min(limit - self.replica.pending_count, own - len(self._in_flight))
         answers: list[Submitted | None] = [None] * len(envelopes)
         fresh, where = [], []
@@ -337,7 +327,7 @@ class Validator:
                     # no room: the pool is full, or this signer holds its share of it
                     # (consensus/requests.py); the client sends it again later
                     answers[i] = Submitted(tx_id, "overloaded")
-            while len(self._in_flight) > 2 * self.consensus_config.pending_limit:
+            while len(self._in_flight) > self.runtime_limits.in_flight_limit:
                 self._in_flight.popitem(last=False)
         return answers
 
@@ -387,8 +377,8 @@ class Validator:
 
     def admission_limit(self) -> int:
         """How many requests may wait here: QUEUE_SECONDS of the current commit rate,
-        never fewer than MIN_POOL (an idle node must take a burst's first batch) and
-        never more than the configured pool."""
+        never fewer than admission_min_pool (an idle node must take a burst's first
+        batch) and never more than the configured pool."""
         now = time.monotonic()
         at, count = self._rate_mark
         if now - at >= RATE_WINDOW_S:
@@ -396,9 +386,9 @@ class Validator:
             self._rate = measured if measured > self._rate else \
                 (self._rate + measured) / 2      # up at once, down gently
             self._rate_mark = (now, self.committed_txs)
-        config = self.consensus_config
-        return min(config.pending_limit,
-                   max(MIN_POOL, int(self._rate * QUEUE_SECONDS)))
+        floor = self.runtime_limits.admission_min_pool
+        return min(self.consensus_config.pending_limit,
+                   max(floor, int(self._rate * QUEUE_SECONDS)))
 
     def unexecuted(self, tx_id: str) -> str:
         """What this node knows of a transaction it has not executed: `pending` (taken
@@ -466,7 +456,8 @@ class Validator:
             return
         self._fetch_turn += 1
         peer = peers[self._fetch_turn % len(peers)]
-        to = min(request.to_height, request.from_height + self.config.limits.fetch_max_blocks - 1)
+        to = min(request.to_height,
+                 request.from_height + self.consensus_config.fetch_max_blocks - 1)
         self.transport.send(peer, peering.fetch_frame(request.from_height, to))
 
     # ---- consensus.api.Ledger -----------------------------------------------------------
@@ -514,15 +505,16 @@ class Validator:
 
     def _serve_fetch(self, peer: int, from_height: int, to_height: int) -> None:
         """A peer's catch-up request, within its budget (node/fetchserve.py): the stored
-        bytes of the blocks it asks for, at most fetch_max_blocks and half a frame."""
+        bytes of the blocks it asks for, at most fetch_max_blocks and fetch_answer_bytes
+        (half a frame; at least the first block, which always fits a frame)."""
         now = time.monotonic()
         refused = self.fetch_budget.allow(peer, from_height, to_height, now)
         if refused is not None:
             self._fetch_note("fetch_refused", {"peer": self.names[peer], "reason": refused})
             return
-        count = min(to_height - from_height + 1, self.config.limits.fetch_max_blocks)
+        count = min(to_height - from_height + 1, self.consensus_config.fetch_max_blocks)
         records = self.store.raw_blocks(from_height, count,
-                                        self.config.limits.max_frame_bytes // 2)
+                                        self.runtime_limits.fetch_answer_bytes)
         if records:
             self.transport.send(peer, peering.blocks_frame(records))
 

@@ -31,7 +31,7 @@ import structlog
 from node.handshake import HELLO_BYTES, MAGIC
 
 if TYPE_CHECKING:
-    from node.transport import Counters, Limits
+    from node.transport import Counters, TransportLimits
 
 log = structlog.get_logger("stadsmunt.transport")
 
@@ -92,7 +92,8 @@ def descriptor_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft
 
 
-def handshake_slots(limits: Limits, descriptors: int | None, me: int) -> tuple[int, int]:
+def handshake_slots(limits: TransportLimits, descriptors: int | None,
+                    me: int) -> tuple[int, int]:
     """(pending connections at most, of which reserved): kept to an eighth of the
     descriptors the process may open, so the peer port cannot run it out of them."""
     cap = limits.max_handshakes
@@ -149,7 +150,7 @@ class Slots:
     reserved slots). A connection is in from `admit` until `release`; each one refused
     or evicted is counted and logged here (`refused`)."""
 
-    def __init__(self, me: int, limits: Limits, genesis_hash: bytes,
+    def __init__(self, me: int, limits: TransportLimits, genesis_hash: bytes,
                  addresses: PeerAddresses, counters: Counters,
                  note: Callable[..., None]):
         self._limits = limits

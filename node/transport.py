@@ -4,8 +4,9 @@ The transport only turns sockets into (peer index, message bytes) and back; what
 messages mean is the runtime's business. docs/transport.md gives the bytes on the wire
 and every limit below with its default.
 
-`Transport` is this module: its settings (`Limits`), counters, public API, the links it
-holds (making, replacing, delivering what they read), stopping and failing, and the
+`Transport` is this module: its settings (`TransportLimits`; a validator's frame and
+queue sizes come from node.toml through node/config.py), counters, public API, the links
+it holds (making, replacing, delivering what they read), stopping and failing, and the
 housekeeping task. It makes and wires its parts, each an object with its own state:
   node/peerlink.py   `Keys` (for the dialler's handshake, `_dial` here, which logs why
                      a dial failed), `Link` (one live link: reading frames, writing its
@@ -102,7 +103,7 @@ class PeerInputError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
+class TransportLimits:
     max_frame_bytes: int = 8 * 1024 * 1024
     max_queue_bytes: int = 16 * 1024 * 1024
     max_queue_messages: int = 65_536
@@ -176,7 +177,7 @@ class Counters:
 class Transport:
     def __init__(self, me: int, seed: bytes, validators: Sequence[tuple[bytes, str, int]],
                  genesis_hash: bytes, on_message: Callable[[int, bytes], None],
-                 limits: Limits = Limits(),
+                 limits: TransportLimits = TransportLimits(),
                  on_link: Callable[[int, bool], None] | None = None,
                  names: Sequence[str] | None = None):
         assert 0 <= me < len(validators)

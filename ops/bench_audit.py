@@ -33,7 +33,7 @@ from node.audit import audit, open_source
 from node.audit.verify import default_jobs
 from node.envelope import Door, sign_tx
 from node.executor import open_ledger
-from node.genesis import GENESIS_TAG, Genesis, Organisation, Validator
+from node.genesis import GENESIS_TAG, Genesis, GenesisValidator, Organisation
 from node.keys import Keypair, verify
 from ops.bench_proc import best_verify_rate as verify_rate
 
@@ -60,7 +60,7 @@ def build(path: str, txs: int, batch: int, jobs: int) -> Genesis:
     admin, merchant = key("admin"), key("merchant")
     citizens = [key(f"citizen{i}") for i in range(CITIZENS)]
     genesis = Genesis(CHAIN, "Bench", "Bench coin", "BC",
-                      tuple(Validator(n, key(n).public) for n in VALIDATORS),
+                      tuple(GenesisValidator(n, key(n).public) for n in VALIDATORS),
                       (admin.public,),
                       tuple(Organisation(n, (key("steward-" + n).public,)) for n in VALIDATORS),
                       checkpoint_interval=64)

@@ -22,7 +22,7 @@ from consensus.digest import batch_digest
 from protocol import codec
 from node.envelope import Door, sign_tx
 from node.executor import Executor, open_ledger
-from node.genesis import Genesis, Organisation, Validator
+from node.genesis import Genesis, GenesisValidator, Organisation
 from node.keys import Keypair
 from ops.bench_proc import best_verify_rate as verify_rate
 
@@ -39,7 +39,7 @@ def key(name: str) -> Keypair:
 class Chain:
     def __init__(self, path: str, admin: Keypair):
         genesis = Genesis(CHAIN, "Bench", "Bench coin", "BC",
-                          (Validator("v0", key("v0").public),), (admin.public,),
+                          (GenesisValidator("v0", key("v0").public),), (admin.public,),
                           (Organisation("v0", (key("steward").public,)),))
         self.executor: Executor = open_ledger(path, genesis, Door(CHAIN, capacity=50_000))
         self.height = 0

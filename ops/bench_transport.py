@@ -23,11 +23,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import structlog  # noqa: E402
 from nacl.signing import SigningKey  # noqa: E402
 
-from node.transport import Limits, Transport  # noqa: E402
+from node.transport import Transport, TransportLimits  # noqa: E402
 
 GENESIS = hashlib.sha256(b"transport benchmark").digest()
 SEEDS = [hashlib.sha256(b"bench validator %d" % i).digest() for i in range(2)]
-LIMITS = Limits()
+LIMITS = TransportLimits()
 
 
 def validators(ports: list[int]) -> list[tuple[bytes, str, int]]:

@@ -24,13 +24,14 @@ def _key(text: str, what: str) -> bytes:
     return bytes.fromhex(text)
 
 
-def _validator(text: str) -> genesis_file.Validator:
+def _validator(text: str) -> genesis_file.GenesisValidator:
     """NAME=KEY (the organisation named as the validator) or NAME=KEY@ORGANISATION."""
     name, sep, rest = text.partition("=")
     key, at, organisation = rest.partition("@")
     if not sep or (at and not organisation):
         raise UsageError(f"--validator takes NAME=PUBLICKEY[@ORGANISATION], got {text!r}")
-    return genesis_file.Validator(name, _key(key, f"validator {name}"), organisation or name)
+    return genesis_file.GenesisValidator(name, _key(key, f"validator {name}"),
+                                         organisation or name)
 
 
 def _organisations(texts: list[str]) -> tuple[genesis_file.Organisation, ...]:

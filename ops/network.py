@@ -72,7 +72,8 @@ def init(target: Path, validators: int = 4, chain: str = "heerlen-dev",
     # constitution's defaults for that many organisations
     genesis = genesis_file.Genesis(
         chain=chain, city="Heerlen", coin_name="Heerlens Heitje", coin_symbol="HHT",
-        validators=tuple(genesis_file.Validator(n, k.public, n) for n, k in zip(names, pairs)),
+        validators=tuple(genesis_file.GenesisValidator(n, k.public, n)
+                         for n, k in zip(names, pairs)),
         admins=(admin.public,),
         organisations=tuple(genesis_file.Organisation(n, (s.public,))
                             for n, s in zip(names, stewards)),

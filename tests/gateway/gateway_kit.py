@@ -195,7 +195,7 @@ def governed_network(folder: Path, stewards: dict[str, int], thresholds: dict,
     keys = {org: [new_key() for _ in range(count)] for org, count in stewards.items()}
     genesis = genesis_file.Genesis(
         chain=chain, city="Heerlen", coin_name="Heerlens Heitje", coin_symbol="HHT",
-        validators=(genesis_file.Validator(name, validator.public, list(stewards)[0]),),
+        validators=(genesis_file.GenesisValidator(name, validator.public, list(stewards)[0]),),
         admins=(admin.public,),
         organisations=tuple(genesis_file.Organisation(org, tuple(k.public for k in pairs))
                             for org, pairs in keys.items()),

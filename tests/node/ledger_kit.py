@@ -10,7 +10,7 @@ from consensus.api import CommittedBatch
 from consensus.digest import batch_digest, commit_bytes
 from node.envelope import sign_tx
 from node.executor import Executor
-from node.genesis import Genesis, Organisation, Validator
+from node.genesis import Genesis, GenesisValidator, Organisation
 from node.keys import Keypair
 
 CHAIN = "heerlen-test"
@@ -25,7 +25,7 @@ def keypair(name: str) -> Keypair:
 
 
 def make_genesis(admin: Keypair) -> Genesis:
-    validators = tuple(Validator(n, keypair(n).public) for n in VALIDATOR_NAMES)
+    validators = tuple(GenesisValidator(n, keypair(n).public) for n in VALIDATOR_NAMES)
     organisations = tuple(Organisation(n, (keypair("steward-" + n).public,))
                           for n in VALIDATOR_NAMES)
     return Genesis(chain=CHAIN, city="Heerlen", coin_name="Heerlens Heitje",

@@ -23,7 +23,7 @@ from nacl.signing import SigningKey
 from structlog.testing import capture_logs
 
 from node import config as node_config
-from node.transport import Limits, PeerInputError, Transport
+from node.transport import PeerInputError, Transport, TransportLimits
 from ops.network import free_base_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -195,7 +195,7 @@ async def test_transport_log_lines_name_validators_not_numbers():
             got.set_result(peer)
         raise PeerInputError("refused, for the sampled line")
 
-    limits = Limits(backoff_initial_s=0.02, backoff_max_s=0.2)
+    limits = TransportLimits(backoff_initial_s=0.02, backoff_max_s=0.2)
     with capture_logs() as logs:
         transports = [Transport(i, SEEDS[i], validators, GENESIS, on_message, limits,
                                 names=NAMES) for i in range(2)]

@@ -13,8 +13,8 @@ import chaincode
 from chaincode import state as cst
 from ledger_kit import keypair
 from protocol import codec
-from node.genesis import (DEFAULT_POLICIES, Genesis, GenesisError, Organisation, Validator,
-                          from_json, from_map, load)
+from node.genesis import (DEFAULT_POLICIES, Genesis, GenesisError, GenesisValidator,
+                          Organisation, from_json, from_map, load)
 
 KEYS = [keypair(f"v{i}").public for i in range(8)]
 STEWARDS = [keypair(f"s{i}").public for i in range(8)]
@@ -24,7 +24,7 @@ ADMIN = keypair("admin").public
 def make(**change) -> Genesis:
     fields = dict(chain="heerlen", city="Heerlen", coin_name="Heerlens Heitje",
                   coin_symbol="HHT",
-                  validators=tuple(Validator(f"v{i}", KEYS[i]) for i in range(4)),
+                  validators=tuple(GenesisValidator(f"v{i}", KEYS[i]) for i in range(4)),
                   admins=(ADMIN,),
                   organisations=tuple(Organisation(f"v{i}", (STEWARDS[i],))
                                       for i in range(4)))
@@ -62,7 +62,7 @@ def test_the_default_constitution_is_the_table_for_the_number_of_organisations()
         "thresholds": {"policy.set": 3, "member.citizen": 0, "member.merchant": 0,
                        "member.privileged": 3, "member.recover": 2, "validators.set": 3,
                        "rules.activate": 3, "constitution.set": 4}}
-    one = make(validators=(Validator("v0", KEYS[0]),),
+    one = make(validators=(GenesisValidator("v0", KEYS[0]),),
                organisations=(Organisation("v0", (STEWARDS[0],)),))
     assert one.constitution["thresholds"] == {
         "policy.set": 1, "member.citizen": 0, "member.merchant": 0, "member.privileged": 1,
@@ -71,7 +71,7 @@ def test_the_default_constitution_is_the_table_for_the_number_of_organisations()
 
 def test_a_validator_without_an_organisation_belongs_to_the_one_named_as_it():
     assert [v.organisation for v in make().validators] == ["v0", "v1", "v2", "v3"]
-    shared = make(validators=tuple(Validator(f"w{i}", KEYS[i], "v1") for i in range(4)))
+    shared = make(validators=tuple(GenesisValidator(f"w{i}", KEYS[i], "v1") for i in range(4)))
     assert {v.organisation for v in shared.validators} == {"v1"}
 
 
@@ -124,8 +124,8 @@ def test_the_state_before_block_1_holds_admins_stewards_constitution_validators_
     {"chain": "heerlen-2"}, {"city": "Maastricht"}, {"coin_name": "Munt"},
     {"coin_symbol": "MNT"}, {"admins": (KEYS[7],)},   # (one rules version runs: 1)
     {"checkpoint_interval": 65}, {"policies": DEFAULT_POLICIES[:-1]},
-    {"validators": tuple(Validator(f"w{i}", KEYS[i], f"v{i}") for i in range(4))},
-    {"validators": tuple(Validator(f"v{i}", KEYS[i], "v0") for i in range(4))},
+    {"validators": tuple(GenesisValidator(f"w{i}", KEYS[i], f"v{i}") for i in range(4))},
+    {"validators": tuple(GenesisValidator(f"v{i}", KEYS[i], "v0") for i in range(4))},
     {"organisations": tuple(Organisation(f"v{i}", (STEWARDS[i],) + (STEWARDS[7],) * (i == 0))
                             for i in range(4))},
     {"organisations": tuple(Organisation(f"v{i}", (STEWARDS[i + 1],)) for i in range(4))},
@@ -188,11 +188,11 @@ def test_any_valid_genesis_survives_its_json_form(chain, admins, interval):
     ({"city": ""}, "city"),
     ({"coin_symbol": "x" * 13}, "coin symbol"),
     ({"validators": ()}, "at least one validator"),
-    ({"validators": tuple(Validator(f"v{i}", KEYS[i]) for i in range(3))}, "at least 4"),
-    ({"validators": tuple(Validator("same", KEYS[i]) for i in range(4))}, "names repeat"),
-    ({"validators": tuple(Validator(f"v{i}", KEYS[0]) for i in range(4))}, "keys repeat"),
-    ({"validators": (Validator("bad name!", KEYS[0]),)}, "name"),
-    ({"validators": (Validator("v", b"short"),)}, "32-byte key"),
+    ({"validators": tuple(GenesisValidator(f"v{i}", KEYS[i]) for i in range(3))}, "at least 4"),
+    ({"validators": tuple(GenesisValidator("same", KEYS[i]) for i in range(4))}, "names repeat"),
+    ({"validators": tuple(GenesisValidator(f"v{i}", KEYS[0]) for i in range(4))}, "keys repeat"),
+    ({"validators": (GenesisValidator("bad name!", KEYS[0]),)}, "name"),
+    ({"validators": (GenesisValidator("v", b"short"),)}, "32-byte key"),
     ({"admins": ()}, "at least one admin"),
     ({"admins": (KEYS[0], KEYS[0])}, "admin keys repeat"),
     ({"rules_version": 0}, "rules version"),
@@ -207,9 +207,9 @@ def test_any_valid_genesis_survives_its_json_form(chain, admins, interval):
     ({"policies": (dict(DEFAULT_POLICIES[0], year=1999),)}, "year must be"),
     ({"policies": (dict(DEFAULT_POLICIES[0], bonus=1),)}, "a policy has"),
     ({"organisations": ()}, "at least one organisation"),
-    ({"validators": tuple(Validator(f"v{i}", KEYS[i], "nobody") for i in range(4))},
+    ({"validators": tuple(GenesisValidator(f"v{i}", KEYS[i], "nobody") for i in range(4))},
      "organisation 'nobody' is not in organisations"),
-    ({"validators": tuple(Validator(f"w{i}", KEYS[i]) for i in range(4))},
+    ({"validators": tuple(GenesisValidator(f"w{i}", KEYS[i]) for i in range(4))},
      "organisation 'w0' is not in organisations"),
     ({"organisations": tuple(Organisation(f"v{i}", (STEWARDS[0],)) for i in range(4))},
      "steward key appears twice"),
@@ -277,5 +277,5 @@ def test_a_bad_genesis_file_is_refused_with_a_clear_error(text, message):
 
 def test_validator_addresses_are_not_part_of_genesis():
     names = {f.name for f in dataclasses.fields(Genesis)} | {f.name for f in
-                                                            dataclasses.fields(Validator)}
+                                                            dataclasses.fields(GenesisValidator)}
     assert not names & {"address", "host", "port", "peer", "gateway"}

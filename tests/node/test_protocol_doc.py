@@ -5,7 +5,7 @@ import hashlib
 from pathlib import Path
 
 from consensus.digest import batch_digest, commit_bytes
-from node.genesis import Genesis, Organisation, Validator
+from node.genesis import Genesis, GenesisValidator, Organisation
 from node.keys import Keypair
 from protocol import codec
 from protocol.envelope import make_body, seal, tx_id_of
@@ -42,7 +42,7 @@ def test_the_documented_vectors_are_what_the_code_computes():
     assert vector("token message") == token_message("heerlen", ms_text).hex()
     assert signature == pair.sign(token_message("heerlen", ms_text))
     genesis = Genesis("heerlen", "Heerlen", "Heerlens Heitje", "HHT",
-                      (Validator("municipality", pair.public),), (pair.public,),
+                      (GenesisValidator("municipality", pair.public),), (pair.public,),
                       (Organisation("municipality", (steward.public,)),))
     assert vector("genesis hash") == genesis.hash().hex()
     assert vector("domain") == genesis.domain().hex()

@@ -17,7 +17,7 @@ from node import config as node_config, genesis as genesis_file
 from node.envelope import sign_tx
 from node.keys import Keypair, read_key_file
 from node.runtime import Validator
-from node.transport import Limits, Transport
+from node.transport import Transport, TransportLimits
 from ops import network
 
 NAMES = ("municipality", "cbs", "brightlands", "vng")
@@ -156,7 +156,7 @@ async def test_failed_dials_are_logged_by_peer_name_sampled_until_the_link_is_ba
     keys = [bytes(SigningKey(seed).verify_key) for seed in seeds]
     port = _free_port()         # nobody listens there yet: connection refused
     validators = [(keys[0], "127.0.0.1", _free_port()), (keys[1], "127.0.0.1", port)]
-    limits = Limits(backoff_initial_s=0.01, backoff_max_s=0.05, log_interval_s=0.5,
+    limits = TransportLimits(backoff_initial_s=0.01, backoff_max_s=0.05, log_interval_s=0.5,
                     heartbeat_s=0.2, idle_timeout_s=5.0)
     genesis = b"g" * 32
     names = ["municipality", "cbs"]

@@ -20,13 +20,13 @@ from node.frames import HEADER, Opener, Sealer, pack_messages
 from node.handshake import (CHALLENGE_BYTES, Initiator, Responder, Roster, initiate,
                             respond)
 from node.peerlink import Link
-from node.transport import Limits, PeerInputError, Transport
+from node.transport import PeerInputError, Transport, TransportLimits
 
 GENESIS = hashlib.sha256(b"genesis of the transport tests").digest()
 SEEDS = [hashlib.sha256(b"transport validator %d" % i).digest() for i in range(4)]
 KEYS = tuple(bytes(SigningKey(seed).verify_key) for seed in SEEDS)
 ROSTER = Roster(GENESIS, KEYS)
-FAST = Limits(handshake_timeout_s=2.0, connect_timeout_s=2.0, backoff_initial_s=0.02,
+FAST = TransportLimits(handshake_timeout_s=2.0, connect_timeout_s=2.0, backoff_initial_s=0.02,
               backoff_max_s=0.2, heartbeat_s=0.2, idle_timeout_s=5.0)
 WAIT_S = 10.0
 POISON = b"a message the receiver chokes on"
@@ -46,7 +46,7 @@ class Net:
     """Four validators' addresses and, for those started, their transports and what each
     received. `changed` fires on every delivery and every link going up or down."""
 
-    def __init__(self, limits: Limits = FAST):
+    def __init__(self, limits: TransportLimits = FAST):
         self.limits = limits
         self.socks = [listener() for _ in KEYS]
         self.ports = [sock.getsockname()[1] for sock in self.socks]
@@ -273,7 +273,7 @@ async def test_a_peer_that_stops_and_restarts_is_linked_again(net):
 
 
 async def test_a_dead_peers_queue_stays_within_its_bound_while_others_receive():
-    limits = Limits(max_queue_bytes=64 * 1024, max_queue_messages=100,
+    limits = TransportLimits(max_queue_bytes=64 * 1024, max_queue_messages=100,
                     backoff_initial_s=0.02, backoff_max_s=0.2, heartbeat_s=0.2,
                     idle_timeout_s=5.0)
     net = Net(limits)
@@ -297,7 +297,7 @@ async def test_a_dead_peers_queue_stays_within_its_bound_while_others_receive():
 
 
 async def test_a_frozen_peer_costs_bounded_memory_and_does_not_stall_the_others():
-    limits = Limits(max_queue_bytes=256 * 1024, max_queue_messages=1000,
+    limits = TransportLimits(max_queue_bytes=256 * 1024, max_queue_messages=1000,
                     write_buffer_bytes=64 * 1024, max_frame_bytes=128 * 1024,
                     backoff_initial_s=0.02, backoff_max_s=0.2, heartbeat_s=0.2,
                     idle_timeout_s=30.0)
@@ -336,7 +336,7 @@ async def test_a_frozen_peer_costs_bounded_memory_and_does_not_stall_the_others(
 
 
 async def test_a_silent_link_is_dropped_while_heartbeats_keep_the_others_up():
-    limits = Limits(heartbeat_s=0.1, idle_timeout_s=1.0, backoff_initial_s=0.02,
+    limits = TransportLimits(heartbeat_s=0.1, idle_timeout_s=1.0, backoff_initial_s=0.02,
                     backoff_max_s=0.2)
     net = Net(limits)
     try:
@@ -354,7 +354,7 @@ async def test_a_silent_link_is_dropped_while_heartbeats_keep_the_others_up():
 
 
 async def test_a_handshake_that_stalls_is_cut_off_by_its_timeout():
-    net = Net(Limits(handshake_timeout_s=0.3, backoff_initial_s=0.02, backoff_max_s=0.2))
+    net = Net(TransportLimits(handshake_timeout_s=0.3, backoff_initial_s=0.02, backoff_max_s=0.2))
     try:
         await net.start(3)
         reader, writer = await asyncio.open_connection("127.0.0.1", net.ports[3])

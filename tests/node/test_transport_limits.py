@@ -26,7 +26,7 @@ from node.frames import Sealer, pack_messages
 from node.handshake import (CHALLENGE_BYTES, HELLO_BYTES, Initiator, Roster, initiate)
 from node.ratelimit import LOG_KINDS, SampledLog
 from node.slots import handshake_slots, source_ip
-from node.transport import Limits, Transport
+from node.transport import Transport, TransportLimits
 from ops.network import free_base_port
 
 GENESIS = hashlib.sha256(b"genesis of the peer port tests").digest()
@@ -73,7 +73,7 @@ def listener() -> socket.socket:
 class Net:
     """Four validators' addresses on 127.0.0.1; those started are real transports."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: TransportLimits):
         self.limits = limits
         self.socks = [listener() for _ in KEYS]
         self.ports = [sock.getsockname()[1] for sock in self.socks]
@@ -146,7 +146,7 @@ async def test_idle_connections_from_a_validators_own_address_cannot_keep_it_out
     validators' own address open idle connections and re-open each as soon as it is
     dropped, twice as many as the port holds. The port stays within its bound and the
     validator that dials in links all the same."""
-    limits = Limits(max_handshakes=8, reserved_handshakes=2, hello_timeout_s=30.0,
+    limits = TransportLimits(max_handshakes=8, reserved_handshakes=2, hello_timeout_s=30.0,
                     handshake_timeout_s=30.0, **QUICK)
     net = Net(limits)
     stop = asyncio.Event()
@@ -198,7 +198,7 @@ async def test_idle_connections_from_a_validators_own_address_cannot_keep_it_out
 
 
 async def test_outsiders_are_limited_per_address_and_never_take_the_reserved_slots(logs):
-    limits = Limits(max_handshakes=8, reserved_handshakes=3, max_handshakes_per_ip=2,
+    limits = TransportLimits(max_handshakes=8, reserved_handshakes=3, max_handshakes_per_ip=2,
                     hello_timeout_s=30.0, handshake_timeout_s=30.0, **QUICK)
     net = Net(limits)
     try:
@@ -235,7 +235,7 @@ async def test_outsiders_are_limited_per_address_and_never_take_the_reserved_slo
 
 
 async def test_a_connection_without_a_hello_or_a_proof_is_closed_by_its_deadline(logs):
-    limits = Limits(hello_timeout_s=0.2, handshake_timeout_s=0.6, **QUICK)
+    limits = TransportLimits(hello_timeout_s=0.2, handshake_timeout_s=0.6, **QUICK)
     net = Net(limits)
     try:
         target = await net.start(3)
@@ -264,7 +264,7 @@ async def test_hellos_claiming_a_validator_from_elsewhere_are_rate_limited(logs)
     the node an X25519 key and a signature check; beyond the per-address and the global
     rates it is refused before either. From validator 0's own address it is not
     limited: that is how a restarted validator always gets its answer."""
-    limits = Limits(ip_handshake_rate=0.001, ip_handshake_burst=3,
+    limits = TransportLimits(ip_handshake_rate=0.001, ip_handshake_burst=3,
                     outsider_handshake_rate=0.001, outsider_handshake_burst=5, **QUICK)
     net = Net(limits)
 
@@ -299,7 +299,7 @@ async def test_nobody_gets_a_signature_without_a_proof_and_a_restart_still_links
     validator's public key as fast as they can, with proofs that do not verify. Not one
     of them is answered with a signature, and meanwhile validator 1 stops, comes back
     and links again."""
-    net = Net(Limits(**QUICK))
+    net = Net(TransportLimits(**QUICK))
     stop = asyncio.Event()
     answered = []
 
@@ -337,7 +337,7 @@ async def test_nobody_gets_a_signature_without_a_proof_and_a_restart_still_links
 async def test_signed_replies_to_one_validator_are_rate_limited(logs):
     """A validator gone bad (it holds its key) that reconnects in a loop makes the node
     sign for it only within its own rate."""
-    net = Net(Limits(peer_handshake_rate=0.001, peer_handshake_burst=3, **QUICK))
+    net = Net(TransportLimits(peer_handshake_rate=0.001, peer_handshake_burst=3, **QUICK))
     try:
         target = await net.start(3)
         for _ in range(3):
@@ -360,7 +360,7 @@ async def test_signed_replies_to_one_validator_are_rate_limited(logs):
 
 
 async def test_refusals_are_logged_per_kind_and_interval_not_per_attempt(logs):
-    net = Net(Limits(log_interval_s=60.0, **QUICK))
+    net = Net(TransportLimits(log_interval_s=60.0, **QUICK))
     try:
         target = await net.start(3)
         for k in range(250):
@@ -395,7 +395,7 @@ async def test_refusals_are_logged_per_kind_and_interval_not_per_attempt(logs):
 
 
 async def test_a_new_interval_starts_a_new_sample_and_summary(logs):
-    net = Net(Limits(log_interval_s=1.0, **QUICK))
+    net = Net(TransportLimits(log_interval_s=1.0, **QUICK))
     try:
         await net.start(3)
         for _ in range(2):
@@ -431,7 +431,7 @@ async def test_out_of_descriptors_pauses_accepting_without_a_line_per_attempt(lo
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     sock.failures = 6
-    net = Net(Limits(accept_backoff_s=0.01, **QUICK))
+    net = Net(TransportLimits(accept_backoff_s=0.01, **QUICK))
     net.socks[3].close()
     net.ports[3] = sock.getsockname()[1]
     net.validators[3] = (KEYS[3], "127.0.0.1", net.ports[3])
@@ -458,7 +458,7 @@ async def test_out_of_descriptors_pauses_accepting_without_a_line_per_attempt(lo
 
 
 def test_the_unauthenticated_connections_stay_well_under_the_descriptor_limit():
-    limits = Limits()
+    limits = TransportLimits()
     assert handshake_slots(limits, None, me=3) == (64, 16)
     assert handshake_slots(limits, 65_536, me=3) == (64, 16)
     assert handshake_slots(limits, 256, me=3) == (32, 16)  # an eighth of the descriptors
@@ -470,7 +470,7 @@ async def test_a_flood_of_half_open_connections_is_bounded_and_validators_link(l
     """Problem 4 of the hardening issue, the peer port's side: a thousand connections
     that never send a byte, from the validators' address and from outsiders. The node
     holds at most its cap of them (a fraction of its descriptors), and its peers link."""
-    limits = Limits(max_handshakes=16, reserved_handshakes=4, hello_timeout_s=30.0,
+    limits = TransportLimits(max_handshakes=16, reserved_handshakes=4, hello_timeout_s=30.0,
                     handshake_timeout_s=30.0, **QUICK)
     net = Net(limits)
     held = []
