@@ -3,6 +3,8 @@ a backup may accept, when a slot is prepared and when it is committed. The repli
 (consensus/replica.py) applies them and does the signing, persisting and sending."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from consensus.api import Inspect, Request
 from consensus.batches import checked_requests
 from consensus.config import Config
@@ -66,6 +68,31 @@ def acceptable_size(config: Config, pp: PrePrepare) -> bool:
     """Not empty and within the batch limits (what acceptable_header checks besides time)."""
     return (1 <= len(pp.payloads) <= config.batch_max_count
             and sum(len(p) for p in pp.payloads) <= config.batch_max_bytes)
+
+
+def forward_runs(config: Config, payloads: Sequence[bytes]) -> list[tuple[bytes, ...]]:
+    """`payloads` cut, in order, into runs a Forward may carry: at most batch_max_count
+    envelopes and batch_max_bytes bytes each, the same bounds as a batch, so a forward
+    fits in a frame whenever a full batch's pre-prepare does (node/config.py checks
+    that). One envelope longer than batch_max_bytes travels alone (node/config.py
+    refuses a batch_max_bytes below the largest envelope)."""
+    runs: list[tuple[bytes, ...]] = []
+    start, size = 0, 0
+    for i, payload in enumerate(payloads):
+        if i > start and (i - start == config.batch_max_count
+                          or size + len(payload) > config.batch_max_bytes):
+            runs.append(tuple(payloads[start:i]))
+            start, size = i, 0
+        size += len(payload)
+    if start < len(payloads):
+        runs.append(tuple(payloads[start:]))
+    return runs
+
+
+def acceptable_forward(config: Config, payloads: Sequence[bytes]) -> bool:
+    """Within the bounds forward_runs keeps to."""
+    return (1 <= len(payloads) <= config.batch_max_count
+            and (len(payloads) == 1 or sum(len(p) for p in payloads) <= config.batch_max_bytes))
 
 
 def prepared_certificate(config: Config, slot: Slot, view: int) -> PreparedProof | None:

@@ -150,9 +150,8 @@ class Replica(ViewSteps):
         accepted = [self.requests.add(r, self.ticks) for r in requests]
         fresh = tuple(r.payload for r, ok in zip(requests, accepted) if ok)
         if fresh and not (self.active and self.is_primary):
-            step = self.config.batch_max_count
-            for i in range(0, len(fresh), step):
-                self._send(None, Forward(fresh[i:i + step]))
+            for run in ordering.forward_runs(self.config, fresh):
+                self._send(None, Forward(run))
         self._propose()
         self._check_invariants()
         return accepted
@@ -255,7 +254,7 @@ class Replica(ViewSteps):
     # ---- requests ----------------------------------------------------------------------
 
     def _on_forward(self, sender: int, message: Forward) -> None:
-        if not 1 <= len(message.payloads) <= self.config.batch_max_count:
+        if not ordering.acceptable_forward(self.config, message.payloads):
             return
         requests = self.inspect(message.payloads)
         if requests is None:
@@ -338,8 +337,8 @@ class Replica(ViewSteps):
         if self.ticks % every:
             return
         payloads = self.requests.stale_payloads(self.ticks - every, config.batch_max_count)
-        if payloads:
-            self._send(None, Forward(tuple(payloads)))
+        for run in ordering.forward_runs(config, payloads)[:1]:    # a batch at a time
+            self._send(None, Forward(run))
 
     def _vote(self, height: int, digest: bytes) -> None:
         assert self.votes.get(height, (self.view, digest)) == (self.view, digest) or \
