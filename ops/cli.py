@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stadsmunt", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from ops import (audit_cmd, backup_cmd, bench, client_cmd, demo, export_cmd, genesis_cmd,
+    from bench import network as bench
+    from ops import (audit_cmd, backup_cmd, client_cmd, demo, export_cmd, genesis_cmd,
                      gov_cmd, keys_cmd, network, node_cmd)
     for module in (demo, keys_cmd, genesis_cmd, network, node_cmd, client_cmd, gov_cmd,
                    audit_cmd, export_cmd, backup_cmd, bench):

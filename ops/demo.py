@@ -23,7 +23,7 @@ from pathlib import Path
 from client import Client, ClientError
 from node.keys import read_key_file
 from ops import network as net
-from ops.network import free_base_port, wait_ready  # noqa: F401  (bench: from here)
+from ops.network import free_base_port, wait_ready
 from ops.client_rows import euros
 from ops.demo_story import TOTAL, StoryFailed, play
 from ops.errors import CheckFailed

@@ -6,7 +6,7 @@ results root, block hash) and the LMDB write transaction with sync on. Not measu
 signing the transactions and the commit certificate (the clients' and the consensus'
 work), and the setup blocks that give the citizens coins to spend.
 
-    python ops/bench_executor.py [--txs 20000] [--batch 1000] [--rounds 3] [--json]
+    python -m bench.executor_blocks [--txs 20000] [--batch 1000] [--rounds 3] [--json]
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from node.envelope import Door, sign_tx
 from node.executor import Executor, open_ledger
 from node.genesis import Genesis, GenesisValidator, Organisation
 from node.keys import Keypair
-from ops.bench_proc import best_verify_rate as verify_rate
+from bench.proc import best_verify_rate as verify_rate
 
 CHAIN = "bench"
 T0 = 1_740_000_000_000      # 2025-02-19
@@ -54,7 +54,8 @@ class Chain:
         assert len(requests) == len(envelopes), "a bench transaction failed the door"
         self.height += 1
         self.time_ms += 1_000
-        digest = batch_digest(CHAIN, self.height, self.time_ms, [r.digest for r in requests])
+        digest = batch_digest(self.executor.domain, self.height, self.time_ms,
+                              [r.digest for r in requests])
         self.executor.execute(CommittedBatch(self.height, 0, self.time_ms, digest,
                                              tuple(requests), ()))
 

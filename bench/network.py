@@ -2,7 +2,7 @@
 
 It starts N validators in a temporary folder, funds citizens through approved claims,
 pre-signs one-cent coin.spend envelopes (signing is not measured), and runs two phases
-from a separate load process (ops/bench_load.py) through every gateway:
+from a separate load process (bench/load.py) through every gateway:
 1. burst: everything at once in batches of 1,000: committed transactions per second,
    CPU time per transaction (all validator processes, from /proc), resident memory;
 2. rate: a fixed offered rate: commit latency from submission to the event on the
@@ -27,12 +27,13 @@ from pathlib import Path
 import aiohttp
 import msgpack
 
+from bench import proc
+from bench.funding import SetupFailed, citizens_for, fund, presign
 from client import Client
 from node.keys import read_key_file
-from ops import bench_proc as proc, network as net
-from ops.bench_setup import SetupFailed, citizens_for, fund, presign
-from ops.network import wait_ready
+import ops.network as net
 from ops.errors import CheckFailed, UsageError
+from ops.network import wait_ready
 
 BURST_GUESS_TPS = 4_000     # spends signed per second of a timed burst (the most we
                             # expect; a burst that runs out early just ends early)
@@ -88,7 +89,7 @@ async def _quiet(clients: list[Client], timeout_s: float = 120.0) -> int:
 
 async def _loader(spec_path: Path):
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ops.bench_load", str(spec_path),
+        sys.executable, "-m", "bench.load", str(spec_path),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         limit=1 << 28)      # the rate phase answers with every latency on one line
     line = await process.stdout.readline()
@@ -236,7 +237,7 @@ def report(result: dict) -> dict:
     # memory after warm-up: resident size of each validator at a quarter of the burst
     # and at its end; flat means the second is not much above the first. The heap
     # (RssAnon) is given at every tenth of the committed transactions as well: the
-    # resident size also counts LMDB's mapped file pages (bench_proc.resident_bytes)
+    # resident size also counts LMDB's mapped file pages (proc.resident_bytes)
     quarter = samples[len(samples) // 4] if samples else None
     tenths = []
     for tenth in range(1, 10):

@@ -1,7 +1,7 @@
 """The load generator of `stadsmunt bench`, in a process of its own so that building and
 posting requests does not take turns with a validator's event loop.
 
-`python -m ops.bench_load SPEC` reads a JSON spec, prepares its envelopes before it
+`python -m bench.load SPEC` reads a JSON spec, prepares its envelopes before it
 prints `ready`, waits for `go` on stdin (the bench reads the validators' CPU clocks in
 between), runs one phase and prints one JSON line with what it saw:
 

@@ -1,6 +1,6 @@
 """How fast one validator link carries messages on loopback: frames and MB per second.
 
-    .venv/bin/python ops/bench_transport.py [--seconds S] [--sizes 100,1024,65536]
+    .venv/bin/python -m bench.transport_link [--seconds S] [--sizes 100,1024,65536]
 
 Two validators run in two processes (sender and receiver each get a core, as on two
 machines); the sender keeps its queue for the receiver half full, so nothing is dropped

@@ -1,6 +1,6 @@
 """Measure the chaincode alone on the hot kind: blocks of coin.spend, state root included.
 
-    python ops/bench_chaincode.py [--blocks N] [--block-size N] [--citizens N]
+    python -m bench.chaincode_blocks [--blocks N] [--block-size N] [--citizens N]
 
 Builds a state with citizens who earned coins through approved tasks and merchants, then
 times execute_block over blocks of spends (execution, net writes and the state root; not

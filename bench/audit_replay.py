@@ -7,7 +7,7 @@ then spend them in blocks of 1,000 coin.spend transactions, each block certified
 store. The audit is then timed from opening the folder to its summary: every envelope
 signature, every certificate signature, re-execution and every comparison included.
 
-    python ops/bench_audit.py [--txs 200000] [--batch 1000] [--jobs N] [--log DIR] [--json]
+    python -m bench.audit_replay [--txs 200000] [--batch 1000] [--jobs N] [--log DIR] [--json]
 
 Besides wall-clock figures it reports CPU time: the audit's CPU-seconds per transaction
 (main process and pool together) beside the CPU-seconds of one bare verify. On a machine
@@ -35,7 +35,7 @@ from node.envelope import Door, sign_tx
 from node.executor import open_ledger
 from node.genesis import GENESIS_TAG, Genesis, GenesisValidator, Organisation
 from node.keys import Keypair, verify
-from ops.bench_proc import best_verify_rate as verify_rate
+from bench.proc import best_verify_rate as verify_rate
 
 CHAIN = "bench-audit"
 T0 = 1_740_000_000_000      # 2025-02-19
@@ -78,13 +78,13 @@ def build(path: str, txs: int, batch: int, jobs: int) -> Genesis:
         time_ms += 1_000
         requests = executor.door.inspect(envelopes)
         assert requests is not None
-        digest = batch_digest(CHAIN, height, time_ms, [r.digest for r in requests])
-        message = commit_bytes(CHAIN, 0, height, digest)
+        digest = batch_digest(executor.domain, height, time_ms, [r.digest for r in requests])
+        message = commit_bytes(executor.domain, 0, height, digest)
         certificate = tuple((i, key(VALIDATORS[i]).sign(message)) for i in range(3))
         block_hash = executor.execute(CommittedBatch(height, 0, time_ms, digest,
                                                      tuple(requests), certificate))
         if height % genesis.checkpoint_interval == 0:
-            message = checkpoint_bytes(CHAIN, height, block_hash)
+            message = checkpoint_bytes(executor.domain, height, block_hash)
             executor.keep_checkpoint(StableCheckpoint(
                 height, block_hash, tuple((i, key(VALIDATORS[i]).sign(message))
                                           for i in range(1, 4))))
