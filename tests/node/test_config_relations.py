@@ -168,6 +168,19 @@ def test_a_full_batch_pre_prepare_fits_the_send_queue(tmp_path):
              "[limits] send_queue_bytes", "batch_max_bytes", "batch_max_count")
 
 
+def _refused_with_the_roster(tmp_path, loaded, setting: str) -> str:
+    """A relation that needs the number of validators: refused once the roster is known
+    (check_roster, naming the file) and by consensus_config; the message."""
+    with pytest.raises(node_config.ConfigError) as error:
+        node_config.check_roster(loaded, list(NAMES))
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / node_config.CONFIG_NAME}: {setting}"), message
+    with pytest.raises(node_config.ConfigError) as error:
+        node_config.consensus_config(_genesis(), loaded.limits, loaded.timing)
+    assert str(error.value).startswith(setting), str(error.value)
+    return message
+
+
 def test_a_catch_up_answer_of_one_full_block_fits_a_frame(tmp_path):
     """A frame that holds the full pre-prepare but not the block record (which carries a
     little more) is refused at load; one that holds the record but not the certificate
@@ -180,14 +193,8 @@ def test_a_catch_up_answer_of_one_full_block_fits_a_frame(tmp_path):
              "batch_max_count")
     unsigned = node_config.block_answer_bytes(limits, 0) + node_config.FRAME_HEADROOM_BYTES
     loaded = node_config.load(_folder(tmp_path, **{"limits.max_frame_bytes": unsigned}))
-    with pytest.raises(node_config.ConfigError) as error:
-        node_config.check_roster(loaded, list(NAMES))
-    message = str(error.value)
-    assert message.startswith(f"{tmp_path / node_config.CONFIG_NAME}: [limits] "
-                              f"max_frame_bytes"), message
+    message = _refused_with_the_roster(tmp_path, loaded, "[limits] max_frame_bytes")
     assert "4 validators' signatures" in message
-    with pytest.raises(node_config.ConfigError, match=r"^\[limits\] max_frame_bytes"):
-        node_config.consensus_config(_genesis(), loaded.limits, loaded.timing)
 
 
 def test_a_full_block_fits_what_the_store_reads_back(tmp_path):
@@ -202,14 +209,8 @@ def test_batch_wait_ticks_less_than_request_timeout_ticks_with_backups(tmp_path)
     """Checked once the genesis says there are backups (check_roster, consensus_config);
     a single validator has nobody to suspect it."""
     loaded = node_config.load(_folder(tmp_path, **{"timing.batch_wait_ticks": 120}))
-    with pytest.raises(node_config.ConfigError) as error:
-        node_config.check_roster(loaded, list(NAMES))
-    message = str(error.value)
-    assert message.startswith(f"{tmp_path / node_config.CONFIG_NAME}: [timing] "
-                              f"batch_wait_ticks"), message
+    message = _refused_with_the_roster(tmp_path, loaded, "[timing] batch_wait_ticks")
     assert "request_timeout_ticks" in message
-    with pytest.raises(node_config.ConfigError, match=r"^\[timing\] batch_wait_ticks"):
-        node_config.consensus_config(_genesis(), loaded.limits, loaded.timing)
     node_config.consensus_config(_genesis(1), loaded.limits, loaded.timing)
     again = node_config.load(_folder(tmp_path, **{"timing.batch_wait_ticks": 119}))
     node_config.check_roster(again, list(NAMES))
