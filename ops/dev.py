@@ -8,6 +8,12 @@
 Commands run in your folder, so relative paths are yours. This process becomes the
 command (exec), so Ctrl-C, SIGTERM and the exit status are the command's own.
 
+The whole suite (`test` from the top of the checkout, naming no test, marker or worker
+count) runs as two pytest runs, one after the other: the tests that start no process,
+spread over the cores by pytest-xdist, then those marked `processes` (tests/conftest.py),
+one at a time and alone, as their timing checks need. The exit status is the worse of
+the two; Ctrl-C and SIGTERM stop the run in progress and skip what is left.
+
 On first use, and again whenever setup.cfg changes, it makes a virtual environment in
 `.venv/` at the top of the checkout and installs the project into it; `test` also
 installs the test extra there. Standard library only: this file must run before
@@ -61,6 +67,64 @@ def ensure_venv(test: bool = False) -> Path:
     return _python()
 
 
+def _phases(args: list[str]) -> list[list[str]] | None:
+    """The pytest arguments of the whole suite's two runs, or None for one run of `args`
+    as given: a test named (a path), a marker or a worker count chosen, a debugger asked
+    for, not from the top of the checkout, or a single core."""
+    if Path.cwd().resolve() != ROOT or _cores() < 2:
+        return None
+    for arg in args:
+        if not arg.startswith("-"):
+            if Path(arg.partition("::")[0]).exists():
+                return None
+        elif arg.startswith(("-m", "-n", "--numprocesses", "--dist", "--pdb", "--trace",
+                             "--collect-only", "--co", "--setup-plan")) or "xdist" in arg:
+            return None
+    return [[*args, "-n", str(_cores()), "-m", "not processes"], [*args, "-m", "processes"]]
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _run_phases(python: Path, phases: list[list[str]], env: dict) -> int:
+    """Runs pytest once per phase, as a child (two runs cannot both be exec'd): Ctrl-C
+    in a terminal reaches it directly, SIGTERM to this process is passed on to it; either
+    ends the run there. A failed test does not: the exit status is the worse run's."""
+    stopped: list[int] = []
+    child: subprocess.Popen | None = None
+
+    def terminate(signum, _frame):
+        stopped.append(signum)
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+    # a handler of our own (not SIG_IGN, which the child would inherit): the terminal
+    # sends Ctrl-C to pytest itself
+    signal.signal(signal.SIGINT, lambda _signum, _frame: None)
+    signal.signal(signal.SIGTERM, terminate)
+    codes = []
+    for args in phases:
+        sys.stdout.flush()
+        child = subprocess.Popen([str(python), "-m", "pytest", *args], env=env)
+        code = child.wait()
+        if code < 0:                                # killed by a signal
+            return 128 - code
+        if stopped:
+            return 128 + stopped[0]
+        if code not in (0, 1, 5):                   # interrupted, internal or usage error
+            return code
+        codes.append(code)
+        if code == 1 and any(a in ("-x", "--exitfirst") or a.startswith("--maxfail")
+                             for a in args):
+            break
+    if 1 in codes:
+        return 1
+    return 0 if 0 in codes else 5                   # 5: no test ran at all
+
+
 def main(argv: list[str]) -> int:
     test = argv[:1] == ["test"]
     try:
@@ -71,7 +135,17 @@ def main(argv: list[str]) -> int:
     if test:
         # the tests import `tests.…` from the top of the checkout, wherever pytest runs
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), env.get("PYTHONPATH"))))
+        # a test run starts hundreds of Python processes (validators, their gateways, the
+        # CLI); with PYTHONDONTWRITEBYTECODE each would compile the project's sources
+        # anew, a third of a validator's start. Their bytecode is kept in the venv instead,
+        # still out of the checkout.
+        if env.get("PYTHONDONTWRITEBYTECODE") and not env.get("PYTHONPYCACHEPREFIX"):
+            del env["PYTHONDONTWRITEBYTECODE"]
+            env["PYTHONPYCACHEPREFIX"] = str(VENV / "pycache")
         command = [str(python), "-m", "pytest", *argv[1:]]
+        phases = _phases(argv[1:])
+        if phases is not None:
+            return _run_phases(python, phases, env)
     else:
         # the venv's editable install imports the project from any folder
         command = [str(python), "-m", "ops.cli", *argv]

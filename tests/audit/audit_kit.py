@@ -3,7 +3,9 @@ validators, and exports to tamper with."""
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import replace
+from pathlib import Path
 
 from consensus.api import StableCheckpoint
 from consensus.digest import checkpoint_bytes, commit_bytes
@@ -105,3 +107,18 @@ def audit_bytes(data: bytes, path, **kwargs):
         return audit([source], jobs=1, **kwargs)
     finally:
         source.close()
+
+
+def flips_that_pass(data: bytes, positions, folder) -> list[int]:
+    """Those of `positions` whose byte of `data`, flipped, leaves an export file that
+    passes the audit. Each copy is audited as a file of this process's own in `folder`,
+    so that processes can share a matrix of flips."""
+    path = Path(folder) / f"flipped-{os.getpid()}.export"
+    passed = []
+    for position in positions:
+        changed = bytearray(data)
+        changed[position] ^= 0xFF
+        outcome = audit_bytes(bytes(changed), path)
+        if not isinstance(outcome, Broken) and outcome.failure is None:
+            passed.append(position)
+    return passed

@@ -1,4 +1,5 @@
-"""Networks of real validator processes, always killed at the end of the test."""
+"""Networks of real validator processes, always killed at the end of the test (or, shared,
+of the module)."""
 from __future__ import annotations
 
 import pytest
@@ -25,3 +26,27 @@ async def network(tmp_path):
     finally:
         for net in made:
             await net.close()
+
+
+@pytest.fixture(scope="module")
+def _module_network(tmp_path_factory):
+    net = Network(tmp_path_factory.mktemp("net"), 4)
+    net.start_all()
+    try:
+        yield net
+    finally:
+        net.kill_all()
+
+
+@pytest.fixture
+async def shared_network(_module_network):
+    """One network of four started once for the tests of a module, for tests that stop
+    no validator and change no file: linked again before each test, which checks what
+    happened while it ran (its view changes, its rejections), not since the start.
+    Killed at the end of the module, so it never runs beside another module's tests."""
+    net = _module_network
+    try:
+        await net.wait_ready(net.names)
+        yield net
+    finally:
+        await net.close_session()

@@ -123,11 +123,19 @@ class Network:
         return found
 
     async def close(self) -> None:
+        self.kill_all()
+        await self.close_session()
+
+    def kill_all(self) -> None:
         for process in self._all_started:
             if process.poll() is None:
                 process.kill()  # a SIGSTOPped process dies of SIGKILL too
         for process in self._all_started:
             process.wait(10)
+
+    async def close_session(self) -> None:
+        """Closes the HTTP session, which belongs to the event loop that first used it: a
+        network shared by the tests of a module closes it at the end of each test."""
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -1,6 +1,6 @@
 """Hostile HTTP sent to the primary's gateway never delays consensus.
 
-A four-validator network carries a light steady load (one registration every
+A four-validator network (one for both attacks) carries a light steady load (one registration every
 VICTIM_EVERY_S, each waited for, sent to the backups' gateways in turn). Its latency is
 measured for a while, then again while a separate process posts, to the primary's
 gateway, 8 MiB msgpack bodies of empty arrays and of empty maps and JSON nested 5,000
@@ -24,7 +24,8 @@ from pathlib import Path
 from netharness import Load, Network
 
 VICTIM_EVERY_S = 0.05          # 20 transactions a second
-BASELINE_S, ATTACK_S = 8.0, 10.0
+# each window holds 120 and 160 victims at least: the p99 is each one's second worst
+BASELINE_S, ATTACK_S = 6.0, 8.0
 HOSTILE = Path(__file__).with_name("hostile_client.py")
 
 
@@ -96,7 +97,9 @@ async def view_changes(net: Network, name: str) -> float:
 async def _attack_the_primary(net, mode: tuple[str, ...]) -> dict:
     """Victims' load through the backups, quiet then under attack on the primary's
     gateway; the checks both attacks share. Returns the attacker's answers by status."""
-    primary = (await net.status(net.names[0]))["primary"]
+    status = await net.status(net.names[0])
+    primary, view = status["primary"], status["view"]
+    changes = [await view_changes(net, n) for n in net.names]
     victims = Victims(net, [n for n in net.names if n != primary])
     await victims.run(2.0)                        # warm up: connections, caches
     baseline = await victims.run(BASELINE_S)
@@ -110,20 +113,18 @@ async def _attack_the_primary(net, mode: tuple[str, ...]) -> dict:
     print(f"\nvictims p99 {p99(baseline) * 1000:.0f} ms before, "
           f"{p99(attacked) * 1000:.0f} ms under attack; the attacker's answers {answers}")
     statuses = await net.statuses()
-    assert {s["view"] for s in statuses.values()} == {0}, statuses
+    assert {s["view"] for s in statuses.values()} == {view}, statuses
+    assert [await view_changes(net, n) for n in net.names] == changes
     assert p99(attacked) <= 2 * p99(baseline), (p99(baseline), p99(attacked))
     log = (net.root / f"{primary}.log").read_text(errors="replace")
     assert "Traceback" not in log, log[-3000:]
     return answers
 
 
-async def test_hostile_bodies_to_the_primary_never_delay_consensus(network):
-    net = await network(4)
-    answers = await _attack_the_primary(net, ())
-    assert [await view_changes(net, n) for n in net.names] == [0] * 4
+async def test_hostile_bodies_to_the_primary_never_delay_consensus(shared_network):
+    answers = await _attack_the_primary(shared_network, ())
     assert set(answers) == {"400"} and answers["400"] >= 8, answers
 
 
-async def test_heavy_batches_to_the_primary_never_delay_consensus(network):
-    net = await network(4)
-    await _attack_the_primary(net, ("heavy",))
+async def test_heavy_batches_to_the_primary_never_delay_consensus(shared_network):
+    await _attack_the_primary(shared_network, ("heavy",))
