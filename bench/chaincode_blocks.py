@@ -14,7 +14,7 @@ import time
 
 import chaincode
 from chaincode.api import BlockContext, Tx
-from chaincode.views import InMemoryState
+from chaincode.queries import InMemoryState
 
 T0_MS = 1_748_736_000_000       # 2025-06-01T00:00:00Z
 RULES = 1

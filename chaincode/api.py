@@ -2,7 +2,7 @@
 
 Execution is a pure function of (rules version, state before, block context, ordered
 transactions). The node's LMDB store and the in-memory test state both implement
-`StateReader` (and, for the paged reads of chaincode/views.py, `PagedReader`); the
+`StateReader` (and, for the paged reads of chaincode/queries.py, `PagedReader`); the
 chaincode buffers its own writes and hands back the block's net writes, which the node
 applies in the same LMDB transaction as the block.
 """
@@ -49,8 +49,8 @@ class StateReader(Protocol):
 
 class PagedReader(StateReader, Protocol):
     """A StateReader that also reads a range a page at a time: what the read model's
-    paged views (views.*_page) need, so that a page costs its own size, not the table's.
-    The node's store implements it over LMDB, views.InMemoryState over a dict."""
+    paged reads (queries.*_page) need, so that a page costs its own size, not the table's.
+    The node's store implements it over LMDB, queries.InMemoryState over a dict."""
 
     def scan_after(self, prefix: bytes, after: bytes | None,
                    limit: int) -> list[tuple[bytes, bytes]]:

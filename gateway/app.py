@@ -13,7 +13,7 @@ import time
 
 from aiohttp import web
 
-from chaincode import views
+from chaincode import queries
 from chaincode.periods import periods
 from gateway.appkeys import AGGREGATES, CLOCK_MS, FEED, METRICS, NODE, STREAMS, TOKENS
 from gateway import chainlog, governance, openapi, reads, transactions
@@ -62,11 +62,11 @@ def status_warnings(node, status: dict, now_ms: int) -> list[str]:
         warnings.append(f"validator {name} sent messages no correct validator sends "
                         f"({seen}): see `stadsmunt node evidence`")
     year = periods(now_ms)[0]
-    coming = views.coming_year_unset(node.store, now_ms)
+    coming = queries.coming_year_unset(node.store, now_ms)
     if coming is not None:
         warnings.append(f"there is no cap policy for {coming} yet: decide one before 1 "
                         f"January, or this year's carries over")
-    found = views.policy_for_year(node.store, year)
+    found = queries.policy_for_year(node.store, year)
     if found is None:
         warnings.append(f"there is no cap policy for {year}: nothing can be posted, "
                         "claimed or approved")

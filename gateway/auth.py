@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from chaincode import views
+from chaincode import queries
 from gateway.appkeys import NODE, TOKENS
 from gateway.chainhead import head_time_ms
 from gateway.problems import Problem
@@ -107,7 +107,7 @@ class Tokens:
         key = self.key_of(token)
         if key in self.validators:
             return Reader(key, True)
-        member = views.member(request.app[NODE].store, key)
+        member = queries.member(request.app[NODE].store, key)
         active = bool(member and member["active"])
         return Reader(key, active and member["role"] in READ_EVERYTHING,
                       active and member["role"] == "steward")
@@ -137,7 +137,7 @@ def allow_account(request: web.Request, reader: Reader, account: bytes) -> Reade
     proposal names, judged at the head block's time."""
     if reader.steward and not reader.everything and reader.key != account:
         store = request.app[NODE].store
-        if views.named_in_governance(store, account, head_time_ms(store)):
+        if queries.named_in_governance(store, account, head_time_ms(store)):
             return reader
     return allow(reader, account)
 

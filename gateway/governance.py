@@ -5,7 +5,7 @@ docs/governance.md).
 No token is needed. The keys in the args of a `member.recover` proposal (whose lost key
 moves where) show only to a reader of everything or a steward; to anyone else they are
 null. Statuses are judged at the head block's time, as the chaincode would judge them in
-the next block; the chaincode's views do the reading (chaincode/views.py).
+the next block; the chaincode's queries do the reading (chaincode/queries.py).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import re
 
 from aiohttp import web
 
-from chaincode import views
+from chaincode import queries
 from gateway import auth, params
 from gateway.appkeys import NODE
 from gateway.chainhead import head_time_ms
@@ -29,7 +29,7 @@ _CURSOR = re.compile(r"([0-9]{1,19})\.([0-9a-f]{64})\Z")
 
 async def get_constitution(request: web.Request) -> web.Response:
     query(request)
-    return web.json_response(jsonable(views.constitution(request.app[NODE].store)))
+    return web.json_response(jsonable(queries.constitution(request.app[NODE].store)))
 
 
 def proposal_json(found: dict, reader: auth.Reader | None) -> dict:
@@ -56,7 +56,7 @@ async def get_proposals(request: web.Request) -> web.Response:
     after = _cursor(q.get("cursor"))
     reader = auth.optional(request)
     store = request.app[NODE].store
-    items, last = views.proposals(store, head_time_ms(store), status, after, limit)
+    items, last = queries.proposals(store, head_time_ms(store), status, after, limit)
     return page([proposal_json(p, reader) for p in items],
                 None if last is None else f"{last[0]}.{last[1].hex()}")
 
@@ -68,7 +68,7 @@ async def get_proposal(request: web.Request) -> web.Response:
         raise bad("A proposal id is the id of its gov.propose: 64 lowercase hex characters.")
     reader = auth.optional(request)
     store = request.app[NODE].store
-    found = views.proposal(store, bytes.fromhex(text), head_time_ms(store))
+    found = queries.proposal(store, bytes.fromhex(text), head_time_ms(store))
     if found is None:
         raise Problem(404, "not_found", "There is no proposal with this id.")
     return web.json_response(proposal_json(found, reader))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chaincode import events, views
+from chaincode import events, queries
 from gateway.appkeys import CLOCK_MS, NODE
 from gateway import auth, params
 from protocol.codec import jsonable
@@ -29,7 +29,7 @@ def _path_key(request: web.Request) -> bytes:
 
 
 def account_json(member: dict, earnings: dict | None, recovery: dict | None = None) -> dict:
-    """The account as apps read it; `recovery` is its open recovery (views.recovery)."""
+    """The account as apps read it; `recovery` is its open recovery (queries.recovery)."""
     out = {"key": member["key"].hex(), "role": member["role"], "active": member["active"],
            "balance": member["balance"], "earnings": earnings,
            "frozen": bool(member.get("frozen")),
@@ -48,14 +48,14 @@ async def get_account(request: web.Request) -> web.Response:
     key = _path_key(request)
     auth.require_account(request, key)
     store = request.app[NODE].store
-    member = views.member(store, key)
+    member = queries.member(store, key)
     if member is None:
         raise Problem(404, "not_found", "No account has this key.")
     earnings = None
     if member["role"] == "citizen":
         # "current" is now: what the next claim would be measured against
-        earnings = views.earnings(store, key, _now_ms(request))
-    return web.json_response(account_json(member, earnings, views.recovery(store, key)))
+        earnings = queries.earnings(store, key, _now_ms(request))
+    return web.json_response(account_json(member, earnings, queries.recovery(store, key)))
 
 
 def event_json(logged) -> dict:
@@ -71,7 +71,7 @@ async def get_history(request: web.Request) -> web.Response:
     limit, after = params.limit(q), params.position_cursor(q)
     store = request.app[NODE].store
     found = store.account_events(key, after, limit + 1)
-    if not found and views.member(store, key) is None:
+    if not found and queries.member(store, key) is None:
         raise Problem(404, "not_found", "No account has this key.")
     more = len(found) > limit
     found = found[:limit]
@@ -86,10 +86,10 @@ async def get_statement(request: web.Request) -> web.Response:
         raise bad("year is required: a statement covers one calendar year.")
     year = params.integer(q, "year", None, 2000, 9999)
     store = request.app[NODE].store
-    member = views.member(store, key)
+    member = queries.member(store, key)
     if member is None:
         raise Problem(404, "not_found", "No account has this key.")
-    months = views.statement(store, key, year)
+    months = queries.statement(store, key, year)
     return web.json_response({"key": key.hex(), "role": member["role"], "year": year,
                               "months": months, "total": sum(m["earned"] for m in months)})
 
@@ -146,10 +146,10 @@ async def get_tasks(request: web.Request) -> web.Response:
     def fetch(after, count):
         if area is not None:
             return store.tasks_in_area(area, after or "", count)
-        return views.task_ids_page(store, after, count)
+        return queries.task_ids_page(store, after, count)
 
     def keep(task_id):
-        found = views.task(store, task_id, time_ms, with_claims=reader is not None)
+        found = queries.task(store, task_id, time_ms, with_claims=reader is not None)
         if found is None or (status is not None and found["status"] != status):
             return None
         return task_json(found, reader)
@@ -165,7 +165,7 @@ async def get_task(request: web.Request) -> web.Response:
         raise Problem(404, "not_found", "A task id is 1 to 64 of [A-Za-z0-9._-].")
     reader = auth.optional(request)
     store = request.app[NODE].store
-    found = views.task(store, task_id, head_time_ms(store), with_claims=reader is not None)
+    found = queries.task(store, task_id, head_time_ms(store), with_claims=reader is not None)
     if found is None:
         raise Problem(404, "not_found", f"There is no task {task_id!r}.")
     return web.json_response(task_json(found, reader))
@@ -182,7 +182,7 @@ async def get_merchants(request: web.Request) -> web.Response:
 
     def fetch(after, count):
         records.clear()
-        records.update((m["key"], m) for m in views.members_page(store, after or None, count))
+        records.update((m["key"], m) for m in queries.members_page(store, after or None, count))
         return list(records)
 
     def keep(key):
@@ -209,10 +209,10 @@ async def get_payouts(request: web.Request) -> web.Response:
     cursor = params.key(q.get("cursor"), "cursor")
     store = request.app[NODE].store
     if status is None:
-        records = views.payouts_page(store, cursor, limit + 1)
+        records = queries.payouts_page(store, cursor, limit + 1)
     else:
         logged = store.payouts(status == "paid", cursor or b"", limit + 1)
-        records = [views.payout(store, events.payout_id(e.event)) for e in logged]
+        records = [queries.payout(store, events.payout_id(e.event)) for e in logged]
     more = len(records) > limit
     records = records[:limit]
     return page([payout_json(r) for r in records if r is not None],

@@ -17,7 +17,7 @@ from bisect import bisect_right, insort
 
 from aiohttp import web
 
-from chaincode import events, views
+from chaincode import events, queries
 from chaincode.periods import periods
 from gateway.appkeys import AGGREGATES
 from gateway.chainhead import head_time_ms
@@ -52,7 +52,7 @@ class Aggregates:
                 await asyncio.sleep(0)       # a long catch-up lets others run
 
     def _role(self, key: bytes) -> str | None:
-        member = views.member(self.store, key)
+        member = queries.member(self.store, key)
         return None if member is None else member["role"]
 
     def _block_time(self, height: int) -> int:
@@ -80,13 +80,13 @@ class Aggregates:
         elif kind == "task.posted":
             insort(self.deadlines, event["deadline"])
         elif kind == "task.cancelled":
-            record = views.task_record(self.store, event["task"])
+            record = queries.task_record(self.store, event["task"])
             if record is not None:
                 deadline = record["deadline"]
                 self.deadlines.pop(bisect_right(self.deadlines, deadline) - 1)
                 self.cancelled += 1
         elif kind == "task.approved":
-            record = views.task_record(self.store, event["task"])
+            record = queries.task_record(self.store, event["task"])
             area = record["area"] if record is not None else "unknown"
             month = periods(self._block_time(logged.height))[1]
             cell = self.cells.setdefault((area, month), [set(), 0])
@@ -94,7 +94,7 @@ class Aggregates:
             cell[1] += event["minted"]
 
     def json(self, time_ms: int) -> dict:
-        totals = views.totals(self.store)
+        totals = queries.totals(self.store)
         closed = bisect_right(self.deadlines, time_ms)
         cells = []
         for (area, month), (citizens, cents) in sorted(self.cells.items()):
@@ -106,8 +106,8 @@ class Aggregates:
                 "circulating": totals["circulating"],
                 # genesis admins and stewards have no event: the chaincode's own counts
                 # are exact
-                "members": dict(self.active, admin=views.admin_count(self.store),
-                                steward=views.steward_count(self.store)),
+                "members": dict(self.active, admin=queries.admin_count(self.store),
+                                steward=queries.steward_count(self.store)),
                 "tasks": {"open": len(self.deadlines) - closed, "closed": closed,
                           "cancelled": self.cancelled},
                 "position": self.position, "min_cell": MIN_CELL, "cells": cells}

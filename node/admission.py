@@ -44,7 +44,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from chaincode import views
+from chaincode import queries
 from chaincode.api import Tx
 from node.envelope import OK, Door
 
@@ -189,7 +189,7 @@ class Admission:
 
 
 def member_status(record: dict | None) -> str:
-    """The lookup's answer for a member record as chaincode.views.member gives it, in
+    """The lookup's answer for a member record as chaincode.queries.member gives it, in
     the chaincode's order of checks (unknown_member, revoked, frozen)."""
     if record is None:
         return NOT_MEMBER
@@ -218,7 +218,7 @@ def store_lookup(store) -> Callable[[bytes], str]:
     """The lookup over a node's store: one read of the member record, no transaction
     held after it returns."""
     def lookup(key: bytes) -> str:
-        return member_status(views.member(store, key))
+        return member_status(queries.member(store, key))
     return lookup
 
 

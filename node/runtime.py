@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from chaincode import views as read_model
+from chaincode import queries
 from consensus.api import CommittedBatch, Fetch, StableCheckpoint
 from consensus.driver import Driver
 from consensus.faults import BAD_CATCH_UP, Fault
@@ -176,7 +176,7 @@ class Validator:
 
     def _warn_of_policy(self) -> None:
         """From 1 November, a line a day while the coming year has no cap policy."""
-        coming = read_model.coming_year_unset(self.store, _now_ms())
+        coming = queries.coming_year_unset(self.store, _now_ms())
         if coming is not None:
             log.warning("cap_policy_missing", year=coming,
                         action="the partners must set one (policy.set) before 1 January, "

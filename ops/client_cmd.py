@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from chaincode.args import BANDS, ROLES
-from chaincode.views import natural
+from chaincode.queries import natural
 from client import UNREACHABLE, Client, ClientError
 from node.keys import KeyFileError, Keypair, read_key_file
 from ops import client_rows

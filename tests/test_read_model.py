@@ -2,7 +2,7 @@
 its state encoding (chaincode/state.py) or a private name of a chaincode module (such as
 the result encoding's bytes in chaincode/results.py); what the node's store, the gateway,
 the auditor and ops read of the state, the results and the events goes through
-chaincode/views.py, chaincode/results.py and chaincode/events.py. Checked on the source
+chaincode/queries.py, chaincode/results.py and chaincode/events.py. Checked on the source
 with the ast module, as tests/test_architecture.py checks the packages' arrows."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chaincode import events, results, views
+from chaincode import events, results, queries
 from chaincode.api import Result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,13 +79,13 @@ def test_no_module_outside_chaincode_reads_its_encodings():
     wrong = [f"{path.relative_to(ROOT)}:{where}" for path in outside_sources()
              for where in encoding_uses(path)]
     assert not wrong, ("the chaincode's encodings are its own: read the state through "
-                       "chaincode/views.py, results through chaincode/results.py, events "
+                       "chaincode/queries.py, results through chaincode/results.py, events "
                        "through chaincode/events.py:\n" + "\n".join(wrong))
 
 
 @pytest.mark.parametrize("source,caught", [
     ("from chaincode import state as st\n", True),
-    ("from chaincode import views, state\n", True),
+    ("from chaincode import queries, state\n", True),
     ("from chaincode.state import unpack\n", True),
     ("import chaincode.state\n", True),
     ("import chaincode.state as st\n", True),
@@ -94,7 +94,7 @@ def test_no_module_outside_chaincode_reads_its_encodings():
     ("from chaincode import results\nx = results._OK\n", True),
     ("import chaincode.results as r\nx = r._HEAD\n", True),
     ("import importlib\nst = importlib.import_module('chaincode.state')\n", True),
-    ("from chaincode import results, views\nx = results.is_ok, views.member\n", False),
+    ("from chaincode import results, queries\nx = results.is_ok, queries.member\n", False),
     ("from chaincode.results import compact_result\n", False),
     ("import collections\nx = collections._sys\n", False),
 ])
@@ -220,7 +220,7 @@ def test_the_compact_form_refuses_what_is_not_the_result_of_that_transaction():
         results.compact_result("00" * 32, encoded)
 
 
-# ---- the paged views: pages of a PagedReader walk what the whole views read ----
+# ---- the paged reads: pages of a PagedReader walk what the whole reads read ----
 
 def _state():
     sys.path.insert(0, str(ROOT / "tests" / "chaincode"))
@@ -252,18 +252,18 @@ def _walk(page, step):
 
 
 @pytest.mark.parametrize("step", [1, 2, 3, 1000])
-def test_the_paged_views_walk_what_the_whole_views_read(step):
+def test_the_paged_reads_walk_what_the_whole_reads_read(step):
     state = _state()
-    members = _walk(lambda after, n: views.members_page(
+    members = _walk(lambda after, n: queries.members_page(
         state, None if after is None else after["key"], n), step)
-    assert members == views.members(state)
-    payouts = _walk(lambda after, n: views.payouts_page(
+    assert members == queries.members(state)
+    payouts = _walk(lambda after, n: queries.payouts_page(
         state, None if after is None else bytes.fromhex(after["payout"]), n), step)
-    assert payouts == views.payouts(state) and len(payouts) == 4
-    ids = _walk(lambda after, n: views.task_ids_page(state, after, n), step)
-    assert sorted(ids, key=views.natural) == [t["task"] for t in views.tasks(state, 0)]
+    assert payouts == queries.payouts(state) and len(payouts) == 4
+    ids = _walk(lambda after, n: queries.task_ids_page(state, after, n), step)
+    assert sorted(ids, key=queries.natural) == [t["task"] for t in queries.tasks(state, 0)]
     assert ids == ["b", "zz9", "walk", "task-2", "task-10"]     # the keys' order
-    assert views.task_count(state) == 5
+    assert queries.task_count(state) == 5
 
 
 def test_the_store_pages_the_state_as_the_in_memory_reader_does(tmp_path):

@@ -11,7 +11,7 @@ chaincode's own counters, which they are then compared with):
 """
 from __future__ import annotations
 
-from chaincode import views
+from chaincode import queries
 from chaincode.periods import periods
 
 
@@ -76,27 +76,27 @@ class Invariants:
 
     def finish(self, height: int, state) -> dict:
         """Check the followed totals against the final state; answer the totals."""
-        totals = views.totals(state)
+        totals = queries.totals(state)
         if totals["minted"] != self.minted or totals["redeemed"] != self.redeemed:
             raise InvariantBroken(height, f"the state's totals (minted {totals['minted']}, "
                                           f"redeemed {totals['redeemed']}) differ from the "
                                           f"events (minted {self.minted}, redeemed "
                                           f"{self.redeemed})")
         held, members = 0, {}
-        for record in views.members(state):
+        for record in queries.members(state):
             held += record["balance"]
             if "recovered_to" not in record:
                 members[record["role"]] = members.get(record["role"], 0) + 1
         if held != self.minted - self.redeemed:
             raise InvariantBroken(height, f"members hold {held} cents but minted minus "
                                           f"redeemed is {self.minted - self.redeemed}")
-        recorded = views.earnings_entries(state)
+        recorded = queries.earnings_entries(state)
         followed = {k: v for k, v in self.earned.items() if v}
         if recorded != followed:
             wrong = sorted(set(recorded.items()) ^ set(followed.items()))[0]
             raise InvariantBroken(height, f"the state's earnings of {wrong[0][0].hex()} in "
                                           f"{wrong[0][1]} differ from the approvals")
-        tasks = views.task_count(state)
+        tasks = queries.task_count(state)
         return {"minted": self.minted, "redeemed": self.redeemed,
                 "circulating": self.minted - self.redeemed,
                 "members": dict(sorted(members.items())), "tasks": tasks,

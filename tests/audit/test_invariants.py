@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from chaincode import state as cs
-from chaincode.views import InMemoryState
+from chaincode.queries import InMemoryState
 from node.audit.invariants import InvariantBroken, Invariants
 
 T = 1_740_000_000_000        # 2025-02-19, local month 2025-02

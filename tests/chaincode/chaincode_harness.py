@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 
 import chaincode
-from chaincode import views
+from chaincode import queries
 from chaincode.api import BlockContext, Tx
 from chaincode.root import acc_of
-from chaincode.views import InMemoryState
+from chaincode.queries import InMemoryState
 
 # 2025-06-02T10:00:00Z, a Monday in June (Amsterdam summer time).
 T_JUNE_2025 = 1_748_858_400_000
@@ -139,7 +139,7 @@ class Chain:
         self.ok(ADMIN, "task.approve", task=task, citizen=citizen)
 
     def balance(self, k: bytes) -> int:
-        return views.member(self.state, k)["balance"]
+        return queries.member(self.state, k)["balance"]
 
     def snapshot(self) -> dict:
         return dict(self.state.data)

@@ -1,6 +1,6 @@
 """The model of tests/chaincode/test_chaincode_properties.py: the day-to-day rules written
 out from docs/chaincode.md alone, never from the chaincode's helpers (no caps.earned,
-caps.reserved_at, views or periods; Amsterdam's calendar comes from zoneinfo). `Model`
+caps.reserved_at, queries or periods; Amsterdam's calendar comes from zoneinfo). `Model`
 keeps members, tasks, claims, earnings, spends and payouts and predicts every
 transaction's code, info and events; the cast and the drawing helpers name keys so that a
 failing example reads as names.

@@ -1,7 +1,7 @@
 """Earning caps: reservations at claim, earnings at approval, the tightest cap named."""
 from __future__ import annotations
 
-from chaincode import views
+from chaincode import queries
 from chaincode_harness import ADMIN, DAY_MS, HOUR_MS, Chain
 
 # A policy with small round numbers: 10.00 a month, 30.00 a year, 25.00 programme.
@@ -143,7 +143,7 @@ def test_approval_in_a_month_whose_cap_is_used_waits_for_the_next_month():
     assert result.info == {"cap": "monthly", "period": "2025-01", "allowed": 400}
     chain.run([], T_JAN + 20 * DAY_MS)          # 2025-02-04
     chain.ok(ADMIN, "task.approve", task="late", citizen=anna)
-    assert views.statement(chain.state, anna, 2025)[:2] == [
+    assert queries.statement(chain.state, anna, 2025)[:2] == [
         {"period": "2025-01", "earned": 500}, {"period": "2025-02", "earned": 500}]
 
 
@@ -163,7 +163,7 @@ def test_month_of_a_mint_is_the_amsterdam_month():
     chain = small_chain(time_ms=1_738_366_200_000)
     anna = chain.citizen("anna")
     chain.earn(anna, "t1", reward=100)
-    assert views.statement(chain.state, anna, 2025)[1] == {"period": "2025-02", "earned": 100}
+    assert queries.statement(chain.state, anna, 2025)[1] == {"period": "2025-02", "earned": 100}
 
 
 def test_new_year_in_amsterdam_starts_the_yearly_count_again():
@@ -172,7 +172,7 @@ def test_new_year_in_amsterdam_starts_the_yearly_count_again():
     anna = chain.citizen("anna")
     chain.earn(anna, "t1", reward=1000)
     chain.run([], 1_767_222_000_000)        # 2026-01-01 00:00 local (23:00Z)
-    assert views.earnings(chain.state, anna, chain.time_ms)["year"] == {
+    assert queries.earnings(chain.state, anna, chain.time_ms)["year"] == {
         "period": "2026", "earned": 0, "reserved": 0, "cap": 2500, "remaining": 2500}
     chain.earn(anna, "t2", reward=1000)
 
@@ -192,7 +192,7 @@ def test_earnings_view_reports_cap_and_remaining():
     chain.earn(anna, "t1", reward=300)
     chain.post("t2", reward=200)
     chain.ok(anna, "task.claim", task="t2")
-    assert views.earnings(chain.state, anna, chain.time_ms) == {
+    assert queries.earnings(chain.state, anna, chain.time_ms) == {
         "month": {"period": "2025-01", "earned": 300, "reserved": 200, "cap": 1000,
                   "remaining": 500},
         "year": {"period": "2025", "earned": 300, "reserved": 200, "cap": 2500,

@@ -1,7 +1,7 @@
 """coin.spend, coin.refund, coin.redeem and payout.confirm."""
 from __future__ import annotations
 
-from chaincode import views
+from chaincode import queries
 from chaincode_harness import ADMIN, Chain, key
 
 
@@ -92,7 +92,7 @@ def test_refund_pays_the_payer_back_up_to_the_spend_in_total():
     chain.ok(shop, "coin.refund", spend=spend.tx_id, amount=100)
     assert chain.do(shop, "coin.refund", spend=spend.tx_id, amount=1).code == "invalid_state"
     assert (chain.balance(anna), chain.balance(shop)) == (1000, 0)
-    assert views.spend(chain.state, spend.tx_id)["refunded"] == 400
+    assert queries.spend(chain.state, spend.tx_id)["refunded"] == 400
 
 
 def test_refund_of_a_spend_paid_to_another_merchant_is_not_found():
@@ -149,8 +149,8 @@ def test_redeem_burns_coins_and_opens_a_payout_named_by_the_tx_id():
     assert result.events == [{"kind": "coin.redeemed", "merchant": shop, "amount": 500,
                               "payout": redeem.tx_id}]
     assert chain.balance(shop) == 100
-    assert views.totals(chain.state) == {"minted": 1000, "redeemed": 500, "circulating": 500}
-    assert views.payouts(chain.state) == [{"payout": redeem.tx_id, "merchant": shop,
+    assert queries.totals(chain.state) == {"minted": 1000, "redeemed": 500, "circulating": 500}
+    assert queries.payouts(chain.state) == [{"payout": redeem.tx_id, "merchant": shop,
                                            "amount": 500, "status": "pending"}]
 
 
@@ -168,7 +168,7 @@ def test_admin_confirms_a_payout_once_with_its_reference():
     result = chain.ok(ADMIN, "payout.confirm", payout=redeem.tx_id, reference="SEPA 42")
     assert result.events == [{"kind": "payout.confirmed", "payout": redeem.tx_id,
                               "reference": "SEPA 42"}]
-    assert views.payout(chain.state, bytes.fromhex(redeem.tx_id))["status"] == "paid"
+    assert queries.payout(chain.state, bytes.fromhex(redeem.tx_id))["status"] == "paid"
     assert chain.do(ADMIN, "payout.confirm", payout=redeem.tx_id,
                     reference="again").code == "invalid_state"
 

@@ -7,11 +7,11 @@ import msgpack
 import pytest
 
 import chaincode
-from chaincode import views
+from chaincode import queries
 from chaincode.api import BlockContext, Result, Tx
 from chaincode.errors import CODES
 from chaincode.root import acc_of
-from chaincode.views import InMemoryState
+from chaincode.queries import InMemoryState
 from chaincode_harness import ADMIN, STEWARD, T_JUNE_2025, Chain, key
 
 
@@ -135,11 +135,11 @@ def test_genesis_has_the_admins_stewards_constitution_and_policies_and_its_accum
     writes, acc = genesis([ADMIN, key("a2")], chaincode.DEFAULT_POLICIES)
     state = InMemoryState(writes)
     assert acc == acc_of(state.items())
-    assert views.member(state, ADMIN)["role"] == "admin"
-    assert views.member(state, STEWARD) == {"key": STEWARD, "role": "steward", "active": True,
+    assert queries.member(state, ADMIN)["role"] == "admin"
+    assert queries.member(state, STEWARD) == {"key": STEWARD, "role": "steward", "active": True,
                                             "balance": 0, "organisation": "city"}
-    assert [p["year"] for p in views.policies(state)] == [2021, 2022, 2023, 2024, 2025, 2026]
-    assert views.policy_for_year(state, 2024)["policy"]["hourly_cap_under21"] == 325
+    assert [p["year"] for p in queries.policies(state)] == [2021, 2022, 2023, 2024, 2025, 2026]
+    assert queries.policy_for_year(state, 2024)["policy"]["hourly_cap_under21"] == 325
     law = chaincode.default_constitution(["city"])
     assert law["thresholds"]["constitution.set"] == 1 and law["recovery_delay_ms"] == 72 * 3600_000
 

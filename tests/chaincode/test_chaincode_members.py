@@ -1,7 +1,7 @@
 """member.register, member.update, member.revoke, member.recover and policy.set."""
 from __future__ import annotations
 
-from chaincode import views
+from chaincode import queries
 from chaincode_harness import ADMIN, DAY_MS, T_JUNE_2025, Chain, key
 
 
@@ -12,7 +12,7 @@ def test_admin_registers_citizen_with_band_and_area_and_event_names_them():
                       area="BU09170000")
     assert result.events == [{"kind": "member.registered", "key": k, "role": "citizen",
                               "age_band": "under21", "area": "BU09170000"}]
-    assert views.member(chain.state, k) == {"key": k, "role": "citizen", "active": True,
+    assert queries.member(chain.state, k) == {"key": k, "role": "citizen", "active": True,
                                             "balance": 0, "age_band": "under21",
                                             "area": "BU09170000"}
 
@@ -20,7 +20,7 @@ def test_admin_registers_citizen_with_band_and_area_and_event_names_them():
 def test_merchant_carries_a_public_name():
     chain = Chain()
     k = chain.merchant("Bakkerij Erens")
-    assert views.member(chain.state, k)["name"] == "Bakkerij Erens"
+    assert queries.member(chain.state, k)["name"] == "Bakkerij Erens"
 
 
 def test_register_needs_exactly_the_attributes_of_the_role():
@@ -61,7 +61,7 @@ def test_update_changes_a_citizens_band_and_area_and_names_what_changed():
     result = chain.ok(ADMIN, "member.update", key=anna, age_band="21plus")
     assert result.events == [{"kind": "member.updated", "key": anna, "age_band": "21plus"}]
     chain.ok(ADMIN, "member.update", key=anna, area="HLN")
-    record = views.member(chain.state, anna)
+    record = queries.member(chain.state, anna)
     assert (record["age_band"], record["area"]) == ("21plus", "HLN")
 
 
@@ -106,7 +106,7 @@ def test_last_active_admin_cannot_be_revoked():
     assert chain.governed("member.revoke", key=ADMIN).code == "invalid_state"
     second = chain.member("admin2", "admin")
     chain.governed("member.revoke", key=ADMIN)
-    assert views.member(chain.state, ADMIN)["active"] is False
+    assert queries.member(chain.state, ADMIN)["active"] is False
     assert chain.governed("member.revoke", key=second).code == "invalid_state"
 
 
@@ -150,17 +150,17 @@ def test_recover_moves_balance_claims_earnings_and_reservations_and_revokes_old(
     chain.post("t3", reward=700)
     chain.ok(anna, "task.claim", task="t3")
     chain.ok(anna, "task.submit", task="t3", proof=bytes(32))
-    before = views.earnings(chain.state, anna, chain.time_ms)
+    before = queries.earnings(chain.state, anna, chain.time_ms)
     new = key("anna-new-phone")
     result = chain.governed_ok("member.recover", old=anna, new=new)
     assert result.events == [{"kind": "member.recovered", "old": anna, "new": new,
                               "balance": 1500}]
     assert chain.balance(new) == 1500 and chain.balance(anna) == 0
-    assert views.member(chain.state, anna)["active"] is False
-    assert views.member(chain.state, new)["age_band"] == "21plus"
-    assert views.earnings(chain.state, new, chain.time_ms) == before
-    assert views.earnings(chain.state, anna, chain.time_ms)["month"]["earned"] == 0
-    claims = {c["citizen"]: c["state"] for c in views.task(chain.state, "t2", chain.time_ms,
+    assert queries.member(chain.state, anna)["active"] is False
+    assert queries.member(chain.state, new)["age_band"] == "21plus"
+    assert queries.earnings(chain.state, new, chain.time_ms) == before
+    assert queries.earnings(chain.state, anna, chain.time_ms)["month"]["earned"] == 0
+    claims = {c["citizen"]: c["state"] for c in queries.task(chain.state, "t2", chain.time_ms,
                                                              with_claims=True)["claims"]}
     assert claims == {new: "open"}
     # The new key carries on with the moved claims.
@@ -179,10 +179,10 @@ def test_recover_moves_pending_payouts_and_keeps_refund_rights():
     assert [r.code for r in chain.run([spend, redeem]).results] == ["ok", "ok"]
     new = key("shop-new")
     chain.governed_ok("member.recover", old=shop, new=new)
-    pending = views.pending_payouts_of(chain.state, new)
+    pending = queries.pending_payouts_of(chain.state, new)
     assert [p["payout"] for p in pending] == [redeem.tx_id]
-    assert views.pending_payouts_of(chain.state, shop) == []
-    assert views.payout(chain.state, bytes.fromhex(redeem.tx_id))["merchant"] == new
+    assert queries.pending_payouts_of(chain.state, shop) == []
+    assert queries.payout(chain.state, bytes.fromhex(redeem.tx_id))["merchant"] == new
     # The new key refunds a spend that was paid to the old one, to the payer.
     result = chain.ok(new, "coin.refund", spend=spend.tx_id, amount=200)
     assert result.events == [{"kind": "coin.refunded", "from": new, "to": anna,
@@ -190,7 +190,7 @@ def test_recover_moves_pending_payouts_and_keeps_refund_rights():
     assert chain.balance(anna) == 600
     # A payout of the old key is confirmed all the same.
     chain.ok(ADMIN, "payout.confirm", payout=redeem.tx_id, reference="NL-123")
-    assert views.pending_payouts_of(chain.state, new) == []
+    assert queries.pending_payouts_of(chain.state, new) == []
 
 
 def test_recovery_to_a_key_that_has_been_a_member_is_exists():
@@ -222,7 +222,7 @@ def test_policy_set_stores_the_years_policy_and_announces_it():
                 yearly_cap=210_000, programme_yearly_cap=150_000)
     result = chain.governed_ok("policy.set", **args)
     assert result.events == [dict(args, kind="policy.set")]
-    assert views.policy_for_year(chain.state, 2026) == {"policy": args, "fallback": False,
+    assert queries.policy_for_year(chain.state, 2026) == {"policy": args, "fallback": False,
                                                         "from_year": 2026}
 
 
@@ -252,7 +252,7 @@ def test_policy_year_ends_at_amsterdam_midnight_not_utc():
 
 def test_a_year_without_policy_falls_back_to_the_latest_earlier_one():
     chain = Chain(time_ms=T_JUNE_2025 + 765 * DAY_MS)   # July 2027
-    found = views.policy_for_year(chain.state, 2027)
+    found = queries.policy_for_year(chain.state, 2027)
     assert found["fallback"] is True and found["from_year"] == 2026
     assert chain.post("t1", reward=1150, minutes=120).code == "ok"   # 5.75/h of 2026
     assert chain.post("t2", reward=1151, minutes=120).code == "hourly_rate_exceeded"

@@ -10,7 +10,7 @@ deadline or a recovery's `effective` exactly, one millisecond before and one aft
 `Model` (chaincode_model.py) is written from docs/chaincode.md alone: it keeps members,
 tasks, claims, earnings, spends and payouts, and predicts every transaction's code, info
 and events. It never calls the chaincode's helpers (no caps.earned, caps.reserved_at,
-views or periods; Amsterdam's calendar comes from zoneinfo), and the state is read back
+queries or periods; Amsterdam's calendar comes from zoneinfo), and the state is read back
 with plain msgpack at the keys the state layout names (chaincode_checks.py).
 
 Every block runs twice: as one batch on one chain, and one transaction per block (same
@@ -78,7 +78,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 import chaincode
 from chaincode.api import BlockContext, Tx
-from chaincode.views import InMemoryState
+from chaincode.queries import InMemoryState
 from chaincode_checks import check_state, rules_broken
 from chaincode_harness import ADMIN, DAY_MS, HOUR_MS, STEWARD, Chain
 from chaincode_model import (ALL_KEYS, BANDS, CHECKS, CITIZENS, FRESH, MERCHANTS, POLICY, REVIEWER,

@@ -1,12 +1,12 @@
 """The task lifecycle: post, claim, withdraw, submit, approve, reject, cancel, expiry."""
 from __future__ import annotations
 
-from chaincode import views
+from chaincode import queries
 from chaincode_harness import ADMIN, DAY_MS, HOUR_MS, Chain, key
 
 
 def _reserved(chain, citizen):
-    return views.earnings(chain.state, citizen, chain.time_ms)["month"]["reserved"]
+    return queries.earnings(chain.state, citizen, chain.time_ms)["month"]["reserved"]
 
 
 def test_post_opens_a_task_and_announces_it():
@@ -17,7 +17,7 @@ def test_post_opens_a_task_and_announces_it():
                               "title": "Litter walk", "area": "GMS",
                               "domain": "public-space", "reward": 1000, "minutes": 120,
                               "slots": 3, "deadline": deadline}]
-    task = views.task(chain.state, "litter-1", chain.time_ms)
+    task = queries.task(chain.state, "litter-1", chain.time_ms)
     assert (task["status"], task["taken"]) == ("open", 0)
 
 
@@ -57,7 +57,7 @@ def test_claim_takes_a_slot_and_reserves_the_reward():
     result = chain.ok(anna, "task.claim", task="t1")
     assert result.events == [{"kind": "task.claimed", "task": "t1", "citizen": anna,
                               "reserved": 800}]
-    assert views.task(chain.state, "t1", chain.time_ms)["taken"] == 1
+    assert queries.task(chain.state, "t1", chain.time_ms)["taken"] == 1
     assert _reserved(chain, anna) == 800
 
 
@@ -157,7 +157,7 @@ def test_withdraw_releases_the_slot_and_the_reservation():
     result = chain.ok(anna, "task.withdraw", task="t1")
     assert result.events == [{"kind": "task.withdrawn", "task": "t1", "citizen": anna}]
     assert _reserved(chain, anna) == 0
-    assert views.task(chain.state, "t1", chain.time_ms)["taken"] == 0
+    assert queries.task(chain.state, "t1", chain.time_ms)["taken"] == 0
 
 
 def test_withdraw_without_an_unresolved_claim_is_not_found():
@@ -218,9 +218,9 @@ def test_unsubmitted_claim_expires_at_the_deadline_and_reserves_nothing():
     assert _reserved(chain, anna) == 0
     assert chain.do(anna, "task.submit", task="t1", proof=bytes(32)).code == "deadline_passed"
     assert chain.do(anna, "task.withdraw", task="t1").code == "not_found"
-    claims = views.task(chain.state, "t1", chain.time_ms, with_claims=True)["claims"]
+    claims = queries.task(chain.state, "t1", chain.time_ms, with_claims=True)["claims"]
     assert [c["state"] for c in claims] == ["expired"]
-    assert views.task(chain.state, "t1", chain.time_ms)["status"] == "closed"
+    assert queries.task(chain.state, "t1", chain.time_ms)["status"] == "closed"
 
 
 def test_submitted_claim_stays_approvable_after_the_deadline():
@@ -245,9 +245,9 @@ def test_approve_mints_the_reward_and_counts_it_as_earned():
     result = chain.ok(reviewer, "task.approve", task="t1", citizen=anna)
     assert result.events == [{"kind": "task.approved", "task": "t1", "citizen": anna,
                               "minted": 1000}]
-    month = views.earnings(chain.state, anna, chain.time_ms)["month"]
+    month = queries.earnings(chain.state, anna, chain.time_ms)["month"]
     assert (month["earned"], month["reserved"], month["period"]) == (1000, 0, "2025-06")
-    assert views.totals(chain.state) == {"minted": 1000, "redeemed": 0, "circulating": 1000}
+    assert queries.totals(chain.state) == {"minted": 1000, "redeemed": 0, "circulating": 1000}
 
 
 def test_approving_an_open_or_approved_claim_is_invalid_state():
@@ -311,7 +311,7 @@ def test_reject_releases_the_claim_and_its_reservation():
     assert result.events == [{"kind": "task.rejected", "task": "t1", "citizen": anna,
                               "reason": "no photo"}]
     assert _reserved(chain, anna) == 0
-    assert views.task(chain.state, "t1", chain.time_ms)["taken"] == 0
+    assert queries.task(chain.state, "t1", chain.time_ms)["taken"] == 0
 
 
 def test_rejecting_an_open_claim_is_invalid_state():
@@ -345,7 +345,7 @@ def test_cancel_releases_open_claims_and_keeps_submitted_work_approvable():
     assert result.events == [{"kind": "task.cancelled", "task": "t1",
                               "released": sorted([a, c])}]
     assert _reserved(chain, a) == 0 and _reserved(chain, b) == 400
-    assert views.task(chain.state, "t1", chain.time_ms)["status"] == "cancelled"
+    assert queries.task(chain.state, "t1", chain.time_ms)["status"] == "cancelled"
     assert chain.do(a, "task.submit", task="t1", proof=bytes(32)).code == "not_found"
     chain.ok(ADMIN, "task.approve", task="t1", citizen=b)
     assert chain.balance(b) == 400

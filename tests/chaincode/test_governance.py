@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from chaincode import state as keys
-from chaincode import views
+from chaincode import queries
 from chaincode_harness import ADMIN, DAY_MS, HOUR_MS, STEWARD, Chain, key
 
 # Four organisations; a and c have two stewards each. Written out here rather than taken
@@ -92,11 +92,11 @@ def test_an_organisation_counts_once_however_many_of_its_stewards_approve():
     assert second.events == [{"kind": "gov.approved", "proposal": proposal.tx_id,
                               "organisation": "c", "approvals": 2}]
     assert chain.do(C1, "gov.approve", proposal=proposal.tx_id).code == "exists"
-    assert views.member(chain.state, key("rev")) is None
+    assert queries.member(chain.state, key("rev")) is None
     third = chain.ok(D0, "gov.approve", proposal=proposal.tx_id)
     assert kinds(third) == ["gov.approved", "gov.enacted", "member.registered"]
     assert third.events[0]["approvals"] == 3
-    assert views.member(chain.state, key("rev"))["role"] == "reviewer"
+    assert queries.member(chain.state, key("rev"))["role"] == "reviewer"
     assert [entry[0] for entry in proposal_record(chain, proposal.tx_id)["approvals"]] == \
         ["a", "c", "d"]
 
@@ -131,7 +131,7 @@ def test_an_approval_of_a_revoked_steward_does_not_count():
     policy = chain.propose(A1, "policy.set", **POLICY_2025).tx_id
     chain.ok(B0, "gov.approve", proposal=policy)
     enact(chain, "member.revoke", key=A1)        # a approves by A0: a must be among them
-    assert views.member(chain.state, A1)["active"] is False
+    assert queries.member(chain.state, A1)["active"] is False
     result = chain.ok(C0, "gov.approve", proposal=policy)          # b, c: a no longer counts
     assert result.events[0]["approvals"] == 2 and kinds(result) == ["gov.approved"]
     result = chain.ok(A0, "gov.approve", proposal=policy)
@@ -168,7 +168,7 @@ def test_a_change_of_an_organisations_stewards_needs_that_organisation():
     chain.ok(B0, "gov.approve", proposal=proposal)
     result = chain.ok(C0, "gov.approve", proposal=proposal)
     assert result.events[0]["approvals"] == 3 and kinds(result) == ["gov.approved"]
-    assert views.member(chain.state, new) is None
+    assert queries.member(chain.state, new) is None
     result = chain.ok(D0, "gov.approve", proposal=proposal)
     assert kinds(result) == ["gov.approved", "gov.enacted", "member.registered"]
     # Revoking or recovering a steward of d needs d too.
@@ -192,7 +192,7 @@ def test_a_new_organisations_first_steward_needs_nobody_from_it():
     result = enact(chain, "member.register", approvers=(B0, C0), key=key("gov-e0"),
                    role="steward", organisation="e")
     assert kinds(result)[-1] == "member.registered"
-    assert views.member(chain.state, key("gov-e0"))["organisation"] == "e"
+    assert queries.member(chain.state, key("gov-e0"))["organisation"] == "e"
 
 
 def test_a_refused_action_fails_the_proposal_but_the_approval_is_ok_and_nothing_changes():
@@ -204,7 +204,7 @@ def test_a_refused_action_fails_the_proposal_but_the_approval_is_ok_and_nothing_
     result = chain.ok(C0, "gov.approve", proposal=proposal)
     assert result.events[1:] == [{"kind": "gov.failed", "proposal": proposal, "code": "exists",
                                   "info": {}}]
-    assert views.member(chain.state, anna)["role"] == "citizen"
+    assert queries.member(chain.state, anna)["role"] == "citizen"
     assert proposal_record(chain, proposal)["status"] == "failed"
     changed = {k for k in set(before) | set(chain.state.data)
                if before.get(k) != chain.state.data.get(k)}
@@ -315,7 +315,7 @@ def test_a_steward_of_an_organisation_not_in_the_constitution_fails_as_not_found
     result = enact(chain, "member.register", key=key("z0"), role="steward", organisation="z")
     assert result.events[-1] == {"kind": "gov.failed", "proposal": result.events[-1]["proposal"],
                                  "code": "not_found", "info": {}}
-    assert views.member(chain.state, key("z0")) is None
+    assert queries.member(chain.state, key("z0")) is None
 
 
 # ----------------------------------------------------------------------- exists
@@ -363,7 +363,7 @@ def test_the_new_key_of_an_open_recovery_can_be_neither_registered_nor_named_aga
     assert result.events[-1]["kind"] == "gov.failed" and result.events[-1]["code"] == "exists"
     result = enact(chain, "member.recover", approvers=(B0,), old=bert, new=new)
     assert result.events[-1]["kind"] == "gov.failed" and result.events[-1]["code"] == "exists"
-    assert views.member(chain.state, new) is None
+    assert queries.member(chain.state, new) is None
 
 
 # ----------------------------------------------------------------------- invalid_state
@@ -400,7 +400,7 @@ def test_an_expired_proposal_never_takes_effect_even_with_every_organisation():
     chain.run([], time_ms=chain.time_ms + HOUR_MS)
     for steward in (C0, D0):
         assert chain.do(steward, "gov.approve", proposal=proposal).code == "invalid_state"
-    assert views.policy_for_year(chain.state, 2026)["policy"]["monthly_cap"] != 3000
+    assert queries.policy_for_year(chain.state, 2026)["policy"]["monthly_cap"] != 3000
 
 
 def test_approving_or_withdrawing_a_proposal_whose_class_is_now_0_is_invalid_state():
@@ -441,7 +441,7 @@ def test_after_a_stewards_cancel_an_admin_cannot_reopen_but_after_an_admins_canc
     old, new, _ = opened(chain)
     result = chain.ok(C1, "recovery.cancel", old=old)
     assert result.events == [{"kind": "member.recovery_cancelled", "old": old, "by": C1}]
-    assert "frozen" not in views.member(chain.state, old)
+    assert "frozen" not in queries.member(chain.state, old)
     assert chain.do(ADMIN, "member.recover", old=old, new=new).code == "invalid_state"
     assert chain.do(ADMIN, "member.recover", old=old, new=key("x")).code == "invalid_state"
     # Only governance may recover it now: at once.
@@ -461,8 +461,8 @@ def test_completing_before_effective_is_invalid_state_and_at_effective_it_moves_
     chain.run([], time_ms=effective)
     result = chain.ok(ADMIN, "recovery.complete", old=old)
     assert result.events == [{"kind": "member.recovered", "old": old, "new": new, "balance": 0}]
-    assert views.member(chain.state, new)["active"] is True
-    assert views.member(chain.state, old)["recovered_to"] == new
+    assert queries.member(chain.state, new)["active"] is True
+    assert queries.member(chain.state, old)["recovered_to"] == new
 
 
 def test_the_effective_time_is_fixed_when_the_recovery_opens():
@@ -496,7 +496,7 @@ def test_removing_an_organisation_revokes_its_stewards_unless_it_owns_a_validato
     result = enact(chain, "constitution.set", thresholds=lower, organisations=["a", "b", "d"])
     assert kinds(result)[-3:] == ["member.revoked", "member.revoked", "constitution.set"]
     assert {e["key"] for e in result.events if e["kind"] == "member.revoked"} == {C0, C1}
-    assert not views.member(chain.state, C0)["active"]
+    assert not queries.member(chain.state, C0)["active"]
     assert chain.do(C0, "gov.propose", action="policy.set", args=POLICY_2025,
                     expires=chain.time_ms + DAY_MS).code == "revoked"
     # a owns the chain's validator (the harness gives it to the first organisation).
@@ -533,7 +533,7 @@ def test_revoking_the_last_steward_of_an_organisation_fails_as_invalid_state():
     result = enact(chain, "member.revoke", key=D0)
     assert result.events[-1]["kind"] == "gov.failed"
     assert result.events[-1]["code"] == "invalid_state"
-    assert views.member(chain.state, D0)["active"] is True
+    assert queries.member(chain.state, D0)["active"] is True
 
 
 # ----------------------------------------------------------------------- deadline_passed
@@ -586,7 +586,7 @@ def test_a_revoked_key_with_an_open_recovery_answers_revoked():
     anna = chain.citizen("anna")
     chain.ok(ADMIN, "member.revoke", key=anna)
     chain.ok(ADMIN, "member.recover", old=anna, new=key("anna-new"))
-    assert "frozen" in views.member(chain.state, anna)
+    assert "frozen" in queries.member(chain.state, anna)
     assert chain.do(anna, "task.claim", task="t").code == "revoked"
 
 
@@ -596,7 +596,7 @@ def test_a_revocation_of_the_old_key_closes_the_open_recovery_and_unfreezes_it()
     result = chain.ok(ADMIN, "member.revoke", key=old)
     assert result.events == [{"kind": "member.recovery_cancelled", "old": old, "by": ADMIN},
                              {"kind": "member.revoked", "key": old}]
-    assert "frozen" not in views.member(chain.state, old)
+    assert "frozen" not in queries.member(chain.state, old)
     assert chain.do(ADMIN, "recovery.complete", old=old).code == "not_found"
     # Its new key is free again.
     assert chain.do(ADMIN, "member.register", key=new, role="citizen", age_band="21plus",
@@ -610,7 +610,7 @@ def test_a_governed_recovery_closes_the_open_one_and_recovers_at_once():
     assert result.events[2:] == [
         {"kind": "member.recovery_cancelled", "old": old, "by": "governance"},
         {"kind": "member.recovered", "old": old, "new": new, "balance": 0}]
-    assert views.member(chain.state, new)["active"] is True
+    assert queries.member(chain.state, new)["active"] is True
 
 
 # ----------------------------------------------------------------------- unauthorized
@@ -684,7 +684,7 @@ def test_an_admin_can_only_delay_recoveries_of_citizens_and_merchants():
     shop = chain.merchant("shop")
     result = chain.ok(ADMIN, "member.recover", old=shop, new=key("shop-new"))
     assert kinds(result) == ["member.recovery_opened"]
-    assert views.member(chain.state, key("shop-new")) is None
+    assert queries.member(chain.state, key("shop-new")) is None
 
 
 # ----------------------------------------------------------------------- n = 1
@@ -762,17 +762,17 @@ def test_every_active_steward_belongs_to_an_organisation_in_the_constitution():
                        "thresholds": dict(ALL_ONE, **{"member.citizen": 0,
                                                       "member.merchant": 0})})
     chain.govern("constitution.set", thresholds=ALL_ONE, organisations=["city"])
-    assert views.member(chain.state, s2)["active"] is False
+    assert queries.member(chain.state, s2)["active"] is False
     result = chain.propose(STEWARD, "member.recover", old=s2, new=key("steward-2-new"))
     assert result.events[-1] == {"kind": "gov.failed", "proposal": result.tx_id,
                                  "code": "invalid_state", "info": {}}
-    assert views.member(chain.state, key("steward-2-new")) is None
+    assert queries.member(chain.state, key("steward-2-new")) is None
 
 
 def test_proposing_to_revoke_a_steward_key_recovered_away_is_decided_not_a_crash():
     chain = four()
     enact(chain, "member.recover", approvers=(B0, C0), old=A1, new=key("gov-a1-new"))
-    assert views.member(chain.state, A1)["recovered_to"] == key("gov-a1-new")
+    assert queries.member(chain.state, A1)["recovered_to"] == key("gov-a1-new")
     for action, args in (("member.revoke", dict(key=A1)),
                          ("member.recover", dict(old=A1, new=key("gov-a1-newer")))):
         result = chain.propose(A0, action, **args)      # was a KeyError in execute_block

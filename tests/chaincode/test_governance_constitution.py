@@ -2,7 +2,7 @@
 registration's checks."""
 from __future__ import annotations
 
-from chaincode import views
+from chaincode import queries
 from chaincode_harness import ADMIN, Chain, key
 
 ORGS = ["city", "cbs", "uni", "vng"]
@@ -47,7 +47,7 @@ def test_removing_an_organisation_revokes_its_stewards_and_withdraws_its_proposa
     assert kinds == ["gov.approved", "gov.enacted", "member.revoked", "constitution.set",
                      "gov.withdrawn"], kinds
     assert events[2]["key"] == STEWARDS["vng"] and events[4]["proposal"] == proposal
-    assert views.member(chain.state, STEWARDS["vng"])["active"] is False
+    assert queries.member(chain.state, STEWARDS["vng"])["active"] is False
     # the withdrawn proposal cannot be enacted by the remaining organisations
     assert chain.do(STEWARDS["cbs"], "gov.approve", proposal=proposal).code == "invalid_state"
     assert chain.propose(STEWARDS["vng"], "policy.set", year=2026, hourly_cap_21plus=1,
@@ -60,7 +60,7 @@ def test_an_organisation_that_owns_a_validator_is_not_removed():
                    organisations=["cbs", "uni", "vng"])
     assert events[-1] == {"kind": "gov.failed", "proposal": events[0]["proposal"],
                           "code": "invalid_state", "info": {}}
-    assert views.member(chain.state, STEWARDS["city"])["active"] is True
+    assert queries.member(chain.state, STEWARDS["city"])["active"] is True
 
 
 def test_an_added_organisations_first_steward_needs_no_approval_of_its_own():

@@ -57,7 +57,7 @@ from hypothesis import HealthCheck, Phase, event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from chaincode import state as keys
-from chaincode import views
+from chaincode import queries
 from chaincode.api import Tx
 from chaincode_harness import DAY_MS, HOUR_MS, T_JUNE_2025, Chain, key
 from chaincode_model import Member, governed_class
@@ -643,7 +643,7 @@ def check_state(chain: Chain, model: World, strict: bool) -> None:
           lambda: f"constitution.set needs {law['thresholds']['constitution.set']} of {n}")
     for name, value in law["thresholds"].items():
         check(6, LEAST[name] <= value <= n, lambda: f"threshold {name} = {value} of {n}")
-    members = views.members(state)
+    members = queries.members(state)
     staffed = {m["organisation"] for m in members if m["role"] == "steward" and m["active"]
                and m["organisation"] in law["organisations"]}
     check(6, max(law["thresholds"]["constitution.set"],
@@ -651,7 +651,7 @@ def check_state(chain: Chain, model: World, strict: bool) -> None:
           lambda: f"only {sorted(staffed)} have stewards: the constitution "
                   f"{law['thresholds']} can no longer be changed")
     check(7, all(m["balance"] >= 0 for m in members), "a negative balance")
-    totals = views.totals(state)
+    totals = queries.totals(state)
     check(7, sum(m["balance"] for m in members) == totals["circulating"],
           lambda: f"balances {sum(m['balance'] for m in members)} != minted - redeemed "
                   f"{totals['circulating']}")

@@ -24,7 +24,7 @@ from pathlib import Path
 import chaincode
 from chaincode.api import BlockContext, Tx
 from chaincode.v1 import KINDS
-from chaincode.views import InMemoryState
+from chaincode.queries import InMemoryState
 from protocol import codec
 from protocol.envelope import make_body, seal, tx_id_of
 from node.genesis import from_json

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chaincode import state as st, views
-from chaincode.views import InMemoryState
+from chaincode import state as st, queries
+from chaincode.queries import InMemoryState
 from clientkit import in_process
 from client import Client
 from node.keys import Keypair
@@ -143,7 +143,7 @@ def test_the_task_view_lists_ids_as_people_read_them():
     record = {"title": "t", "area": "GMS", "domain": "care", "reward": 100, "minutes": 60,
               "slots": 1, "deadline": 10, "cancelled": False, "taken": 0}
     state = InMemoryState({st.task_key(i): st.pack(record) for i in ids})
-    assert [t["task"] for t in views.tasks(state, 0)] == \
+    assert [t["task"] for t in queries.tasks(state, 0)] == \
         ["a-9", "a-10", "b-1", "walk-1", "walk-2", "Walk-3", "walk-10"]
 
 

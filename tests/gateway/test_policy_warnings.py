@@ -8,7 +8,7 @@ from structlog.testing import capture_logs
 
 from chaincode import state as st
 from chaincode.policies import coming_year_unset
-from chaincode.views import InMemoryState
+from chaincode.queries import InMemoryState
 from gateway.app import status_warnings
 from node import config as node_config, keys
 from node import runtime

@@ -1,11 +1,11 @@
-"""The read side: InMemoryState, the buffered overlay's scans, and the views."""
+"""The read side: InMemoryState, the buffered overlay's scans, and the queries."""
 from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from chaincode import views
+from chaincode import queries
 from chaincode.state import Overlay
-from chaincode.views import InMemoryState
+from chaincode.queries import InMemoryState
 from chaincode_harness import ADMIN, DAY_MS, STEWARD, Chain
 
 keys_ = st.binary(min_size=1, max_size=4)
@@ -54,8 +54,8 @@ def test_account_view_shows_role_balance_and_earnings():
     chain = Chain()
     anna = chain.citizen("anna")
     chain.earn(anna, "t1", reward=1000)
-    assert views.member(chain.state, anna)["balance"] == 1000
-    earnings = views.earnings(chain.state, anna, chain.time_ms)
+    assert queries.member(chain.state, anna)["balance"] == 1000
+    earnings = queries.earnings(chain.state, anna, chain.time_ms)
     assert earnings["month"]["remaining"] == 21_000 - 1000
 
 
@@ -65,28 +65,28 @@ def test_task_view_hides_claims_unless_asked_and_lists_tasks():
     chain.post("b-task")
     chain.post("a")
     chain.ok(anna, "task.claim", task="a")
-    assert "claims" not in views.task(chain.state, "a", chain.time_ms)
-    assert views.task(chain.state, "a", chain.time_ms, with_claims=True)["claims"] == [
+    assert "claims" not in queries.task(chain.state, "a", chain.time_ms)
+    assert queries.task(chain.state, "a", chain.time_ms, with_claims=True)["claims"] == [
         {"citizen": anna, "state": "open"}]
-    assert [t["task"] for t in views.tasks(chain.state, chain.time_ms)] == ["a", "b-task"]
-    assert views.task(chain.state, "nope", chain.time_ms) is None
+    assert [t["task"] for t in queries.tasks(chain.state, chain.time_ms)] == ["a", "b-task"]
+    assert queries.task(chain.state, "nope", chain.time_ms) is None
 
 
 def test_policy_view_says_when_it_falls_back():
     chain = Chain()
-    assert views.policy_for_year(chain.state, 2025)["fallback"] is False
-    assert views.policy_for_year(chain.state, 2031)["from_year"] == 2026
-    assert views.policy_for_year(chain.state, 2020) is None
+    assert queries.policy_for_year(chain.state, 2025)["fallback"] is False
+    assert queries.policy_for_year(chain.state, 2031)["from_year"] == 2026
+    assert queries.policy_for_year(chain.state, 2020) is None
 
 
 def test_views_of_unknown_things_are_none_or_empty():
     chain = Chain()
-    assert views.member(chain.state, bytes(32)) is None
-    assert views.payout(chain.state, bytes(32)) is None
-    assert views.spend(chain.state, "00" * 32) is None
-    assert views.payouts(chain.state) == []
-    assert views.executed(chain.state, "00" * 32) is False
-    assert [m["key"] for m in views.members(chain.state)] == sorted([ADMIN, STEWARD])
+    assert queries.member(chain.state, bytes(32)) is None
+    assert queries.payout(chain.state, bytes(32)) is None
+    assert queries.spend(chain.state, "00" * 32) is None
+    assert queries.payouts(chain.state) == []
+    assert queries.executed(chain.state, "00" * 32) is False
+    assert [m["key"] for m in queries.members(chain.state)] == sorted([ADMIN, STEWARD])
 
 
 def test_statement_lists_the_twelve_months_of_a_year():
@@ -95,6 +95,6 @@ def test_statement_lists_the_twelve_months_of_a_year():
     chain.earn(anna, "t1", reward=500)
     chain.run([], chain.time_ms + 40 * DAY_MS)
     chain.earn(anna, "t2", reward=700)
-    months = views.statement(chain.state, anna, 2025)
+    months = queries.statement(chain.state, anna, 2025)
     assert len(months) == 12
     assert [m["earned"] for m in months if m["earned"]] == [500, 700]
