@@ -1,8 +1,8 @@
 """Run Stadsmunt from a fresh clone with nothing installed but Python 3.11.
 
-    python3 ops/dev.py demo [ARGS]   runs `stadsmunt demo` (any `stadsmunt` command works;
-                                     `python3 ops/dev.py --help` lists them)
-    python3 ops/dev.py test [ARGS]   runs pytest with ARGS (from the top of the checkout:
+    python3 dev.py demo [ARGS]   runs `stadsmunt demo` (any `stadsmunt` command works;
+                                     `python3 dev.py --help` lists them)
+    python3 dev.py test [ARGS]   runs pytest with ARGS (from the top of the checkout:
                                      the whole suite)
 
 Commands run in your folder, so relative paths are yours. This process becomes the
@@ -29,7 +29,7 @@ import sys
 import venv
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".stadsmunt-installed"            # the project is installed
 TEST_STAMP = VENV / ".stadsmunt-test-installed"  # and its test extra

@@ -121,12 +121,12 @@ def _as_typed(path: Path) -> str:
 
 def command_hint() -> tuple[str, str]:
     """How to run `stadsmunt` from where the demo was started, as the README does: a fresh
-    clone has no `stadsmunt` on PATH, only `python3 ops/dev.py`. Also the venv's own
+    clone has no `stadsmunt` on PATH, only `python3 dev.py`. Also the venv's own
     script when there is one ("" if not)."""
-    dev = Path(__file__).resolve().with_name("dev.py")
+    dev = Path(__file__).resolve().parent.parent / "dev.py"
     script = Path(sys.executable).with_name("stadsmunt")
     script_hint = _as_typed(script) if script.exists() else ""
-    if not (dev.parent.parent / "setup.cfg").exists():     # installed, not a checkout
+    if not (dev.parent / "setup.cfg").exists() or not dev.exists():   # installed, not a checkout
         return "stadsmunt", script_hint
     return f"python3 {_as_typed(dev)}", script_hint
 

@@ -12,7 +12,7 @@ Profiles (a test's own @settings still wins for what it names):
   --slow). Hypothesis's own --hypothesis-profile wins over both.
 
 Tests that start processes (real validators, the CLI, the demo, a process pool) are
-marked `processes`, by module (PROCESSES). `python3 ops/dev.py test` runs the others
+marked `processes`, by module (PROCESSES). `python3 dev.py test` runs the others
 first, spread over the cores by pytest-xdist, then these one at a time with nothing
 beside them, as their timing checks need. In a pytest-xdist worker, a test not so
 marked that starts a process fails, naming this list.

@@ -119,9 +119,9 @@ def test_the_demo_serves_until_interrupted_and_then_stops_its_validators(tmp_pat
         hints = [line.strip() for line in out.splitlines() if line.startswith("  ")]
         assert not [line for line in hints if line.startswith("stadsmunt ")]
         if Path(sys.executable).with_name("stadsmunt").exists():
-            assert "(`.venv/bin/stadsmunt` does what `python3 ops/dev.py` does)" in out
+            assert "(`.venv/bin/stadsmunt` does what `python3 dev.py` does)" in out
         hint = next(line for line in hints
-                    if line.startswith("python3 ops/dev.py client --gateway ")
+                    if line.startswith("python3 dev.py client --gateway ")
                     and line.endswith(" tasks"))
         hinted = subprocess.run([sys.executable, *shlex.split(hint)[1:]], cwd=REPO,
                                 capture_output=True, text=True, timeout=60)

@@ -1,10 +1,10 @@
-"""`python3 ops/dev.py`, the README's way to run Stadsmunt from a fresh clone, as real
+"""`python3 dev.py`, the README's way to run Stadsmunt from a fresh clone, as real
 processes: a command runs in the caller's folder; `--help` is the commands' help; the
 first run installs what running the product needs and `test` adds the test extra;
 SIGTERM or SIGINT to the wrapper, and Ctrl-C in a terminal, stop the demo and all its
 validators with the demo's last words and no traceback; `stadsmunt --version`.
 
-The wrapper under test is a copy of ops/dev.py in a throwaway checkout (its setup.cfg and
+The wrapper under test is a copy of dev.py in a throwaway checkout (its setup.cfg and
 pyproject.toml copied too), whose `.venv/bin/python` is a script that logs its arguments,
 answers pip with success and hands everything else to this venv's Python: so no test
 installs anything, nor touches the shared `.venv`."""
@@ -32,8 +32,8 @@ VALIDATORS = 4
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     root = tmp_path / "checkout"
-    (root / "ops").mkdir(parents=True)
-    shutil.copy(REPO / "ops" / "dev.py", root / "ops" / "dev.py")
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "dev.py", root / "dev.py")
     for name in ("setup.cfg", "pyproject.toml"):
         shutil.copy(REPO / name, root / name)
     python = root / ".venv" / "bin" / "python"
@@ -46,7 +46,7 @@ def checkout(tmp_path: Path) -> Path:
 
 
 def wrapper(root: Path) -> list[str]:
-    return [sys.executable, str(root / "ops" / "dev.py")]
+    return [sys.executable, str(root / "dev.py")]
 
 
 def dev(root: Path, *args: str, cwd: Path, timeout_s: float = 60.0):
