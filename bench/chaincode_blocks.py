@@ -40,7 +40,7 @@ class _Chain:
 
     def run(self, txs: list[Tx], time_ms: int):
         self.height += 1
-        outcome = chaincode.execute_block(RULES, self.state, BlockContext(self.height, time_ms),
+        outcome = chaincode.execute_block(RULES, self.state, BlockContext(self.height, time_ms, 64),
                                           txs, self.acc)
         bad = [r for r in outcome.results if r.code != "ok"]
         assert not bad, bad[:3]
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     for b, txs in enumerate(blocks):
         start, start_cpu = time.perf_counter(), time.process_time()
         outcome = chaincode.execute_block(RULES, chain.state,
-                                          BlockContext(chain.height + 1, T0_MS + b + 1),
+                                          BlockContext(chain.height + 1, T0_MS + b + 1, 64),
                                           txs, chain.acc)
         elapsed += time.perf_counter() - start
         cpu += time.process_time() - start_cpu

@@ -3,14 +3,16 @@
 Entry points for the node, the auditor and the gateway:
 
     execute_block(rules_version, state, ctx, txs, state_acc) -> BlockOutcome
+    rules_in_force(state, height, genesis_version) -> (version, first height)
     genesis_state(rules_version, admins, policies, organisations, validators, law)
         -> (writes, state_acc)
     describe(code, info) -> str
     encode_result(result) -> bytes
     state_root(acc) -> bytes
 
-Execution dispatches on the rules version that genesis names; an unknown version is a
-ValueError. See docs/chaincode.md for the state layout and the state root's bytes.
+Execution dispatches on a rules version: genesis names the first, `rules.activate`
+schedules later ones from a height, and the node runs each block under the version in
+force at its height (rules_in_force). An unknown version is a ValueError. See docs/chaincode.md for the state layout and the state root's bytes.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ if not __debug__:
     raise SystemExit("stadsmunt: chaincode refuses to run under python -O or PYTHONOPTIMIZE: "
                      "its invariant checks are assertions")
 
-from . import v1
+from . import upgrades, v1
 from .constitution import MAX_ORGANISATIONS
 from .constitution import make as default_constitution
 from .constitution import problem as constitution_problem
@@ -32,7 +34,20 @@ from .results import encode_result
 from .root import state_root
 
 _RULES = {1: v1}
-RULES_VERSIONS = tuple(sorted(_RULES))
+
+
+def rules_versions() -> tuple[int, ...]:
+    """The rules versions this build runs, ascending."""
+    return tuple(sorted(_RULES))
+
+
+def add_rules(version: int, rules) -> None:
+    """Makes this process run `rules` (a module with execute_block and genesis_state, as
+    v1) as version `version`: for a build that ships a version as a plug-in, and for the
+    tests' second version (tests/rules/). Never replaces a version."""
+    assert type(version) is int and 2 <= version <= upgrades.MAX_VERSION, version
+    assert version not in _RULES, f"rules version {version} is there already"
+    _RULES[version] = rules
 
 
 def _rules(rules_version: int):
@@ -40,6 +55,17 @@ def _rules(rules_version: int):
     if rules is None:
         raise ValueError(f"unknown rules version {rules_version!r}")
     return rules
+
+
+def rules_in_force(state: StateReader, height: int, genesis_version: int) -> tuple[int, int]:
+    """(version, first height) of the rules that run block `height` (chaincode/upgrades.py):
+    the node calls it before running a block, to run it under that version."""
+    return upgrades.in_force(state, height, genesis_version)
+
+
+def pending_rules(state: StateReader, height: int) -> tuple[int, int] | None:
+    """(version, first height) of the activation due after block `height`, if any."""
+    return upgrades.pending(state, height)
 
 
 def execute_block(rules_version: int, state: StateReader, ctx: BlockContext,
@@ -57,6 +83,7 @@ def genesis_state(rules_version: int, admins: list[bytes], policies: list[dict],
 
 
 __all__ = ["BlockContext", "BlockOutcome", "CODES", "DEFAULT_POLICIES", "MAX_ORGANISATIONS",
-           "RULES_VERSIONS", "constitution_problem", "default_constitution",
+           "add_rules", "constitution_problem", "default_constitution", "pending_rules",
+           "rules_in_force", "rules_versions",
            "Result", "StateReader", "Tx", "describe", "encode_result", "execute_block",
            "genesis_state", "state_root"]

@@ -28,7 +28,9 @@ class Tx:
 @dataclass(frozen=True, slots=True)
 class BlockContext:
     height: int
-    time_ms: int      # the block time, ms since the Unix epoch, UTC
+    time_ms: int        # the block time, ms since the Unix epoch, UTC
+    switch_margin: int  # the chain's switch margin M (genesis): a rules.activate enacted
+                        # in this block names a height at least M above it
 
 
 @dataclass(slots=True)

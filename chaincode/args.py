@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from . import constitution
+from .upgrades import MAX_HEIGHT, MAX_VERSION as MAX_RULES_VERSION
 
 MAX_AMOUNT = 2**53 - 1
 _ID = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
@@ -120,6 +121,15 @@ def recovery_delay(v) -> bool:
     return type(v) is int and 0 <= v <= constitution.MAX_RECOVERY_DELAY_MS
 
 
+def rules_version(v) -> bool:
+    """A version a chain can move to: 1 is every chain's first."""
+    return type(v) is int and 2 <= v <= MAX_RULES_VERSION
+
+
+def block_height(v) -> bool:
+    return type(v) is int and 1 <= v <= MAX_HEIGHT
+
+
 def governable(v) -> bool:
     return type(v) is str and v in constitution.GOVERNABLE_KINDS
 
@@ -153,7 +163,8 @@ for _check, _why in ((key32, _key32_why), (ident, _ident_why), (tx_id, _tx_id_wh
                      (minutes, _int_why), (slots, _int_why), (time_ms, _int_why),
                      (role, _word_why), (band, _word_why), (thresholds, _thresholds_why),
                      (organisations, _organisations_why), (recovery_delay, _int_why),
-                     (governable, _word_why), (action_args, lambda v: "type")):
+                     (governable, _word_why), (action_args, lambda v: "type"),
+                     (rules_version, _int_why), (block_height, _int_why)):
     _check.why = _why
 del _check, _why
 
@@ -186,6 +197,7 @@ SCHEMAS: dict[str, dict] = {
     "recovery.complete": {"old": (key32, R)},
     "constitution.set": {"thresholds": (thresholds, R), "recovery_delay_ms": (recovery_delay, O),
                          "organisations": (organisations, O)},
+    "rules.activate": {"version": (rules_version, R), "height": (block_height, R)},
     "gov.propose": {"action": (governable, R), "args": (action_args, R), "expires": (time_ms, R),
                     "reason": (text(280), O)},
     "gov.approve": {"proposal": (tx_id, R)},

@@ -14,3 +14,5 @@ class Context:
     year: int          # the local (Europe/Amsterdam) calendar year of the block time
     month_period: str  # "YYYY-MM"
     year_period: str   # "YYYY"
+    rules_version: int  # the rules version running this block
+    switch_margin: int  # the least distance from a block to a switch it enacts

@@ -10,7 +10,7 @@ the same keys in each (tests/chaincode/test_chaincode_arg_reasons.py holds it to
 from __future__ import annotations
 
 from . import constitution
-from .args import BANDS, MAX_AMOUNT, ROLES, WHOLE
+from .args import BANDS, MAX_AMOUNT, MAX_RULES_VERSION, ROLES, WHOLE
 
 LANGUAGES = ("en", "nl")
 DEFAULT_LANGUAGE = "en"
@@ -92,6 +92,11 @@ def _rules(language: str) -> dict[str, str]:
                           f"organisatie-id's"),
         "args": ("a map of the details of the proposed action" if en else
                  "een tabel met de gegevens van de voorgestelde actie"),
+        "version": (f"a rules version, a whole number from 2 to {n(MAX_RULES_VERSION)}"
+                    if en else f"een versie van de regels, een heel getal van 2 tot en met "
+                               f"{n(MAX_RULES_VERSION)}"),
+        "height": ("a block height, a whole number from 1 to 2^63 - 1" if en else
+                   "een blokhoogte, een heel getal van 1 tot en met 2^63 - 1"),
     }
 
 
@@ -116,8 +121,9 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
                        "already made, or an approval your organisation already gave."),
             "invalid_state": ("This cannot be done in the current state of things (for "
                               "instance a proposal that is no longer open, a recovery that "
-                              "is open already or not yet due, or a threshold the "
-                              "constitution does not allow)."),
+                              "is open already or not yet due, a threshold the "
+                              "constitution does not allow, or a rules switch too soon or "
+                              "to a version not above the one in force)."),
             "not_a_merchant": "Coins can only be paid to an active local merchant.",
             "deadline_passed": ("The deadline of this task, or the expiry of this "
                                 "proposal, has passed."),
@@ -181,8 +187,9 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
                        "al gaf."),
             "invalid_state": ("Dit kan nu niet (bijvoorbeeld een voorstel dat niet meer "
                               "openstaat, een herstel dat al loopt of nog niet afgerond "
-                              "mag worden, of een drempel die de constitutie niet "
-                              "toestaat)."),
+                              "mag worden, een drempel die de constitutie niet "
+                              "toestaat, of een overstap op nieuwe regels die te snel komt "
+                              "of naar een versie die niet hoger is dan de huidige)."),
             "not_a_merchant": "U kunt munten alleen betalen aan een actieve lokale "
                               "ondernemer.",
             "deadline_passed": ("De einddatum van deze taak, of van dit voorstel, is "

@@ -39,6 +39,7 @@ FIELDS = {
     "gov.failed": (("proposal", "code", "info"), ()),
     "gov.withdrawn": (("proposal",), ()),
     "constitution.set": (("organisations", "recovery_delay_ms", "thresholds"), ()),
+    "rules.activate": (("version", "height"), ()),
 }
 KINDS = tuple(FIELDS)
 

@@ -20,7 +20,7 @@ Rules:
 """
 from __future__ import annotations
 
-from . import constitution, members, recoveries
+from . import constitution, members, recoveries, upgrades
 from . import state as st
 from .context import Context
 from .errors import Reject
@@ -200,6 +200,7 @@ ACTIONS = {
     "member.recover": recoveries.recover_now,
     "policy.set": members.set_policy,
     "constitution.set": set_constitution,
+    "rules.activate": upgrades.activate,
 }
 assert set(ACTIONS) == set(constitution.GOVERNABLE_KINDS)
 

@@ -19,6 +19,7 @@ as ASCII with its length in one byte in front, so no id is a prefix of another's
     q/ + K + payout (32)  index of a merchant's pending payouts        empty
     g/constitution        organisations, thresholds, recovery delay    msgpack map
     g/validators          the validator set [{key, name, organisation}] msgpack array
+    g/rules               rules activations [[first height, version]]  msgpack array
     s/ + O + K            index of an organisation's active stewards   empty
     v/ + proposal (32)    a governance proposal                        msgpack map
     w/ + O + proposal(32) index of an organisation's open proposals:
@@ -52,6 +53,7 @@ PAYOUT = b"o/"
 PAYOUT_INDEX = b"q/"
 CONSTITUTION = b"g/constitution"
 VALIDATORS = b"g/validators"
+RULES = b"g/rules"
 STEWARDS = b"s/"
 PROPOSAL = b"v/"
 OPEN_PROPOSALS = b"w/"

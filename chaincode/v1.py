@@ -10,7 +10,7 @@ transaction's buffered writes are dropped; only its id is recorded, so it is use
 from __future__ import annotations
 
 from .api import BlockContext, BlockOutcome, Result, StateReader, Tx
-from . import coins, constitution, governance, members, recoveries, tasks
+from . import coins, constitution, governance, members, recoveries, tasks, upgrades
 from . import state as st
 from .args import invalid_info, valid
 from .context import Context
@@ -18,6 +18,7 @@ from .errors import Reject
 from .periods import periods
 from .root import acc_of, apply_writes, state_root
 
+VERSION = 1
 MAX_TXS_PER_BLOCK = 100_000
 
 ADMIN = frozenset({"admin"})
@@ -37,6 +38,7 @@ KINDS = {
     "member.recover": (recoveries.recover_now, ADMIN),
     "policy.set": (members.set_policy, ADMIN),
     "constitution.set": (governance.set_constitution, NOBODY),
+    "rules.activate": (upgrades.activate, NOBODY),
     "recovery.cancel": (recoveries.cancel, GUARDIANS),
     "recovery.complete": (recoveries.complete, ADMIN),
     "gov.propose": (governance.propose, STEWARD),
@@ -58,24 +60,32 @@ KINDS = {
 
 def execute_block(state: StateReader, ctx: BlockContext, txs: list[Tx],
                   state_acc: int) -> BlockOutcome:
+    return run(state, ctx, txs, state_acc, KINDS, VERSION)
+
+
+def run(state: StateReader, ctx: BlockContext, txs: list[Tx], state_acc: int,
+        kinds: dict, version: int) -> BlockOutcome:
+    """A block under the dispatch table `kinds` as rules version `version`: version 1
+    itself, and a later version that changes only some kinds' handlers."""
     assert len(txs) <= MAX_TXS_PER_BLOCK, "block larger than any batch may be"
     view = st.Overlay(state)
     year, month_period, year_period = periods(ctx.time_ms)
-    c = Context(view, ctx.height, ctx.time_ms, year, month_period, year_period)
-    results = [_execute(c, tx) for tx in txs]
+    c = Context(view, ctx.height, ctx.time_ms, year, month_period, year_period, version,
+                ctx.switch_margin)
+    results = [_execute(c, tx, kinds) for tx in txs]
     old, new = view.net_writes()
     acc = apply_writes(state_acc, old, new)
     return BlockOutcome(results=results, writes=new, state_acc=acc, state_root=state_root(acc))
 
 
-def _execute(c: Context, tx: Tx) -> Result:
+def _execute(c: Context, tx: Tx, kinds: dict) -> Result:
     view = c.view
     assert len(tx.tx_id) == 64, "a transaction id is 64 hex digits"
     tx_key = st.EXECUTED + bytes.fromhex(tx.tx_id)
     if view.get(tx_key) is not None:
         return Result(tx.tx_id, "duplicate")
     try:
-        events = _run(c, tx, tx_key)
+        events = _run(c, tx, tx_key, kinds)
     except Reject as refusal:
         view.discard()
         view.put(tx_key, b"")
@@ -87,8 +97,8 @@ def _execute(c: Context, tx: Tx) -> Result:
     return Result(tx.tx_id, "ok", {}, events)
 
 
-def _run(c: Context, tx: Tx, tx_key: bytes) -> list:
-    entry = KINDS.get(tx.kind)
+def _run(c: Context, tx: Tx, tx_key: bytes, kinds: dict) -> list:
+    entry = kinds.get(tx.kind)
     if entry is None:
         raise Reject("unknown_kind")
     handler, roles = entry

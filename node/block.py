@@ -18,6 +18,7 @@ import chaincode
 from chaincode.api import BlockContext, BlockOutcome, StateReader, Tx
 from consensus.digest import checkpoint_bytes, commit_bytes, quorum
 from protocol import codec
+from node.genesis import Genesis
 from node.keys import verify
 
 RESULTS_TAG = b"stadsmunt/results/v1"
@@ -63,13 +64,37 @@ class Executed:
     hash: bytes
 
 
-def run_block(rules_version: int, state: StateReader, height: int, time_ms: int,
+class RulesMissing(Exception):
+    """The rules version in force at a height is not one this build runs: the validator
+    stops before executing that height, the audit cannot check it."""
+
+    def __init__(self, version: int, first: int, height: int):
+        self.version, self.first, self.height = version, first, height
+        runs = ", ".join(map(str, chaincode.rules_versions()))
+        super().__init__(f"rules version {version} is in force from height {first}; this "
+                         f"stadsmunt runs rules versions {runs}: install a stadsmunt that "
+                         f"runs version {version} to go on from height {height}")
+
+
+def rules_for(genesis: Genesis, state: StateReader, height: int) -> int:
+    """The rules version that runs block `height` over `state` (the state after the block
+    before): genesis's, or the latest rules.activate due at or below `height`. Raises
+    RulesMissing when this build does not run it."""
+    version, first = chaincode.rules_in_force(state, height, genesis.rules_version)
+    if version not in chaincode.rules_versions():
+        raise RulesMissing(version, first, height)
+    return version
+
+
+def run_block(genesis: Genesis, state: StateReader, height: int, time_ms: int,
               txs: list[Tx], acc: int, prev_hash: bytes, batch_digest: bytes) -> Executed:
     """Executes the block of `txs` at `height` and block time `time_ms` (block_time) over
-    `state` (the state after the block before, with accumulator `acc`); changes nothing:
-    the caller stores `outcome.writes` or compares. Chaincode errors propagate."""
-    outcome = chaincode.execute_block(rules_version, state, BlockContext(height, time_ms),
-                                      txs, acc)
+    `state` (the state after the block before, with accumulator `acc`) under the rules
+    version in force at `height` (rules_for); changes nothing: the caller stores
+    `outcome.writes` or compares. RulesMissing and chaincode errors propagate."""
+    outcome = chaincode.execute_block(
+        rules_for(genesis, state, height), state,
+        BlockContext(height, time_ms, genesis.switch_margin()), txs, acc)
     assert len(outcome.results) == len(txs), "a result per transaction"
     encode = chaincode.encode_result
     encoded = [encode(r) for r in outcome.results]

@@ -109,9 +109,6 @@ class NodeConfig:
 # core's `Config` has defaults of its own: those serve the simulator and the unit tests,
 # never a validator, which passes every field from here (docs/consensus.md, "Limits").
 
-# the watermark window: this many checkpoint intervals, and at least MIN_WINDOW heights
-WINDOW_CHECKPOINTS = 4
-MIN_WINDOW = 64
 # what a message between validators leaves of max_frame_bytes: the frame's AEAD tag,
 # the message's length prefix and the kind byte of node/peering.py, with room to spare
 FRAME_HEADROOM_BYTES = 1024
@@ -148,7 +145,6 @@ CERTIFICATE_ENTRY_BYTES = 160
 # envelopes in one block: what the chaincode executes and the wire decodes, at most
 MAX_BATCH_COUNT = min(MAX_TXS_PER_BLOCK, wire.MAX_ITEMS)
 
-assert WINDOW_CHECKPOINTS >= 2      # consensus.config.Config: two intervals at least
 assert FRAME_HEADROOM_BYTES >= TAG_BYTES + MESSAGE_OVERHEAD + 1
 
 
@@ -249,7 +245,7 @@ def consensus_config(genesis: Genesis, limits: Limits, timing: Timing) -> Consen
         validators=tuple(genesis.validator_keys()),
         genesis_hash=genesis.hash(),
         checkpoint_interval=interval,
-        window=max(WINDOW_CHECKPOINTS * interval, MIN_WINDOW),
+        window=genesis.window(),
         batch_max_count=limits.batch_max_count,
         batch_max_bytes=limits.batch_max_bytes,
         batch_wait_ticks=timing.batch_wait_ticks,

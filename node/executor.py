@@ -4,7 +4,8 @@ For the batch of height h the executor
 1. checks that the batch digest covers exactly these envelopes (chain, h, block time);
 2. takes the decoded transactions from the door (opening only what this process has not
    verified yet, e.g. blocks fetched in catch-up);
-3. runs the chaincode with the rules version of genesis over the state of height h - 1;
+3. runs the chaincode over the state of height h - 1 under the rules version in force
+   at h (genesis's, or a later one rules.activate scheduled; node/block.rules_for);
 4. derives the results root, the state root and the block hash;
 5. writes block, certificate, results, events, state writes, accumulator and indexes in
    ONE LMDB write transaction, so a crash leaves the whole block or nothing.
@@ -57,7 +58,7 @@ class Executor:
             head_height, prev_hash, acc = writer.head()
             assert head_height + 1 == height, "another writer moved the head"
             time_ms = block_time(writer.block_time(), batch.time_ms)
-            run = run_block(self.genesis.rules_version, writer.state, height, time_ms, txs,
+            run = run_block(self.genesis, writer.state, height, time_ms, txs,
                             acc, prev_hash, batch.digest)
             outcome = run.outcome
             events = [r.events for r in outcome.results]

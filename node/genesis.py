@@ -34,6 +34,11 @@ class GenesisError(ValueError):
     """A genesis that breaks a rule; the message names the field."""
 
 
+# the watermark window: this many checkpoint intervals, and at least MIN_WINDOW heights
+WINDOW_CHECKPOINTS = 4
+MIN_WINDOW = 64
+assert WINDOW_CHECKPOINTS >= 2      # consensus.config.Config: two intervals at least
+
 @dataclass(frozen=True, slots=True)
 class GenesisValidator:
     """A validator as the genesis names it (the running one is node/runtime.py's
@@ -108,6 +113,17 @@ class Genesis:
 
     def validator_keys(self) -> list[bytes]:
         return [v.key for v in self.validators]
+
+    def window(self) -> int:
+        """The watermark window of this chain's validators: the heights one may have in
+        flight beyond its last stable checkpoint (consensus.config.Config.window)."""
+        return max(WINDOW_CHECKPOINTS * self.checkpoint_interval, MIN_WINDOW)
+
+    def switch_margin(self) -> int:
+        """M: a switch (rules.activate) enacted in block h names a height at least M
+        above h, so that every validator has executed the enacting block, and a quorum
+        certified it stable, before the switch is due. No smaller than the window."""
+        return self.window()
 
     def to_json(self) -> str:
         data = {"format": FORMAT_VERSION, "chain": self.chain, "city": self.city,
@@ -186,9 +202,9 @@ def _validate(g: Genesis) -> None:
         _key(admin, f"admin {i}")
     _need(len(set(g.admins)) == len(g.admins), "admin keys repeat")
     _need(not set(g.admins) & set(stewards), "a key is both an admin and a steward")
-    _need(type(g.rules_version) is int and g.rules_version in chaincode.RULES_VERSIONS,
+    _need(type(g.rules_version) is int and g.rules_version in chaincode.rules_versions(),
           f"rules version must be one this build runs: "
-          f"{', '.join(map(str, chaincode.RULES_VERSIONS))}")
+          f"{', '.join(map(str, chaincode.rules_versions()))}")
     _need(type(g.checkpoint_interval) is int and 1 <= g.checkpoint_interval <= 100_000,
           "checkpoint interval must be 1 to 100000 blocks")
     _need(type(g.policies) is tuple, "policies must be a tuple")

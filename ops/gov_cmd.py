@@ -116,7 +116,8 @@ def action_args(action: str, args: dict) -> dict:
 
 # how `--arg NAME=VALUE` reads VALUE, by the check the action's schema names
 READERS = {schema.key32: _hex_key, schema.cap: _whole, schema.year: _whole,
-           schema.recovery_delay: _whole, schema.thresholds: _thresholds,
+           schema.recovery_delay: _whole, schema.rules_version: _whole,
+           schema.block_height: _whole, schema.thresholds: _thresholds,
            schema.organisations: _organisations}
 
 

@@ -63,6 +63,8 @@ TYPES = {
     "band": ("choice", cargs.BANDS),
     "governable": ("choice", constitution.GOVERNABLE_KINDS),
     "recovery_delay": _int(0, constitution.MAX_RECOVERY_DELAY_MS, "ms"),
+    "rules_version": _int(2, cargs.MAX_RULES_VERSION, "a rules version; 1 is every chain's first"),
+    "block_height": _int(1, cargs.MAX_HEIGHT, "a block height"),
     "thresholds": ("thresholds",),
     "organisations": ("organisations",),
     "action_args": ("action_args",),
@@ -148,6 +150,7 @@ CLASS_NOTES = {
                       "instead), `member.privileged` for the other roles",
     "policy.set": "class `policy.set`",
     "constitution.set": "class `constitution.set`, whose least threshold is 1",
+    "rules.activate": "class `rules.activate`, whose least threshold is 1",
 }
 
 # ---- events on success ----
@@ -165,6 +168,7 @@ EVENTS = {
                                                   "member.recovered"])],
     "policy.set": [("", ["policy.set"])],
     "constitution.set": [("", ["member.revoked*", "constitution.set"])],
+    "rules.activate": [("", ["rules.activate"])],
     "recovery.cancel": [("", ["member.recovery_cancelled"])],
     "recovery.complete": [("", ["member.recovered"])],
     "gov.propose": [("the threshold is not met yet", ["gov.proposed"]),
@@ -220,6 +224,7 @@ EXAMPLES = {
                    "monthly_cap": 22_000, "yearly_cap": 220_000},
     "constitution.set": {"thresholds": constitution.default_thresholds(3),
                          "recovery_delay_ms": 3 * constitution.DAY_MS},
+    "rules.activate": {"version": 2, "height": 1_200_000},
     "recovery.cancel": {"old": K_CITIZEN},
     "recovery.complete": {"old": K_CITIZEN},
     "gov.propose": {"action": "member.register",

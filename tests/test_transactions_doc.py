@@ -228,6 +228,8 @@ def _run_every_kind():
     seen.append(("policy.set", chain.governed_ok("policy.set", **policy).events))
     seen.append(("member.recover", chain.governed_ok("member.recover", old=other,
                                                      new=key("other-3")).events))
+    seen.append(("rules.activate", chain.governed_ok("rules.activate", version=2,
+                                                     height=chain.height + 1000).events))
     law = constitution.default_thresholds(1)
     seen.append(("constitution.set", chain.governed_ok("constitution.set",
                                                        thresholds=law).events))

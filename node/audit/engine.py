@@ -31,7 +31,7 @@ from consensus.digest import batch_digest, checkpoint_bytes, commit_bytes, quoru
 from node.audit.governance import Governance
 from node.audit.invariants import InvariantBroken, Invariants
 from node.audit.verify import CHUNK, MAX_IN_FLIGHT, Verifier
-from node.block import block_time, run_block
+from node.block import RulesMissing, block_time, run_block
 from node.export import SourceBlock
 from node.genesis import Genesis
 from protocol.codec import jsonable
@@ -329,8 +329,10 @@ class Replay:
         txs = self._transactions(height, prepared, answers)
         self.scratch.begin()
         try:
-            run = run_block(self.genesis.rules_version, self.scratch, height, prepared.time_ms,
+            run = run_block(self.genesis, self.scratch, height, prepared.time_ms,
                             txs, self.acc, self.hash, block.batch_digest)
+        except RulesMissing as missing:  # the log may be right: this build cannot tell
+            raise AuditFailure(height, f"cannot re-execute: {missing}") from None
         except Exception as error:      # a log no correct rules would have produced
             raise AuditFailure(height, f"re-execution fails ({type(error).__name__}: "
                                        f"{error})") from None

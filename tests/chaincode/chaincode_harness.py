@@ -1,6 +1,7 @@
 """A small chain over the in-memory state, for the chaincode's tests.
 
-It runs real blocks through chaincode.execute_block and applies their writes, and after
+It runs real blocks through chaincode.execute_block, each under the rules version in
+force at its height (genesis's is 1), and applies their writes, and after
 every block checks that the incremental state accumulator equals the one computed from
 scratch over the whole state (the root is a function of the state).
 """
@@ -18,6 +19,8 @@ from chaincode.queries import InMemoryState
 T_JUNE_2025 = 1_748_858_400_000
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+# the switch margin of the chains here: a rules.activate names a height this far ahead
+SWITCH_MARGIN = 64
 
 
 def key(name: str) -> bytes:
@@ -58,8 +61,10 @@ class Chain:
             assert time_ms >= self.time_ms, "block times never go back"
             self.time_ms = time_ms
         self.height = self.height + 1 if height is None else height
-        outcome = chaincode.execute_block(1, self.state, BlockContext(self.height, self.time_ms),
-                                          txs, self.acc)
+        version, _ = chaincode.rules_in_force(self.state, self.height, 1)
+        outcome = chaincode.execute_block(
+            version, self.state, BlockContext(self.height, self.time_ms, SWITCH_MARGIN), txs,
+            self.acc)
         self.state.apply(outcome.writes)
         self.acc = outcome.state_acc
         if self.check_root:

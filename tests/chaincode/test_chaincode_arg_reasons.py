@@ -24,7 +24,8 @@ def good_value(check):
                a.year: 2030, a.minutes: 60, a.slots: 2, a.time_ms: 1_000, a.role: "admin",
                a.band: "21plus", a.thresholds: {k: 1 for k in constitution.CLASSES},
                a.organisations: ["city"], a.recovery_delay: 0,
-               a.governable: "member.revoke", a.action_args: {"key": OTHER}}
+               a.governable: "member.revoke", a.action_args: {"key": OTHER},
+               a.rules_version: 2, a.block_height: 100}
     return samples.get(check, "x")         # text(n): the only other checks
 
 
@@ -77,6 +78,9 @@ def test_a_value_of_the_wrong_type_is_named_type(kind, name):
 
 @pytest.mark.parametrize("kind,name,value,problem", [
     ("coin.spend", "amount", 0, "range"),
+    ("rules.activate", "version", 1, "range"),
+    ("rules.activate", "version", 65_536, "range"),
+    ("rules.activate", "height", 0, "range"),
     ("coin.spend", "amount", a.MAX_AMOUNT + 1, "range"),
     ("task.post", "minutes", 10_081, "range"),
     ("policy.set", "year", 1999, "range"),

@@ -125,10 +125,10 @@ def genesis(admins, policies=(), organisations=ORGS, validators=VALIDATORS, law=
 
 def test_unknown_rules_version_is_a_value_error():
     with pytest.raises(ValueError):
-        chaincode.execute_block(2, InMemoryState(), BlockContext(1, 0), [], 0)
+        chaincode.execute_block(2, InMemoryState(), BlockContext(1, 0, 64), [], 0)
     with pytest.raises(ValueError):
         chaincode.genesis_state(0, [ADMIN], [], ORGS, VALIDATORS)
-    assert chaincode.RULES_VERSIONS == (1,)
+    assert chaincode.rules_versions() == (1,)
 
 
 def test_genesis_has_the_admins_stewards_constitution_and_policies_and_its_accumulator():

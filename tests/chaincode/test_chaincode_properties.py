@@ -523,7 +523,7 @@ class Ledger(RuleBasedStateMachine):
         outcome = self.batch.run(txs)
         height = self.batch.height
         again = chaincode.execute_block(1, InMemoryState(state_before),
-                                        BlockContext(height, self.now), txs, acc_before)
+                                        BlockContext(height, self.now, 64), txs, acc_before)
         check("determinism", again.state_acc == outcome.state_acc
               and again.writes == outcome.writes
               and [chaincode.encode_result(r) for r in again.results]

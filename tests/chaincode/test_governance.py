@@ -223,7 +223,6 @@ def test_a_refused_action_fails_the_proposal_but_the_approval_is_ok_and_nothing_
     ("recovery.complete", dict(old=key("x"))),
     ("gov.approve", dict(proposal="00" * 32)),
     ("validators.set", dict(validators=[])),
-    ("rules.activate", dict(version=2, height=100)),
 ])
 def test_proposing_a_kind_that_is_never_governed_is_invalid_args(action, args):
     chain = four()

@@ -2,7 +2,7 @@
 chaincode computes, and what the document's "State root" section computes by hand.
 
 The log is tests/chaincode/vectors/state_root_v1.json: a genesis (in the genesis.json form
-of docs/protocol.md, "Genesis") and seven blocks that use every kind of rules version 1,
+of docs/protocol.md, "Genesis") and eight blocks that use every kind of rules version 1,
 each transaction `ok`. Keys are Ed25519 keys from the seeds `bytes([i]) * 32`; each
 transaction is a signed envelope whose body (nonce: its position in the log, from 1)
 gives its id. In `args`, the text "key:NAME" stands for NAME's public key (`bin`),
@@ -98,7 +98,8 @@ def run_vector():
             ids[entry["label"]] = tx_id_of(body)
             txs.append(Tx(tx_id_of(body), decoded["signer"], decoded["kind"], decoded["args"]))
         outcome = chaincode.execute_block(genesis.rules_version, state,
-                                          BlockContext(height, block["time_ms"]), txs, acc)
+                                          BlockContext(height, block["time_ms"],
+                                                       genesis.switch_margin()), txs, acc)
         for tx, result in zip(txs, outcome.results):
             assert result.code == "ok", (height, tx.kind, result.code, result.info)
             events += result.events
@@ -125,9 +126,10 @@ def test_the_vector_uses_every_kind_and_its_keys_are_the_seeds():
     signed = {tx["kind"] for block in VECTOR["blocks"] for tx in block["txs"]}
     _, _, _, events = run_vector()
     enacted = {e["action"] for e in events if e["kind"] == "gov.enacted"}
-    # constitution.set is signed by governance only: it runs as an enacted proposal
+    # constitution.set and rules.activate are signed by governance only: they run as
+    # enacted proposals
     assert signed | enacted == set(KINDS)
-    assert enacted == {"constitution.set"}
+    assert enacted == {"constitution.set", "rules.activate"}
 
 
 def test_the_documented_state_roots_are_the_chaincodes_and_the_adhash_of_the_doc():
