@@ -61,6 +61,12 @@ def status_warnings(node, status: dict, now_ms: int) -> list[str]:
         seen = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
         warnings.append(f"validator {name} sent messages no correct validator sends "
                         f"({seen}): see `stadsmunt node evidence`")
+    rules = status.get("rules")
+    pending = rules and rules["pending"]
+    if pending and pending["version"] not in rules["runs"]:
+        warnings.append(f"rules version {pending['version']} is due from height "
+                        f"{pending['height']} and this validator does not run it: install a "
+                        f"stadsmunt that does before then, or it stops at that height")
     year = periods(now_ms)[0]
     coming = queries.coming_year_unset(node.store, now_ms)
     if coming is not None:

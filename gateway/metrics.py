@@ -45,6 +45,13 @@ class Metrics:
             "stadsmunt_peer_faults", "Messages of a partner validator that no correct "
             "validator sends (bad_signature, equivocation), seen since the validator "
             "process started", ["validator", "kind"], registry=registry)
+        self.rules_version = Gauge("stadsmunt_rules_version",
+                                   "The rules version in force at the head",
+                                   registry=registry)
+        self.rules_missing = Gauge(
+            "stadsmunt_rules_pending_missing", "Height from which a rules version this "
+            "validator's installation does not run is due (rules.activate); 0 when none",
+            registry=registry)
         self.reachable = Gauge("stadsmunt_validator_reachable",
                                "1 while this gateway reaches its validator, else 0",
                                registry=registry)
@@ -71,6 +78,12 @@ class Metrics:
         self.view_changes.set(status["view_changes"])
         self.peers.set(sum(1 for v in status["validators"] if v["connected"]) - 1)
         self.pending.set(status["pending"])
+        rules = status.get("rules")
+        if rules is not None:
+            self.rules_version.set(rules["version"])
+            pending = rules["pending"]
+            missing = pending is not None and pending["version"] not in rules["runs"]
+            self.rules_missing.set(pending["height"] if missing else 0)
         for code, count in status.get("refusals", {}).items():
             self.refusals.labels(code).set(count)
         for name, kinds in status.get("faults", {}).items():

@@ -58,7 +58,10 @@ SCHEMAS = {
                    "validators": {"type": "array", "items": obj(
                        {"name": TEXT, "key": HEX64, "connected": {"type": "boolean"}})},
                    "time": nullable(INT), "warnings": {"type": "array", "items": TEXT}},
-                  {"quorum": QUORUM}, extra=True),
+                  {"quorum": QUORUM,
+                   "rules": obj({"version": INT, "since": INT,
+                                 "pending": nullable(obj({"version": INT, "height": INT})),
+                                 "runs": {"type": "array", "items": INT}})}, extra=True),
     "Genesis": obj({"format": INT, "chain": TEXT, "city": TEXT,
                     "coin": obj({"name": TEXT, "symbol": TEXT}),
                     "organisations": {"type": "array", "items": obj(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import structlog
 
+import chaincode
 from chaincode import queries
 from consensus.api import CommittedBatch, Fetch, StableCheckpoint
 from consensus.driver import Driver
@@ -32,7 +33,7 @@ from consensus.replica import Replica
 from node import genesis as genesis_file, keys
 from node import peering
 from node.admission import OVER_SHARE, Admission, AdmissionLimits, forwarded, store_lookup
-from node.block import BlockRecord, block_hash
+from node.block import BlockRecord, RulesMissing, block_hash, rules_for
 from node.config import CONFIG_NAME, ConfigError, NodeConfig, runtime_limits
 from node.envelope import OK, Door, Verdict
 from node.evidence import Evidence
@@ -189,6 +190,15 @@ class Validator:
         self._ticker = asyncio.create_task(self._tick_loop())
         log.info("validator_started", name=self.config.name, index=self.me,
                  height=self.store.head()[0], view=self.replica.view)
+
+    def rules_missing(self) -> RulesMissing | None:
+        """Why this build cannot execute the next height, if the rules version in force
+        there is not one it runs (node/block.rules_for); None when it can."""
+        try:
+            rules_for(self.genesis, self.store, self.store.head()[0] + 1)
+        except RulesMissing as missing:
+            return missing
+        return None
 
     def fail(self, error: BaseException) -> None:
         """Fail-stop, at once and synchronously: from here on no peer frame, tick or
@@ -424,7 +434,17 @@ class Validator:
             # partners' faults seen since this process started (node/evidence.py)
             "faults": {name: dict(kinds) for name, kinds in self.evidence.counts.items()},
             "quorum": self.quorum_status(connected),
+            "rules": self.rules_status(height),
         }
+
+    def rules_status(self, height: int) -> dict:
+        """The rules version in force at the head (`since`: its first height), any pending
+        activation, and the versions this build runs (docs/api.md, "Status")."""
+        version, since = chaincode.rules_in_force(self.store, height, self.genesis.rules_version)
+        due = chaincode.pending_rules(self.store, height)
+        return {"version": version, "since": since,
+                "pending": None if due is None else {"version": due[0], "height": due[1]},
+                "runs": list(chaincode.rules_versions())}
 
     def quorum_status(self, connected: set[int] | None = None) -> dict:
         """Whether this validator can take part in deciding anything: `needed` validators

@@ -24,6 +24,7 @@ from gateway import serve as gateway_serve
 from gateway.app import make_app
 from gateway.connections import Gate
 from node import config as node_config, genesis as genesis_file, keys
+from node.block import RulesMissing
 from node.link import LinkBusy, LinkServer, socket_path
 from node.runtime import StartError, Validator
 from ops import evidence_cmd, logs, node_init_cmd
@@ -126,11 +127,24 @@ async def _until_stop_or_failure(stop: asyncio.Event, validator: Validator,
         validator.fail(supervisor.result())
     if failing in done or supervisor in done:
         error = failing.result() if failing in done else supervisor.result()
+        if isinstance(error, RulesMissing):
+            _stop_for_rules(name, error)
         log.critical("validator_failed", name=name, error=repr(error),
                      height=_ledger_height(validator),
                      exc_info=(type(error), error, error.__traceback__))
         raise ValidatorFailed(f"validator {name} failed: {error!r}")
     log.info("stopping", name=name)
+
+
+def _stop_for_rules(name: str, missing: RulesMissing) -> None:
+    """The rules version due at the next height is not one this build runs: one line that
+    says which to install, and exit code 2 (not restarted: only an upgrade mends it)."""
+    log.critical("rules_version_missing", name=name, version=missing.version,
+                 from_height=missing.first, height=missing.height,
+                 action=f"install a stadsmunt that runs rules version {missing.version}, "
+                        "then start this validator again: it catches up from its disk "
+                        "and its peers")
+    raise UsageError(f"validator {name} stopped before height {missing.height}: {missing}")
 
 
 def _ledger_height(validator: Validator) -> int | None:
@@ -156,6 +170,9 @@ async def serve(folder: str, ready: asyncio.Event | None = None,
     stop = _stop_on_signals()
     link = gateways = runner = None
     try:
+        missing = validator.rules_missing()
+        if missing is not None:         # before taking part in anything
+            _stop_for_rules(settings.name, missing)
         if settings.gateway_workers:
             # the gateways first: the API answers (status, reads) from the moment the
             # validator links to its peers, and one that cannot listen stops the start
