@@ -122,8 +122,11 @@ class Genesis:
     def switch_margin(self) -> int:
         """M: a switch (rules.activate) enacted in block h names a height at least M
         above h, so that every validator has executed the enacting block, and a quorum
-        certified it stable, before the switch is due. No smaller than the window."""
-        return self.window()
+        certified it stable, before the switch is due. The window rounded up to a
+        multiple of the checkpoint interval K, so that a height c + M, c a multiple of
+        K, is a checkpoint too."""
+        interval = self.checkpoint_interval
+        return -(-self.window() // interval) * interval
 
     def to_json(self) -> str:
         data = {"format": FORMAT_VERSION, "chain": self.chain, "city": self.city,

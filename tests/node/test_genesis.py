@@ -279,3 +279,13 @@ def test_validator_addresses_are_not_part_of_genesis():
     names = {f.name for f in dataclasses.fields(Genesis)} | {f.name for f in
                                                             dataclasses.fields(GenesisValidator)}
     assert not names & {"address", "host", "port", "peer", "gateway"}
+
+
+@given(st.integers(1, 100_000))
+def test_the_switch_margin_covers_the_window_and_ends_on_a_checkpoint(interval):
+    """docs/chaincode.md, "Rules versions": M is the watermark window, max(4K, 64),
+    rounded up to a multiple of K, so c + M is a checkpoint for every checkpoint c."""
+    genesis = make(checkpoint_interval=interval)
+    window, margin = genesis.window(), genesis.switch_margin()
+    assert window == max(4 * interval, 64)
+    assert margin % interval == 0 and window <= margin < window + interval
