@@ -14,10 +14,10 @@ import pytest
 import chaincode
 from tests.chaincode import rules_v2
 from audit_kit import build_blocks
-from ledger_kit import CHAIN, HOUR_MS, T0, keypair, make_genesis
+from ledger_kit import CHAIN, HOUR_MS, T0, earning, keypair, make_genesis, numbered
 from node.audit import audit, open_source
 from node.block import RulesMissing
-from node.envelope import Door, sign_tx
+from node.envelope import Door
 from node.executor import open_ledger, replay
 from node.store import Store
 
@@ -32,23 +32,9 @@ def _tx_id(envelope: bytes) -> str:
 def switching_log() -> tuple[list, int, list[str]]:
     """(blocks, due, [the 1-cent spend at due, the 5-cent one])."""
     citizen, shop = keypair("citizen"), keypair("shop")
-    n = iter(range(1, 10_000))
-
-    def tx(pair, kind, **args):
-        return sign_tx(pair, CHAIN, kind, args, nonce=next(n))
-
-    blocks = [
-        [tx(ADMIN, "member.register", key=citizen.public, role="citizen",
-            age_band="21plus", area="GMS"),
-         tx(ADMIN, "member.register", key=shop.public, role="merchant", name="Bakkerij")],
-        [tx(ADMIN, "task.post", task="t1", title="Paint the bench", area="GMS",
-            domain="public-space", reward=1_000, minutes=120, slots=1,
-            deadline=T0 + 100 * HOUR_MS)],
-        [tx(citizen, "task.claim", task="t1")],
-        [tx(citizen, "task.submit", task="t1", proof=b"p" * 32)],
-        [tx(ADMIN, "task.approve", task="t1", citizen=citizen.public)],
-        [tx(citizen, "coin.spend", to=shop.public, amount=1)],
-    ]
+    tx = numbered()
+    blocks = earning(tx, ADMIN, citizen, shop) + [
+        [tx(citizen, "coin.spend", to=shop.public, amount=1)]]
     enacting = len(blocks) + 3
     due = enacting + MARGIN
     proposal = tx(keypair("steward-municipality"), "gov.propose", action="rules.activate",

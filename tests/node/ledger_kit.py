@@ -45,21 +45,20 @@ def certified(ledger: Executor, height: int, time_ms: int, envelopes: list[bytes
     return CommittedBatch(height, view, time_ms, digest, tuple(requests), certificate)
 
 
-def story(admin: Keypair, spends: int = 3) -> list[tuple[int, list[bytes]]]:
-    """(block time, envelopes) of each block: members, a task claimed, submitted and
-    approved, spends, a refund, a redemption and its payout, a rejected and a duplicate
-    transaction, and an empty block."""
-    citizen, shop = keypair("citizen"), keypair("shop")
-    n = iter(range(1, 10_000))
+def numbered():
+    """tx(pair, kind, **args): an envelope signed by `pair` on CHAIN, with the nonces 1, 2,
+    ... in the order of the calls (a log's transactions, reproducibly)."""
+    n = iter(range(1, 1_000_000))
 
-    def tx(pair, kind, **args):
+    def tx(pair: Keypair, kind: str, **args) -> bytes:
         return sign_tx(pair, CHAIN, kind, args, nonce=next(n))
+    return tx
 
-    spend = tx(citizen, "coin.spend", to=shop.public, amount=100, memo="coffee")
-    redeem = tx(shop, "coin.redeem", amount=50)
-    redeem_id = hashlib.sha256(msgpack.unpackb(redeem)[0]).hexdigest()
-    spend_id = hashlib.sha256(msgpack.unpackb(spend)[0]).hexdigest()
-    blocks = [
+
+def earning(tx, admin: Keypair, citizen: Keypair, shop: Keypair) -> list[list[bytes]]:
+    """Five blocks: a citizen and a merchant registered, a task of 10.00 posted, claimed,
+    submitted and approved: the citizen holds 10.00."""
+    return [
         [tx(admin, "member.register", key=citizen.public, role="citizen",
             age_band="21plus", area="GMS"),
          tx(admin, "member.register", key=shop.public, role="merchant", name="Bakkerij")],
@@ -69,6 +68,20 @@ def story(admin: Keypair, spends: int = 3) -> list[tuple[int, list[bytes]]]:
         [tx(citizen, "task.claim", task="litter-1")],
         [tx(citizen, "task.submit", task="litter-1", proof=b"p" * 32)],
         [tx(admin, "task.approve", task="litter-1", citizen=citizen.public)],
+    ]
+
+
+def story(admin: Keypair, spends: int = 3) -> list[tuple[int, list[bytes]]]:
+    """(block time, envelopes) of each block: members, a task claimed, submitted and
+    approved, spends, a refund, a redemption and its payout, a rejected and a duplicate
+    transaction, and an empty block."""
+    citizen, shop = keypair("citizen"), keypair("shop")
+    tx = numbered()
+    spend = tx(citizen, "coin.spend", to=shop.public, amount=100, memo="coffee")
+    redeem = tx(shop, "coin.redeem", amount=50)
+    redeem_id = hashlib.sha256(msgpack.unpackb(redeem)[0]).hexdigest()
+    spend_id = hashlib.sha256(msgpack.unpackb(spend)[0]).hexdigest()
+    blocks = earning(tx, admin, citizen, shop) + [
         [spend] + [tx(citizen, "coin.spend", to=shop.public, amount=10)
                    for _ in range(spends)],
         [tx(shop, "coin.refund", spend=spend_id, amount=30), redeem,
