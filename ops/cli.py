@@ -31,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from bench import network as bench
     from ops import (audit_cmd, backup_cmd, client_cmd, demo, export_cmd, genesis_cmd,
-                     gov_cmd, keys_cmd, network, node_cmd)
+                     gov_cmd, keys_cmd, network, node_cmd, research_cmd)
     for module in (demo, keys_cmd, genesis_cmd, network, node_cmd, client_cmd, gov_cmd,
-                   audit_cmd, export_cmd, backup_cmd, bench):
+                   audit_cmd, export_cmd, backup_cmd, research_cmd, bench):
         module.register(commands)
     return parser
 

@@ -1,0 +1,3 @@
+"""CBS's research dataset: a verified log's events as pseudonymised Parquet tables, month
+by month (docs/research.md). `rows` folds events into rows, `dataset` writes them;
+`stadsmunt research` (ops/research_cmd.py) runs the audit that feeds them."""

@@ -1,0 +1,145 @@
+"""The research dataset on disk (docs/research.md, "Layout"):
+
+    DIR/dataset.json                          the manifest (below)
+    DIR/events/month=YYYY-MM/part-N.parquet   one row per event of the month
+    DIR/spends/month=YYYY-MM/part-N.parquet   one row per spend of the month
+    DIR/members.parquet                       the members at the end of the last month
+    DIR/tasks.parquet                         the tasks at the end of the last month
+
+Months are Hive partitions: DuckDB and Spark read `month` from the folder name. A run
+writes into DIR/.staging-PID first and moves its months in only once the whole log has
+passed the audit; the manifest is replaced last, in one rename, so a failed or killed run
+leaves the dataset as it was. Memory stays bounded: a month's rows go to a part file every
+FLUSH_ROWS rows.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from research.rows import (EVENT_COLUMNS, MEMBER_COLUMNS, SCHEMA_VERSION, SPEND_COLUMNS,
+                           TASK_COLUMNS)
+
+MANIFEST = "dataset.json"
+FLUSH_ROWS = 100_000
+TABLES = ("events", "spends")
+
+
+class DatasetError(Exception):
+    """The folder holds something this run must not touch or extend."""
+
+
+def _arrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise DatasetError("the research dataset needs pyarrow: pip install "
+                           "'stadsmunt[research]'") from None
+    return pyarrow, pyarrow.parquet
+
+
+def _schema(pa, table: str):
+    s, i, b = pa.string(), pa.int64(), pa.bool_()
+    types = {"events": dict(zip(EVENT_COLUMNS, (i, i, i, s, s, s, s, s, s, s, i, i))),
+             "spends": dict(zip(SPEND_COLUMNS, (i, i, i, s, s, s, s, s, i))),
+             "members": dict(zip(MEMBER_COLUMNS, (s, s, s, s, s, b, i, i))),
+             "tasks": dict(zip(TASK_COLUMNS, (s, s, s, s, i, i, i, i, i, b)))}[table]
+    return pa.schema(list(types.items()))
+
+
+def read_manifest(folder: Path) -> dict | None:
+    path = folder / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path} is not a dataset manifest: {error}") from None
+    if type(manifest) is not dict or manifest.get("schema") != SCHEMA_VERSION:
+        raise DatasetError(f"{path}: schema {manifest.get('schema')!r} is not "
+                           f"{SCHEMA_VERSION}, the one this version writes")
+    return manifest
+
+
+class Writer:
+    """One run: parts of each month into staging, then `commit` or `abandon`."""
+
+    def __init__(self, folder: Path, chain: str, genesis_hash: str, fingerprint: str):
+        self.pa, self.pq = _arrow()
+        self.folder = folder
+        manifest = read_manifest(folder)
+        if manifest is None and folder.exists() and any(folder.iterdir()):
+            raise DatasetError(f"{folder} is not empty and holds no dataset")
+        if manifest is not None:
+            theirs = (manifest.get("chain"), manifest.get("genesis"))
+            if theirs != (chain, genesis_hash):
+                raise DatasetError(f"{folder} holds the dataset of chain {theirs[0]} "
+                                   f"(genesis {str(theirs[1])[:16]}...), not of this log")
+            if manifest.get("key_fingerprint") != fingerprint:
+                raise DatasetError(f"{folder} was written with another pseudonym key: its "
+                                   f"pseudonyms would not match; use that key or a new folder")
+        self.manifest = manifest or {"schema": SCHEMA_VERSION, "chain": chain,
+                                     "genesis": genesis_hash, "key_fingerprint": fingerprint,
+                                     "months": [], "through_height": 0}
+        self.months = frozenset(self.manifest["months"])
+        folder.mkdir(parents=True, exist_ok=True)
+        self.staging = folder / f".staging-{os.getpid()}"
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir()
+        self.parts: dict[tuple[str, str], int] = {}
+        self.closed: list[str] = []
+
+    def rows(self, table: str, month: str, rows: list[tuple]) -> None:
+        """Writes rows of `table` for `month` as the month's next part file."""
+        if not rows:
+            return
+        count = self.parts.get((table, month), 0)
+        self.parts[(table, month)] = count + 1
+        folder = self.staging / table / f"month={month}"
+        folder.mkdir(parents=True, exist_ok=True)
+        schema = _schema(self.pa, table)
+        columns = list(zip(*rows))
+        batch = self.pa.table([self.pa.array(c, type=f.type) for c, f in zip(columns, schema)],
+                              schema=schema)
+        self.pq.write_table(batch, folder / f"part-{count}.parquet")
+
+    def close_month(self, month: str) -> None:
+        self.closed.append(month)
+
+    def commit(self, through_height: int, members: list[tuple], tasks: list[tuple]) -> list[str]:
+        """Moves the closed months in, replaces the snapshots and the manifest; answers the
+        months added."""
+        added = [m for m in self.closed if m not in self.months]
+        for table in TABLES:
+            for month in added:
+                staged = self.staging / table / f"month={month}"
+                target = self.folder / table / f"month={month}"
+                if staged.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staged, target)
+        if added or not (self.folder / "members.parquet").exists():
+            for name, rows in (("members", members), ("tasks", tasks)):
+                self._snapshot(name, rows)
+        manifest = dict(self.manifest, months=sorted(self.months | set(added)),
+                        through_height=max(through_height if added else 0,
+                                           self.manifest["through_height"]))
+        partial = self.folder / (MANIFEST + ".part")
+        partial.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        os.replace(partial, self.folder / MANIFEST)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        return added
+
+    def _snapshot(self, name: str, rows: list[tuple]) -> None:
+        schema = _schema(self.pa, name)
+        columns = list(zip(*rows)) if rows else [[] for _ in schema]
+        table = self.pa.table([self.pa.array(c, type=f.type) for c, f in zip(columns, schema)],
+                              schema=schema)
+        partial = self.staging / f"{name}.parquet"
+        self.pq.write_table(table, partial)
+        os.replace(partial, self.folder / f"{name}.parquet")
+
+    def abandon(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
