@@ -136,7 +136,7 @@ SCHEMAS = {
     "Stats": obj({"minted": CENTS, "redeemed": CENTS, "circulating": CENTS,
                   "members": {"type": "object", "additionalProperties": INT},
                   "tasks": obj({"open": INT, "closed": INT, "cancelled": INT}),
-                  "position": INT, "min_cell": INT,
+                  "position": INT, "min_cell": INT, "open_month": TEXT,
                   "cells": {"type": "array", "items": obj(
                       {"area": TEXT, "month": TEXT, "suppressed": {"type": "boolean"},
                        "citizens": nullable(INT), "minted": nullable(CENTS)})}}),

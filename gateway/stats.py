@@ -3,8 +3,10 @@
 Totals are always shown: minted, redeemed, circulating, active members by role
 (stewards among them), tasks by status. Cells are per task area and local month of
 approval (Europe/Amsterdam, as the caps count): the number of distinct citizens paid and
-the cents minted. A cell of fewer than `MIN_CELL` citizens is suppressed (both figures
-withheld), as statistical offices do.
+the cents minted, for closed months only (before the head block's month), under the
+disclosure rules of research/disclosure.py: a cell of fewer than `MIN_CELL` citizens is
+suppressed (both figures withheld), and so is a second cell of its month when it would
+be the month's only suppressed one.
 
 The counts follow the log by position, incrementally: each request first folds in the
 events written since the last one, in pages of one short read transaction each, so a
@@ -22,8 +24,9 @@ from chaincode.periods import periods
 from gateway.appkeys import AGGREGATES
 from gateway.chainhead import head_time_ms
 from gateway.params import query
+from research import disclosure
 
-MIN_CELL = 10
+MIN_CELL = disclosure.MIN_PEOPLE
 PAGE = 1000
 ROLES = events.ROLES      # the roles a member.registered names (chaincode/events.py)
 
@@ -96,12 +99,12 @@ class Aggregates:
     def json(self, time_ms: int) -> dict:
         totals = queries.totals(self.store)
         closed = bisect_right(self.deadlines, time_ms)
-        cells = []
-        for (area, month), (citizens, cents) in sorted(self.cells.items()):
-            shown = len(citizens) >= MIN_CELL
-            cells.append({"area": area, "month": month, "suppressed": not shown,
-                          "citizens": len(citizens) if shown else None,
-                          "minted": cents if shown else None})
+        open_month = periods(time_ms)[1]
+        table = {(month, area): (len(citizens), cents)
+                 for (area, month), (citizens, cents) in self.cells.items()}
+        cells = [{"area": c["label"], "month": c["group"], "suppressed": c["suppressed"],
+                  "citizens": c["people"], "minted": c["amount"]}
+                 for c in disclosure.publish(table, open_month, MIN_CELL)]
         return {"minted": totals["minted"], "redeemed": totals["redeemed"],
                 "circulating": totals["circulating"],
                 # genesis admins and stewards have no event: the chaincode's own counts
@@ -110,7 +113,8 @@ class Aggregates:
                                 steward=queries.steward_count(self.store)),
                 "tasks": {"open": len(self.deadlines) - closed, "closed": closed,
                           "cancelled": self.cancelled},
-                "position": self.position, "min_cell": MIN_CELL, "cells": cells}
+                "position": self.position, "min_cell": MIN_CELL,
+                "open_month": open_month, "cells": cells}
 
 
 async def get_stats(request: web.Request) -> web.Response:

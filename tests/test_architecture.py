@@ -25,7 +25,7 @@ ALLOWED = {
     "chaincode": {"chaincode"},
     "protocol": {"protocol"},
     "node": {"node", "consensus", "chaincode", "protocol"},
-    "gateway": {"gateway", "node", "consensus", "chaincode", "protocol"},
+    "gateway": {"gateway", "node", "consensus", "chaincode", "protocol", "research"},
     "client": {"client", "protocol"},
     # CBS's dataset: rows from verified events (the audit runs in ops), periods of the
     # chaincode's calendar
