@@ -1,15 +1,17 @@
-"""`stadsmunt research keygen|export`: the pseudonymised dataset for CBS's research
-(docs/research.md).
+"""`stadsmunt research keygen|export|report`: the pseudonymised dataset for CBS's research
+and its indicators (docs/research.md).
 
 `export SOURCE --out DIR --pseudonym-key FILE` verifies the log as `stadsmunt audit` does
 (any source the audit takes) and writes the months that have closed since the last run,
 every member key replaced by its pseudonym under the key in FILE; nothing is written
 unless the whole log passes. `keygen --out FILE` makes a pseudonym key (32 random bytes
-as hex, readable by its owner only).
+as hex, readable by its owner only). `report DIR` runs the indicators with DuckDB: one
+HTML file, or `--json`.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 from pathlib import Path
@@ -127,14 +129,43 @@ def _export(source, genesis, pin, key: bytes, out: Path, jobs: int | None = None
     return writer, added, fold.closed_through
 
 
+def run_report(args: argparse.Namespace) -> int:
+    from research import report
+    folder = Path(args.dataset)
+    try:
+        found = report.compute(folder)
+        text = (json.dumps({"dataset": report.read_manifest(folder), "indicators": found},
+                           indent=2) + "\n" if args.json else report.render(folder, found))
+    except DatasetError as error:
+        raise UsageError(str(error)) from None
+    if args.out is None:
+        print(text, end="")
+        return 0
+    out = Path(args.out)
+    partial = out.with_name(out.name + ".part")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, out)
+    print(f"wrote the indicators of {folder} to {out}")
+    return 0
+
+
 def register(commands) -> None:
     parser = commands.add_parser("research", help="the pseudonymised dataset for research "
                                                   "(docs/research.md)",
                                  description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="examples:\n"
+                                        "  stadsmunt research keygen --out cbs.key\n"
+                                        "  stadsmunt research export chain.export --out "
+                                        "heerlen-dataset --pseudonym-key cbs.key\n"
+                                        "  stadsmunt research report heerlen-dataset --out "
+                                        "heerlen.html")
     sub = parser.add_subparsers(dest="research_command", metavar="COMMAND", required=True)
-    keygen = sub.add_parser("keygen", help="make a pseudonym key")
-    keygen.add_argument("--out", required=True, metavar="FILE")
+    keygen = sub.add_parser("keygen", help="make a pseudonym key",
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="example:\n  stadsmunt research keygen --out cbs.key")
+    keygen.add_argument("--out", required=True, metavar="FILE",
+                        help="the key file to write (never overwritten)")
     keygen.set_defaults(run=safe(run_keygen))
     export = sub.add_parser(
         "export", help="verify a log and write its closed months as Parquet",
@@ -156,3 +187,14 @@ def register(commands) -> None:
     export.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="processes that check signatures (default: one per core)")
     export.set_defaults(run=safe(run_export))
+    report = sub.add_parser(
+        "report", help="the participation indicators of a dataset: one HTML file with "
+                       "tables and plots, or --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  stadsmunt research report heerlen-dataset --out heerlen.html\n"
+               "  stadsmunt research report heerlen-dataset --json")
+    report.add_argument("dataset", metavar="DIR", help="a dataset made by `research export`")
+    report.add_argument("--out", metavar="FILE", help="the file to write (else standard "
+                                                      "output)")
+    report.add_argument("--json", action="store_true", help="the numbers as JSON")
+    report.set_defaults(run=safe(run_report))

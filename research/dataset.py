@@ -31,7 +31,7 @@ class DatasetError(Exception):
     """The folder holds something this run must not touch or extend."""
 
 
-def _arrow():
+def arrow_modules():
     try:
         import pyarrow
         import pyarrow.parquet
@@ -41,7 +41,7 @@ def _arrow():
     return pyarrow, pyarrow.parquet
 
 
-def _schema(pa, table: str):
+def table_schema(pa, table: str):
     s, i, b = pa.string(), pa.int64(), pa.bool_()
     types = {"events": dict(zip(EVENT_COLUMNS, (i, i, i, s, s, s, s, s, s, s, i, i))),
              "spends": dict(zip(SPEND_COLUMNS, (i, i, i, s, s, s, s, s, i))),
@@ -68,7 +68,7 @@ class Writer:
     """One run: parts of each month into staging, then `commit` or `abandon`."""
 
     def __init__(self, folder: Path, chain: str, genesis_hash: str, fingerprint: str):
-        self.pa, self.pq = _arrow()
+        self.pa, self.pq = arrow_modules()
         self.folder = folder
         manifest = read_manifest(folder)
         if manifest is None and folder.exists() and any(folder.iterdir()):
@@ -100,7 +100,7 @@ class Writer:
         self.parts[(table, month)] = count + 1
         folder = self.staging / table / f"month={month}"
         folder.mkdir(parents=True, exist_ok=True)
-        schema = _schema(self.pa, table)
+        schema = table_schema(self.pa, table)
         columns = list(zip(*rows))
         batch = self.pa.table([self.pa.array(c, type=f.type) for c, f in zip(columns, schema)],
                               schema=schema)
@@ -133,7 +133,7 @@ class Writer:
         return added
 
     def _snapshot(self, name: str, rows: list[tuple]) -> None:
-        schema = _schema(self.pa, name)
+        schema = table_schema(self.pa, name)
         columns = list(zip(*rows)) if rows else [[] for _ in schema]
         table = self.pa.table([self.pa.array(c, type=f.type) for c, f in zip(columns, schema)],
                               schema=schema)

@@ -1,0 +1,143 @@
+"""The participation indicators, as SQL that DuckDB and Spark SQL both run unchanged
+(docs/research.md, "Indicators"). Each query reads the dataset's tables as views named
+`events`, `spends`, `members` and `tasks`, with `month` as a column (the Hive partition),
+and returns rows ordered by its first columns.
+
+Queries use only what both engines share: GROUP BY, COUNT(DISTINCT), CASE, joins, window
+aggregates with ROWS frames; no engine's own functions.
+
+`people` names a query's column that counts persons; its cells go through
+research/disclosure.py with `month` as the group and the other key columns as the label
+(the amount columns of a withheld cell are withheld with it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Indicator:
+    name: str
+    title: str
+    sql: str
+    keys: tuple[str, ...]              # the columns that name a row, month first
+    people: str | None = None          # the column counting the persons of a row's cell
+    # (figure, the column counting the persons behind it): each withheld alone, with its
+    # count, when fewer than 10 but not none
+    figures: tuple[tuple[str, str], ...] = ()
+
+
+INDICATORS = (
+    Indicator(
+        "active_citizens", "Active citizens per area and month, new and returning",
+        """
+        WITH approvals AS (
+            SELECT member, month, area FROM events WHERE kind = 'task.approved'),
+        firsts AS (
+            SELECT member, MIN(month) AS first_month FROM approvals GROUP BY member)
+        SELECT a.month, a.area,
+               COUNT(DISTINCT a.member) AS citizens,
+               COUNT(DISTINCT CASE WHEN f.first_month = a.month THEN a.member END)
+                   AS new_citizens,
+               COUNT(DISTINCT CASE WHEN f.first_month < a.month THEN a.member END)
+                   AS returning_citizens
+        FROM approvals a JOIN firsts f ON a.member = f.member
+        GROUP BY a.month, a.area
+        ORDER BY a.month, a.area
+        """, ("month", "area"), "citizens"),
+    Indicator(
+        "volunteering", "Tasks done and minutes volunteered per domain, area and month",
+        """
+        SELECT month, domain, area, COUNT(*) AS tasks_done,
+               SUM(minutes) AS minutes, COUNT(DISTINCT member) AS citizens
+        FROM events WHERE kind = 'task.approved'
+        GROUP BY month, domain, area
+        ORDER BY month, domain, area
+        """, ("month", "domain", "area"), "citizens"),
+    Indicator(
+        "money", "Coins minted, spent, refunded and redeemed per month (cents)",
+        """
+        SELECT month,
+               SUM(CASE WHEN kind = 'task.approved' THEN cents ELSE 0 END) AS minted,
+               COUNT(DISTINCT CASE WHEN kind = 'task.approved' THEN member END)
+                   AS citizens_paid,
+               SUM(CASE WHEN kind = 'coin.spent' THEN cents ELSE 0 END) AS spent,
+               COUNT(DISTINCT CASE WHEN kind = 'coin.spent' THEN member END) AS payers,
+               SUM(CASE WHEN kind = 'coin.refunded' THEN cents ELSE 0 END) AS refunded,
+               COUNT(DISTINCT CASE WHEN kind = 'coin.refunded' THEN member END)
+                   AS refunded_payers,
+               SUM(CASE WHEN kind = 'coin.redeemed' THEN cents ELSE 0 END) AS redeemed,
+               COUNT(DISTINCT CASE WHEN kind = 'coin.redeemed' THEN member END)
+                   AS merchants_redeeming
+        FROM events
+        GROUP BY month
+        ORDER BY month
+        """, ("month",), figures=(("minted", "citizens_paid"), ("spent", "payers"),
+                                  ("refunded", "refunded_payers"),
+                                  ("redeemed", "merchants_redeeming"))),
+    Indicator(
+        "local_spending", "Minted coins spent locally, merchants reached, local multiplier",
+        """
+        WITH minted AS (
+            SELECT month, SUM(cents) AS minted, COUNT(DISTINCT member) AS citizens_paid
+            FROM events WHERE kind = 'task.approved' GROUP BY month),
+        spent AS (
+            SELECT month,
+                   SUM(CASE WHEN payer_role = 'citizen' THEN cents ELSE 0 END)
+                       AS spent_by_citizens,
+                   COUNT(DISTINCT CASE WHEN payer_role = 'citizen' THEN payer END)
+                       AS citizen_payers,
+                   SUM(cents) AS spent_in_all,
+                   COUNT(DISTINCT payer) AS payers,
+                   COUNT(DISTINCT merchant) AS merchants_reached
+            FROM spends GROUP BY month),
+        months AS (SELECT month FROM minted UNION SELECT month FROM spent)
+        SELECT m.month, COALESCE(n.minted, 0) AS minted,
+               COALESCE(n.citizens_paid, 0) AS citizens_paid,
+               COALESCE(s.spent_by_citizens, 0) AS spent_by_citizens,
+               COALESCE(s.citizen_payers, 0) AS citizen_payers,
+               COALESCE(s.spent_in_all, 0) AS spent_in_all,
+               COALESCE(s.payers, 0) AS payers,
+               COALESCE(s.merchants_reached, 0) AS merchants_reached
+        FROM months m LEFT JOIN minted n ON m.month = n.month
+                      LEFT JOIN spent s ON m.month = s.month
+        ORDER BY m.month
+        """, ("month",), figures=(("minted", "citizens_paid"),
+                                  ("spent_by_citizens", "citizen_payers"),
+                                  ("spent_in_all", "payers"))),
+    Indicator(
+        "minting_to_spending", "Days from a citizen's latest minting to each spend",
+        """
+        WITH flows AS (
+            SELECT month, position, member, kind, time_ms,
+                   MAX(CASE WHEN kind = 'task.approved' THEN time_ms END) OVER (
+                       PARTITION BY member ORDER BY position
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS minted_ms
+            FROM events
+            WHERE kind IN ('task.approved', 'coin.spent') AND role = 'citizen'),
+        waits AS (
+            SELECT month, member, (time_ms - minted_ms) / 86400000 AS days FROM flows
+            WHERE kind = 'coin.spent' AND minted_ms IS NOT NULL)
+        SELECT month, COUNT(DISTINCT member) AS citizens, COUNT(*) AS spends,
+               SUM(CASE WHEN days < 7 THEN 1 ELSE 0 END) AS within_a_week,
+               SUM(CASE WHEN days >= 7 AND days < 30 THEN 1 ELSE 0 END) AS within_a_month,
+               SUM(CASE WHEN days >= 30 THEN 1 ELSE 0 END) AS later
+        FROM waits
+        GROUP BY month
+        ORDER BY month
+        """, ("month",), "citizens"),
+    Indicator(
+        "merchant_redemption", "Per merchant: coins received, refunded and redeemed (cents)",
+        """
+        SELECT m.name AS merchant_name,
+               SUM(CASE WHEN e.kind = 'coin.spent' THEN e.cents ELSE 0 END) AS received,
+               SUM(CASE WHEN e.kind = 'coin.refunded' THEN e.cents ELSE 0 END) AS refunded,
+               SUM(CASE WHEN e.kind = 'coin.redeemed' THEN e.cents ELSE 0 END) AS redeemed
+        FROM members m JOIN events e
+             ON (e.kind IN ('coin.spent', 'coin.refunded') AND e.other = m.member)
+             OR (e.kind = 'coin.redeemed' AND e.member = m.member)
+        WHERE m.role = 'merchant'
+        GROUP BY m.name
+        ORDER BY m.name
+        """, ("merchant_name",)),
+)

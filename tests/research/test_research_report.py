@@ -1,0 +1,132 @@
+"""`stadsmunt research report` (research/report.py, research/indicators.py): the
+indicators DuckDB computes from a dataset equal those computed here in plain Python from
+the events the dataset was made of; what the report shows keeps the disclosure rules;
+the HTML stands alone."""
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from chaincode.periods import periods
+from histories import KEY, STEPS, history
+from ops import cli
+from research import report
+from research.dataset import Writer
+from research.disclosure import MIN_PEOPLE
+from research.indicators import INDICATORS
+from research.rows import Fold, key_fingerprint
+
+
+def write(blocks, folder: Path) -> dict[str, list[dict]]:
+    """The dataset of `blocks` (closed months only), and the events it holds as dicts."""
+    fold, writer, held = Fold(KEY), Writer(folder, "test", "00" * 32, key_fingerprint(KEY)), []
+    for height, (time_ms, events) in enumerate(blocks, 1):
+        month = fold.block(height, time_ms, [{"events": events}])
+        if month is not None:
+            rows, spends = fold.take()
+            writer.rows("events", month, rows)
+            writer.rows("spends", month, spends)
+            writer.close_month(month)
+            held += [dict(zip(("time_ms", "height", "position", "kind", "member", "other",
+                               "role", "area", "domain", "task", "cents", "minutes"), r),
+                          month=month) for r in rows]
+    writer.commit(fold.closed_through, *fold.snapshot)
+    return held
+
+
+def expected_money(events) -> list[dict]:
+    months = defaultdict(lambda: dict(minted=0, spent=0, refunded=0, redeemed=0))
+    who = defaultdict(lambda: defaultdict(set))
+    for e in events:
+        figure = {"task.approved": "minted", "coin.spent": "spent",
+                  "coin.refunded": "refunded", "coin.redeemed": "redeemed"}.get(e["kind"])
+        row = months[e["month"]]
+        if figure:
+            row[figure] += e["cents"]
+            who[e["month"]][figure].add(e["member"])
+    return [dict(month=m, minted=r["minted"], citizens_paid=len(who[m]["minted"]),
+                 spent=r["spent"], payers=len(who[m]["spent"]), refunded=r["refunded"],
+                 refunded_payers=len(who[m]["refunded"]), redeemed=r["redeemed"],
+                 merchants_redeeming=len(who[m]["redeemed"]))
+            for m, r in sorted(months.items())]
+
+
+def expected_active(events) -> list[dict]:
+    first = {}
+    for e in sorted(events, key=lambda e: e["position"]):
+        if e["kind"] == "task.approved":
+            first.setdefault(e["member"], e["month"])
+    cells = defaultdict(set)
+    for e in events:
+        if e["kind"] == "task.approved":
+            cells[(e["month"], e["area"])].add(e["member"])
+    return [dict(month=m, area=a, citizens=len(c),
+                 new_citizens=sum(1 for x in c if first[x] == m),
+                 returning_citizens=sum(1 for x in c if first[x] < m))
+            for (m, a), c in sorted(cells.items())]
+
+
+def expected_volunteering(events) -> list[dict]:
+    cells = defaultdict(lambda: [0, 0, set()])
+    for e in events:
+        if e["kind"] == "task.approved":
+            cell = cells[(e["month"], e["domain"], e["area"])]
+            cell[0] += 1
+            cell[1] += e["minutes"]
+            cell[2].add(e["member"])
+    return [dict(month=m, domain=d, area=a, tasks_done=n, minutes=t, citizens=len(c))
+            for (m, d, a), (n, t, c) in sorted(cells.items())]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(STEPS)
+def test_duckdb_computes_the_indicators_the_events_give(tmp_path_factory, steps):
+    folder = tmp_path_factory.mktemp("dataset")
+    events = write(history(steps), folder)
+    found = report.compute(folder, suppress=False)
+    assert found["money"] == [r for r in expected_money(events)]
+    assert found["active_citizens"] == expected_active(events)
+    assert found["volunteering"] == expected_volunteering(events)
+    shown = report.compute(folder)
+    for indicator in INDICATORS:
+        for row in shown[indicator.name]:
+            if indicator.people is not None and not row["suppressed"]:
+                assert row[indicator.people] >= MIN_PEOPLE
+            for _figure, count in indicator.figures:
+                assert row[count] is None or row[count] == 0 or row[count] >= MIN_PEOPLE
+            if row.get("suppressed"):
+                assert all(row[c] is None for c in row if c not in indicator.keys
+                           and c != "suppressed")
+
+
+def test_the_report_is_one_self_contained_html_file(tmp_path):
+    steps = [(1, "post", 0, 500)] + [(2, "approve", i, 500) for i in range(12)] + \
+        [(1, "spend", i, 100) for i in range(12)] + [(24 * 40, "update", 0, 1)]
+    folder = tmp_path / "dataset"
+    write(history(steps), folder)
+    out = tmp_path / "report.html"
+    assert cli.main(["research", "report", str(folder), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64," in text
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    for indicator in INDICATORS:
+        assert html.escape(indicator.title) in text
+    month = periods(history(steps)[1][0])[1]
+    assert month in text
+
+
+def test_a_folder_without_a_dataset_is_refused(tmp_path, capsys):
+    assert cli.main(["research", "report", str(tmp_path)]) == 2
+    assert "holds no dataset" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("indicator", INDICATORS, ids=lambda i: i.name)
+def test_every_indicator_runs_on_an_empty_dataset(tmp_path, indicator):
+    folder = tmp_path / "dataset"
+    write([(1_740_000_000_000, [])], folder)
+    assert report.compute(folder)[indicator.name] == []
