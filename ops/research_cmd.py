@@ -101,7 +101,7 @@ def _export(source, genesis, pin, key: bytes, out: Path, jobs: int | None = None
     except AuditFailure as failure:
         raise CheckFailed(f"{source.name}: {failure.reason}") from None
     writer = Writer(out, chosen.chain, chosen.hash().hex(), key_fingerprint(key))
-    fold = Fold(key, writer.months)
+    fold = Fold(key, writer.months, chosen.policies)
 
     def on_block(block, encoded: list[bytes]) -> None:
         results = [msgpack.unpackb(r, raw=False) for r in encoded]
@@ -121,8 +121,7 @@ def _export(source, genesis, pin, key: bytes, out: Path, jobs: int | None = None
             raise CheckFailed(f"{source.name} fails the audit at height "
                               f"{report.failure.height}: {report.failure.reason}; nothing "
                               "was written")
-        members, tasks = fold.snapshot
-        added = writer.commit(fold.closed_through, members, tasks)
+        added = writer.commit(fold.closed_through, *fold.snapshot)
     except BaseException:
         writer.abandon()
         raise

@@ -5,6 +5,7 @@
     DIR/spends/month=YYYY-MM/part-N.parquet   one row per spend of the month
     DIR/members.parquet                       the members at the end of the last month
     DIR/tasks.parquet                         the tasks at the end of the last month
+    DIR/policies.parquet                      the cap policy of each year so far
 
 Months are Hive partitions: DuckDB and Spark read `month` from the folder name. A run
 writes into DIR/.staging-PID first and moves its months in only once the whole log has
@@ -19,8 +20,8 @@ import os
 import shutil
 from pathlib import Path
 
-from research.rows import (EVENT_COLUMNS, MEMBER_COLUMNS, SCHEMA_VERSION, SPEND_COLUMNS,
-                           TASK_COLUMNS)
+from research.rows import (EVENT_COLUMNS, MEMBER_COLUMNS, POLICY_COLUMNS, SCHEMA_VERSION,
+                           SPEND_COLUMNS, TASK_COLUMNS)
 
 MANIFEST = "dataset.json"
 FLUSH_ROWS = 100_000
@@ -46,7 +47,8 @@ def table_schema(pa, table: str):
     types = {"events": dict(zip(EVENT_COLUMNS, (i, i, i, s, s, s, s, s, s, s, i, i))),
              "spends": dict(zip(SPEND_COLUMNS, (i, i, i, s, s, s, s, s, i))),
              "members": dict(zip(MEMBER_COLUMNS, (s, s, s, s, s, b, i, i))),
-             "tasks": dict(zip(TASK_COLUMNS, (s, s, s, s, i, i, i, i, i, b)))}[table]
+             "tasks": dict(zip(TASK_COLUMNS, (s, s, s, s, i, i, i, i, i, b))),
+             "policies": dict(zip(POLICY_COLUMNS, (i, i, i, i, i, b)))}[table]
     return pa.schema(list(types.items()))
 
 
@@ -109,7 +111,8 @@ class Writer:
     def close_month(self, month: str) -> None:
         self.closed.append(month)
 
-    def commit(self, through_height: int, members: list[tuple], tasks: list[tuple]) -> list[str]:
+    def commit(self, through_height: int, members: list[tuple], tasks: list[tuple],
+               policies: list[tuple]) -> list[str]:
         """Moves the closed months in, replaces the snapshots and the manifest; answers the
         months added."""
         added = [m for m in self.closed if m not in self.months]
@@ -121,7 +124,8 @@ class Writer:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(staged, target)
         if added or not (self.folder / "members.parquet").exists():
-            for name, rows in (("members", members), ("tasks", tasks)):
+            for name, rows in (("members", members), ("tasks", tasks),
+                               ("policies", policies)):
                 self._snapshot(name, rows)
         manifest = dict(self.manifest, months=sorted(self.months | set(added)),
                         through_height=max(through_height if added else 0,

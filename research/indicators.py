@@ -1,6 +1,6 @@
 """The participation indicators, as SQL that DuckDB and Spark SQL both run unchanged
-(docs/research.md, "Indicators"). Each query reads the dataset's tables as views named
-`events`, `spends`, `members` and `tasks`, with `month` as a column (the Hive partition),
+(docs/research.md, "The indicators report"). Each query reads the dataset's tables as
+views named `events`, `spends`, `members`, `tasks` and `policies`, with `month` as a column (the Hive partition),
 and returns rows ordered by its first columns.
 
 Queries use only what both engines share: GROUP BY, COUNT(DISTINCT), CASE, joins, window
@@ -126,6 +126,30 @@ INDICATORS = (
         GROUP BY month
         ORDER BY month
         """, ("month",), "citizens"),
+    Indicator(
+        "near_caps", "Citizens close to the tax-free caps (80% or more), per month",
+        """
+        WITH earned AS (
+            SELECT month, member, SUM(cents) AS cents FROM events
+            WHERE kind = 'task.approved' GROUP BY month, member),
+        to_date AS (
+            SELECT month, member, cents,
+                   SUM(cents) OVER (PARTITION BY member, SUBSTR(month, 1, 4)
+                                    ORDER BY month
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                       AS year_cents
+            FROM earned)
+        SELECT t.month, COUNT(*) AS citizens_earning,
+               SUM(CASE WHEN t.cents * 10 >= p.monthly_cap * 8 THEN 1 ELSE 0 END)
+                   AS near_monthly_cap,
+               SUM(CASE WHEN t.year_cents * 10 >= p.yearly_cap * 8 THEN 1 ELSE 0 END)
+                   AS near_yearly_cap
+        FROM to_date t JOIN policies p ON CAST(SUBSTR(t.month, 1, 4) AS INT) = p.year
+        GROUP BY t.month
+        ORDER BY t.month
+        """, ("month",), figures=(("citizens_earning", "citizens_earning"),
+                                  ("near_monthly_cap", "near_monthly_cap"),
+                                  ("near_yearly_cap", "near_yearly_cap"))),
     Indicator(
         "merchant_redemption", "Per merchant: coins received, refunded and redeemed (cents)",
         """

@@ -14,10 +14,11 @@ from research.dataset import DatasetError, arrow_modules, read_manifest, table_s
 
 __all__ = ["compute", "read_manifest", "render"]
 from research.indicators import INDICATORS, Indicator
-from research.rows import EVENT_COLUMNS, MEMBER_COLUMNS, SPEND_COLUMNS, TASK_COLUMNS
+from research.rows import (EVENT_COLUMNS, MEMBER_COLUMNS, POLICY_COLUMNS, SPEND_COLUMNS,
+                           TASK_COLUMNS)
 
 PARTITIONED = {"events": EVENT_COLUMNS, "spends": SPEND_COLUMNS}
-SNAPSHOTS = {"members": MEMBER_COLUMNS, "tasks": TASK_COLUMNS}
+SNAPSHOTS = {"members": MEMBER_COLUMNS, "tasks": TASK_COLUMNS, "policies": POLICY_COLUMNS}
 
 
 def _duckdb():

@@ -35,6 +35,8 @@ MEMBER_COLUMNS = ("member", "role", "age_band", "area", "name", "active",
                   "first_activity_ms", "last_activity_ms")
 TASK_COLUMNS = ("task", "title", "area", "domain", "reward", "minutes", "slots",
                 "deadline_ms", "posted_ms", "cancelled")
+POLICY_COLUMNS = ("year", "hourly_cap_21plus", "hourly_cap_under21", "monthly_cap",
+                  "yearly_cap", "set_for_year")
 
 
 def pseudonym(key: bytes, member: bytes) -> str:
@@ -50,7 +52,9 @@ def key_fingerprint(key: bytes) -> str:
 
 
 class Fold:
-    def __init__(self, key: bytes, skip_months: frozenset[str] = frozenset()):
+    def __init__(self, key: bytes, skip_months: frozenset[str] = frozenset(),
+                 policies: tuple[dict, ...] = ()):
+        """policies: genesis's cap policies; policy.set events add to them."""
         assert len(key) >= KEY_BYTES
         self.key = key
         self.skip = skip_months           # months a dataset holds already
@@ -64,9 +68,10 @@ class Fold:
         self.members: dict[bytes, dict] = {}
         self.tasks: dict[str, dict] = {}
         self._names: dict[bytes, str] = {}
+        self.policies: dict[int, dict] = {p["year"]: dict(p) for p in policies}
         self._pending: tuple[list, list] = ([], [])
-        # (members, tasks) rows as they stood at the end of the last closed month
-        self.snapshot: tuple[list[tuple], list[tuple]] = ([], [])
+        # (members, tasks, policies) rows as they stood at the end of the last closed month
+        self.snapshot: tuple[list[tuple], list[tuple], list[tuple]] = ([], [], [])
 
     def _p(self, member: bytes) -> str:
         found = self._names.get(member)
@@ -86,7 +91,8 @@ class Fold:
             self.closed_through = self.height
             self._pending = (self.events, self.spends)
             self.events, self.spends = [], []
-            self.snapshot = (self.member_rows(), self.task_rows())
+            self.snapshot = (self.member_rows(), self.task_rows(),
+                             self.policy_rows(int(closed[:4])))
         self.month, self.height = month, height
         for result in results:
             for event in result["events"]:
@@ -129,6 +135,8 @@ class Fold:
 
     def _event(self, height: int, event: dict) -> None:
         kind = event["kind"]
+        if kind == "policy.set":
+            self.policies[event["year"]] = {k: v for k, v in event.items() if k != "kind"}
         if kind not in EVENT_KINDS:
             return
         if kind == "member.registered":
@@ -198,6 +206,20 @@ class Fold:
         return [(self._p(member), r["role"], r["age_band"], r["area"], r["name"],
                  r["active"], r["first"], r["last"])
                 for member, r in sorted(self.members.items(), key=lambda i: self._p(i[0]))]
+
+    def policy_rows(self, through_year: int) -> list[tuple]:
+        """The cap policy in force in each year from the first policy's to
+        `through_year`: a year without its own takes the latest earlier one, as the
+        chaincode does (`set_for_year` false then)."""
+        rows, current = [], None
+        first = min(self.policies, default=through_year)
+        for year in range(first, through_year + 1):
+            own = self.policies.get(year)
+            current = own or current
+            if current is not None:
+                rows.append((year, current["hourly_cap_21plus"], current["hourly_cap_under21"],
+                             current["monthly_cap"], current["yearly_cap"], own is not None))
+        return rows
 
     def task_rows(self) -> list[tuple]:
         return [(task, t["title"], t["area"], t["domain"], t["reward"], t["minutes"],

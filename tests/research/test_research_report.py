@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from chaincode.periods import periods
+from chaincode.policies import DEFAULT_POLICIES
 from histories import KEY, STEPS, history
 from ops import cli
 from research import report
@@ -23,7 +24,8 @@ from research.rows import Fold, key_fingerprint
 
 def write(blocks, folder: Path) -> dict[str, list[dict]]:
     """The dataset of `blocks` (closed months only), and the events it holds as dicts."""
-    fold, writer, held = Fold(KEY), Writer(folder, "test", "00" * 32, key_fingerprint(KEY)), []
+    fold = Fold(KEY, policies=DEFAULT_POLICIES)
+    writer, held = Writer(folder, "test", "00" * 32, key_fingerprint(KEY)), []
     for height, (time_ms, events) in enumerate(blocks, 1):
         month = fold.block(height, time_ms, [{"events": events}])
         if month is not None:
@@ -82,6 +84,33 @@ def expected_volunteering(events) -> list[dict]:
             for (m, d, a), (n, t, c) in sorted(cells.items())]
 
 
+def policy_of(year: int) -> dict:
+    """The policy in force in `year`: its own, else the latest earlier one."""
+    return max((p for p in DEFAULT_POLICIES if p["year"] <= year), key=lambda p: p["year"])
+
+
+def expected_near_caps(events) -> list[dict]:
+    earned = defaultdict(int)
+    for e in events:
+        if e["kind"] == "task.approved":
+            earned[(e["month"], e["member"])] += e["cents"]
+    rows = []
+    for month in sorted({m for m, _ in earned}):
+        year = int(month[:4])
+        policy, near_month, near_year, count = policy_of(year), 0, 0, 0
+        for (m, member), cents in earned.items():
+            if m != month:
+                continue
+            count += 1
+            to_date = sum(c for (m2, x), c in earned.items()
+                          if x == member and m2[:4] == month[:4] and m2 <= month)
+            near_month += cents * 10 >= policy["monthly_cap"] * 8
+            near_year += to_date * 10 >= policy["yearly_cap"] * 8
+        rows.append(dict(month=month, citizens_earning=count, near_monthly_cap=near_month,
+                         near_yearly_cap=near_year))
+    return rows
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(STEPS)
@@ -92,6 +121,7 @@ def test_duckdb_computes_the_indicators_the_events_give(tmp_path_factory, steps)
     assert found["money"] == [r for r in expected_money(events)]
     assert found["active_citizens"] == expected_active(events)
     assert found["volunteering"] == expected_volunteering(events)
+    assert found["near_caps"] == expected_near_caps(events)
     shown = report.compute(folder)
     for indicator in INDICATORS:
         for row in shown[indicator.name]:
@@ -130,3 +160,17 @@ def test_every_indicator_runs_on_an_empty_dataset(tmp_path, indicator):
     folder = tmp_path / "dataset"
     write([(1_740_000_000_000, [])], folder)
     assert report.compute(folder)[indicator.name] == []
+
+
+def test_a_citizen_near_the_monthly_cap_is_counted_and_a_count_under_ten_withheld(tmp_path):
+    monthly = policy_of(2025)["monthly_cap"]
+    reward = -(-monthly * 8 // 10 // 4)             # four of these reach 80% of the cap
+    steps = [(1, "post", 0, reward)] + [(1, "approve", 0, reward)] * 4 + \
+        [(1, "approve", i, 100) for i in range(1, 12)] + [(24 * 40, "update", 0, 1)]
+    folder = tmp_path / "dataset"
+    events = write(history(steps), folder)
+    [row] = report.compute(folder, suppress=False)["near_caps"]
+    assert row == expected_near_caps(events)[0]
+    assert (row["citizens_earning"], row["near_monthly_cap"]) == (12, 1)
+    [shown] = report.compute(folder)["near_caps"]
+    assert (shown["citizens_earning"], shown["near_monthly_cap"]) == (12, None)
