@@ -4,7 +4,8 @@ views named `events`, `spends`, `members`, `tasks` and `policies`, with `month` 
 and returns rows ordered by its first columns.
 
 Queries use only what both engines share: GROUP BY, COUNT(DISTINCT), CASE, joins, window
-aggregates with ROWS frames; no engine's own functions.
+aggregates with ROWS frames; no engine's own functions. This module and disclosure.py
+import nothing else, so a cluster needs only the two (research/spark.py).
 
 `people` names a query's column that counts persons; its cells go through
 research/disclosure.py with `month` as the group and the other key columns as the label
@@ -13,6 +14,8 @@ research/disclosure.py with `month` as the group and the other key columns as th
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from research import disclosure
 
 
 @dataclass(frozen=True)
@@ -165,3 +168,30 @@ INDICATORS = (
         ORDER BY m.name
         """, ("merchant_name",)),
 )
+
+
+def suppressed(indicator: Indicator, rows: list[dict]) -> list[dict]:
+    """Rows as they may be shown: a table of people's withheld cells with their figures
+    None and `suppressed` set (research/disclosure.py); a figure of fewer than 10 people
+    (but some) None with its count."""
+    if indicator.figures:
+        rows = [dict(row) for row in rows]
+        for row in rows:
+            for figure, count in indicator.figures:
+                if row[count] is not None and 0 < row[count] < disclosure.MIN_PEOPLE:
+                    row[figure] = row[count] = None
+    if indicator.people is None:
+        return rows
+    label_keys = indicator.keys[1:]
+    by_month: dict[str, dict[str, tuple[int, int]]] = {}
+    for row in rows:
+        label = "\x1f".join(str(row[k]) for k in label_keys)
+        by_month.setdefault(row["month"], {})[label] = (row[indicator.people], 0)
+    hidden = {month: disclosure.withheld(cells) for month, cells in by_month.items()}
+    shown = []
+    for row in rows:
+        label = "\x1f".join(str(row[k]) for k in label_keys)
+        withheld = label in hidden[row["month"]]
+        shown.append({k: (None if withheld and k not in indicator.keys else v)
+                      for k, v in row.items()} | {"suppressed": withheld})
+    return shown

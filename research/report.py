@@ -12,8 +12,8 @@ from pathlib import Path
 from research import disclosure
 from research.dataset import DatasetError, arrow_modules, read_manifest, table_schema
 
-__all__ = ["compute", "read_manifest", "render"]
-from research.indicators import INDICATORS, Indicator
+__all__ = ["compute", "read_manifest", "render", "suppressed"]
+from research.indicators import INDICATORS, suppressed
 from research.rows import (EVENT_COLUMNS, MEMBER_COLUMNS, POLICY_COLUMNS, SPEND_COLUMNS,
                            TASK_COLUMNS)
 
@@ -64,37 +64,10 @@ def compute(folder: Path, suppress: bool = True) -> dict[str, list[dict]]:
             cursor = con.execute(indicator.sql)
             columns = [d[0] for d in cursor.description]
             rows = [dict(zip(columns, r)) for r in cursor.fetchall()]
-            found[indicator.name] = _suppressed(indicator, rows) if suppress else rows
+            found[indicator.name] = suppressed(indicator, rows) if suppress else rows
         return found
     finally:
         con.close()
-
-
-def _suppressed(indicator: Indicator, rows: list[dict]) -> list[dict]:
-    """Rows as they may be shown: a table of people's withheld cells with their figures
-    None and `suppressed` set (research/disclosure.py); a figure of fewer than 10 people
-    (but some) None with its count."""
-    if indicator.figures:
-        rows = [dict(row) for row in rows]
-        for row in rows:
-            for figure, count in indicator.figures:
-                if 0 < row[count] < disclosure.MIN_PEOPLE:
-                    row[figure] = row[count] = None
-    if indicator.people is None:
-        return rows
-    label_keys = indicator.keys[1:]
-    by_month: dict[str, dict[str, tuple[int, int]]] = {}
-    for row in rows:
-        label = "\x1f".join(str(row[k]) for k in label_keys)
-        by_month.setdefault(row["month"], {})[label] = (row[indicator.people], 0)
-    hidden = {month: disclosure.withheld(cells) for month, cells in by_month.items()}
-    shown = []
-    for row in rows:
-        label = "\x1f".join(str(row[k]) for k in label_keys)
-        withheld = label in hidden[row["month"]]
-        shown.append({k: (None if withheld and k not in indicator.keys else v)
-                      for k, v in row.items()} | {"suppressed": withheld})
-    return shown
 
 
 # ---- the HTML report ------------------------------------------------------------------

@@ -55,7 +55,7 @@ PROCESSES = (
     "tests/gateway/test_connection_settings.py", "tests/node/test_backup_restore.py",
     "tests/node/test_config_sections.py", "tests/node/test_crash.py",
     "tests/node/test_evidence.py", "tests/node/test_file_modes.py",
-    "tests/node/test_runtime_catch_up.py",
+    "tests/node/test_runtime_catch_up.py", "tests/research/test_research_spark.py",
 )
 ROOT = Path(__file__).resolve().parent.parent
 
