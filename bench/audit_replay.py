@@ -40,7 +40,7 @@ from bench.proc import best_verify_rate as verify_rate
 CHAIN = "bench-audit"
 T0 = 1_740_000_000_000      # 2025-02-19
 CITIZENS = 200
-REWARD = 1_000              # cents minted to each citizen: 1,000 spends of 1 cent
+REWARD = 5_000              # cents minted to each citizen: 5,000 spends of 1 cent
 VALIDATORS = ("municipality", "cbs", "brightlands", "vng")
 
 
@@ -56,7 +56,9 @@ def _spends(args: tuple[int, int]) -> list[bytes]:
             for i in range(start, start + count)]
 
 
-def build(path: str, txs: int, batch: int, jobs: int) -> Genesis:
+def build(path: str, txs: int, batch: int, jobs: int, block_ms: int = 1_000) -> Genesis:
+    """The log at `path`; blocks `block_ms` apart (the research bench spreads them over
+    months)."""
     admin, merchant = key("admin"), key("merchant")
     citizens = [key(f"citizen{i}") for i in range(CITIZENS)]
     genesis = Genesis(CHAIN, "Bench", "Bench coin", "BC",
@@ -75,7 +77,7 @@ def build(path: str, txs: int, batch: int, jobs: int) -> Genesis:
     def block(envelopes):
         nonlocal height, time_ms
         height += 1
-        time_ms += 1_000
+        time_ms += block_ms
         requests = executor.door.inspect(envelopes)
         assert requests is not None
         digest = batch_digest(executor.domain, height, time_ms, [r.digest for r in requests])
@@ -93,8 +95,8 @@ def build(path: str, txs: int, batch: int, jobs: int) -> Genesis:
           + [tx(admin, "member.register", key=c.public, role="citizen", age_band="21plus",
                 area="GMS") for c in citizens]
           + [tx(admin, "task.post", task="bench", title="Bench task", area="GMS",
-                domain="public-space", reward=REWARD, minutes=120, slots=CITIZENS,
-                deadline=T0 + 86_400_000)])
+                domain="public-space", reward=REWARD, minutes=600, slots=CITIZENS,
+                deadline=T0 + 86_400_000 + 10 * block_ms)])
     block([tx(c, "task.claim", task="bench") for c in citizens])
     block([tx(c, "task.submit", task="bench", proof=b"p" * 32) for c in citizens])
     block([tx(admin, "task.approve", task="bench", citizen=c.public) for c in citizens])

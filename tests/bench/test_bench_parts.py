@@ -1,4 +1,5 @@
-"""Each part bench (bench/: the executor, the chaincode, the audit's replay, one link)
+"""Each part bench (bench/: the executor, the chaincode, the audit's replay, one link, the research
+export)
 runs end to end on a tiny load and prints its figures, so a change elsewhere cannot leave
 one broken until someone needs it. Timings are never asserted."""
 from __future__ import annotations
@@ -15,6 +16,8 @@ PARTS = {
                          "spends/s"),
     "audit_replay": (["--txs", "400", "--batch", "200"], "the audit runs at"),
     "transport_link": (["--seconds", "0.3", "--sizes", "100"], "100"),
+    "research_export": (["--txs", "2000", "--months", "2", "--jobs", "1"],
+                        "export_seconds"),
 }
 
 
