@@ -65,6 +65,12 @@ def verify(public: bytes, message: bytes, signature: bytes) -> bool:
 
 def write_key_file(path: str | Path, keypair: Keypair) -> None:
     """Write the seed as 64 hex characters, mode 0600, refusing to overwrite a file."""
+    write_secret_file(path, keypair.seed)
+
+
+def write_secret_file(path: str | Path, secret: bytes) -> None:
+    """Write `secret` as hex and a newline, mode 0600, refusing to overwrite a file (a
+    validator or steward key, a research pseudonym key)."""
     path = Path(path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -73,7 +79,7 @@ def write_key_file(path: str | Path, keypair: Keypair) -> None:
     except OSError as error:
         raise KeyFileError(f"{path}: cannot create ({error.strerror})") from None
     with os.fdopen(fd, "w") as handle:
-        handle.write(keypair.seed.hex() + "\n")
+        handle.write(secret.hex() + "\n")
     os.chmod(path, 0o600)  # the umask may have taken bits away, never added: be exact
 
 

@@ -21,7 +21,7 @@ from node.audit.sources import Broken
 from node.genesis import GenesisError, load as load_genesis
 from node.keys import KeyFileError, read_key_file
 from ops import audit_report
-from ops.errors import UsageError
+from ops.errors import CheckFailed, UsageError
 
 
 def cents(amount: int) -> str:
@@ -246,6 +246,17 @@ def register(commands) -> None:
                         help="also write the report as one self-contained HTML file (to "
                              "attach to an audit file; replaced if it exists)")
     parser.set_defaults(run=safe(run))
+
+
+def opened(text: str, key):
+    """open_source for one command-line SOURCE: an unreachable one is bad usage (exit 2),
+    a broken one a failed check (exit 1)."""
+    try:
+        return open_source(text, key)
+    except Unreachable as error:
+        raise UsageError(str(error)) from None
+    except Broken as broken:
+        raise CheckFailed(broken.reason) from None
 
 
 def safe(command):

@@ -14,12 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from node.audit import Unreachable, audit, open_source
+from node.audit import Unreachable, audit
 from node.audit.sources import Broken, GatewaySource
 from node.export import ExportWriter, SourceBlock
 from node.genesis import GENESIS_TAG, GenesisError, load as load_genesis
 from node.keys import KeyFileError, read_key_file
-from ops.audit_cmd import safe
+from ops.audit_cmd import opened, safe
 from ops.errors import CheckFailed, UsageError
 
 
@@ -75,12 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     part = out.with_name(out.name + ".part")
     created = False
-    try:
-        source = open_source(args.source, key)
-    except Unreachable as error:
-        raise UsageError(str(error)) from None
-    except Broken as broken:
-        raise CheckFailed(broken.reason) from None
+    source = opened(args.source, key)
     try:
         genesis_bytes = genesis.canonical() if genesis else source.genesis_bytes
         with open(part, "xb") as handle:

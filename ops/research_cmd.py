@@ -18,11 +18,10 @@ from pathlib import Path
 
 import msgpack
 
-from node.audit import AuditFailure, Unreachable, audit, open_source, resolve_genesis
-from node.audit.sources import Broken
+from node.audit import AuditFailure, Unreachable, audit, resolve_genesis
 from node.genesis import GenesisError, load as load_genesis
-from node.keys import KeyFileError, read_key_file
-from ops.audit_cmd import _pin, safe
+from node.keys import KeyFileError, read_key_file, write_secret_file
+from ops.audit_cmd import _pin, opened, safe
 from ops.errors import CheckFailed, UsageError
 from research.dataset import FLUSH_ROWS, DatasetError, Writer
 from research.rows import KEY_BYTES, Fold, key_fingerprint
@@ -49,16 +48,11 @@ def read_pseudonym_key(path: str) -> bytes:
 
 
 def run_keygen(args: argparse.Namespace) -> int:
-    out = Path(args.out)
     try:
-        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise UsageError(f"{out} exists; refusing to overwrite a key") from None
-    except OSError as error:
-        raise UsageError(f"{out}: {error.strerror or error}") from None
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_hex(KEY_BYTES) + "\n")
-    print(f"wrote a pseudonym key to {out}: keep it at CBS, never beside the dataset")
+        write_secret_file(args.out, secrets.token_bytes(KEY_BYTES))
+    except KeyFileError as error:
+        raise UsageError(str(error)) from None
+    print(f"wrote a pseudonym key to {args.out}: keep it at CBS, never beside the dataset")
     return 0
 
 
@@ -70,12 +64,7 @@ def run_export(args: argparse.Namespace) -> int:
     except (KeyFileError, GenesisError) as error:
         raise UsageError(str(error)) from None
     out = Path(args.out)
-    try:
-        source = open_source(args.source, token_key)
-    except Unreachable as error:
-        raise UsageError(str(error)) from None
-    except Broken as broken:
-        raise CheckFailed(broken.reason) from None
+    source = opened(args.source, token_key)
     writer = None
     try:
         writer, added, through = _export(source, genesis, _pin(args), key, out, args.jobs)

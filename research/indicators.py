@@ -28,6 +28,8 @@ class Indicator:
     # (figure, the column counting the persons behind it): each withheld alone, with its
     # count, when fewer than 10 but not none
     figures: tuple[tuple[str, str], ...] = ()
+    # (ratio, the figures it is made of): withheld when any of them is
+    derived: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 INDICATORS = (
@@ -101,13 +103,21 @@ INDICATORS = (
                COALESCE(s.citizen_payers, 0) AS citizen_payers,
                COALESCE(s.spent_in_all, 0) AS spent_in_all,
                COALESCE(s.payers, 0) AS payers,
-               COALESCE(s.merchants_reached, 0) AS merchants_reached
+               COALESCE(s.merchants_reached, 0) AS merchants_reached,
+               CASE WHEN n.minted > 0
+                    THEN CAST(COALESCE(s.spent_by_citizens, 0) AS DOUBLE) / n.minted
+               END AS share_spent_locally,
+               CASE WHEN n.minted > 0
+                    THEN CAST(COALESCE(s.spent_in_all, 0) AS DOUBLE) / n.minted
+               END AS local_multiplier
         FROM months m LEFT JOIN minted n ON m.month = n.month
                       LEFT JOIN spent s ON m.month = s.month
         ORDER BY m.month
         """, ("month",), figures=(("minted", "citizens_paid"),
                                   ("spent_by_citizens", "citizen_payers"),
-                                  ("spent_in_all", "payers"))),
+                                  ("spent_in_all", "payers")),
+        derived=(("share_spent_locally", ("minted", "spent_by_citizens")),
+                 ("local_multiplier", ("minted", "spent_in_all")))),
     Indicator(
         "minting_to_spending", "Days from a citizen's latest minting to each spend",
         """
@@ -159,7 +169,12 @@ INDICATORS = (
         SELECT m.name AS merchant_name,
                SUM(CASE WHEN e.kind = 'coin.spent' THEN e.cents ELSE 0 END) AS received,
                SUM(CASE WHEN e.kind = 'coin.refunded' THEN e.cents ELSE 0 END) AS refunded,
-               SUM(CASE WHEN e.kind = 'coin.redeemed' THEN e.cents ELSE 0 END) AS redeemed
+               SUM(CASE WHEN e.kind = 'coin.redeemed' THEN e.cents ELSE 0 END) AS redeemed,
+               CASE WHEN SUM(CASE WHEN e.kind = 'coin.spent' THEN e.cents ELSE 0 END) > 0
+                    THEN CAST(SUM(CASE WHEN e.kind = 'coin.redeemed' THEN e.cents
+                                       ELSE 0 END) AS DOUBLE)
+                         / SUM(CASE WHEN e.kind = 'coin.spent' THEN e.cents ELSE 0 END)
+               END AS redemption_rate
         FROM members m JOIN events e
              ON (e.kind IN ('coin.spent', 'coin.refunded') AND e.other = m.member)
              OR (e.kind = 'coin.redeemed' AND e.member = m.member)
@@ -173,13 +188,21 @@ INDICATORS = (
 def suppressed(indicator: Indicator, rows: list[dict]) -> list[dict]:
     """Rows as they may be shown: a table of people's withheld cells with their figures
     None and `suppressed` set (research/disclosure.py); a figure of fewer than 10 people
-    (but some) None with its count."""
+    (but some) None with its count and the ratios made of it, each named in the row's
+    `withheld`."""
     if indicator.figures:
         rows = [dict(row) for row in rows]
         for row in rows:
+            withheld = []
             for figure, count in indicator.figures:
                 if row[count] is not None and 0 < row[count] < disclosure.MIN_PEOPLE:
                     row[figure] = row[count] = None
+                    withheld += [figure, count] if figure != count else [figure]
+            for ratio, inputs in indicator.derived:
+                if any(name in withheld for name in inputs):
+                    row[ratio] = None
+                    withheld.append(ratio)
+            row["withheld"] = withheld
     if indicator.people is None:
         return rows
     label_keys = indicator.keys[1:]

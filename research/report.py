@@ -116,15 +116,25 @@ def _plots(found: dict[str, list[dict]]) -> list[tuple[str, str]]:
     return plots
 
 
+def _cell(row: dict, column: str) -> str:
+    if column in row.get("withheld", ()) or (row.get("suppressed") and row[column] is None):
+        return "&lt;10"
+    value = row[column]
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return html.escape(str(value))
+
+
 def _table(rows: list[dict]) -> str:
     if not rows:
         return "<p>No rows.</p>"
-    columns = [c for c in rows[0] if c != "suppressed"]
+    columns = [c for c in rows[0] if c not in ("suppressed", "withheld")]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for row in rows:
-        cells = "".join("<td>" + ("&lt;10" if row[c] is None
-                                  else html.escape(str(row[c]))) + "</td>" for c in columns)
+        cells = "".join("<td>" + _cell(row, c) + "</td>" for c in columns)
         body.append(f"<tr>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 

@@ -119,6 +119,9 @@ def test_duckdb_computes_the_indicators_the_events_give(tmp_path_factory, steps)
     events = write(history(steps), folder)
     found = report.compute(folder, suppress=False)
     assert found["money"] == [r for r in expected_money(events)]
+    for row in found["local_spending"]:
+        expected = row["spent_in_all"] / row["minted"] if row["minted"] else None
+        assert row["local_multiplier"] == expected
     assert found["active_citizens"] == expected_active(events)
     assert found["volunteering"] == expected_volunteering(events)
     assert found["near_caps"] == expected_near_caps(events)
@@ -127,8 +130,11 @@ def test_duckdb_computes_the_indicators_the_events_give(tmp_path_factory, steps)
         for row in shown[indicator.name]:
             if indicator.people is not None and not row["suppressed"]:
                 assert row[indicator.people] >= MIN_PEOPLE
-            for _figure, count in indicator.figures:
+            for figure, count in indicator.figures:
                 assert row[count] is None or row[count] == 0 or row[count] >= MIN_PEOPLE
+                assert (row[figure] is None) == (figure in row["withheld"])
+            for ratio, inputs in indicator.derived:
+                assert row[ratio] is None or not set(inputs) & set(row["withheld"])
             if row.get("suppressed"):
                 assert all(row[c] is None for c in row if c not in indicator.keys
                            and c != "suppressed")
