@@ -7,8 +7,7 @@ from __future__ import annotations
 
 
 def head_time_ms(store) -> int:
-    """The block time of the head; 0 before the first block."""
-    height, _ = store.head()
-    if not height:
-        return 0
-    return store.block(height).time_ms
+    """The chain's clock at the head: the time the chaincode ran the last block at (the
+    latest block time so far, Store.block_time), never the time 0 of an empty batch that
+    filled a gap after a view change; 0 before the first block."""
+    return store.block_time()

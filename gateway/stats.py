@@ -41,7 +41,7 @@ class Aggregates:
         self.cancelled = 0
         self.revoked: set[bytes] = set()     # keys revoked and not yet recovered
         self.cells: dict[tuple[str, str], list] = {}    # -> [citizens set, cents]
-        self._time = (0, 0)                  # (height, block time) last looked up
+        self._time = (0, 0)                  # (height, the chain's clock there) last folded
 
     async def catch_up(self) -> None:
         async with self.lock:
@@ -59,9 +59,13 @@ class Aggregates:
         return None if member is None else member["role"]
 
     def _block_time(self, height: int) -> int:
-        if self._time[0] != height:
-            self._time = (height, self.store.block(height).time_ms)
-        return self._time[1]
+        """The time block `height` ran at: the latest header time up to it (events come
+        in log order), as the chaincode counts the caps' months (node/block.block_time)."""
+        done, clock = self._time
+        for later in range(done + 1, height + 1):   # blocks without events count too
+            clock = max(clock, self.store.block(later).time_ms)
+        self._time = (max(done, height), clock)
+        return clock
 
     def _fold(self, logged) -> None:
         event = logged.event
@@ -120,5 +124,8 @@ class Aggregates:
 async def get_stats(request: web.Request) -> web.Response:
     query(request)
     aggregates: Aggregates = request.app[AGGREGATES]
+    # the clock first: every month before its month is folded in whole by the catch-up,
+    # even when blocks arrive meanwhile (they can only add to the open month or later)
+    clock = head_time_ms(aggregates.store)
     await aggregates.catch_up()
-    return web.json_response(aggregates.json(head_time_ms(aggregates.store)))
+    return web.json_response(aggregates.json(clock))

@@ -90,7 +90,9 @@ def _export(source, genesis, pin, key: bytes, out: Path, jobs: int | None = None
     except AuditFailure as failure:
         raise CheckFailed(f"{source.name}: {failure.reason}") from None
     writer = Writer(out, chosen.chain, chosen.hash().hex(), key_fingerprint(key))
-    fold = Fold(key, writer.months, chosen.policies)
+    roles = {admin: "admin" for admin in chosen.admins}
+    roles.update((steward, "steward") for o in chosen.organisations for steward in o.stewards)
+    fold = Fold(key, writer.months, chosen.policies, roles)
 
     def on_block(block, encoded: list[bytes]) -> None:
         results = [msgpack.unpackb(r, raw=False) for r in encoded]

@@ -1,16 +1,17 @@
 """The research dataset on disk (docs/research.md, "Layout"):
 
     DIR/dataset.json                          the manifest (below)
-    DIR/events/month=YYYY-MM/part-N.parquet   one row per event of the month
-    DIR/spends/month=YYYY-MM/part-N.parquet   one row per spend of the month
+    DIR/events/month=YYYY-MM/part-NNNNN.parquet   one row per event of the month
+    DIR/spends/month=YYYY-MM/part-NNNNN.parquet   one row per spend of the month
     DIR/members.parquet                       the members at the end of the last month
     DIR/tasks.parquet                         the tasks at the end of the last month
     DIR/policies.parquet                      the cap policy of each year so far
 
 Months are Hive partitions: DuckDB and Spark read `month` from the folder name. A run
 writes into DIR/.staging-PID first and moves its months in only once the whole log has
-passed the audit; the manifest is replaced last, in one rename, so a failed or killed run
-leaves the dataset as it was. Memory stays bounded: a month's rows go to a part file every
+passed the audit; the manifest is replaced last, in one rename, and names the months
+that count: readers take those only, and the next run removes what a killed one left
+(one run at a time per folder). Memory stays bounded: a month's rows go to a part file every
 FLUSH_ROWS rows.
 """
 from __future__ import annotations
@@ -20,12 +21,12 @@ import os
 import shutil
 from pathlib import Path
 
-from research.rows import (EVENT_COLUMNS, MEMBER_COLUMNS, POLICY_COLUMNS, SCHEMA_VERSION,
-                           SPEND_COLUMNS, TASK_COLUMNS)
+from research import columns
+from research.columns import SCHEMA_VERSION
 
 MANIFEST = "dataset.json"
 FLUSH_ROWS = 100_000
-TABLES = ("events", "spends")
+TABLES = columns.PARTITIONED
 
 
 class DatasetError(Exception):
@@ -43,13 +44,8 @@ def arrow_modules():
 
 
 def table_schema(pa, table: str):
-    s, i, b = pa.string(), pa.int64(), pa.bool_()
-    types = {"events": dict(zip(EVENT_COLUMNS, (i, i, i, s, s, s, s, s, s, s, i, i))),
-             "spends": dict(zip(SPEND_COLUMNS, (i, i, i, s, s, s, s, s, i))),
-             "members": dict(zip(MEMBER_COLUMNS, (s, s, s, s, s, b, i, i))),
-             "tasks": dict(zip(TASK_COLUMNS, (s, s, s, s, i, i, i, i, i, b))),
-             "policies": dict(zip(POLICY_COLUMNS, (i, i, i, i, i, b)))}[table]
-    return pa.schema(list(types.items()))
+    kinds = {"int": pa.int64(), "text": pa.string(), "bool": pa.bool_()}
+    return pa.schema([(name, kinds[kind]) for name, kind in columns.TABLES[table]])
 
 
 def read_manifest(folder: Path) -> dict | None:
@@ -73,7 +69,8 @@ class Writer:
         self.pa, self.pq = arrow_modules()
         self.folder = folder
         manifest = read_manifest(folder)
-        if manifest is None and folder.exists() and any(folder.iterdir()):
+        if manifest is None and folder.exists() and any(
+                not p.name.startswith(".staging-") for p in folder.iterdir()):
             raise DatasetError(f"{folder} is not empty and holds no dataset")
         if manifest is not None:
             theirs = (manifest.get("chain"), manifest.get("genesis"))
@@ -88,27 +85,44 @@ class Writer:
                                      "months": [], "through_height": 0}
         self.months = frozenset(self.manifest["months"])
         folder.mkdir(parents=True, exist_ok=True)
+        self._tidy()
         self.staging = folder / f".staging-{os.getpid()}"
-        shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir()
         self.parts: dict[tuple[str, str], int] = {}
         self.closed: list[str] = []
 
+    def _tidy(self) -> None:
+        """What a killed run left: staging folders, and month folders it had moved in
+        before it could write the manifest (readers never look at those)."""
+        for staged in self.folder.glob(".staging-*"):
+            shutil.rmtree(staged, ignore_errors=True)
+        for table in TABLES:
+            for month in (self.folder / table).glob("month=*"):
+                if month.name.removeprefix("month=") not in self.months:
+                    shutil.rmtree(month)
+
     def rows(self, table: str, month: str, rows: list[tuple]) -> None:
         """Writes rows of `table` for `month` as the month's next part file."""
-        if not rows:
-            return
+        if rows:
+            self._part(table, month, rows)
+
+    def _part(self, table: str, month: str, rows: list[tuple]) -> None:
         count = self.parts.get((table, month), 0)
         self.parts[(table, month)] = count + 1
         folder = self.staging / table / f"month={month}"
         folder.mkdir(parents=True, exist_ok=True)
         schema = table_schema(self.pa, table)
-        columns = list(zip(*rows))
+        columns = list(zip(*rows)) if rows else [[] for _ in schema]
         batch = self.pa.table([self.pa.array(c, type=f.type) for c, f in zip(columns, schema)],
                               schema=schema)
-        self.pq.write_table(batch, folder / f"part-{count}.parquet")
+        self.pq.write_table(batch, folder / f"part-{count:05d}.parquet")
 
     def close_month(self, month: str) -> None:
+        """Every table has a folder for a closed month, an empty part if it had no rows,
+        so that a reader can take the manifest's months as paths."""
+        for table in TABLES:
+            if (table, month) not in self.parts:
+                self._part(table, month, [])
         self.closed.append(month)
 
     def commit(self, through_height: int, members: list[tuple], tasks: list[tuple],

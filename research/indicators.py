@@ -4,8 +4,8 @@ views named `events`, `spends`, `members`, `tasks` and `policies`, with `month` 
 and returns rows ordered by its first columns.
 
 Queries use only what both engines share: GROUP BY, COUNT(DISTINCT), CASE, joins, window
-aggregates with ROWS frames; no engine's own functions. This module and disclosure.py
-import nothing else, so a cluster needs only the two (research/spark.py).
+aggregates with ROWS frames; no engine's own functions. This module, disclosure.py and
+columns.py import nothing else, so a cluster needs only those (research/spark.py).
 
 `people` names a query's column that counts persons; its cells go through
 research/disclosure.py with `month` as the group and the other key columns as the label
@@ -25,6 +25,7 @@ class Indicator:
     sql: str
     keys: tuple[str, ...]              # the columns that name a row, month first
     people: str | None = None          # the column counting the persons of a row's cell
+    amount: str | None = None          # the cell's amount: secondary suppression's tie-break
     # (figure, the column counting the persons behind it): each withheld alone, with its
     # count, when fewer than 10 but not none
     figures: tuple[tuple[str, str], ...] = ()
@@ -34,10 +35,12 @@ class Indicator:
 
 INDICATORS = (
     Indicator(
-        "active_citizens", "Active citizens per area and month, new and returning",
+        "active_citizens", "Active citizens per area and month, new and returning, with "
+                           "their tasks, minutes and coins",
         """
         WITH approvals AS (
-            SELECT member, month, area FROM events WHERE kind = 'task.approved'),
+            SELECT member, month, area, minutes, cents FROM events
+            WHERE kind = 'task.approved'),
         firsts AS (
             SELECT member, MIN(month) AS first_month FROM approvals GROUP BY member)
         SELECT a.month, a.area,
@@ -45,20 +48,21 @@ INDICATORS = (
                COUNT(DISTINCT CASE WHEN f.first_month = a.month THEN a.member END)
                    AS new_citizens,
                COUNT(DISTINCT CASE WHEN f.first_month < a.month THEN a.member END)
-                   AS returning_citizens
+                   AS returning_citizens,
+               COUNT(*) AS tasks_done, SUM(a.minutes) AS minutes, SUM(a.cents) AS minted
         FROM approvals a JOIN firsts f ON a.member = f.member
         GROUP BY a.month, a.area
         ORDER BY a.month, a.area
-        """, ("month", "area"), "citizens"),
+        """, ("month", "area"), "citizens", "minted"),
     Indicator(
-        "volunteering", "Tasks done and minutes volunteered per domain, area and month",
+        "volunteering", "Tasks done and minutes volunteered per domain and month",
         """
-        SELECT month, domain, area, COUNT(*) AS tasks_done,
+        SELECT month, domain, COUNT(*) AS tasks_done,
                SUM(minutes) AS minutes, COUNT(DISTINCT member) AS citizens
         FROM events WHERE kind = 'task.approved'
-        GROUP BY month, domain, area
-        ORDER BY month, domain, area
-        """, ("month", "domain", "area"), "citizens"),
+        GROUP BY month, domain
+        ORDER BY month, domain
+        """, ("month", "domain"), "citizens", "minutes"),
     Indicator(
         "money", "Coins minted, spent, refunded and redeemed per month (cents)",
         """
@@ -164,10 +168,15 @@ INDICATORS = (
                                   ("near_monthly_cap", "near_monthly_cap"),
                                   ("near_yearly_cap", "near_yearly_cap"))),
     Indicator(
-        "merchant_redemption", "Per merchant: coins received, refunded and redeemed (cents)",
+        "merchant_redemption", "Per merchant and month: coins received, refunded and "
+                               "redeemed (cents)",
         """
-        SELECT m.name AS merchant_name,
+        SELECT e.month, m.name AS merchant_name,
+               COUNT(DISTINCT CASE WHEN e.kind = 'coin.spent' THEN e.member END)
+                   AS customers,
                SUM(CASE WHEN e.kind = 'coin.spent' THEN e.cents ELSE 0 END) AS received,
+               COUNT(DISTINCT CASE WHEN e.kind = 'coin.refunded' THEN e.member END)
+                   AS refunded_customers,
                SUM(CASE WHEN e.kind = 'coin.refunded' THEN e.cents ELSE 0 END) AS refunded,
                SUM(CASE WHEN e.kind = 'coin.redeemed' THEN e.cents ELSE 0 END) AS redeemed,
                CASE WHEN SUM(CASE WHEN e.kind = 'coin.spent' THEN e.cents ELSE 0 END) > 0
@@ -179,9 +188,10 @@ INDICATORS = (
              ON (e.kind IN ('coin.spent', 'coin.refunded') AND e.other = m.member)
              OR (e.kind = 'coin.redeemed' AND e.member = m.member)
         WHERE m.role = 'merchant'
-        GROUP BY m.name
-        ORDER BY m.name
-        """, ("merchant_name",)),
+        GROUP BY e.month, m.name
+        ORDER BY e.month, m.name
+        """, ("month", "merchant_name"), "customers", "received",
+        figures=(("refunded", "refunded_customers"),)),
 )
 
 
@@ -209,12 +219,13 @@ def suppressed(indicator: Indicator, rows: list[dict]) -> list[dict]:
     by_month: dict[str, dict[str, tuple[int, int]]] = {}
     for row in rows:
         label = "\x1f".join(str(row[k]) for k in label_keys)
-        by_month.setdefault(row["month"], {})[label] = (row[indicator.people], 0)
+        amount = row[indicator.amount] if indicator.amount is not None else 0
+        by_month.setdefault(row["month"], {})[label] = (row[indicator.people], amount or 0)
     hidden = {month: disclosure.withheld(cells) for month, cells in by_month.items()}
     shown = []
     for row in rows:
         label = "\x1f".join(str(row[k]) for k in label_keys)
         withheld = label in hidden[row["month"]]
-        shown.append({k: (None if withheld and k not in indicator.keys else v)
-                      for k, v in row.items()} | {"suppressed": withheld})
+        shown.append({k: (None if withheld and k not in indicator.keys + ("withheld",)
+                          else v) for k, v in row.items()} | {"suppressed": withheld})
     return shown

@@ -14,11 +14,8 @@ from research.dataset import DatasetError, arrow_modules, read_manifest, table_s
 
 __all__ = ["compute", "read_manifest", "render", "suppressed"]
 from research.indicators import INDICATORS, suppressed
-from research.rows import (EVENT_COLUMNS, MEMBER_COLUMNS, POLICY_COLUMNS, SPEND_COLUMNS,
-                           TASK_COLUMNS)
+from research.columns import PARTITIONED, SNAPSHOTS
 
-PARTITIONED = {"events": EVENT_COLUMNS, "spends": SPEND_COLUMNS}
-SNAPSHOTS = {"members": MEMBER_COLUMNS, "tasks": TASK_COLUMNS, "policies": POLICY_COLUMNS}
 
 
 def _duckdb():
@@ -32,12 +29,14 @@ def _duckdb():
 
 def connect(folder: Path):
     """A DuckDB connection with the dataset's tables as views (`month` a column)."""
-    if read_manifest(folder) is None:
+    manifest = read_manifest(folder)
+    if manifest is None:
         raise DatasetError(f"{folder} holds no dataset (no dataset.json)")
     pa, _ = arrow_modules()
     con = _duckdb().connect()
-    for name in PARTITIONED:
-        files = sorted((folder / name).glob("month=*/*.parquet"))
+    for name in PARTITIONED:          # the manifest's months only: nothing half written
+        files = [f for month in manifest["months"]
+                 for f in sorted((folder / name / f"month={month}").glob("*.parquet"))]
         if files:
             listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM "

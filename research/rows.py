@@ -17,8 +17,9 @@ import hashlib
 import hmac
 
 from chaincode.periods import periods
+from research import columns
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = columns.SCHEMA_VERSION
 KEY_BYTES = 32
 
 # the event kinds the events table holds; governance and recoveries stay out (the staff's
@@ -27,16 +28,11 @@ EVENT_KINDS = ("member.registered", "member.updated", "member.revoked", "member.
                "task.posted", "task.claimed", "task.withdrawn", "task.submitted",
                "task.approved", "task.rejected", "task.cancelled", "coin.spent",
                "coin.refunded", "coin.redeemed", "payout.confirmed")
-EVENT_COLUMNS = ("time_ms", "height", "position", "kind", "member", "other", "role", "area",
-                 "domain", "task", "cents", "minutes")
-SPEND_COLUMNS = ("time_ms", "height", "position", "payer", "payer_role", "payer_area",
-                 "merchant", "merchant_name", "cents")
-MEMBER_COLUMNS = ("member", "role", "age_band", "area", "name", "active",
-                  "first_activity_ms", "last_activity_ms")
-TASK_COLUMNS = ("task", "title", "area", "domain", "reward", "minutes", "slots",
-                "deadline_ms", "posted_ms", "cancelled")
-POLICY_COLUMNS = ("year", "hourly_cap_21plus", "hourly_cap_under21", "monthly_cap",
-                  "yearly_cap", "set_for_year")
+EVENT_COLUMNS = columns.names("events")
+SPEND_COLUMNS = columns.names("spends")
+MEMBER_COLUMNS = columns.names("members")
+TASK_COLUMNS = columns.names("tasks")
+POLICY_COLUMNS = columns.names("policies")
 
 
 def pseudonym(key: bytes, member: bytes) -> str:
@@ -53,8 +49,10 @@ def key_fingerprint(key: bytes) -> str:
 
 class Fold:
     def __init__(self, key: bytes, skip_months: frozenset[str] = frozenset(),
-                 policies: tuple[dict, ...] = ()):
-        """policies: genesis's cap policies; policy.set events add to them."""
+                 policies: tuple[dict, ...] = (), genesis_roles: dict | None = None):
+        """policies: genesis's cap policies (policy.set events add to them);
+        genesis_roles: key -> role of the members genesis made (admins, stewards), who
+        have no member.registered event."""
         assert len(key) >= KEY_BYTES
         self.key = key
         self.skip = skip_months           # months a dataset holds already
@@ -68,6 +66,7 @@ class Fold:
         self.members: dict[bytes, dict] = {}
         self.tasks: dict[str, dict] = {}
         self._names: dict[bytes, str] = {}
+        self._genesis_roles = dict(genesis_roles or {})
         self.policies: dict[int, dict] = {p["year"]: dict(p) for p in policies}
         self._pending: tuple[list, list] = ([], [])
         # (members, tasks, policies) rows as they stood at the end of the last closed month
@@ -85,6 +84,8 @@ class Fold:
         """Folds one block; answers the month it closed, if it closed one (the caller
         takes that month's rows with `take` before the next block)."""
         self.time_ms = max(self.time_ms, header_time_ms)     # node/block.block_time
+        if self.time_ms == 0 and not any(r["events"] for r in results):
+            return None             # a null batch before any block time: no month of 1970
         month = periods(self.time_ms)[1]
         closed = self.month if self.month is not None and month != self.month else None
         if closed is not None:
@@ -111,8 +112,8 @@ class Fold:
         record = self.members.get(member)
         if record is None:
             record = self.members[member] = {
-                "role": None, "age_band": None, "area": None, "name": None, "active": True,
-                "first": self.time_ms, "last": self.time_ms}
+                "role": self._genesis_roles.get(member), "age_band": None, "area": None,
+                "name": None, "active": True, "first": self.time_ms, "last": self.time_ms}
         record["last"] = self.time_ms
         return record
 

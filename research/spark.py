@@ -14,21 +14,31 @@ import argparse
 import json
 import sys
 
+from research import columns
+from research.columns import PARTITIONED, SNAPSHOTS
 from research.indicators import INDICATORS
-
-TABLES = ("events", "spends")
-SNAPSHOTS = ("members", "tasks", "policies")
 
 
 def compute(spark, folder: str) -> dict[str, list[dict]]:
     """Every indicator's rows, as computed; `folder` a path Spark reads (local or a
-    cluster's file system)."""
+    cluster's file system). Only the months the manifest names are read."""
     spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-    for name in TABLES:
+    manifest = spark.read.option("multiLine", True).json(f"{folder}/dataset.json").first()
+    months = list(manifest["months"]) if manifest is not None else []
+    for name in PARTITIONED:
         path = f"{folder}/{name}"
-        spark.read.option("basePath", path).parquet(path).createOrReplaceTempView(name)
+        if months:
+            frame = spark.read.option("basePath", path).parquet(
+                *[f"{path}/month={month}" for month in months])
+        else:
+            frame = spark.createDataFrame([], columns.sql_schema(name, with_month=True))
+        frame.createOrReplaceTempView(name)
     for name in SNAPSHOTS:
-        spark.read.parquet(f"{folder}/{name}.parquet").createOrReplaceTempView(name)
+        if months:
+            frame = spark.read.parquet(f"{folder}/{name}.parquet")
+        else:
+            frame = spark.createDataFrame([], columns.sql_schema(name))
+        frame.createOrReplaceTempView(name)
     return {i.name: [row.asDict() for row in spark.sql(i.sql).collect()]
             for i in INDICATORS}
 

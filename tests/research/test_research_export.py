@@ -168,3 +168,20 @@ def test_keygen_writes_a_key_only_its_owner_reads_and_never_overwrites(tmp_path)
     first = path.read_text()
     assert cli.main(["research", "keygen", "--out", str(path)]) == 2
     assert path.read_text() == first
+
+
+def test_what_a_killed_run_left_is_ignored_by_readers_and_removed_by_the_next_run(log,
+                                                                                 tmp_path):
+    early = tmp_path / "early" / "data"
+    kit.build(early, upto=7)
+    out, key = tmp_path / "dataset", key_file(tmp_path, KEY_A)
+    assert export(early, out, key) == 0
+    # a run killed after moving March in, before its manifest: junk the manifest never named
+    (out / "events" / "month=2025-03").mkdir()
+    (out / "events" / "month=2025-03" / "part-00000.parquet").write_bytes(b"half")
+    (out / ".staging-999999").mkdir()
+    from research import report
+    assert [r["month"] for r in report.compute(out)["money"]] == ["2025-02"]
+    assert export(log, out, key) == 0
+    assert not list(out.glob(".staging-*"))
+    assert [r["month"] for r in report.compute(out)["money"]] == list(kit.MONTHS)

@@ -17,7 +17,7 @@ from histories import KEY, STEPS, history
 from ops import cli
 from research import report
 from research.dataset import Writer
-from research.disclosure import MIN_PEOPLE
+from research.disclosure import MIN_PEOPLE, publish
 from research.indicators import INDICATORS
 from research.rows import Fold, key_fingerprint
 
@@ -62,26 +62,35 @@ def expected_active(events) -> list[dict]:
     for e in sorted(events, key=lambda e: e["position"]):
         if e["kind"] == "task.approved":
             first.setdefault(e["member"], e["month"])
-    cells = defaultdict(set)
+    cells = defaultdict(lambda: [set(), 0, 0, 0])
     for e in events:
         if e["kind"] == "task.approved":
-            cells[(e["month"], e["area"])].add(e["member"])
+            cell = cells[(e["month"], e["area"])]
+            cell[0].add(e["member"])
+            cell[1] += 1
+            cell[2] += e["minutes"]
+            cell[3] += e["cents"]
     return [dict(month=m, area=a, citizens=len(c),
                  new_citizens=sum(1 for x in c if first[x] == m),
-                 returning_citizens=sum(1 for x in c if first[x] < m))
-            for (m, a), c in sorted(cells.items())]
+                 returning_citizens=sum(1 for x in c if first[x] < m),
+                 tasks_done=n, minutes=t, minted=cents)
+            for (m, a), (c, n, t, cents) in sorted(cells.items())]
 
 
 def expected_volunteering(events) -> list[dict]:
     cells = defaultdict(lambda: [0, 0, set()])
     for e in events:
         if e["kind"] == "task.approved":
-            cell = cells[(e["month"], e["domain"], e["area"])]
+            cell = cells[(e["month"], e["domain"])]
             cell[0] += 1
             cell[1] += e["minutes"]
             cell[2].add(e["member"])
-    return [dict(month=m, domain=d, area=a, tasks_done=n, minutes=t, citizens=len(c))
-            for (m, d, a), (n, t, c) in sorted(cells.items())]
+    return [dict(month=m, domain=d, tasks_done=n, minutes=t, citizens=len(c))
+            for (m, d), (n, t, c) in sorted(cells.items())]
+
+
+def shown_active(folder: Path) -> list[dict]:
+    return report.compute(folder)["active_citizens"]
 
 
 def policy_of(year: int) -> dict:
@@ -125,6 +134,10 @@ def test_duckdb_computes_the_indicators_the_events_give(tmp_path_factory, steps)
     assert found["active_citizens"] == expected_active(events)
     assert found["volunteering"] == expected_volunteering(events)
     assert found["near_caps"] == expected_near_caps(events)
+    stats = {(c["group"], c["label"]): c["suppressed"] for c in publish(
+        {(r["month"], r["area"]): (r["citizens"], r["minted"])
+         for r in found["active_citizens"]}, "9999-99")}
+    assert {(r["month"], r["area"]): r["suppressed"] for r in shown_active(folder)} == stats
     shown = report.compute(folder)
     for indicator in INDICATORS:
         for row in shown[indicator.name]:
@@ -132,12 +145,13 @@ def test_duckdb_computes_the_indicators_the_events_give(tmp_path_factory, steps)
                 assert row[indicator.people] >= MIN_PEOPLE
             for figure, count in indicator.figures:
                 assert row[count] is None or row[count] == 0 or row[count] >= MIN_PEOPLE
-                assert (row[figure] is None) == (figure in row["withheld"])
+                if not row.get("suppressed"):
+                    assert (row[figure] is None) == (figure in row["withheld"])
             for ratio, inputs in indicator.derived:
                 assert row[ratio] is None or not set(inputs) & set(row["withheld"])
             if row.get("suppressed"):
                 assert all(row[c] is None for c in row if c not in indicator.keys
-                           and c != "suppressed")
+                           and c not in ("suppressed", "withheld"))
 
 
 def test_the_report_is_one_self_contained_html_file(tmp_path):

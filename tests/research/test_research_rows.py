@@ -7,7 +7,8 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from chaincode.periods import periods
-from histories import CITIZENS, KEY, MERCHANT, STEPS, history, run
+from histories import CITIZENS, DAY_MS, KEY, MERCHANT, STEPS, T0, history, member, run
+from research.rows import Fold
 from research.rows import EVENT_KINDS, pseudonym
 
 @settings(max_examples=80, deadline=None)
@@ -47,3 +48,14 @@ def test_skipping_the_months_a_dataset_holds_gives_the_rest_unchanged(steps, cut
             assert later[month] == ([], [])
         else:
             assert later[month] == rows
+
+
+def test_members_made_at_genesis_keep_their_role_in_the_rows():
+    steward = member(500)
+    fold = Fold(KEY, genesis_roles={steward: "steward"})
+    fold.block(1, T0, [{"events": [{"kind": "member.revoked", "key": steward}]}])
+    fold.block(2, T0 + 40 * DAY_MS, [{"events": []}])
+    events, _ = fold.take()
+    assert [(r[3], r[6]) for r in events] == [("member.revoked", "steward")]
+    [row] = [r for r in fold.snapshot[0] if r[0] == pseudonym(KEY, steward)]
+    assert (row[1], row[5]) == ("steward", False)
