@@ -94,18 +94,18 @@ def _export(source, genesis, pin, key: bytes, out: Path, jobs: int | None = None
     roles.update((steward, "steward") for o in chosen.organisations for steward in o.stewards)
     fold = Fold(key, writer.months, chosen.policies, roles)
 
+    def write(month: str, events: list[tuple], spends: list[tuple]) -> None:
+        writer.rows("events", month, events)
+        writer.rows("spends", month, spends)
+
     def on_block(block, encoded: list[bytes]) -> None:
         results = [msgpack.unpackb(r, raw=False) for r in encoded]
         month = fold.block(block.height, block.time_ms, results)
         if month is not None:
-            events, spends = fold.take()
-            writer.rows("events", month, events)
-            writer.rows("spends", month, spends)
+            write(month, *fold.take())
             writer.close_month(month)
-        if len(fold.events) >= FLUSH_ROWS or len(fold.spends) >= FLUSH_ROWS:
-            writer.rows("events", fold.month, fold.events)
-            writer.rows("spends", fold.month, fold.spends)
-            fold.events, fold.spends = [], []
+        if fold.buffered() >= FLUSH_ROWS:
+            write(*fold.flush())
     try:
         report = audit([source], chosen, None, jobs, None, on_block)
         if report.failure is not None:

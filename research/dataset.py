@@ -111,11 +111,14 @@ class Writer:
         self.parts[(table, month)] = count + 1
         folder = self.staging / table / f"month={month}"
         folder.mkdir(parents=True, exist_ok=True)
-        schema = table_schema(self.pa, table)
+        self.pq.write_table(self._table(table, rows), folder / f"part-{count:05d}.parquet")
+
+    def _table(self, name: str, rows: list[tuple]):
+        """Rows as an Arrow table of the dataset's schema for `name` (none: empty)."""
+        schema = table_schema(self.pa, name)
         columns = list(zip(*rows)) if rows else [[] for _ in schema]
-        batch = self.pa.table([self.pa.array(c, type=f.type) for c, f in zip(columns, schema)],
-                              schema=schema)
-        self.pq.write_table(batch, folder / f"part-{count:05d}.parquet")
+        return self.pa.table([self.pa.array(c, type=f.type) for c, f in zip(columns, schema)],
+                             schema=schema)
 
     def close_month(self, month: str) -> None:
         """Every table has a folder for a closed month, an empty part if it had no rows,
@@ -130,13 +133,11 @@ class Writer:
         """Moves the closed months in, replaces the snapshots and the manifest; answers the
         months added."""
         added = [m for m in self.closed if m not in self.months]
-        for table in TABLES:
+        for table in TABLES:            # close_month gave each a folder
+            (self.folder / table).mkdir(exist_ok=True)
             for month in added:
-                staged = self.staging / table / f"month={month}"
-                target = self.folder / table / f"month={month}"
-                if staged.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(staged, target)
+                os.replace(self.staging / table / f"month={month}",
+                           self.folder / table / f"month={month}")
         if added or not (self.folder / "members.parquet").exists():
             for name, rows in (("members", members), ("tasks", tasks),
                                ("policies", policies)):
@@ -151,12 +152,8 @@ class Writer:
         return added
 
     def _snapshot(self, name: str, rows: list[tuple]) -> None:
-        schema = table_schema(self.pa, name)
-        columns = list(zip(*rows)) if rows else [[] for _ in schema]
-        table = self.pa.table([self.pa.array(c, type=f.type) for c, f in zip(columns, schema)],
-                              schema=schema)
         partial = self.staging / f"{name}.parquet"
-        self.pq.write_table(table, partial)
+        self.pq.write_table(self._table(name, rows), partial)
         os.replace(partial, self.folder / f"{name}.parquet")
 
     def abandon(self) -> None:

@@ -17,9 +17,7 @@ import hashlib
 import hmac
 
 from chaincode.periods import periods
-from research import columns
 
-SCHEMA_VERSION = columns.SCHEMA_VERSION
 KEY_BYTES = 32
 
 # the event kinds the events table holds; governance and recoveries stay out (the staff's
@@ -28,11 +26,6 @@ EVENT_KINDS = ("member.registered", "member.updated", "member.revoked", "member.
                "task.posted", "task.claimed", "task.withdrawn", "task.submitted",
                "task.approved", "task.rejected", "task.cancelled", "coin.spent",
                "coin.refunded", "coin.redeemed", "payout.confirmed")
-EVENT_COLUMNS = columns.names("events")
-SPEND_COLUMNS = columns.names("spends")
-MEMBER_COLUMNS = columns.names("members")
-TASK_COLUMNS = columns.names("tasks")
-POLICY_COLUMNS = columns.names("policies")
 
 
 def pseudonym(key: bytes, member: bytes) -> str:
@@ -104,6 +97,17 @@ class Fold:
     def take(self) -> tuple[list[tuple], list[tuple]]:
         """The rows (events, spends) of the month `block` just closed."""
         rows, self._pending = self._pending, ([], [])
+        return rows
+
+    def buffered(self) -> int:
+        """Rows of the month in progress held here (the larger table's)."""
+        return max(len(self.events), len(self.spends))
+
+    def flush(self) -> tuple[str | None, list[tuple], list[tuple]]:
+        """(month, events, spends) held so far of the month in progress, given out once,
+        so that the caller writes a long month in parts."""
+        rows = (self.month, self.events, self.spends)
+        self.events, self.spends = [], []
         return rows
 
     # ---- events -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 
 import research_kit as kit
 from ops import cli
+from ops import research_cmd
 from ops.research_cmd import read_pseudonym_key
 from node.store import Store
 
@@ -185,3 +186,14 @@ def test_what_a_killed_run_left_is_ignored_by_readers_and_removed_by_the_next_ru
     assert export(log, out, key) == 0
     assert not list(out.glob(".staging-*"))
     assert [r["month"] for r in report.compute(out)["money"]] == list(kit.MONTHS)
+
+
+def test_a_month_written_in_parts_holds_the_same_rows(log, tmp_path, monkeypatch):
+    whole = tmp_path / "whole"
+    assert export(log, whole, key_file(tmp_path, KEY_A)) == 0
+    monkeypatch.setattr(research_cmd, "FLUSH_ROWS", 1)      # a part file per row
+    parts = tmp_path / "parts"
+    assert export(log, parts, key_file(tmp_path, KEY_A)) == 0
+    assert len(list((parts / "events" / "month=2025-02").glob("part-*.parquet"))) > 2
+    for name in ("events", "spends"):
+        assert table(parts, name) == table(whole, name)

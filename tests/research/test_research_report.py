@@ -15,7 +15,7 @@ from chaincode.periods import periods
 from chaincode.policies import DEFAULT_POLICIES
 from histories import KEY, STEPS, history
 from ops import cli
-from research import report
+from research import columns, report
 from research.dataset import Writer
 from research.disclosure import MIN_PEOPLE, publish
 from research.indicators import INDICATORS
@@ -33,9 +33,7 @@ def write(blocks, folder: Path) -> dict[str, list[dict]]:
             writer.rows("events", month, rows)
             writer.rows("spends", month, spends)
             writer.close_month(month)
-            held += [dict(zip(("time_ms", "height", "position", "kind", "member", "other",
-                               "role", "area", "domain", "task", "cents", "minutes"), r),
-                          month=month) for r in rows]
+            held += [dict(zip(columns.names("events"), r), month=month) for r in rows]
     writer.commit(fold.closed_through, *fold.snapshot)
     return held
 
