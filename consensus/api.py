@@ -6,8 +6,10 @@ carries out and hands back. Nothing in consensus/ does IO, reads a clock or draw
 random number: time enters only as `now_ms` passed to `tick`, signatures only through
 the injected `Crypto`, envelope checks only through the injected `inspect`.
 
-Replicas are numbered 0..n-1 in the order of the genesis validator list; the primary of
-view v is replica v mod n.
+Replicas are numbered 0..n-1 in the order of the validator set in force (genesis's list
+until governance changes it); the primary of view v is replica v mod n. Views count
+afresh under each set: a Replica serves one set, and the driver hands over to the
+next set's Replica at the last height of the old one (`Replica.successor`).
 """
 from __future__ import annotations
 
@@ -47,8 +49,18 @@ class CommittedBatch:
 class StableCheckpoint:
     height: int
     block_hash: bytes
-    # (replica index, signature over consensus.digest.checkpoint_bytes(domain, height, hash))
+    set_hash: bytes     # the newest validator set scheduled after this block
+    # (replica index in the set in force at `height`, signature over
+    # consensus.digest.checkpoint_bytes(domain, height, block_hash, set_hash))
     certificate: tuple[tuple[int, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorSet:
+    """A validator set and the first height it orders: genesis's from height 1, each
+    later one from the height its change named (docs/consensus.md, "Validator sets")."""
+    first_height: int
+    keys: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +125,12 @@ class Network(Protocol):
 
 
 class Ledger(Protocol):
-    """Execution: turns a committed batch into a block and returns its 32-byte hash."""
+    """Execution: turns a committed batch into a block and returns its 32-byte hash.
+    `next_set`: the validator set that the executed blocks scheduled to take over, if
+    one is pending (None when the set in force stays)."""
 
     def execute(self, batch: CommittedBatch) -> bytes: ...
+
+    def next_set(self) -> ValidatorSet | None: ...
 
     def keep_checkpoint(self, checkpoint: StableCheckpoint) -> None: ...

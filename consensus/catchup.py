@@ -16,6 +16,7 @@ class CatchUp:
         self._target = 0             # the height this replica knows it must reach
         self.retry_tick = 0          # no new request before this tick
         self.top = 0                 # the last height of the request in flight
+        self.turns = 0               # requests made: each starts with another peer
         self._peer_heights: dict[int, int] = {}  # last committed height each peer reported
 
     @property
@@ -39,16 +40,29 @@ class CatchUp:
             self._target = max(self._target, height)
         if ticks < self.retry_tick and not asked:
             return None
-        peers = tuple(p for p in peers if p != self.me) or tuple(
+        # the peers named first (those that report the height, or signed the
+        # checkpoint), then every other that reported one, each request starting with
+        # the next: a peer that claims a height it does not serve is not asked for ever
+        peers = tuple(dict.fromkeys(p for p in (*peers, *self._peer_heights)
+                                    if p != self.me)) or tuple(
             i for i in range(self.config.n) if i != self.me)
+        turn = self.turns % len(peers)
+        self.turns += 1
         self.top = min(max(self._target, height), committed + self.config.fetch_max_blocks)
         self.retry_tick = ticks + self.config.fetch_timeout_ticks
-        return Fetch(committed + 1, self.top, peers)
+        return Fetch(committed + 1, self.top, peers[turn:] + peers[:turn])
 
     def arrived(self, height: int, ticks: int) -> None:
         """A fetched block was applied; after the last one, the next stretch may go."""
         if height >= self.top:
             self.retry_tick = ticks
+
+    def answered(self, ticks: int) -> None:
+        """A peer's answer was applied, and it held less than was asked (a peer that
+        holds fewer blocks, an answer cut at its size limit, or a block whose validator
+        set is not known yet): ask again at once, for what still lacks, rather than after
+        the timeout. It brought blocks, so asking again costs nothing unearned."""
+        self.retry_tick = ticks
 
     def reporters(self) -> tuple[int, ...]:
         """The peers that reported a height, in the order they first did."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from consensus.api import CommittedBatch, Crypto, StableCheckpoint
 from consensus.config import Config
-from consensus.digest import (ZERO_HASH, batch_digest, checkpoint_bytes, commit_bytes,
+from consensus.digest import (batch_digest, checkpoint_bytes, commit_bytes,
                               prepare_bytes, preprepare_bytes)
 from consensus.messages import PreparedProof, Signatures
 
@@ -29,8 +29,9 @@ def distinct_valid(config: Config, crypto: Crypto, signatures: Signatures, messa
 
 
 def batch_is_certified(config: Config, crypto: Crypto, batch: CommittedBatch) -> bool:
-    """A fetched block: its digest covers its requests and a quorum signed its commit."""
-    if batch.height < 1 or len(batch.digest) != 32:
+    """A fetched block: its digest covers its requests and a quorum of the config's set
+    signed its commit (the caller passes the config of the set in force at its height)."""
+    if batch.height < config.first_height or len(batch.digest) != 32:
         return False
     expected = batch_digest(config.domain, batch.height, batch.time_ms,
                             [request.digest for request in batch.requests])
@@ -41,18 +42,24 @@ def batch_is_certified(config: Config, crypto: Crypto, batch: CommittedBatch) ->
 
 
 def checkpoint_is_certified(config: Config, crypto: Crypto, height: int, block_hash: bytes,
-                            certificate: Signatures) -> bool:
-    if height == 0:
-        return block_hash == ZERO_HASH and not certificate
-    if height % config.checkpoint_interval or len(block_hash) != 32:
+                            set_hash: bytes, certificate: Signatures) -> bool:
+    """A checkpoint of the config's set: a quorum of it signed it. The set's base (the
+    height before its first, genesis's height 0 for the first set) holds when its block
+    hash is the one every member executed there, whatever certificate comes with it:
+    that certificate, if any, is the previous set's, checked under that set."""
+    if height == config.first_height - 1:
+        return block_hash == config.base_hash and set_hash == config.set_hash and \
+            (height > 0 or not certificate)
+    if height < config.first_height or height % config.checkpoint_interval or \
+            len(block_hash) != 32 or len(set_hash) != 32:
         return False
-    message = checkpoint_bytes(config.domain, height, block_hash)
+    message = checkpoint_bytes(config.domain, height, block_hash, set_hash)
     return distinct_valid(config, crypto, certificate, message) >= config.quorum
 
 
 def stable_is_certified(config: Config, crypto: Crypto, checkpoint: StableCheckpoint) -> bool:
     return checkpoint_is_certified(config, crypto, checkpoint.height, checkpoint.block_hash,
-                                   checkpoint.certificate)
+                                   checkpoint.set_hash, checkpoint.certificate)
 
 
 def proof_is_valid(config: Config, crypto: Crypto, proof: PreparedProof) -> bool:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from consensus.digest import max_faulty, quorum, signing_domain
+from consensus.digest import (ZERO_HASH, max_faulty, quorum, signing_domain,
+                              validator_set_hash)
 
 # By default one client may hold a sixteenth of the pool: sixteen clients that flood
 # together are needed to fill it, and the pool's fair batching (consensus/requests.py)
@@ -21,7 +22,7 @@ CLIENT_SHARE_DIVISOR = 16
 class Config:
     # (defaults: test defaults, see above)
     chain: str
-    validators: tuple[bytes, ...]        # 32-byte Ed25519 keys, genesis order
+    validators: tuple[bytes, ...]        # 32-byte Ed25519 keys of the set, in its order
     checkpoint_interval: int = 16        # K: a checkpoint every K blocks
     window: int = 64                     # watermark window: heights (S, S + window]
     batch_max_count: int = 500
@@ -46,11 +47,27 @@ class Config:
     max_views_ahead: int = 64            # view-change messages kept for views this far on
     # the genesis this network started from: every signature and digest binds it
     genesis_hash: bytes = bytes(32)
+    # The validator set this config serves orders heights from first_height on (1 for
+    # genesis's); base_hash is the hash of the block before it, which every member
+    # executed before the set took over (so it counts as certified under this set).
+    first_height: int = 1
+    base_hash: bytes = ZERO_HASH
+    # M: a set or rules change enacted at height h takes effect no earlier than
+    # c + M + 1, c the first multiple of K at or above h. None: the window rounded up to
+    # a multiple of K (node/genesis.py's switch_margin, the value validators use)
+    switch_margin: int | None = None
     # what every signed byte string carries (consensus.digest.signing_domain), made here
     domain: bytes = field(init=False, default=b"")
+    # consensus.digest.validator_set_hash of (first_height, validators), made here
+    set_hash: bytes = field(init=False, default=b"")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "domain", signing_domain(self.chain, self.genesis_hash))
+        object.__setattr__(self, "set_hash", validator_set_hash(
+            self.domain, self.first_height, tuple(self.validators)))
+        if self.switch_margin is None:
+            k = self.checkpoint_interval
+            object.__setattr__(self, "switch_margin", -(-self.window // k) * k)
         if self.client_pending_limit is None:
             object.__setattr__(self, "client_pending_limit",
                                max(1, self.pending_limit // CLIENT_SHARE_DIVISOR))
@@ -68,6 +85,13 @@ class Config:
                      "max_in_flight", "client_pending_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
+        if self.switch_margin < self.window or self.switch_margin % self.checkpoint_interval:
+            raise ValueError("the switch margin is a multiple of K no smaller than the window")
+        if self.first_height < 1 or len(self.base_hash) != 32 or \
+                (self.first_height == 1) != (self.base_hash == ZERO_HASH) or \
+                (self.first_height - 1) % self.checkpoint_interval:
+            raise ValueError("a set starts at height 1 from nothing, or after a checkpoint "
+                             "height with that block's hash")
         if self.client_pending_limit > self.pending_limit:
             raise ValueError("client_pending_limit must not exceed pending_limit")
 

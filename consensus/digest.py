@@ -14,7 +14,8 @@ import struct
 
 BATCH_TAG = b"stadsmunt/batch/v2"
 COMMIT_TAG = b"stadsmunt/commit/v2"
-CHECKPOINT_TAG = b"stadsmunt/checkpoint/v2"
+CHECKPOINT_TAG = b"stadsmunt/checkpoint/v3"
+VALIDATORS_TAG = b"stadsmunt/validators/v1"
 
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
@@ -57,10 +58,23 @@ def commit_bytes(domain: bytes, view: int, height: int, digest: bytes) -> bytes:
     return COMMIT_TAG + domain + _U64.pack(view) + _U64.pack(height) + digest
 
 
-def checkpoint_bytes(domain: bytes, height: int, block_hash: bytes) -> bytes:
-    """tag | domain | u64 height | 32-byte block hash: what a checkpoint signs."""
-    assert len(block_hash) == 32
-    return CHECKPOINT_TAG + domain + _U64.pack(height) + block_hash
+def checkpoint_bytes(domain: bytes, height: int, block_hash: bytes, set_hash: bytes) -> bytes:
+    """tag | domain | u64 height | 32-byte block hash | 32-byte validator set hash: what a
+    checkpoint signs. The set hash is that of the newest validator set scheduled once
+    the block at `height` has run (validator_set_hash): the one in force after it, or
+    the pending one that takes over later, so that checkpoint certificates alone lead
+    from genesis's set through every change."""
+    assert len(block_hash) == 32 and len(set_hash) == 32
+    return CHECKPOINT_TAG + domain + _U64.pack(height) + block_hash + set_hash
+
+
+def validator_set_hash(domain: bytes, first_height: int, keys: tuple[bytes, ...]) -> bytes:
+    """SHA-256(tag | domain | u64 first height | u32 count | each 32-byte key, in order):
+    a validator set and the first height it orders (1 for genesis's set). The order is
+    the replicas' numbering: certificates name signers by their place in it."""
+    assert all(len(k) == 32 for k in keys)
+    return hashlib.sha256(b"".join([VALIDATORS_TAG, domain, _U64.pack(first_height),
+                                    _U32.pack(len(keys)), *keys])).digest()
 
 
 def quorum(n: int) -> int:
@@ -77,7 +91,7 @@ def max_faulty(n: int) -> int:
 
 PREPREPARE_TAG = b"stadsmunt/preprepare/v2"
 PREPARE_TAG = b"stadsmunt/prepare/v2"
-VIEW_CHANGE_TAG = b"stadsmunt/view-change/v2"
+VIEW_CHANGE_TAG = b"stadsmunt/view-change/v3"
 ZERO_HASH = bytes(32)
 
 
@@ -93,16 +107,21 @@ def prepare_bytes(domain: bytes, view: int, height: int, digest: bytes) -> bytes
     return PREPARE_TAG + domain + _U64.pack(view) + _U64.pack(height) + digest
 
 
-def view_change_bytes(domain: bytes, replica: int, new_view: int, stable_height: int,
-                      stable_hash: bytes, prepared: list[tuple[int, int, bytes]]) -> bytes:
-    """tag | domain | u32 replica | u64 new view | u64 stable height | 32-byte stable block
-    hash | u32 count | each prepared certificate's u64 view | u64 height | digest.
+def view_change_bytes(domain: bytes, first_height: int, replica: int, new_view: int,
+                      stable_height: int, stable_hash: bytes, stable_set_hash: bytes,
+                      prepared: list[tuple[int, int, bytes]]) -> bytes:
+    """tag | domain | u64 first height of the validator set | u32 replica | u64 new view |
+    u64 stable height | 32-byte stable block hash | 32-byte stable set hash | u32 count |
+    each prepared certificate's u64 view | u64 height | digest.
 
-    The certificates themselves are signed by others; this signature binds the sender to
-    the set it reported."""
-    assert len(stable_hash) == 32
-    parts = [VIEW_CHANGE_TAG, domain, _U32.pack(replica), _U64.pack(new_view),
-             _U64.pack(stable_height), stable_hash, _U32.pack(len(prepared))]
+    Views count afresh under each validator set, so the set's first height is signed:
+    a view change sent under one set is none under the next. The certificates
+    themselves are signed by others; this signature binds the sender to the set it
+    reported."""
+    assert len(stable_hash) == 32 and len(stable_set_hash) == 32
+    parts = [VIEW_CHANGE_TAG, domain, _U64.pack(first_height), _U32.pack(replica),
+             _U64.pack(new_view), _U64.pack(stable_height), stable_hash, stable_set_hash,
+             _U32.pack(len(prepared))]
     for view, height, digest in prepared:
         assert len(digest) == 32
         parts += [_U64.pack(view), _U64.pack(height), digest]

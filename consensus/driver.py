@@ -11,6 +11,9 @@ The order of one round, and why:
 Stable checkpoints are handed to the ledger to keep beside their block; a catch-up
 request goes to the network last. A round may produce more output (an acknowledged
 block can complete a checkpoint), so rounds repeat until the replica has nothing to say.
+When the replica has run the last height of its validator set, and only then, the
+driver replaces it with the next set's (`successor`, consensus/handover.py) and flushes
+that one too: every block is executed under the replica of the set that ordered it.
 
 A step that raises (a broken invariant, a ledger error) has already taken its batches
 out of the replica: the replica and the ledger no longer agree, and nothing may run on.
@@ -27,6 +30,9 @@ import functools
 from typing import Callable, Sequence
 
 from consensus.api import CommittedBatch, Ledger, Network, Request, Storage
+
+# the next set's replica (or follower) for the one whose set is over
+Successor = Callable[[object], object]
 
 
 class Halted(Exception):
@@ -55,8 +61,10 @@ def _step(method):
 
 class Driver:
     def __init__(self, replica, storage: Storage, network: Network, ledger: Ledger,
-                 on_failure: Callable[[BaseException], None] | None = None):
+                 on_failure: Callable[[BaseException], None] | None = None,
+                 successor: Successor | None = None):
         self.replica = replica
+        self.successor = successor
         self.storage = storage
         self.network = network
         self.ledger = ledger
@@ -84,13 +92,18 @@ class Driver:
         """Certified blocks fetched from peers (certificates already checked against
         genesis by the caller, e.g. with consensus.certificates.batch_is_certified),
         executed in order, then reported to the replica with the batch."""
+        applied = False
         for batch in batches:
             # a fetch can race the replica's own commits: only the next height is new
             if batch.height != self.replica.committed_height + 1:
                 continue
+            assert not self.replica.set_over, "a block beyond its validator set's heights"
             block_hash = self.ledger.execute(batch)
-            self.replica.caught_up(batch.height, block_hash, batch)
+            self.replica.caught_up(batch.height, block_hash, batch, self.ledger.next_set())
+            applied = True
             self.flush()
+        if applied:
+            self.replica.answered()
         self.flush()
 
     @_step
@@ -98,14 +111,18 @@ class Driver:
         while True:
             ready = self.replica.take_ready()
             if ready.empty():
-                return
+                if not self.replica.set_over:
+                    return
+                assert self.successor is not None, "a validator set changed, no successor"
+                self.replica = self.successor(self.replica)
+                continue
             if ready.persist:
                 self.storage.write(ready.persist)
             for to, message in ready.messages:
                 self.network.send(to, message)
             for batch in ready.committed:
                 block_hash = self.ledger.execute(batch)
-                self.replica.executed(batch.height, block_hash)
+                self.replica.executed(batch.height, block_hash, self.ledger.next_set())
             for checkpoint in ready.checkpoints:
                 self.ledger.keep_checkpoint(checkpoint)
             if ready.fetch is not None:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import msgpack
 
-from consensus.digest import ZERO_HASH
-from consensus.messages import NewView, PreparedProof, Signatures
+from consensus.api import StableCheckpoint
+from consensus.messages import Checkpoint, NewView, PreparedProof
 from consensus import wire
 
 VIEW_KEY = b"c/view"
@@ -20,6 +20,8 @@ PROOF_PREFIX = b"c/proof/"
 VOTE_PREFIX = b"c/vote/"
 NEW_VIEW_KEY = b"c/new-view"     # a primary's new-view, to resend after a restart
 BATCH_PREFIX = b"c/batch/"       # u64 height | digest: the envelopes of a batch it voted
+SET_KEY = b"c/set"               # the first height of the validator set all this is of
+CHECKPOINT_PREFIX = b"c/checkpoint/"    # u64 height: its own checkpoint vote, to resend
 _U64 = struct.Struct(">Q")
 
 
@@ -29,6 +31,15 @@ def proof_key(height: int) -> bytes:
 
 def vote_key(height: int) -> bytes:
     return VOTE_PREFIX + _U64.pack(height)
+
+
+def checkpoint_key(height: int) -> bytes:
+    return CHECKPOINT_PREFIX + _U64.pack(height)
+
+
+def checkpoint_value(message: Checkpoint) -> bytes:
+    return msgpack.packb([message.block_hash, message.set_hash, message.signature],
+                         use_bin_type=True)
 
 
 def batch_key(height: int, digest: bytes) -> bytes:
@@ -44,9 +55,20 @@ def view_value(view: int, active: bool) -> bytes:
     return msgpack.packb([view, active])
 
 
-def stable_value(height: int, block_hash: bytes, certificate: Signatures) -> bytes:
-    return msgpack.packb([height, block_hash, [list(s) for s in certificate]],
-                         use_bin_type=True)
+def stable_value(stable: StableCheckpoint) -> bytes:
+    return msgpack.packb([stable.height, stable.block_hash, stable.set_hash,
+                          [list(s) for s in stable.certificate]], use_bin_type=True)
+
+
+def set_value(first_height: int) -> bytes:
+    return msgpack.packb(first_height)
+
+
+def reset(items: list[tuple[bytes, bytes]], first_height: int) -> list[tuple[bytes, bytes | None]]:
+    """The writes that make a store hold nothing of an earlier set's replica and name
+    the set from `first_height` as its own."""
+    return [(key, None) for key, _ in items if key != SET_KEY] + \
+        [(SET_KEY, set_value(first_height))]
 
 
 def vote_value(view: int, digest: bytes) -> bytes:
@@ -59,9 +81,12 @@ def proof_value(proof: PreparedProof) -> bytes:
 
 @dataclass
 class Restored:
+    first_height: int | None = None     # of the set this state is of; None: not written
     view: int = 0
     active: bool = True
-    stable: tuple[int, bytes, Signatures] = (0, ZERO_HASH, ())
+    stable: StableCheckpoint | None = None   # None: the set's base
+    # its own checkpoint votes above the stable checkpoint, by height
+    checkpoints: dict[int, Checkpoint] = field(default_factory=dict)
     proofs: dict[int, PreparedProof] = field(default_factory=dict)
     votes: dict[int, tuple[int, bytes]] = field(default_factory=dict)
     new_view: NewView | None = None
@@ -78,8 +103,17 @@ def restore(items: list[tuple[bytes, bytes]]) -> Restored:
             view, active = msgpack.unpackb(value)
             out.view, out.active = int(view), bool(active)
         elif key == STABLE_KEY:
-            height, block_hash, cert = msgpack.unpackb(value)
-            out.stable = (height, block_hash, tuple((i, s) for i, s in cert))
+            fields = msgpack.unpackb(value)
+            if len(fields) == 4:    # (3 fields: written before checkpoints named a set)
+                height, block_hash, set_hash, cert = fields
+                out.stable = StableCheckpoint(height, block_hash, set_hash,
+                                              tuple((i, s) for i, s in cert))
+        elif key == SET_KEY:
+            out.first_height = int(msgpack.unpackb(value))
+        elif key.startswith(CHECKPOINT_PREFIX):
+            height = _U64.unpack(key[len(CHECKPOINT_PREFIX):])[0]
+            block_hash, set_hash, signature = msgpack.unpackb(value)
+            out.checkpoints[height] = Checkpoint(height, block_hash, set_hash, signature)
         elif key.startswith(PROOF_PREFIX):
             fields = msgpack.unpackb(value)
             if len(fields) == 7:    # written when proofs carried their envelopes

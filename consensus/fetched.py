@@ -19,9 +19,10 @@ own commits); from there on each block must, in this order,
 4. carry a hash that covers its header, as the ledger computes it (`HASH`);
 5. have a batch digest that covers exactly its envelopes' hashes at its height and time
    (`DIGEST`);
-6. carry a commit certificate of a quorum of distinct validators over its view, height
-   and digest in this network's signing domain (`CERTIFICATE`), so that no block of
-   another genesis counts, even one signed by the same keys under the same chain id;
+6. carry a commit certificate of a quorum of distinct validators of the set in force at
+   its height, named by their places in that set, over its view, height and digest in
+   this network's signing domain (`CERTIFICATE`), so that no block of another genesis
+   counts, even one signed by the same keys under the same chain id;
 7. have envelopes that all pass `inspect`, the door (`ENVELOPE`): a certified block
    whose envelope fails it means a quorum was not correct.
 The order puts the cheap checks first: hashes, then at most n signatures, and only then
@@ -29,7 +30,10 @@ a signature per envelope, so that a block made up by a peer (up to a batch of va
 signed envelopes under a forged certificate) costs one SHA-256 per envelope, not one
 Ed25519 verification.
 The first block that fails ends the answer: the blocks before it are the run to apply,
-in order, and the failure is the refusal, with its height and reason. The reasons are
+in order, and the failure is the refusal, with its height and reason. A block whose
+validator set the replica cannot know yet (`SetAt` gives None: a change enacted in a
+block it has not run could still name that height) ends the run without refusal; it
+is fetched again once the blocks before it have run. The reasons are
 the words the validator logs (`bad_fetched_block`).
 
 Pure: no IO, no clock. The ledger's block hash formula comes in as a function
@@ -93,9 +97,12 @@ class Checked:
 # The ledger's hash of a header whose fields consensus checked (height >= 1, the hashes
 # and digest 32 bytes), or None when a field only the ledger knows is malformed.
 HeaderHash = Callable[[Header], "bytes | None"]
+# The config and crypto of the validator set in force at a height, or None when the
+# blocks run so far cannot tell yet.
+SetAt = Callable[[int], "tuple[Config, Crypto] | None"]
 
 
-def check_fetched(config: Config, crypto: Crypto, inspect: Inspect, header_hash: HeaderHash,
+def check_fetched(set_at: SetAt, inspect: Inspect, header_hash: HeaderHash,
                   committed_height: int, head_hash: bytes | None,
                   blocks: Sequence[Header]) -> Checked:
     """The run of `blocks` that may be applied after `committed_height`, and the first
@@ -107,6 +114,10 @@ def check_fetched(config: Config, crypto: Crypto, inspect: Inspect, header_hash:
         height = block.height
         if type(height) is int and height < expected:
             continue
+        known = set_at(expected)
+        if known is None:
+            break
+        config, crypto = known
         refusal = _fault(config, crypto, inspect, header_hash, block, expected, prev)
         if isinstance(refusal, Refusal):
             return Checked(tuple(taken), replace(refusal, index=index))

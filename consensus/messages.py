@@ -39,6 +39,7 @@ class Commit:
 class Checkpoint:
     height: int
     block_hash: bytes
+    set_hash: bytes     # the newest validator set scheduled after this block
     signature: bytes
 
 
@@ -48,6 +49,7 @@ class StableProof:
     below: it moves that peer's window even if it missed the checkpoint messages."""
     height: int
     block_hash: bytes
+    set_hash: bytes
     certificate: Signatures
 
 
@@ -106,6 +108,7 @@ class ViewChange:
     new_view: int
     stable_height: int
     stable_hash: bytes
+    stable_set_hash: bytes
     stable_certificate: Signatures
     prepared: tuple[PreparedProof, ...]
     signature: bytes

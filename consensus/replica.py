@@ -34,13 +34,15 @@ from __future__ import annotations
 from typing import Sequence
 
 from consensus import durable, ordering
-from consensus.api import CommittedBatch, Crypto, Inspect, Ready, Request, StableCheckpoint
+from consensus.api import (CommittedBatch, Crypto, Inspect, Ready, Request, StableCheckpoint,
+                           ValidatorSet)
 from consensus.batches import BatchFetcher, BatchStore
 from consensus.catchup import CatchUp
 from consensus.certificates import RememberingVerifier, stable_is_certified
 from consensus.checkpoint import Checkpoints
 from consensus.config import Config
-from consensus.digest import batch_digest, commit_bytes, prepare_bytes, preprepare_bytes
+from consensus.digest import (batch_digest, commit_bytes, prepare_bytes, preprepare_bytes,
+                              validator_set_hash)
 from consensus.faults import BAD_SIGNATURE, EQUIVOCATION, MAX_FAULTS, Fault
 from consensus.messages import (BatchPayloads, Checkpoint, Commit, FetchBatch, Forward,
                                 NewView, PreparedProof, PrePrepare, Prepare, Reproposal,
@@ -48,21 +50,37 @@ from consensus.messages import (BatchPayloads, Checkpoint, Commit, FetchBatch, F
 from consensus.ordering import Slot
 from consensus.replica_views import ViewSteps
 from consensus.requests import RequestPool
+from consensus.setbound import SetBound
 
 
-class Replica(ViewSteps):
+class Replica(ViewSteps, SetBound):
     def __init__(self, config: Config, me: int, crypto: Crypto, inspect: Inspect,
                  restored: list[tuple[bytes, bytes]], executed_height: int,
                  executed_hash: bytes, last_block_time_ms: int,
-                 ordered_keys: Sequence[bytes] = ()):
+                 ordered_keys: Sequence[bytes] = (), next_set: ValidatorSet | None = None):
         """`ordered_keys`: keys of recently executed requests, oldest first (at most
-        seen_limit are kept), so that a restarted primary does not order them again."""
+        seen_limit are kept), so that a restarted primary does not order them again.
+        `next_set`: the set the executed blocks scheduled to take over from this one
+        (the ledger's `next_set`), if any. `restored` of an earlier set is dropped."""
         assert 0 <= me < config.n
+        assert executed_height >= config.first_height - 1
         # a signature seen in a vote comes back inside certificates: check each once
         self.crypto = RememberingVerifier(crypto, 8 * config.n * config.window)
         self.config, self.me, self.inspect = config, me, inspect
         self.ready = Ready()
         state = durable.restore(restored)
+        # a store written before stores named their set holds genesis's set's state
+        of_set = 1 if state.first_height is None else state.first_height
+        assert of_set <= config.first_height, "the store holds a later set's replica"
+        if of_set < config.first_height:
+            state = durable.Restored()
+            self.ready.persist.extend(durable.reset(restored, config.first_height))
+        elif state.first_height is None:
+            self.ready.persist.append((durable.SET_KEY, durable.set_value(of_set)))
+        if state.stable is None:
+            state.stable = StableCheckpoint(config.first_height - 1, config.base_hash,
+                                            config.set_hash, ())
+        self.next_set: ValidatorSet | None = None
         self.view, self.active = state.view, state.active
         self.votes: dict[int, tuple[int, bytes]] = state.votes      # own vote per height
         self.proofs: dict[int, PreparedProof] = state.proofs        # prepared certificates
@@ -70,6 +88,7 @@ class Replica(ViewSteps):
         self.executed_hash = executed_hash
         self.block_time_ms = last_block_time_ms
         self.checkpoints = Checkpoints(config, crypto, me, state.stable)
+        self.checkpoints.restore_own(state.checkpoints)
         stable = self.checkpoints.stable_height
         self.batches = BatchStore(config, {h: b for h, b in state.batches.items()
                                            if stable < h <= stable + config.window})
@@ -119,6 +138,9 @@ class Replica(ViewSteps):
             self._start_view_change(self.view + 1)
         elif not self.active:
             self._broadcast_view_change()
+        if next_set is not None:
+            assert self.executed_height < next_set.first_height
+            self._learn_set(next_set)
         self._want(self.stable_height, self.checkpoints.stable_signers())
         self._check_invariants()
 
@@ -137,12 +159,55 @@ class Replica(ViewSteps):
         return self.checkpoints.stable_height
 
     @property
+    def ordering_done(self) -> bool:
+        """Every height of this set is committed or certified stable: nothing is left
+        for it to order, so no timer runs and no view change starts (one would be
+        signed under this set and reach the next set's replicas as noise)."""
+        return self.last_height is not None and \
+            max(self.committed_height, self.stable_height) >= self.last_height
+
+    def _top(self) -> int:
+        """The highest height this replica may propose or vote at: inside the window,
+        in this set, and below any height a block it has not yet run could give to
+        another set (a change enacted at h takes effect above h + M)."""
+        top = min(self.stable_height + self.config.window,
+                  self.executed_height + self.config.switch_margin + 1)
+        return top if self.next_set is None else min(top, self.last_height)
+
+    def _newest_set_hash(self) -> bytes:
+        """What a checkpoint signed now covers: the set scheduled last."""
+        if self.next_set is None:
+            return self.config.set_hash
+        return validator_set_hash(self.config.domain, self.next_set.first_height,
+                                  self.next_set.keys)
+
+    def _learn_set(self, next_set: ValidatorSet | None) -> None:
+        """The ledger's pending set after the blocks run here. A later change replaces a
+        pending one (from the same height, when enacted in the same checkpoint interval,
+        or a later one); none takes effect inside this set's heights in flight."""
+        if next_set == self.next_set:
+            return
+        assert next_set is not None, "a pending validator set vanished before its height"
+        assert self.next_set is None or next_set.first_height >= self.next_set.first_height
+        assert (next_set.first_height - 1) % self.config.checkpoint_interval == 0
+        assert next_set.first_height > self.config.first_height
+        # Slots may lie beyond its last height for a while: a replica behind in execution
+        # can enter a new view that re-proposes heights the others ordered under a
+        # change that replaced this one, enacted in a block it has yet to run (before
+        # the last height, so before it could execute past it: `executed` checks)
+        self.next_set = next_set
+
+    @property
     def pending_count(self) -> int:
         return len(self.requests)
 
     def take_ready(self) -> Ready:
         ready, self.ready = self.ready, Ready()
         return ready
+
+    def handover(self) -> tuple[list[bytes], list[Request]]:
+        """The keys ordered and the requests waiting, for the next set's replica."""
+        return self.requests.handover()
 
     # ---- inputs ------------------------------------------------------------------------
 
@@ -185,7 +250,9 @@ class Replica(ViewSteps):
     def tick(self, now_ms: int) -> None:
         self.ticks += 1
         self.now_ms = now_ms
-        if self.active:
+        if self.ordering_done:
+            pass
+        elif self.active:
             self._propose()
             oldest = self.requests.oldest_arrival()
             if oldest is not None and not self.is_primary:
@@ -211,6 +278,8 @@ class Replica(ViewSteps):
             self._send(None, Status(self.view, self.active, self.committed_height,
                                     self.stable_height))
             self._reforward()
+            for message in list(self.checkpoints.sent.values()):
+                self._send(None, message)
             if self.active:
                 for message in ordering.retransmissions(
                         self.slots, self.me, self.view, self.is_primary,
@@ -224,20 +293,28 @@ class Replica(ViewSteps):
         self._ask_batches()
         self._check_invariants()
 
-    def executed(self, height: int, block_hash: bytes) -> None:
+    def executed(self, height: int, block_hash: bytes,
+                 next_set: ValidatorSet | None = None) -> None:
+        """Block `height` ran; `next_set`: the ledger's pending set after it."""
         assert height == self.executed_height + 1 and height <= self.committed_height
+        assert self.last_height is None or height <= self.last_height, \
+            "a block beyond the last height of its validator set"
         self.executed_height, self.executed_hash = height, block_hash
+        self._learn_set(next_set)
         self._after_block(height, block_hash)
         self._propose()
         self._check_invariants()
 
-    def caught_up(self, height: int, block_hash: bytes,
-                  batch: CommittedBatch | None = None) -> None:
+    def caught_up(self, height: int, block_hash: bytes, batch: CommittedBatch | None = None,
+                  next_set: ValidatorSet | None = None) -> None:
         """A fetched certified block was executed. With the batch, its keys count as
-        ordered (so they are not proposed again) and its time as the latest block time."""
+        ordered (so they are not proposed again) and its time as the latest block time.
+        `next_set`: the ledger's pending set after it."""
         assert height == self.committed_height + 1 == self.executed_height + 1
+        assert self.last_height is None or height <= self.last_height
         self.committed_height = self.executed_height = height
         self.executed_hash = block_hash
+        self._learn_set(next_set)
         self.certified.pop(height, None)
         self.fetcher.drop_through(height)
         if batch is not None:
@@ -250,6 +327,12 @@ class Replica(ViewSteps):
         self._want(self.catchup.target, self.catchup.reporters())
         self._deliver()
         self._check_invariants()
+
+    def answered(self) -> None:
+        """A catch-up answer brought blocks (Driver.apply_fetched): the next stretch may
+        be asked for at once."""
+        self.catchup.answered(self.ticks)
+        self._want(self.catchup.target, self.catchup.reporters())
 
     # ---- requests ----------------------------------------------------------------------
 
@@ -283,7 +366,7 @@ class Replica(ViewSteps):
         config = self.config
         if self.committed_height < self.stable_height or self.fetcher.is_fetching():
             return   # behind, or lacking a batch: it may hold the same keys; fetch first
-        while self.next_height <= min(self.stable_height + config.window,
+        while self.next_height <= min(self._top(),
                                       self.committed_height + config.max_in_flight):
             batch, oldest, full = self.requests.next_batch()
             if not batch or (not full and self.ticks - oldest < config.batch_wait_ticks):
@@ -355,7 +438,7 @@ class Replica(ViewSteps):
         config = self.config
         if sender != config.primary(pp.view) or pp.view != self.view:
             return
-        if not self.stable_height < pp.height <= self.stable_height + config.window:
+        if not self.stable_height < pp.height <= self._top():
             return
         if not self.active:
             if len(self.early) < config.window:
@@ -409,7 +492,7 @@ class Replica(ViewSteps):
     def _on_vote(self, sender: int, vote: Prepare | Commit, is_commit: bool) -> None:
         if vote.view != self.view:
             return
-        if not self.stable_height < vote.height <= self.stable_height + self.config.window:
+        if not self.stable_height < vote.height <= self._top():
             return
         if not is_commit and sender == self.primary:
             return
@@ -481,8 +564,10 @@ class Replica(ViewSteps):
     def _after_block(self, height: int, block_hash: bytes) -> None:
         """A block was executed here: sign its checkpoint, hand over a stable one."""
         if height % self.config.checkpoint_interval == 0:
-            message = self.checkpoints.sign_own(height, block_hash)
+            message = self.checkpoints.sign_own(height, block_hash, self._newest_set_hash())
             if message is not None:
+                self.ready.persist.append((durable.checkpoint_key(height),
+                                           durable.checkpoint_value(message)))
                 self._send(None, message)
                 self._stabilize(self.checkpoints.add(self.me, message))
         stable = self.checkpoints.emit(self.executed_height)
@@ -490,11 +575,16 @@ class Replica(ViewSteps):
             self.ready.checkpoints.append(stable)
 
     def _on_checkpoint(self, sender: int, message: Checkpoint) -> None:
+        if self.last_height is not None and message.height > self.last_height:
+            return      # the next set's: it catches up by fetching
         self._stabilize(self.checkpoints.add(sender, message))
         self._propose()
 
     def _on_stable_proof(self, sender: int, message: StableProof) -> None:
-        stable = StableCheckpoint(message.height, message.block_hash, message.certificate)
+        stable = StableCheckpoint(message.height, message.block_hash, message.set_hash,
+                                  message.certificate)
+        if self.last_height is not None and stable.height > self.last_height:
+            return
         if stable.height > self.stable_height and stable_is_certified(
                 self.config, self.crypto, stable):
             self._stabilize(stable)
@@ -505,14 +595,15 @@ class Replica(ViewSteps):
         and below it, and fetch up to it if this replica is behind."""
         if stable is None or not self.checkpoints.adopt(stable):
             return
-        self.ready.persist.append((durable.STABLE_KEY, durable.stable_value(
-            stable.height, stable.block_hash, stable.certificate)))
+        self.ready.persist.append((durable.STABLE_KEY, durable.stable_value(stable)))
         for table in (self.slots, self.early, self.certified):
             for h in [h for h in table if h <= stable.height]:
                 del table[h]
         self.ready.persist.extend(self.batches.drop_through(stable.height))
         self.fetcher.drop_through(stable.height)
         self.served = {k: t for k, t in self.served.items() if k[1] > stable.height}
+        for h in self.checkpoints.unpersist_through(stable.height):
+            self.ready.persist.append((durable.checkpoint_key(h), None))
         for table, key in ((self.proofs, durable.proof_key), (self.votes, durable.vote_key)):
             for h in [h for h in table if h <= stable.height]:
                 del table[h]
@@ -535,7 +626,9 @@ class Replica(ViewSteps):
                 self.config.status_interval_ticks:
             self._want(target, peers, proven=False)
         if status.stable_height < self.stable_height:
-            self._send(sender, StableProof(*self.checkpoints.stable_triple()))
+            stable = self.checkpoints.stable
+            self._send(sender, StableProof(stable.height, stable.block_hash, stable.set_hash,
+                                           stable.certificate))
         if self.active and self.is_primary and self.new_view_message is not None and (
                 status.view < self.view or (status.view == self.view and not status.active)):
             self._send(sender, self.new_view_message)
@@ -585,3 +678,4 @@ class Replica(ViewSteps):
                 assert self.votes.get(h) == (self.view, slot.pp.digest)
         if self.active and self.is_primary:
             assert self.next_height > stable
+        assert self.last_height is None or self.executed_height <= self.last_height

@@ -46,7 +46,7 @@ class ViewSteps:
 
     def _broadcast_view_change(self) -> None:
         vc = viewchange.make_view_change(self.config, self.crypto, self.me, self.view,
-                                         self.checkpoints.stable_triple(),
+                                         self.checkpoints.stable,
                                          list(self.proofs.values()))
         self.view_changes.setdefault(self.view, {})[self.me] = vc
         self.known_valid.add(vc)
@@ -54,7 +54,14 @@ class ViewSteps:
         self._try_new_view()
 
     def _on_view_change(self, sender: int, vc: ViewChange) -> None:
-        if vc.replica != sender:
+        if vc.replica != sender or self.ordering_done:
+            return
+        if vc.stable_height < self.config.first_height - 1:
+            return      # sent under an earlier validator set: not this set's business
+        if (self.last_height is not None and vc.stable_height >= self.last_height) or \
+                vc.stable_height > self.executed_height + self.config.switch_margin:
+            # perhaps signed under a later set (from its base on), which this replica
+            # does not run or cannot know yet: neither used nor judged here
             return
         if vc.new_view == self.view and self.active:
             if self.is_primary and self.new_view_message is not None:
@@ -141,7 +148,7 @@ class ViewSteps:
         self.next_height = plan.next_height
         if plan.stable_height > self.stable_height:
             self._stabilize(StableCheckpoint(plan.stable_height, plan.stable_hash,
-                                             plan.stable_certificate))
+                                             plan.stable_set_hash, plan.stable_certificate))
         self.next_height = max(plan.next_height, self.stable_height + 1)
         # every batch committed before this view is inside the new view's range (the
         # quorums intersect); only batches of this view itself, learnt late, lie beyond

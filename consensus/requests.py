@@ -166,6 +166,12 @@ class RequestPool:
             payloads.append(request.payload)
         return payloads
 
+    def handover(self) -> tuple[list[bytes], list[Request]]:
+        """What the next validator set's replica takes over: the keys ordered, oldest
+        first, and the requests still waiting, in arrival order."""
+        waiting = sorted(self.pending.values(), key=lambda entry: entry[2])
+        return list(self.seen_order), [request for request, _, _ in waiting]
+
     def waiting(self) -> Iterator[Request]:
         """The queued requests in the order batches take them (rule 3): round by round,
         in arrival order within a round. Lazy: a batch reads only what it takes."""

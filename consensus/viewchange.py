@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus.api import Crypto
+from consensus.api import Crypto, StableCheckpoint
 from consensus.certificates import checkpoint_is_certified, proof_is_valid
 from consensus.config import Config
 from consensus.digest import preprepare_bytes, view_change_bytes
@@ -32,6 +32,7 @@ class Plan:
     view: int
     stable_height: int
     stable_hash: bytes
+    stable_set_hash: bytes
     stable_certificate: Signatures
     # per height in (stable_height, max_s]: the proof to re-propose, or None for a null batch
     slots: tuple[tuple[int, PreparedProof | None], ...]
@@ -42,26 +43,27 @@ class Plan:
 
 
 def signed_bytes(config: Config, vc: ViewChange) -> bytes:
-    return view_change_bytes(config.domain, vc.replica, vc.new_view, vc.stable_height,
-                             vc.stable_hash,
+    return view_change_bytes(config.domain, config.first_height, vc.replica, vc.new_view,
+                             vc.stable_height, vc.stable_hash, vc.stable_set_hash,
                              [(p.view, p.height, p.digest) for p in vc.prepared])
 
 
 def make_view_change(config: Config, crypto: Crypto, me: int, new_view: int,
-                     stable: tuple[int, bytes, Signatures],
-                     proofs: list[PreparedProof]) -> ViewChange:
-    height, block_hash, certificate = stable
+                     stable: StableCheckpoint, proofs: list[PreparedProof]) -> ViewChange:
+    height = stable.height
     prepared = tuple(sorted((p for p in proofs if p.height > height), key=lambda p: p.height))
-    unsigned = ViewChange(me, new_view, height, block_hash, certificate, prepared, b"")
+    unsigned = ViewChange(me, new_view, height, stable.block_hash, stable.set_hash,
+                          stable.certificate, prepared, b"")
     signature = crypto.sign(signed_bytes(config, unsigned))
-    return ViewChange(me, new_view, height, block_hash, certificate, prepared, signature)
+    return ViewChange(me, new_view, height, stable.block_hash, stable.set_hash,
+                      stable.certificate, prepared, signature)
 
 
 def view_change_is_valid(config: Config, crypto: Crypto, vc: ViewChange) -> bool:
     if not 0 <= vc.replica < config.n:
         return False
     if not checkpoint_is_certified(config, crypto, vc.stable_height, vc.stable_hash,
-                                   vc.stable_certificate):
+                                   vc.stable_set_hash, vc.stable_certificate):
         return False
     heights = [p.height for p in vc.prepared]
     if heights != sorted(set(heights)):
@@ -93,7 +95,8 @@ def plan_new_view(config: Config, view: int, vcs: list[ViewChange]) -> Plan:
     max_s = max(chosen, default=min_s)
     assert max_s - min_s <= config.window
     slots = tuple((h, chosen.get(h)) for h in range(min_s + 1, max_s + 1))
-    return Plan(view, min_s, best.stable_hash, best.stable_certificate, slots)
+    return Plan(view, min_s, best.stable_hash, best.stable_set_hash, best.stable_certificate,
+                slots)
 
 
 def expected_preprepares(config: Config, plan: Plan) -> list[tuple[int, int, bytes]]:

@@ -30,7 +30,7 @@ def _proof(p: PreparedProof) -> list:
 
 
 def _vc(vc: ViewChange) -> list:
-    return [vc.replica, vc.new_view, vc.stable_height, vc.stable_hash,
+    return [vc.replica, vc.new_view, vc.stable_height, vc.stable_hash, vc.stable_set_hash,
             _sigs(vc.stable_certificate), [_proof(p) for p in vc.prepared], vc.signature]
 
 
@@ -51,7 +51,7 @@ def encode(message) -> bytes:
     elif kind is Commit:
         body = [3, message.view, message.height, message.digest, message.signature]
     elif kind is Checkpoint:
-        body = [4, message.height, message.block_hash, message.signature]
+        body = [4, message.height, message.block_hash, message.set_hash, message.signature]
     elif kind is Forward:
         body = [5, list(message.payloads)]
     elif kind is ViewChange:
@@ -62,7 +62,8 @@ def encode(message) -> bytes:
     elif kind is Status:
         body = [8, message.view, message.active, message.height, message.stable_height]
     elif kind is StableProof:
-        body = [9, message.height, message.block_hash, _sigs(message.certificate)]
+        body = [9, message.height, message.block_hash, message.set_hash,
+                _sigs(message.certificate)]
     elif kind is FetchBatch:
         body = [10, message.height, message.digest]
     elif kind is BatchPayloads:
@@ -124,10 +125,11 @@ def _decode_proof(value) -> PreparedProof:
 
 
 def _decode_vc(value) -> ViewChange:
-    replica, view, height, block_hash, cert, prepared, signature = _list(value, 7)
+    fields = _list(value, 8)
+    replica, view, height, block_hash, set_hash, cert, prepared, signature = fields
     return ViewChange(_u64(replica), _u64(view), _u64(height), _hash(block_hash),
-                      _signatures(cert), tuple(_decode_proof(p) for p in _list(prepared)),
-                      _sig(signature))
+                      _hash(set_hash), _signatures(cert),
+                      tuple(_decode_proof(p) for p in _list(prepared)), _sig(signature))
 
 
 def _decode_pp(fields) -> PrePrepare:
@@ -150,8 +152,8 @@ def _decode_body(body: list):
         kind = Prepare if code == 2 else Commit
         return kind(_u64(view), _u64(height), _hash(digest), _sig(signature))
     if code == 4 and type(code) is int:
-        height, block_hash, signature = _list(rest, 3)
-        return Checkpoint(_u64(height), _hash(block_hash), _sig(signature))
+        height, block_hash, set_hash, signature = _list(rest, 4)
+        return Checkpoint(_u64(height), _hash(block_hash), _hash(set_hash), _sig(signature))
     if code == 5 and type(code) is int:
         (payloads,) = _list(rest, 1)
         return Forward(_payloads(payloads))
@@ -167,8 +169,9 @@ def _decode_body(body: list):
             raise WireError("expected a boolean")
         return Status(_u64(view), active, _u64(height), _u64(stable))
     if code == 9 and type(code) is int:
-        height, block_hash, certificate = _list(rest, 3)
-        return StableProof(_u64(height), _hash(block_hash), _signatures(certificate))
+        height, block_hash, set_hash, certificate = _list(rest, 4)
+        return StableProof(_u64(height), _hash(block_hash), _hash(set_hash),
+                           _signatures(certificate))
     if code == 10 and type(code) is int:
         height, digest = _list(rest, 2)
         return FetchBatch(_u64(height), _hash(digest))

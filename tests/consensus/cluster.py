@@ -7,7 +7,14 @@ answered at once by the first live peer the replica names.
 
 Every block and checkpoint a ledger keeps, and every message a replica sends, passes the
 harness's checkers; the faults a replica records are left to the tests (test_faults.py
-takes them), which play lying replicas themselves."""
+takes them), which play lying replicas themselves.
+
+For consensus.fetched.check_fetched, whose first argument is a `SetAt` (height -> the
+config and crypto of the set in force there, or None): `c.only_set(c.config,
+c.keys.signer(i))` answers genesis's set at every height (the cluster never changes its
+set unless a test submits a change); `c.set_at(c.nodes[i])` answers what replica i's
+ledger knows, as the validator does (None beyond its head + M + 1, or from a pending
+set's first height on)."""
 from __future__ import annotations
 
 from collections import deque
@@ -23,12 +30,16 @@ class Cluster(Harness):
     check_accusations = False       # the tests take the faults (test_faults.py)
     answers_may_be_stale = False    # answers arrive at once: none is ever late
 
-    def __init__(self, n: int = 4, **limits):
+    def __init__(self, n: int = 4, pool: int | None = None, **limits):
+        """`n` validators in genesis; `pool` identities in all (default n), the others
+        starting as followers, for tests that change the set (`change_set`)."""
         settings = dict(checkpoint_interval=2, window=8, batch_max_count=10,
                         request_timeout_ticks=4, view_change_timeout_ticks=4,
                         status_interval_ticks=3, max_clock_skew_ms=1_000)
         settings.update(limits)
-        super().__init__([bytes([i + 1]) * 16 for i in range(n)], "scenario", **settings)
+        pool = n if pool is None else pool
+        super().__init__([bytes([i + 1]) * 16 for i in range(pool)], "scenario",
+                         members=None if pool == n else list(range(n)), **settings)
         self.wire: deque[tuple[int, int, bytes]] = deque()
         self.sent: list[tuple[int, int, object]] = []     # everything, for assertions
         self.timeline: list[tuple[int, int, object]] = []   # (time, sender, message) sent
@@ -41,7 +52,7 @@ class Cluster(Harness):
         # a test that plays a lying peer rewrites its catch-up answers here:
         # (server, requester, blocks) -> blocks; without one, every answer must pass
         self.tamper_fetched = None
-        for i in range(n):
+        for i in range(pool):
             self.start(i)
 
     # ---- what the tests read ----------------------------------------------------------
@@ -66,6 +77,13 @@ class Cluster(Harness):
         out = [self.registry.make(self.made + k, b"scenario") for k in range(count)]
         self.made += count
         return out
+
+    def change_set(self, members: list[int]):
+        """A request that makes identities `members` (in that order) the validator set,
+        from the height the rules give its block (tests/sim/fakes.py `Schedule`)."""
+        self.made += 1
+        return self.registry.make_set_change(self.made, tuple(self.keys.public[i]
+                                                              for i in members))
 
     # ---- the network, step by step ----------------------------------------------------
 
@@ -125,7 +143,7 @@ class Cluster(Harness):
         validator's checks (the harness's `take_fetched`) before the driver sees it."""
         if i in self.cut or not self.nodes[i].up:
             return
-        for peer in request.peers:
+        for peer in self.fetch_peers(self.nodes[i], request):
             if not self.nodes[peer].up or peer in self.cut:
                 continue
             blocks = self.nodes[peer].ledger.serve(request.from_height, request.to_height)

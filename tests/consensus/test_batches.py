@@ -9,7 +9,7 @@ import msgpack
 from hypothesis import given, strategies as st
 
 from consensus import durable, wire
-from consensus.api import Request
+from consensus.api import Request, StableCheckpoint
 from consensus.batches import RECENT_PER_HEIGHT, BatchFetcher, BatchStore
 from consensus.messages import (BatchPayloads, Commit, FetchBatch, NewView, PreparedProof,
                                 PrePrepare, Reproposal, ViewChange)
@@ -85,7 +85,8 @@ def test_a_full_window_of_prepared_heights_fits_in_64_kib_with_ed25519_signature
         proofs = [PreparedProof(2 ** 40, h, 2 ** 42, bytes(32), signature,
                                 tuple((i, signature) for i in range(1, q)))
                   for h in range(2 ** 30 + 1, 2 ** 30 + config.window + 1)]
-        stable = (2 ** 30, bytes(32), tuple((i, signature) for i in range(q)))
+        stable = StableCheckpoint(2 ** 30, bytes(32), bytes(32),
+                                  tuple((i, signature) for i in range(q)))
         vc = make_view_change(config, Signer(), 1, 2 ** 40 + 1, stable, proofs)
         nv = NewView(vc.new_view, (vc,) * q,
                      tuple(Reproposal(vc.new_view, p.height, p.time_ms, p.digest, signature)

@@ -100,24 +100,47 @@ def test_a_batch_below_height_one_or_whose_digest_does_not_cover_it_is_not_certi
 def test_a_checkpoint_is_certified_only_at_multiples_of_k_with_a_quorum(n, entries, height):
     config, keys = world(n)
     block_hash = b"h" * 32
-    certificate = signed(keys, checkpoint_bytes(config.domain, height, block_hash), entries)
+    set_hash = config.set_hash
+    certificate = signed(keys, checkpoint_bytes(config.domain, height, block_hash, set_hash),
+                         entries)
     expected = height % config.checkpoint_interval == 0 and \
         oracle(n, entries) >= config.quorum
-    assert checkpoint_is_certified(config, keys.signer(0), height, block_hash,
+    assert checkpoint_is_certified(config, keys.signer(0), height, block_hash, set_hash,
                                    certificate) == expected
+    assert not checkpoint_is_certified(config, keys.signer(0), height, block_hash,
+                                       b"s" * 32, certificate)
 
 
 def test_the_genesis_checkpoint_is_height_zero_with_the_zero_hash_and_no_signatures():
     config, keys = world(4)
-    check = keys.signer(0)
-    assert checkpoint_is_certified(config, check, 0, ZERO_HASH, ())
-    assert not checkpoint_is_certified(config, check, 0, b"h" * 32, ())
-    some = signed(keys, checkpoint_bytes(config.domain, 0, ZERO_HASH), [(0, "valid")])
-    assert not checkpoint_is_certified(config, check, 0, ZERO_HASH, some)
+    check, set_hash = keys.signer(0), config.set_hash
+    assert checkpoint_is_certified(config, check, 0, ZERO_HASH, set_hash, ())
+    assert not checkpoint_is_certified(config, check, 0, b"h" * 32, set_hash, ())
+    assert not checkpoint_is_certified(config, check, 0, ZERO_HASH, b"s" * 32, ())
+    some = signed(keys, checkpoint_bytes(config.domain, 0, ZERO_HASH, set_hash), [(0, "valid")])
+    assert not checkpoint_is_certified(config, check, 0, ZERO_HASH, set_hash, some)
     everyone = [(i, "valid") for i in range(4)]
-    certificate = signed(keys, checkpoint_bytes(config.domain, 4, b"h" * 32), everyone)
-    assert checkpoint_is_certified(config, check, 4, b"h" * 32, certificate)
-    assert not checkpoint_is_certified(config, check, 4, b"h" * 31, certificate)
+    certificate = signed(keys, checkpoint_bytes(config.domain, 4, b"h" * 32, set_hash),
+                         everyone)
+    assert checkpoint_is_certified(config, check, 4, b"h" * 32, set_hash, certificate)
+    assert not checkpoint_is_certified(config, check, 4, b"h" * 31, set_hash, certificate)
+
+
+def test_a_later_set_counts_its_base_as_certified_and_nothing_below_it():
+    """A set that takes over at F starts from block F - 1, which every member ran: that
+    checkpoint holds under the new set whatever certificate (the old set's) it shows,
+    if its hashes are the base's; heights below belong to earlier sets."""
+    config, keys = world(4)
+    later = dataclasses.replace(config, first_height=17, base_hash=b"b" * 32)
+    check, set_hash = keys.signer(0), later.set_hash
+    assert set_hash != config.set_hash
+    assert checkpoint_is_certified(later, check, 16, b"b" * 32, set_hash, ())
+    assert not checkpoint_is_certified(later, check, 16, b"c" * 32, set_hash, ())
+    assert not checkpoint_is_certified(later, check, 16, b"b" * 32, config.set_hash, ())
+    everyone = [(i, "valid") for i in range(4)]
+    old = signed(keys, checkpoint_bytes(config.domain, 8, b"h" * 32, set_hash), everyone)
+    assert not checkpoint_is_certified(later, check, 8, b"h" * 32, set_hash, old)
+    assert not checkpoint_is_certified(later, check, 0, ZERO_HASH, set_hash, ())
 
 
 @given(st.sampled_from([4, 7]), st.integers(0, 13), ENTRIES, st.booleans())

@@ -16,6 +16,7 @@ def _batch(height: int) -> CommittedBatch:
 
 class _Replica:
     """Hands out one prepared Ready, then empty ones; counts every call it gets."""
+    set_over = False
 
     def __init__(self, ready: Ready):
         self.ready, self.calls, self.committed_height = ready, [], 0
@@ -41,6 +42,9 @@ class _Ledger:
             raise OSError(f"disk full at {batch.height}")
         self.executed.append(batch.height)
         return bytes([batch.height]) * 32
+
+    def next_set(self):
+        return None
 
     def keep_checkpoint(self, checkpoint: StableCheckpoint) -> None:
         if self.fail_checkpoint:
@@ -88,7 +92,7 @@ def _assert_halted(driver: Driver, replica: _Replica, sink: _Sink, ledger: _Ledg
 def test_a_ledger_error_half_way_through_a_flush_latches_the_driver():
     ready = Ready(persist=[(b"vote", b"1")], messages=[(None, "commit")],
                   committed=[_batch(1), _batch(2), _batch(3)],
-                  checkpoints=[StableCheckpoint(1, bytes(32), ())])
+                  checkpoints=[StableCheckpoint(1, bytes(32), bytes(32), ())])
     ledger = _Ledger(fail_at=2)
     driver, replica, sink, reported = _driver(ready, ledger)
     with pytest.raises(OSError, match="disk full at 2") as raised:
@@ -103,7 +107,7 @@ def test_a_ledger_error_half_way_through_a_flush_latches_the_driver():
 
 def test_a_failure_in_the_checkpoint_step_latches_the_driver():
     ready = Ready(committed=[_batch(1), _batch(2)],
-                  checkpoints=[StableCheckpoint(2, bytes(32), ())])
+                  checkpoints=[StableCheckpoint(2, bytes(32), bytes(32), ())])
     ledger = _Ledger(fail_checkpoint=True)
     driver, replica, sink, reported = _driver(ready, ledger)
     with pytest.raises(AssertionError, match="does not match") as raised:
@@ -113,7 +117,7 @@ def test_a_failure_in_the_checkpoint_step_latches_the_driver():
 
 
 def test_a_driver_without_failures_runs_on():
-    ready = Ready(committed=[_batch(1)], checkpoints=[StableCheckpoint(1, bytes(32), ())])
+    ready = Ready(committed=[_batch(1)], checkpoints=[StableCheckpoint(1, bytes(32), bytes(32), ())])
     ledger = _Ledger()
     driver, replica, sink, reported = _driver(ready, ledger)
     driver.tick(1000)
@@ -121,3 +125,36 @@ def test_a_driver_without_failures_runs_on():
     assert ledger.executed == [1] and ledger.kept == [1]
     assert replica.calls == ["tick", "executed", "receive"]
     assert driver.failure is None and not reported
+
+
+def test_a_replica_whose_set_is_over_is_replaced_by_its_successor_and_flushed():
+    """After the last height of a validator set has run, the driver takes the next set's
+    replica, once, and flushes what it has to say; before that it keeps the old one."""
+    old = _Replica(Ready(committed=[_batch(1)]))
+    new = _Replica(Ready(messages=[(None, "status of the next set")]))
+    handed: list = []
+
+    def successor(replica):
+        handed.append(replica)
+        return new
+    sink, ledger = _Sink(), _Ledger()
+    driver = Driver(old, sink, sink, ledger, successor=successor)
+    driver.tick(1000)
+    assert driver.replica is old and not handed
+    old.set_over = True
+    driver.tick(1001)
+    assert driver.replica is new and handed == [old]
+    assert (None, "status of the next set") in sink.sent
+    driver.tick(1002)
+    assert handed == [old] and new.calls == ["tick"]
+
+
+def test_a_set_that_ends_without_a_successor_stops_the_driver():
+    replica = _Replica(Ready())
+    replica.set_over = True
+    sink = _Sink()
+    driver = Driver(replica, sink, sink, _Ledger())
+    with pytest.raises(AssertionError, match="no successor"):
+        driver.tick(1000)
+    with pytest.raises(Halted):
+        driver.tick(1001)

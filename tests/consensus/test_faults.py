@@ -95,9 +95,9 @@ def test_a_view_change_with_a_bad_signature_of_its_sender_is_recorded():
     c.crash(3)
     stable = c.replica(1).checkpoints.stable
     vc = make_view_change(c.config, c.keys.signer(3), 3, 1,
-                          (stable.height, stable.block_hash, stable.certificate), [])
+                          stable, [])
     forged = ViewChange(vc.replica, vc.new_view, vc.stable_height, vc.stable_hash,
-                        vc.stable_certificate, vc.prepared, b"\x00" * 16)
+                        vc.stable_set_hash, vc.stable_certificate, vc.prepared, b"\x00" * 16)
     c.post(3, 1, forged)
     c.deliver()
     assert faults_of(c, 1) == [(3, BAD_SIGNATURE)]

@@ -4,6 +4,7 @@ the check that refused it."""
 from __future__ import annotations
 
 from dataclasses import replace
+from hashlib import sha256
 
 import pytest
 
@@ -11,7 +12,7 @@ from consensus.digest import batch_digest, commit_bytes, envelope_hash
 from consensus.fetched import (CERTIFICATE, CHAIN, DIGEST, DUE, ENVELOPE, FORM, HASH,
                                FetchedBlock, check_fetched)
 from tests.consensus.cluster import Cluster
-from tests.sim.fakes import header_hash
+from tests.sim.fakes import KeyedHashKeys, header_hash
 
 
 def chain(count: int = 3) -> tuple[Cluster, list[FetchedBlock]]:
@@ -28,8 +29,8 @@ def chain(count: int = 3) -> tuple[Cluster, list[FetchedBlock]]:
 
 
 def check(c: Cluster, blocks, committed: int = 0, head: bytes | None = bytes(32)):
-    return check_fetched(c.config, c.keys.signer(3), c.registry.inspect, header_hash,
-                         committed, head, blocks)
+    return check_fetched(lambda height: (c.config, c.keys.signer(3)), c.registry.inspect,
+                         header_hash, committed, head, blocks)
 
 
 def test_certified_blocks_that_follow_are_taken_in_order():
@@ -106,11 +107,11 @@ def test_a_forged_certificate_is_refused_before_any_envelope_is_opened():
     block = blocks[0]
     forged = replace(block, certificate=tuple((i, bytes(16)) for i in range(c.config.n)))
     for answer, kind in (([forged], CERTIFICATE), ([replace(block, time_ms=1)], DIGEST)):
-        refused = check_fetched(c.config, c.keys.signer(3), inspect, header_hash, 0,
-                                bytes(32), answer).refused
+        refused = check_fetched(lambda height: (c.config, c.keys.signer(3)), inspect,
+                                header_hash, 0, bytes(32), answer).refused
         assert refused.kind == kind and opened == []
-    assert check_fetched(c.config, c.keys.signer(3), inspect, header_hash, 0, bytes(32),
-                         [block]).refused is None and opened == list(block.envelopes)
+    assert check_fetched(lambda height: (c.config, c.keys.signer(3)), inspect, header_hash,
+                         0, bytes(32), [block]).refused is None and opened == list(block.envelopes)
 
 
 def test_a_certificate_of_another_network_is_refused():
@@ -122,8 +123,8 @@ def test_a_certificate_of_another_network_is_refused():
     crypto = c.keys.signer(3)
 
     def check_other(answer):
-        return check_fetched(other, crypto, c.registry.inspect, header_hash, 0, bytes(32),
-                             answer)
+        return check_fetched(lambda height: (other, crypto), c.registry.inspect,
+                             header_hash, 0, bytes(32), answer)
     assert check_other(blocks).refused.kind == DIGEST
     block = blocks[0]
     requests = c.registry.inspect(list(block.envelopes))
@@ -144,9 +145,9 @@ def test_malformed_fields_are_a_refusal_never_an_exception(field, value):
 
 
 def test_a_lagging_replica_refuses_a_lying_peer_and_catches_up_from_the_truth():
-    """Scenario: replica 3 fetches from replica 0, which alters the second block's
-    certificate; replica 3 applies the first block only, then, the lie dropped, the
-    rest."""
+    """Scenario: replica 3 fetches from replica 0, which alters the second block of each
+    answer's certificate; replica 3 applies the block before it only, asks again at once
+    for the rest (Replica.answered), and so on; then, the lie dropped, the rest."""
     c, _ = chain(4)
     lying = {"on": True}
 
@@ -159,9 +160,49 @@ def test_a_lagging_replica_refuses_a_lying_peer_and_catches_up_from_the_truth():
     c.cut = set()
     c.tick(3)
     assert c.refused_fetched and {r.kind for _, _, r in c.refused_fetched} == {CERTIFICATE}
-    assert {r.height for _, _, r in c.refused_fetched} == {2}
-    assert c.ledgers[3].height == 1
+    refused = sorted({r.height for _, _, r in c.refused_fetched})
+    assert refused[0] == 2 and refused == list(range(2, refused[-1] + 1))
+    assert c.ledgers[3].height == refused[-1] - 1
     lying["on"] = False
     c.tick(30)
     assert c.heights() == [4, 4, 4, 4]
     assert c.ledgers[3].hashes == c.ledgers[0].hashes
+
+
+def test_a_block_whose_validator_set_is_not_known_yet_ends_the_run_without_refusal():
+    """A change enacted in a block not run yet may give a later height to another set:
+    the run stops before such a block, refuses nothing, and it is fetched again once
+    the blocks before it have run."""
+    c, blocks = chain(4)
+    known = lambda height: (c.config, c.keys.signer(3)) if height <= 2 else None  # noqa: E731
+    checked = check_fetched(known, c.registry.inspect, header_hash, 0, bytes(32), blocks)
+    assert [b.height for b in checked.batches] == [1, 2] and checked.refused is None
+
+
+def test_a_block_is_checked_against_the_set_in_force_at_its_height():
+    """Blocks certified by genesis's set fail against a set of other keys from their
+    height on (by place in that set), and only from there."""
+    c, blocks = chain(4)
+    secrets = [bytes([9 + i]) * 16 for i in range(4)]
+    others, other_keys = replace(c.config, validators=tuple(sha256(x).digest()
+                                                            for x in secrets)), \
+        KeyedHashKeys(secrets)
+
+    def sets(height):
+        return (c.config, c.keys.signer(3)) if height <= 2 else \
+            (others, other_keys.signer(3))
+    checked = check_fetched(sets, c.registry.inspect, header_hash, 0, bytes(32), blocks)
+    assert [b.height for b in checked.batches] == [1, 2]
+    assert (checked.refused.height, checked.refused.kind) == (3, CERTIFICATE)
+
+
+def test_an_answer_shorter_than_asked_is_followed_by_the_next_request_at_once():
+    """A peer that answers one block at a time (an answer cut at its size limit, or a
+    peer that holds fewer): each answer that brought blocks lets the next request go at
+    the next tick, not after fetch_timeout_ticks."""
+    c, _ = chain(6)
+    c.tamper_fetched = lambda server, to, blocks: blocks[:1]
+    c.cut = set()
+    assert c.config.fetch_timeout_ticks >= 10
+    c.tick(8)
+    assert c.ledgers[3].height == 6 and not c.refused_fetched

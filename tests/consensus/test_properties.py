@@ -5,7 +5,7 @@ import hashlib
 
 from hypothesis import given, settings, strategies as st
 
-from consensus.api import Request
+from consensus.api import Request, StableCheckpoint
 from consensus.checkpoint import Checkpoints
 from consensus.config import Config
 from consensus.digest import ZERO_HASH, checkpoint_bytes, max_faulty, quorum
@@ -49,7 +49,7 @@ def test_a_new_view_keeps_every_batch_a_quorum_could_have_committed(data):
                 view = data.draw(st.integers(0, committed_view - 1)) if h == height else \
                     data.draw(st.integers(0, 9))
                 proofs.append(PreparedProof(view, h, 5, bytes([s, h]) * 16, b"s", ()))
-        vcs.append(ViewChange(s, 10, 0, ZERO_HASH, (), tuple(proofs), b"s"))
+        vcs.append(ViewChange(s, 10, 0, ZERO_HASH, ZERO_HASH, (), tuple(proofs), b"s"))
     plan = plan_new_view(config_for(n), 10, vcs)
     slots = dict(plan.slots)
     assert [h for h, _ in plan.slots] == list(range(1, len(plan.slots) + 1))
@@ -64,13 +64,14 @@ def test_a_new_view_keeps_every_batch_a_quorum_could_have_committed(data):
 def test_a_checkpoint_is_stable_only_with_a_quorum_of_distinct_valid_signatures(votes):
     config = config_for(7, checkpoint_interval=4, window=8)
     keys = KeyedHashKeys([bytes([i + 1]) * 16 for i in range(7)])
-    checkpoints = Checkpoints(config, keys.signer(0), 0, (0, ZERO_HASH, ()))   # peers 1..6 vote
+    checkpoints = Checkpoints(config, keys.signer(0), 0,
+                              StableCheckpoint(0, ZERO_HASH, config.set_hash, ()))  # 1..6 vote
     stored: dict[int, bytes] = {}       # the model: each sender's first valid vote
     for sender, valid, same_hash in votes:
         block_hash = b"B" * 32 if same_hash else b"X" * 32
-        message = checkpoint_bytes(config.domain, 4, block_hash)
+        message = checkpoint_bytes(config.domain, 4, block_hash, config.set_hash)
         signature = keys.tag(sender, message) if valid else b"forged-signature"
-        stable = checkpoints.add(sender, Checkpoint(4, block_hash, signature))
+        stable = checkpoints.add(sender, Checkpoint(4, block_hash, config.set_hash, signature))
         if valid:
             stored.setdefault(sender, block_hash)
         if stable is not None:

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from consensus import durable
+from consensus.api import StableCheckpoint
 from consensus.certificates import batch_is_certified
 from consensus.digest import batch_digest, preprepare_bytes
 from consensus.messages import Forward, NewView, PreparedProof, PrePrepare, Prepare, ViewChange
@@ -272,7 +273,8 @@ def test_a_forged_view_change_proof_is_refused():
     c.tick()
     crypto = c.keys.signer(3)
     fake = PreparedProof(0, 1, 1, bytes(32), b"sig", ((1, b"a"), (2, b"b")))
-    vc = make_view_change(c.config, crypto, 3, 1, (0, bytes(32), ()), [fake])
+    vc = make_view_change(c.config, crypto, 3, 1,
+                          StableCheckpoint(0, bytes(32), c.config.set_hash, ()), [fake])
     c.crash(3)
     c.post(3, 1, vc)
     c.deliver()

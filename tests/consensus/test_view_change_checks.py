@@ -9,6 +9,7 @@ import dataclasses
 
 import pytest
 
+from consensus.api import StableCheckpoint
 from consensus.digest import checkpoint_bytes, prepare_bytes, preprepare_bytes
 from consensus.messages import NewView, PreparedProof
 from consensus.viewchange import (build_reproposals, lowest_later_view, make_view_change,
@@ -21,8 +22,9 @@ STABLE_HEIGHT = 8           # a checkpoint (K = 4 in the world of the certificat
 
 def stable(config, keys, height: int = STABLE_HEIGHT):
     block_hash = bytes([height]) * 32
-    message = checkpoint_bytes(config.domain, height, block_hash)
-    return height, block_hash, tuple((i, keys.signer(i).sign(message)) for i in range(3))
+    message = checkpoint_bytes(config.domain, height, block_hash, config.set_hash)
+    return StableCheckpoint(height, block_hash, config.set_hash,
+                            tuple((i, keys.signer(i).sign(message)) for i in range(3)))
 
 
 def proof(config, keys, view: int, height: int, digest: bytes = b"d" * 32) -> PreparedProof:
@@ -45,8 +47,10 @@ def good(config, keys, sender: int = 1, new_view: int = 3, proofs=None):
 def resign(config, keys, vc):
     """The same message signed again by its sender: only the corruption is wrong."""
     return make_view_change(config, keys.signer(vc.replica % config.n), vc.replica,
-                            vc.new_view, (vc.stable_height, vc.stable_hash,
-                                          vc.stable_certificate), list(vc.prepared))
+                            vc.new_view, StableCheckpoint(vc.stable_height, vc.stable_hash,
+                                                          vc.stable_set_hash,
+                                                          vc.stable_certificate),
+                            list(vc.prepared))
 
 
 def test_a_well_made_view_change_is_valid():

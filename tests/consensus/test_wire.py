@@ -19,7 +19,7 @@ signatures = st.binary(min_size=1, max_size=64)
 payloads = st.lists(st.binary(min_size=1, max_size=40), max_size=4).map(tuple)
 certificates = st.lists(st.tuples(small, signatures), max_size=4).map(tuple)
 proofs = st.builds(PreparedProof, u64, u64, u64, hashes, signatures, certificates)
-view_changes = st.builds(ViewChange, small, u64, u64, hashes, certificates,
+view_changes = st.builds(ViewChange, small, u64, u64, hashes, hashes, certificates,
                          st.lists(proofs, max_size=3).map(tuple), signatures)
 preprepares = st.builds(PrePrepare, u64, u64, u64, hashes, payloads, signatures)
 reproposals = st.builds(Reproposal, u64, u64, u64, hashes, signatures)
@@ -27,13 +27,13 @@ messages = st.one_of(
     preprepares,
     st.builds(Prepare, u64, u64, hashes, signatures),
     st.builds(Commit, u64, u64, hashes, signatures),
-    st.builds(Checkpoint, u64, hashes, signatures),
+    st.builds(Checkpoint, u64, hashes, hashes, signatures),
     st.builds(Forward, payloads),
     view_changes,
     st.builds(NewView, u64, st.lists(view_changes, max_size=2).map(tuple),
               st.lists(reproposals, max_size=2).map(tuple)),
     st.builds(Status, u64, st.booleans(), u64, u64),
-    st.builds(StableProof, u64, hashes, certificates),
+    st.builds(StableProof, u64, hashes, hashes, certificates),
     st.builds(FetchBatch, u64, hashes),
     st.builds(BatchPayloads, u64, hashes, payloads),
 )
