@@ -18,6 +18,9 @@ from chaincode.queries import InMemoryState
 
 T0_MS = 1_748_736_000_000       # 2025-06-01T00:00:00Z
 RULES = 1
+# the block context's chain constants: a checkpoint interval K of 16 and its switch
+# margin M (max(4K, 64) rounded up to a multiple of K, node/genesis.py)
+INTERVAL, MARGIN = 16, 64
 
 
 def _key(tag: str, i: int) -> bytes:
@@ -40,8 +43,8 @@ class _Chain:
 
     def run(self, txs: list[Tx], time_ms: int):
         self.height += 1
-        outcome = chaincode.execute_block(RULES, self.state, BlockContext(self.height, time_ms, 64),
-                                          txs, self.acc)
+        context = BlockContext(self.height, time_ms, MARGIN, INTERVAL)
+        outcome = chaincode.execute_block(RULES, self.state, context, txs, self.acc)
         bad = [r for r in outcome.results if r.code != "ok"]
         assert not bad, bad[:3]
         self.state.apply(outcome.writes)
@@ -86,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     for b, txs in enumerate(blocks):
         start, start_cpu = time.perf_counter(), time.process_time()
         outcome = chaincode.execute_block(RULES, chain.state,
-                                          BlockContext(chain.height + 1, T0_MS + b + 1, 64),
+                                          BlockContext(chain.height + 1, T0_MS + b + 1, MARGIN,
+                                                       INTERVAL),
                                           txs, chain.acc)
         elapsed += time.perf_counter() - start
         cpu += time.process_time() - start_cpu

@@ -4,6 +4,7 @@ Entry points for the node, the auditor and the gateway:
 
     execute_block(rules_version, state, ctx, txs, state_acc) -> BlockOutcome
     rules_in_force(state, height, genesis_version) -> (version, first height)
+    validators_in_force(state, height, genesis_validators) -> (from, entries)
     genesis_state(rules_version, admins, policies, organisations, validators, law)
         -> (writes, state_acc)
     describe(code, info) -> str
@@ -12,7 +13,10 @@ Entry points for the node, the auditor and the gateway:
 
 Execution dispatches on a rules version: genesis names the first, `rules.activate`
 schedules later ones from a height, and the node runs each block under the version in
-force at its height (rules_in_force). An unknown version is a ValueError. See docs/chaincode.md for the state layout and the state root's bytes.
+force at its height (rules_in_force). An unknown version is a ValueError. Likewise
+`validators.set` schedules a new validator set from a height (validators_in_force,
+pending_validators, validator_schedule). See docs/chaincode.md for the state layout and
+the state root's bytes.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ if not __debug__:
                      "its invariant checks are assertions")
 
 from . import upgrades, v1
+from . import validators as _validators
 from .constitution import MAX_ORGANISATIONS
 from .constitution import make as default_constitution
 from .constitution import problem as constitution_problem
@@ -68,6 +73,30 @@ def pending_rules(state: StateReader, height: int) -> tuple[int, int] | None:
     return upgrades.pending(state, height)
 
 
+# a validator set: (name, key, organisation) of each validator, in replica order
+_Entries = tuple[tuple[str, bytes, str], ...]
+
+
+def validator_schedule(state: StateReader) -> list[tuple[int, _Entries]]:
+    """Every validator set change, as (from, ((name, key, organisation), ...)), in
+    ascending `from`: the first height each set orders. Empty when never changed."""
+    return _validators.schedule(state)
+
+
+def validators_in_force(state: StateReader, height: int,
+                        genesis_validators: _Entries) -> tuple[int, _Entries]:
+    """(from, entries) of the validator set that orders height `height`: the last change
+    whose `from` is at or below it, else (1, genesis_validators), the genesis's
+    (name, key, organisation) triples in replica order."""
+    return _validators.in_force(state, height, genesis_validators)
+
+
+def pending_validators(state: StateReader, height: int) -> tuple[int, _Entries] | None:
+    """(from, entries) of the validator set scheduled to order from a height above
+    `height`, if any (at most one)."""
+    return _validators.pending(state, height)
+
+
 def execute_block(rules_version: int, state: StateReader, ctx: BlockContext,
                   txs: list[Tx], state_acc: int) -> BlockOutcome:
     return _rules(rules_version).execute_block(state, ctx, txs, state_acc)
@@ -84,6 +113,7 @@ def genesis_state(rules_version: int, admins: list[bytes], policies: list[dict],
 
 __all__ = ["BlockContext", "BlockOutcome", "CODES", "DEFAULT_POLICIES", "MAX_ORGANISATIONS",
            "add_rules", "constitution_problem", "default_constitution", "pending_rules",
-           "rules_in_force", "rules_versions",
+           "pending_validators", "rules_in_force", "rules_versions", "validator_schedule",
+           "validators_in_force",
            "Result", "StateReader", "Tx", "describe", "encode_result", "execute_block",
            "genesis_state", "state_root"]

@@ -31,6 +31,9 @@ class BlockContext:
     time_ms: int        # the block time, ms since the Unix epoch, UTC
     switch_margin: int  # the chain's switch margin M (genesis): a rules.activate enacted
                         # in this block names a height at least M above it
+    checkpoint_interval: int  # the chain's checkpoint interval K (genesis): a
+                              # validators.set enacted in this block at height h orders
+                              # from c + M + 1, c the first multiple of K at or above h
 
 
 @dataclass(slots=True)

@@ -130,6 +130,24 @@ def block_height(v) -> bool:
     return type(v) is int and 1 <= v <= MAX_HEIGHT
 
 
+VALIDATOR_FIELDS = frozenset(("name", "key", "organisation"))
+MAX_VALIDATORS = 64
+
+
+def _validator_count(n: int) -> bool:
+    """One validator (development) or n = 3f + 1 with f >= 1: 4 to MAX_VALIDATORS."""
+    return n == 1 or 4 <= n <= MAX_VALIDATORS
+
+
+def validator_list(v) -> bool:
+    """validators.set's validators: 1, or 4 to 64, maps of exactly name (an id), key
+    (32 bytes) and organisation (an id), the names distinct and the keys distinct."""
+    return (type(v) is list and _validator_count(len(v))
+            and all(type(e) is dict and e.keys() == VALIDATOR_FIELDS and ident(e["name"])
+                    and key32(e["key"]) and ident(e["organisation"]) for e in v)
+            and len({e["name"] for e in v}) == len(v) and len({e["key"] for e in v}) == len(v))
+
+
 def governable(v) -> bool:
     return type(v) is str and v in constitution.GOVERNABLE_KINDS
 
@@ -148,6 +166,23 @@ def _thresholds_why(v) -> str:
     return "range"
 
 
+def _validator_list_why(v) -> str:
+    if type(v) is not list:
+        return "type"
+    if not _validator_count(len(v)):
+        return "length"
+    if any(type(e) is not dict for e in v):
+        return "type"
+    if any(e.keys() != VALIDATOR_FIELDS for e in v):
+        return "format"         # a field missing, or one it does not take
+    if any(type(e["name"]) is not str or type(e["key"]) is not bytes
+           or type(e["organisation"]) is not str for e in v):
+        return "type"
+    if any(len(e["key"]) != 32 for e in v):
+        return "length"
+    return "format"             # a name or organisation that is not an id, or a name or key twice
+
+
 def _organisations_why(v) -> str:
     if type(v) is not list:
         return "type"
@@ -164,7 +199,8 @@ for _check, _why in ((key32, _key32_why), (ident, _ident_why), (tx_id, _tx_id_wh
                      (role, _word_why), (band, _word_why), (thresholds, _thresholds_why),
                      (organisations, _organisations_why), (recovery_delay, _int_why),
                      (governable, _word_why), (action_args, lambda v: "type"),
-                     (rules_version, _int_why), (block_height, _int_why)):
+                     (rules_version, _int_why), (block_height, _int_why),
+                     (validator_list, _validator_list_why)):
     _check.why = _why
 del _check, _why
 
@@ -198,6 +234,7 @@ SCHEMAS: dict[str, dict] = {
     "constitution.set": {"thresholds": (thresholds, R), "recovery_delay_ms": (recovery_delay, O),
                          "organisations": (organisations, O)},
     "rules.activate": {"version": (rules_version, R), "height": (block_height, R)},
+    "validators.set": {"validators": (validator_list, R)},
     "gov.propose": {"action": (governable, R), "args": (action_args, R), "expires": (time_ms, R),
                     "reason": (text(280), O)},
     "gov.approve": {"proposal": (tx_id, R)},
@@ -214,8 +251,9 @@ ROLE_ARGS = {"citizen": {"age_band", "area"}, "merchant": {"name"}, "steward": {
 #   range     a number outside its range
 #   length    a text, list or bytes value too short or too long
 #   format    a text that is not of its form (an id, a hex id), a map or list whose
-#             entries are not the ones it needs (thresholds, organisations)
-#   choice    a word that is not one of the allowed words (role, age_band, action)
+#             entries are not the ones it needs (thresholds, organisations, validators)
+#   choice    a word that is not one of the allowed words (role, age_band, action; a
+#             validator's organisation that is not one of the chain's: chaincode/v1.py)
 #   conflict  a value that is good alone but not with another argument or the signer
 PROBLEMS = ("missing", "unknown", "type", "range", "length", "format", "choice",
             "conflict")

@@ -23,11 +23,9 @@ CLASSES = ("policy.set", "member.citizen", "member.merchant", "member.privileged
 LEAST = {"policy.set": 0, "member.citizen": 0, "member.merchant": 0,
          "member.privileged": 1, "member.recover": 1, "validators.set": 1,
          "rules.activate": 1, "constitution.set": 1}
-# The kinds a proposal may carry. validators.set has its class in the constitution
-# already; its kind comes with the changing validator set, and until then proposing it
-# is refused as a kind that cannot be governed.
+# The kinds a proposal may carry.
 GOVERNABLE_KINDS = ("member.register", "member.revoke", "member.recover", "policy.set",
-                    "constitution.set", "rules.activate")
+                    "constitution.set", "rules.activate", "validators.set")
 PRIVILEGED_ROLES = frozenset(("admin", "reviewer", "auditor", "steward"))
 DAY_MS = 86_400_000
 DEFAULT_RECOVERY_DELAY_MS = 3 * DAY_MS

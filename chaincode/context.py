@@ -16,3 +16,5 @@ class Context:
     year_period: str   # "YYYY"
     rules_version: int  # the rules version running this block
     switch_margin: int  # the least distance from a block to a switch it enacts
+    checkpoint_interval: int  # K: a validator set enacted here orders from after a
+                              # multiple of K (chaincode/validators.py)

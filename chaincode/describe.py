@@ -10,7 +10,7 @@ the same keys in each (tests/chaincode/test_chaincode_arg_reasons.py holds it to
 from __future__ import annotations
 
 from . import constitution
-from .args import BANDS, MAX_AMOUNT, MAX_RULES_VERSION, ROLES, WHOLE
+from .args import BANDS, MAX_AMOUNT, MAX_RULES_VERSION, MAX_VALIDATORS, ROLES, WHOLE
 
 LANGUAGES = ("en", "nl")
 DEFAULT_LANGUAGE = "en"
@@ -97,6 +97,12 @@ def _rules(language: str) -> dict[str, str]:
                                f"{n(MAX_RULES_VERSION)}"),
         "height": ("a block height, a whole number from 1 to 2^63 - 1" if en else
                    "een blokhoogte, een heel getal van 1 tot en met 2^63 - 1"),
+        "validators": (f"a list of 1, or 4 to {n(MAX_VALIDATORS)}, validators, each with "
+                       f"a name (an id), a key of 32 bytes and an organisation of this "
+                       f"chain, no name or key twice" if en else
+                       f"een lijst van 1, of 4 tot en met {n(MAX_VALIDATORS)}, validators, "
+                       f"elk met een naam (een id), een sleutel van 32 bytes en een "
+                       f"organisatie van deze keten, geen naam of sleutel twee keer"),
     }
 
 
@@ -122,8 +128,9 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "invalid_state": ("This cannot be done in the current state of things (for "
                               "instance a proposal that is no longer open, a recovery that "
                               "is open already or not yet due, a threshold the "
-                              "constitution does not allow, or a rules switch too soon or "
-                              "to a version not above the one in force)."),
+                              "constitution does not allow, a rules switch too soon or "
+                              "to a version not above the one in force, or a validator set "
+                              "that is the one scheduled already)."),
             "not_a_merchant": "Coins can only be paid to an active local merchant.",
             "deadline_passed": ("The deadline of this task, or the expiry of this "
                                 "proposal, has passed."),
@@ -188,8 +195,9 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "invalid_state": ("Dit kan nu niet (bijvoorbeeld een voorstel dat niet meer "
                               "openstaat, een herstel dat al loopt of nog niet afgerond "
                               "mag worden, een drempel die de constitutie niet "
-                              "toestaat, of een overstap op nieuwe regels die te snel komt "
-                              "of naar een versie die niet hoger is dan de huidige)."),
+                              "toestaat, een overstap op nieuwe regels die te snel komt "
+                              "of naar een versie die niet hoger is dan de huidige, of een "
+                              "set validators die al gepland is)."),
             "not_a_merchant": "U kunt munten alleen betalen aan een actieve lokale "
                               "ondernemer.",
             "deadline_passed": ("De einddatum van deze taak, of van dit voorstel, is "

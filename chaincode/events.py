@@ -40,6 +40,7 @@ FIELDS = {
     "gov.withdrawn": (("proposal",), ()),
     "constitution.set": (("organisations", "recovery_delay_ms", "thresholds"), ()),
     "rules.activate": (("version", "height"), ()),
+    "validators.set": (("validators", "from"), ()),
 }
 KINDS = tuple(FIELDS)
 

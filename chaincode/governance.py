@@ -21,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 from . import constitution, members, recoveries, upgrades
+from . import validators as validator_sets
 from . import state as st
 from .context import Context
 from .errors import Reject
@@ -168,14 +169,14 @@ def set_constitution(c: Context, signer: bytes, args: dict, member: dict,
                      tx_key: bytes) -> list:
     """constitution.set (governance only): thresholds, delay and organisations.
     Removing an organisation revokes its stewards (and _decide withdraws its open
-    proposals); an organisation that owns a validator cannot be removed."""
+    proposals); an organisation that runs a validator of the set in force, or of a
+    pending one, cannot be removed."""
     view, law = c.view, constitution.get(c.view)
     organisations = args.get("organisations", law["organisations"])
     if max(args["thresholds"].values()) > len(organisations):
         raise Reject("invalid_state")
     removed = [o for o in law["organisations"] if o not in organisations]
-    owners = {v["organisation"] for v in st.unpack(view.get(st.VALIDATORS))}
-    if owners & set(removed):
+    if validator_sets.organisations_running(view, c.height) & set(removed):
         raise Reject("invalid_state")
     # Never a constitution that can no longer be changed: the organisations that have a
     # steward must be able to change it, and to give an added organisation its first
@@ -201,6 +202,7 @@ ACTIONS = {
     "policy.set": members.set_policy,
     "constitution.set": set_constitution,
     "rules.activate": upgrades.activate,
+    "validators.set": validator_sets.set_validators,
 }
 assert set(ACTIONS) == set(constitution.GOVERNABLE_KINDS)
 

@@ -14,6 +14,7 @@ import re
 from bisect import bisect_left, bisect_right, insort
 
 from . import caps, governance, recoveries
+from . import validators as validator_sets
 from . import constitution as law_of
 from . import state as st
 from .periods import periods
@@ -263,14 +264,15 @@ def steward_count(state) -> int:
 
 # ---- governance ----
 
-def constitution(state) -> dict:
+def constitution(state, height: int = 0) -> dict:
     """{organisations: [{id, stewards: [active steward keys], validators: [names]}],
-    thresholds, recovery_delay_ms}."""
+    thresholds, recovery_delay_ms}: `validators` the names of the organisation's
+    validators in the set in force at `height` (the head's; 0: genesis's set)."""
     law = law_of.get(state)
-    validators = st.unpack(state.get(st.VALIDATORS))
+    running = validator_sets.in_force(state, height, validator_sets.genesis_set(state))[1]
     return {"organisations": [
         {"id": org, "stewards": law_of.active_stewards(state, org),
-         "validators": [v["name"] for v in validators if v["organisation"] == org]}
+         "validators": [name for name, _, owner in running if owner == org]}
         for org in law["organisations"]],
         "thresholds": dict(law["thresholds"]), "recovery_delay_ms": law["recovery_delay_ms"]}
 

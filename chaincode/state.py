@@ -18,7 +18,9 @@ as ASCII with its length in one byte in front, so no id is a prefix of another's
     o/ + payout (32)      a payout                                     msgpack map
     q/ + K + payout (32)  index of a merchant's pending payouts        empty
     g/constitution        organisations, thresholds, recovery delay    msgpack map
-    g/validators          the validator set [{key, name, organisation}] msgpack array
+    g/validators          the genesis validators [{key, name, organisation}] msgpack array
+    g/validator-sets      validator set changes
+                          [[from, [[name, key, organisation], ...]]]  msgpack array
     g/rules               rules activations [[first height, version]]  msgpack array
     s/ + O + K            index of an organisation's active stewards   empty
     v/ + proposal (32)    a governance proposal                        msgpack map
@@ -54,6 +56,7 @@ PAYOUT_INDEX = b"q/"
 CONSTITUTION = b"g/constitution"
 VALIDATORS = b"g/validators"
 RULES = b"g/rules"
+VALIDATOR_SETS = b"g/validator-sets"
 STEWARDS = b"s/"
 PROPOSAL = b"v/"
 OPEN_PROPOSALS = b"w/"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .api import BlockContext, BlockOutcome, Result, StateReader, Tx
 from . import coins, constitution, governance, members, recoveries, tasks, upgrades
+from . import validators as validator_sets
 from . import state as st
 from .args import invalid_info, valid
 from .context import Context
@@ -39,6 +40,7 @@ KINDS = {
     "policy.set": (members.set_policy, ADMIN),
     "constitution.set": (governance.set_constitution, NOBODY),
     "rules.activate": (upgrades.activate, NOBODY),
+    "validators.set": (validator_sets.set_validators, NOBODY),
     "recovery.cancel": (recoveries.cancel, GUARDIANS),
     "recovery.complete": (recoveries.complete, ADMIN),
     "gov.propose": (governance.propose, STEWARD),
@@ -71,7 +73,7 @@ def run(state: StateReader, ctx: BlockContext, txs: list[Tx], state_acc: int,
     view = st.Overlay(state)
     year, month_period, year_period = periods(ctx.time_ms)
     c = Context(view, ctx.height, ctx.time_ms, year, month_period, year_period, version,
-                ctx.switch_margin)
+                ctx.switch_margin, ctx.checkpoint_interval)
     results = [_execute(c, tx, kinds) for tx in txs]
     old, new = view.net_writes()
     acc = apply_writes(state_acc, old, new)
@@ -105,6 +107,11 @@ def _run(c: Context, tx: Tx, tx_key: bytes, kinds: dict) -> list:
     args, signer = tx.args, tx.signer
     if not valid(tx.kind, signer, args):
         raise Reject("invalid_args", invalid_info(tx.kind, signer, args))
+    if tx.kind == "gov.propose" or tx.kind == "validators.set":
+        # the args that only the state can judge: a validator's organisation
+        why = validator_sets.organisation_reason(c.view, tx.kind, args)
+        if why is not None:
+            raise Reject("invalid_args", {"argument": why[0], "problem": why[1]})
     member = st.get_member(c.view, signer)
     if member is None:
         raise Reject("unknown_member")

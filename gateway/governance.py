@@ -29,7 +29,8 @@ _CURSOR = re.compile(r"([0-9]{1,19})\.([0-9a-f]{64})\Z")
 
 async def get_constitution(request: web.Request) -> web.Response:
     query(request)
-    return web.json_response(jsonable(queries.constitution(request.app[NODE].store)))
+    store = request.app[NODE].store
+    return web.json_response(jsonable(queries.constitution(store, store.head()[0])))
 
 
 def proposal_json(found: dict, reader: auth.Reader | None) -> dict:

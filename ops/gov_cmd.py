@@ -96,6 +96,25 @@ def _organisations(text: str, name: str) -> list:
     return [o.strip() for o in text.split(",") if o.strip()]
 
 
+def _validators(text: str, name: str) -> list:
+    """JSON (keys as hex), or NAME:KEY:ORGANISATION,NAME:KEY:ORGANISATION,..."""
+    if text.strip().startswith("["):
+        found = _json(text, name)
+        try:
+            return action_args("validators.set", {"validators": found})["validators"]
+        except ValueError:
+            raise UsageError(f"a key in {name} is 64 hex characters") from None
+    found = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        pieces = part.split(":")
+        if len(pieces) != 3:
+            raise UsageError(f"{name} is NAME:KEY:ORGANISATION for each validator, "
+                             f"separated by commas; not {part[:80]!r}")
+        found.append({"name": pieces[0].strip(), "key": _hex_key(pieces[1], f"{name} key"),
+                      "organisation": pieces[2].strip()})
+    return found
+
+
 def _json(text: str, name: str):
     try:
         return json.loads(text)
@@ -106,19 +125,28 @@ def _json(text: str, name: str):
 def action_args(action: str, args: dict) -> dict:
     """A governed action's args as the chain wants them: hex text in an arg that the
     action's schema types as a key (member.register `key`, member.revoke `key`,
-    member.recover `old` and `new`) becomes its 32 bytes (bad hex: ValueError); the rest
-    is kept as given. The client sends a proposal's args as given: the schema that knows
-    which are keys is the chaincode's, and the client does not load the chaincode."""
+    member.recover `old` and `new`, and each validator's `key` of validators.set's
+    `validators`) becomes its 32 bytes (bad hex: ValueError); the rest is kept as given.
+    The client sends a proposal's args as given: the schema that knows which are keys is
+    the chaincode's, and the client does not load the chaincode."""
     fields = schema.SCHEMAS.get(action, {})
-    return {name: bytes.fromhex(value) if name in fields and fields[name][0] is schema.key32
-            and isinstance(value, str) else value for name, value in args.items()}
+
+    def chain_form(name: str, value):
+        check = fields[name][0] if name in fields else None
+        if check is schema.key32 and isinstance(value, str):
+            return bytes.fromhex(value)
+        if check is schema.validator_list and isinstance(value, list):
+            return [dict(v, key=bytes.fromhex(v["key"])) if isinstance(v, dict)
+                    and isinstance(v.get("key"), str) else v for v in value]
+        return value
+    return {name: chain_form(name, value) for name, value in args.items()}
 
 
 # how `--arg NAME=VALUE` reads VALUE, by the check the action's schema names
 READERS = {schema.key32: _hex_key, schema.cap: _whole, schema.year: _whole,
            schema.recovery_delay: _whole, schema.rules_version: _whole,
            schema.block_height: _whole, schema.thresholds: _thresholds,
-           schema.organisations: _organisations}
+           schema.organisations: _organisations, schema.validator_list: _validators}
 
 
 def proposal_args(action: str, pairs: list[str], text: str | None) -> dict:
@@ -298,12 +326,15 @@ async def g_show(client: Client, args) -> int:
 
 PROPOSE_HELP = """\
 ACTION is one of: member.register, member.revoke, member.recover, policy.set,
-constitution.set. Its args, as the chain has them (amounts in cents, keys as 64 hex):
+constitution.set, rules.activate, validators.set. Its args, as the chain has them
+(amounts in cents, keys as 64 hex):
   --arg year=2027 --arg hourly_cap_21plus=590 --arg hourly_cap_under21=350 \\
       --arg monthly_cap=23000 --arg yearly_cap=230000 [--arg programme_yearly_cap=N]
   --arg key=KEY --arg role=reviewer           (stewards also --arg organisation=ORG)
   --arg old=KEY --arg new=KEY                 (a lost key, recovered at once)
   --arg thresholds=policy.set=3,member.citizen=0,...   --arg organisations=a,b,c
+  --arg version=2 --arg height=1200000        (new rules from a height)
+  --arg validators=NAME:KEY:ORG,NAME:KEY:ORG,...  (the whole new validator set, in order)
 or all of them as --args-json '{"year": 2027, ...}' (keys as hex)."""
 
 
@@ -339,8 +370,8 @@ def register(commands) -> None:
             "--expires-days 2",
             before=PROPOSE_HELP + "\n\n")
     p.add_argument("action", metavar="ACTION",
-                   help="member.register, member.revoke, member.recover, policy.set or "
-                        "constitution.set")
+                   help="member.register, member.revoke, member.recover, policy.set, "
+                        "constitution.set, rules.activate or validators.set")
     p.add_argument("--arg", action="append", metavar="NAME=VALUE",
                    help="one of the action's args; repeat for each")
     p.add_argument("--args-json", metavar="JSON", help="the action's args as a JSON object")

@@ -68,6 +68,7 @@ TYPES = {
     "thresholds": ("thresholds",),
     "organisations": ("organisations",),
     "action_args": ("action_args",),
+    "validator_list": ("validators",),
 }
 
 
@@ -119,6 +120,12 @@ def describe_type(spec: tuple, arg: str = "") -> str:
     if kind == "action_args":
         return ("map: the action's own args, checked against that kind's schema as if "
                 "governance signed it")
+    if kind == "validators":
+        return (f"array of 1, or 4 to {cargs.MAX_VALIDATORS}, maps of exactly `name` (an id: "
+                "1 to 64 characters of `[A-Za-z0-9._-]`), `key` (bin, exactly 32 bytes: the "
+                "validator's Ed25519 public key) and `organisation` (an id, one of the "
+                "chain's organisations: else `invalid_args` with problem `choice`); no name "
+                "twice, no key twice (the whole new validator set, in replica order)")
     raise AssertionError(spec)
 
 
@@ -151,6 +158,7 @@ CLASS_NOTES = {
     "policy.set": "class `policy.set`",
     "constitution.set": "class `constitution.set`, whose least threshold is 1",
     "rules.activate": "class `rules.activate`, whose least threshold is 1",
+    "validators.set": "class `validators.set`, whose least threshold is 1",
 }
 
 # ---- events on success ----
@@ -169,6 +177,7 @@ EVENTS = {
     "policy.set": [("", ["policy.set"])],
     "constitution.set": [("", ["member.revoked*", "constitution.set"])],
     "rules.activate": [("", ["rules.activate"])],
+    "validators.set": [("", ["validators.set"])],
     "recovery.cancel": [("", ["member.recovery_cancelled"])],
     "recovery.complete": [("", ["member.recovered"])],
     "gov.propose": [("the threshold is not met yet", ["gov.proposed"]),
@@ -225,6 +234,9 @@ EXAMPLES = {
     "constitution.set": {"thresholds": constitution.default_thresholds(3),
                          "recovery_delay_ms": 3 * constitution.DAY_MS},
     "rules.activate": {"version": 2, "height": 1_200_000},
+    "validators.set": {"validators": [
+        {"name": name, "key": bytes([0x21 + i]) * 32, "organisation": name}
+        for i, name in enumerate(("municipality", "cbs", "brightlands", "vng"))]},
     "recovery.cancel": {"old": K_CITIZEN},
     "recovery.complete": {"old": K_CITIZEN},
     "gov.propose": {"action": "member.register",

@@ -12,9 +12,12 @@ organisation, signer, height). What it checks, in the words of its failures:
 
 - a governed effect (policy.set; member.registered of any role; member.revoked of an
   admin, reviewer, auditor, steward or merchant; member.recovered other than an admin's
-  recovery.complete; constitution.set) occurs only after a gov.enacted in its own
-  result, of a proposal whose action and args order exactly that effect, or as an
-  admin's own transaction of that kind while its class's threshold is 0;
+  recovery.complete; constitution.set; rules.activate; validators.set) occurs only after
+  a gov.enacted in its own result, of a proposal whose action and args order exactly
+  that effect, or as an admin's own transaction of that kind while its class's threshold
+  is 0; a validators.set orders from c + M + 1 (c the first multiple of the checkpoint
+  interval at or above its height, M the switch margin) and names only organisations of
+  the constitution in force;
 - at each gov.enacted and gov.failed the distinct organisations whose approval still
   counts (its key an active, unfrozen steward of that organisation, and the
   organisation in the constitution) reach the threshold in force; a change of
@@ -76,6 +79,8 @@ class Governance:
                          "member.recovery_cancelled": self._recovery_cancelled}
         for kind in ACTION_OF:
             self.handlers[kind] = self._effect
+        self.checkpoint_interval = genesis.checkpoint_interval
+        self.switch_margin = genesis.switch_margin()
         self.height = self.time_ms = 0
         self.tx = None
         self.enacted: Proposal | None = None

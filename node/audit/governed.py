@@ -114,11 +114,32 @@ def check_enacted(g, p, e: dict) -> None:
               and e["organisations"] == args.get("organisations", law["organisations"])
               and e["recovery_delay_ms"] == args.get("recovery_delay_ms",
                                                      law["recovery_delay_ms"]))
+    elif kind == "validators.set":
+        ok = action == "validators.set" and e["validators"] == args.get("validators")
+        if ok:
+            _validator_set(g, e)
     else:
         ok = action == kind
     if not ok:
         g.fail(f"{describe(g, e)} took effect in the enactment of proposal "
                f"({p.summary}), which did not order it")
+
+
+def _validator_set(g, e: dict) -> None:
+    """A validator set orders from c + M + 1, c the first multiple of the checkpoint
+    interval K at or above the enacting height, and names only organisations of the
+    constitution in force."""
+    interval, margin = g.checkpoint_interval, g.switch_margin
+    due = -(-g.height // interval) * interval + margin + 1
+    if e["from"] != due:
+        g.fail(f"the validator set enacted at height {g.height} orders from {e['from']}, "
+               f"not from {due} (the first multiple of {interval} at or above it, plus "
+               f"{margin} + 1)")
+    for validator in e["validators"]:
+        if validator["organisation"] not in g.law["organisations"]:
+            g.fail(f"the validator set names validator {validator['name']} of "
+                   f"{validator['organisation']}, which is not an organisation of the "
+                   f"constitution in force")
 
 
 def apply_effect(g, e: dict) -> None:

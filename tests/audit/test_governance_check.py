@@ -231,3 +231,31 @@ def test_an_admin_cannot_reopen_a_recovery_a_steward_cancelled():
                      {"kind": "member.recovery_opened", "old": old, "new": b"m" * 32,
                       "effective": feed.time + 3_600_000 + 3 * DAY_MS})
     assert "after a steward cancelled" in failure.reason
+
+
+def test_a_validator_set_must_be_the_one_ordered_from_the_height_its_enactment_gives():
+    """Genesis's checkpoint interval is 4 and its switch margin 64: a set enacted at
+    height 3 orders from 4 + 64 + 1 = 69."""
+    assert (GENESIS.checkpoint_interval, GENESIS.switch_margin()) == (4, 64)
+    wanted = {"validators": [{"name": n, "key": bytes([i]) * 32, "organisation": n}
+                             for i, n in enumerate(ORGS)]}
+
+    def decide(effect: dict, args: dict = wanted) -> None:
+        feed = Feed()
+        p = feed.propose("municipality", "validators.set", args)
+        feed.approve("cbs", p, count=2)
+        feed.approve("vng", p, enacted(p, "validators.set"),
+                     dict(effect, kind="validators.set"), count=3)
+        assert feed.height == 3
+
+    decide(dict(wanted, **{"from": 69}))
+    failure = broken(decide, dict(wanted, **{"from": 68}))
+    assert "the validator set enacted at height 3 orders from 68, not from 69" in \
+        failure.reason
+    other = {"validators": wanted["validators"][::-1], "from": 69}
+    failure = broken(decide, other)
+    assert "a validators.set took effect in the enactment of proposal" in failure.reason
+    stray = {"validators": [dict(wanted["validators"][0], organisation="library")]}
+    failure = broken(decide, dict(stray, **{"from": 69}), stray)
+    assert "names validator municipality of library, which is not an organisation" in \
+        failure.reason

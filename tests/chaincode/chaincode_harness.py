@@ -21,6 +21,9 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 # the switch margin of the chains here: a rules.activate names a height this far ahead
 SWITCH_MARGIN = 64
+# their checkpoint interval K: a validators.set enacted at h orders from c + M + 1, c the
+# first multiple of K at or above h (M = 64 is what node/genesis.py gives for K = 16)
+CHECKPOINT_INTERVAL = 16
 
 
 def key(name: str) -> bytes:
@@ -36,12 +39,17 @@ ORGANISATIONS = ({"id": "city", "stewards": [STEWARD]},)
 
 class Chain:
     def __init__(self, admins=(ADMIN,), policies=None, time_ms: int = T_JUNE_2025,
-                 check_root: bool = True, organisations=ORGANISATIONS, law=None):
+                 check_root: bool = True, organisations=ORGANISATIONS, law=None,
+                 validators=None, checkpoint_interval: int = CHECKPOINT_INTERVAL,
+                 switch_margin: int = SWITCH_MARGIN):
         if policies is None:
             policies = chaincode.DEFAULT_POLICIES
         organisations = [dict(o) for o in organisations]
-        validators = [{"name": "v0", "key": key("validator"),
-                       "organisation": organisations[0]["id"]}]
+        if validators is None:
+            validators = [{"name": "v0", "key": key("validator"),
+                           "organisation": organisations[0]["id"]}]
+        self.validators = tuple((v["name"], v["key"], v["organisation"]) for v in validators)
+        self.checkpoint_interval, self.switch_margin = checkpoint_interval, switch_margin
         writes, self.acc = chaincode.genesis_state(1, list(admins), list(policies),
                                                    organisations, validators, law)
         self.state = InMemoryState(writes)
@@ -63,8 +71,8 @@ class Chain:
         self.height = self.height + 1 if height is None else height
         version, _ = chaincode.rules_in_force(self.state, self.height, 1)
         outcome = chaincode.execute_block(
-            version, self.state, BlockContext(self.height, self.time_ms, SWITCH_MARGIN), txs,
-            self.acc)
+            version, self.state, BlockContext(self.height, self.time_ms, self.switch_margin,
+                                              self.checkpoint_interval), txs, self.acc)
         self.state.apply(outcome.writes)
         self.acc = outcome.state_acc
         if self.check_root:

@@ -25,7 +25,8 @@ def good_value(check):
                a.band: "21plus", a.thresholds: {k: 1 for k in constitution.CLASSES},
                a.organisations: ["city"], a.recovery_delay: 0,
                a.governable: "member.revoke", a.action_args: {"key": OTHER},
-               a.rules_version: 2, a.block_height: 100}
+               a.rules_version: 2, a.block_height: 100,
+               a.validator_list: [{"name": "v1", "key": OTHER, "organisation": "city"}]}
     return samples.get(check, "x")         # text(n): the only other checks
 
 
@@ -92,7 +93,18 @@ def test_a_value_of_the_wrong_type_is_named_type(kind, name):
     ("gov.approve", "proposal", "AB" * 32, "format"),
     ("gov.approve", "proposal", "ab" * 31, "length"),
     ("member.register", "role", "king", "choice"),
-    ("gov.propose", "action", "validators.set", "choice"),
+    ("gov.propose", "action", "validators.send", "choice"),
+    ("validators.set", "validators", [], "length"),
+    ("validators.set", "validators", [{"name": "v", "key": OTHER, "organisation": "o"}] * 2,
+     "length"),
+    ("validators.set", "validators", ["v1"], "type"),
+    ("validators.set", "validators", [{"name": "v", "key": OTHER}], "format"),
+    ("validators.set", "validators", [{"name": "v", "key": OTHER.hex(), "organisation": "o"}],
+     "type"),
+    ("validators.set", "validators", [{"name": "v", "key": OTHER[:31], "organisation": "o"}],
+     "length"),
+    ("validators.set", "validators", [{"name": "v w", "key": OTHER, "organisation": "o"}],
+     "format"),
     ("constitution.set", "thresholds", {"policy.set": 1}, "format"),
     ("constitution.set", "thresholds", {k: 0 for k in constitution.CLASSES}, "range"),
     ("constitution.set", "organisations", [], "length"),

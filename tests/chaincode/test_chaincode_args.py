@@ -62,7 +62,8 @@ def test_every_kind_of_the_contract_has_a_schema():
         "policy.set", "task.post", "task.claim", "task.withdraw", "task.submit",
         "task.approve", "task.reject", "task.cancel", "coin.spend", "coin.refund",
         "coin.redeem", "payout.confirm", "recovery.cancel", "recovery.complete",
-        "constitution.set", "gov.propose", "gov.approve", "gov.withdraw", "rules.activate"])
+        "constitution.set", "gov.propose", "gov.approve", "gov.withdraw", "rules.activate",
+        "validators.set"])
 
 
 def test_every_kind_with_a_schema_has_a_handler_and_the_reverse():

@@ -125,7 +125,7 @@ def genesis(admins, policies=(), organisations=ORGS, validators=VALIDATORS, law=
 
 def test_unknown_rules_version_is_a_value_error():
     with pytest.raises(ValueError):
-        chaincode.execute_block(2, InMemoryState(), BlockContext(1, 0, 64), [], 0)
+        chaincode.execute_block(2, InMemoryState(), BlockContext(1, 0, 64, 16), [], 0)
     with pytest.raises(ValueError):
         chaincode.genesis_state(0, [ADMIN], [], ORGS, VALIDATORS)
     assert chaincode.rules_versions() == (1,)

@@ -80,7 +80,8 @@ import chaincode
 from chaincode.api import BlockContext, Tx
 from chaincode.queries import InMemoryState
 from chaincode_checks import check_state, rules_broken
-from chaincode_harness import ADMIN, DAY_MS, HOUR_MS, STEWARD, Chain
+from chaincode_harness import (ADMIN, CHECKPOINT_INTERVAL, DAY_MS, HOUR_MS, STEWARD,
+                               SWITCH_MARGIN, Chain)
 from chaincode_model import (ALL_KEYS, BANDS, CHECKS, CITIZENS, FRESH, MERCHANTS, POLICY, REVIEWER,
                              SIGNERS, STARTS, STRANGER, Model, check, name, one, periods,
                              show, shuffled, some)
@@ -523,7 +524,8 @@ class Ledger(RuleBasedStateMachine):
         outcome = self.batch.run(txs)
         height = self.batch.height
         again = chaincode.execute_block(1, InMemoryState(state_before),
-                                        BlockContext(height, self.now, 64), txs, acc_before)
+                                        BlockContext(height, self.now, SWITCH_MARGIN,
+                                                     CHECKPOINT_INTERVAL), txs, acc_before)
         check("determinism", again.state_acc == outcome.state_acc
               and again.writes == outcome.writes
               and [chaincode.encode_result(r) for r in again.results]

@@ -222,7 +222,6 @@ def test_a_refused_action_fails_the_proposal_but_the_approval_is_ok_and_nothing_
     ("member.update", dict(key=key("x"), age_band="21plus")),
     ("recovery.complete", dict(old=key("x"))),
     ("gov.approve", dict(proposal="00" * 32)),
-    ("validators.set", dict(validators=[])),
 ])
 def test_proposing_a_kind_that_is_never_governed_is_invalid_args(action, args):
     chain = four()
@@ -244,6 +243,7 @@ def test_proposing_a_kind_that_is_never_governed_is_invalid_args(action, args):
     ("constitution.set", dict(thresholds=thresholds(member_recover=0))),
     ("constitution.set", dict(thresholds=thresholds(policy_set=-1))),
     ("constitution.set", dict(thresholds=thresholds(policy_set=True))),
+    ("validators.set", dict(validators=[])),
 ])
 def test_proposing_args_that_do_not_parse_for_the_kind_is_invalid_args(action, args):
     chain = four()

@@ -2,7 +2,7 @@
 chaincode computes, and what the document's "State root" section computes by hand.
 
 The log is tests/chaincode/vectors/state_root_v1.json: a genesis (in the genesis.json form
-of docs/protocol.md, "Genesis") and eight blocks that use every kind of rules version 1,
+of docs/protocol.md, "Genesis") and nine blocks that use every kind of rules version 1,
 each transaction `ok`. Keys are Ed25519 keys from the seeds `bytes([i]) * 32`; each
 transaction is a signed envelope whose body (nonce: its position in the log, from 1)
 gives its id. In `args`, the text "key:NAME" stands for NAME's public key (`bin`),
@@ -55,6 +55,8 @@ def keypairs() -> dict[str, Keypair]:
 def resolve(value, keys: dict[str, Keypair], ids: dict[str, str]):
     if type(value) is dict:
         return {k: resolve(v, keys, ids) for k, v in value.items()}
+    if type(value) is list:
+        return [resolve(v, keys, ids) for v in value]
     if type(value) is str:
         head, _, rest = value.partition(":")
         if head == "key" and rest in keys:
@@ -99,7 +101,8 @@ def run_vector():
             txs.append(Tx(tx_id_of(body), decoded["signer"], decoded["kind"], decoded["args"]))
         outcome = chaincode.execute_block(genesis.rules_version, state,
                                           BlockContext(height, block["time_ms"],
-                                                       genesis.switch_margin()), txs, acc)
+                                                       genesis.switch_margin(),
+                                                       genesis.checkpoint_interval), txs, acc)
         for tx, result in zip(txs, outcome.results):
             assert result.code == "ok", (height, tx.kind, result.code, result.info)
             events += result.events
@@ -126,10 +129,10 @@ def test_the_vector_uses_every_kind_and_its_keys_are_the_seeds():
     signed = {tx["kind"] for block in VECTOR["blocks"] for tx in block["txs"]}
     _, _, _, events = run_vector()
     enacted = {e["action"] for e in events if e["kind"] == "gov.enacted"}
-    # constitution.set and rules.activate are signed by governance only: they run as
-    # enacted proposals
+    # constitution.set, rules.activate and validators.set are signed by governance only:
+    # they run as enacted proposals
     assert signed | enacted == set(KINDS)
-    assert enacted == {"constitution.set", "rules.activate"}
+    assert enacted == {"constitution.set", "rules.activate", "validators.set"}
 
 
 def test_the_documented_state_roots_are_the_chaincodes_and_the_adhash_of_the_doc():

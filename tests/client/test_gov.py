@@ -213,7 +213,8 @@ def test_refusals_are_plain_words_with_what_to_do_and_exit_1(gov, net):
 
 
 @pytest.mark.parametrize("args, words", [
-    (("propose", "validators.set", "--args-json", "{}"), "cannot be proposed"),
+    (("propose", "task.post", "--args-json", "{}"), "cannot be proposed"),
+    (("propose", "validators.set", "--args-json", "{}"), "validators.set needs validators"),
     (("propose", "policy.set", "--arg", "year=2030"), "policy.set needs"),
     (("propose", "policy.set", "--arg", "colour=blue"), "not colour"),
     (("propose", "policy.set", "--arg", "year"), "--arg is NAME=VALUE"),
