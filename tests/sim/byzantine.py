@@ -45,6 +45,10 @@ class Byzantine:
         self.behaviours = set(behaviours)
         self.history: list[tuple[int | None, object]] = []
         self.splits: dict[int, set[int]] = {}
+        # the identities an equivocation splits (the harness sets it to its nodes' count
+        # where identities outnumber the set); the filter's config, place and crypto are
+        # those of the set its replica serves, which the harness sets before each send
+        self.pool = config.n
 
     def _resign_pp(self, pp: PrePrepare, payloads: tuple[bytes, ...], time_ms: int):
         digest = batch_digest(self.config.domain, pp.height, time_ms,
@@ -53,10 +57,15 @@ class Byzantine:
                                                       pp.height, digest))
         return PrePrepare(pp.view, pp.height, time_ms, digest, payloads, signature)
 
-    def outgoing(self, to: int | None, message) -> list[tuple[int, object]]:
-        """What this replica really sends, per destination."""
+    def outgoing(self, to: int | None, message,
+                 peers: list[int] | None = None) -> list[tuple[int, object]]:
+        """What this replica really sends, per destination: `peers` (the harness's
+        identities the message is addressed to), by default `to` or every other
+        replica of its set."""
         rng, b = self.rng, self.behaviours
-        peers = [to] if to is not None else [i for i in range(self.config.n) if i != self.me]
+        if peers is None:
+            peers = [to] if to is not None else [i for i in range(self.config.n)
+                                                 if i != self.me]
         if "silent" in b:
             return []
         out = []
@@ -117,7 +126,7 @@ class Byzantine:
         per height, so each peer sees one story and the stories differ between peers."""
         split = self.splits.get(height)
         if split is None:
-            split = self.splits[height] = {p for p in range(self.config.n)
+            split = self.splits[height] = {p for p in range(self.pool)
                                            if self.rng.random() < 0.5}
             if len(self.splits) > 1000:
                 del self.splits[next(iter(self.splits))]
@@ -177,7 +186,9 @@ class Byzantine:
         elif lie == "skip":
             if len(out) < 2:
                 return self._lie_hash(out, j)
-            del out[min(j, len(out) - 2)]
+            # among the first blocks: a check stops at the heights whose validator set
+            # the requester cannot know yet (its head + M + 1), before a gap beyond
+            del out[min(j % 8, len(out) - 2)]
         elif lie == "short_certificate":
             out[j] = replace(block, certificate=block.certificate[:self.config.quorum - 1])
         elif lie == "other_view":

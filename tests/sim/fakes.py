@@ -39,33 +39,51 @@ from typing import Callable
 import nacl.bindings
 import nacl.exceptions
 
-from consensus.api import CommittedBatch, Request, StableCheckpoint
+from consensus.api import CommittedBatch, Request, StableCheckpoint, ValidatorSet
 from consensus.fetched import FetchedBlock
 
 
 class KeyedHashKeys:
-    """Fast stand-in for Ed25519: replica i signs with a keyed BLAKE2b under its own
-    secret. Verifying needs every secret, which only this object (the simulated
-    world) holds; a Byzantine replica is handed only its own signer."""
+    """Fast stand-in for Ed25519: identity i signs with a keyed BLAKE2b under its own
+    secret; its public key is the secret's SHA-256. Verifying needs every secret, which
+    only this object (the simulated world) holds; a Byzantine replica is handed only its
+    own signer."""
 
     def __init__(self, secrets: list[bytes]):
         self.secrets = secrets
+        self.public = [hashlib.sha256(s).digest() for s in secrets]
+        self.identity = {key: i for i, key in enumerate(self.public)}
 
-    def signer(self, me: int) -> "KeyedHashCrypto":
-        return KeyedHashCrypto(self, me)
+    def signer(self, me: int, validators: tuple[bytes, ...] | None = None) -> "KeyedHashCrypto":
+        """Identity `me`'s Crypto, verifying by the numbering of `validators` (a set's
+        keys in its order), or by identity when None (the whole pool)."""
+        return KeyedHashCrypto(self, me, _numbering(self, validators))
 
     def tag(self, index: int, message: bytes) -> bytes:
         return hashlib.blake2b(message, key=self.secrets[index], digest_size=16).digest()
 
 
+def _numbering(keys, validators) -> list[int] | None:
+    """Replica index -> identity, for a set's keys (None: identity numbering). A key
+    outside the pool gets -1, which no signature verifies under."""
+    if validators is None:
+        return None
+    return [keys.identity.get(key, -1) for key in validators]
+
+
 class KeyedHashCrypto:
-    def __init__(self, keys: KeyedHashKeys, me: int):
-        self.keys, self.me = keys, me
+    def __init__(self, keys: KeyedHashKeys, me: int, numbering: list[int] | None = None):
+        self.keys, self.me, self.numbering = keys, me, numbering
 
     def sign(self, message: bytes) -> bytes:
         return self.keys.tag(self.me, message)
 
     def verify(self, replica: int, message: bytes, signature: bytes) -> bool:
+        numbering = self.numbering
+        if numbering is not None:
+            if not 0 <= replica < len(numbering) or numbering[replica] < 0:
+                return False
+            replica = numbering[replica]
         if not 0 <= replica < len(self.keys.secrets):
             return False
         return hmac.compare_digest(self.keys.tag(replica, message), signature)
@@ -76,19 +94,25 @@ class Ed25519Keys:
         pairs = [nacl.bindings.crypto_sign_seed_keypair(seed) for seed in seeds]
         self.public = [pk for pk, _ in pairs]
         self.secret = [sk for _, sk in pairs]
+        self.identity = {key: i for i, key in enumerate(self.public)}
 
-    def signer(self, me: int) -> "Ed25519Crypto":
-        return Ed25519Crypto(self, me)
+    def signer(self, me: int, validators: tuple[bytes, ...] | None = None) -> "Ed25519Crypto":
+        return Ed25519Crypto(self, me, _numbering(self, validators))
 
 
 class Ed25519Crypto:
-    def __init__(self, keys: Ed25519Keys, me: int):
-        self.keys, self.me = keys, me
+    def __init__(self, keys: Ed25519Keys, me: int, numbering: list[int] | None = None):
+        self.keys, self.me, self.numbering = keys, me, numbering
 
     def sign(self, message: bytes) -> bytes:
         return nacl.bindings.crypto_sign(message, self.keys.secret[self.me])[:64]
 
     def verify(self, replica: int, message: bytes, signature: bytes) -> bool:
+        numbering = self.numbering
+        if numbering is not None:
+            if not 0 <= replica < len(numbering) or numbering[replica] < 0:
+                return False
+            replica = numbering[replica]
         if not 0 <= replica < len(self.keys.public) or len(signature) != 64:
             return False
         try:
@@ -96,6 +120,22 @@ class Ed25519Crypto:
         except nacl.exceptions.BadSignatureError:
             return False
         return True
+
+
+# A request whose payload starts with this names a new validator set (the simulated
+# chain's `validators.set`): SET_PREFIX | u64 counter | u8 count | each 32-byte key.
+SET_PREFIX = b"valset"
+
+
+def set_change_keys(payload: bytes) -> tuple[bytes, ...] | None:
+    """The keys a set-change payload names, in order, or None for any other payload."""
+    if not payload.startswith(SET_PREFIX):
+        return None
+    body = payload[len(SET_PREFIX) + 8:]
+    count = body[0]
+    keys = tuple(body[1 + 32 * i:33 + 32 * i] for i in range(count))
+    assert len(body) == 1 + 32 * count
+    return keys
 
 
 class Registry:
@@ -117,6 +157,17 @@ class Registry:
         self.by_key[request.key] = request
         return request
 
+    def make_set_change(self, counter: int, keys: tuple[bytes, ...]) -> Request:
+        """A governance request that schedules the validator set `keys` (in that order)
+        when it executes (the ledger's `Schedule`)."""
+        assert 1 <= len(keys) < 256
+        payload = SET_PREFIX + counter.to_bytes(8, "big") + bytes([len(keys)]) + b"".join(keys)
+        key = b"s" + counter.to_bytes(8, "big")
+        request = Request(key, hashlib.sha256(payload).digest(), payload, b"governance")
+        self.by_payload[payload] = request
+        self.by_key[request.key] = request
+        return request
+
     def inspect(self, payloads) -> list[Request] | None:
         out = []
         for payload in payloads:
@@ -125,6 +176,59 @@ class Registry:
                 return None
             out.append(request)
         return out
+
+
+def first_height(height: int, interval: int, margin: int) -> int:
+    """The first height of a set enacted in the block at `height`: c + M + 1, c the first
+    multiple of the checkpoint interval at or above it (chaincode/validators.py)."""
+    return -(-height // interval) * interval + margin + 1
+
+
+class Schedule:
+    """The validator sets of the simulated chain, as its state keeps them: genesis's
+    from height 1, then each change from the height its enacting block gave it. A change
+    enacted while another is pending (its first height above the block) replaces it; one
+    naming the newest scheduled set changes nothing (validators.set's invalid_state).
+    `replaced` counts pending sets a later change replaced."""
+
+    def __init__(self, genesis: ValidatorSet, interval: int, margin: int):
+        self.sets: list[ValidatorSet] = [genesis]
+        self.interval, self.margin = interval, margin
+        self.replaced = 0
+
+    def copy(self) -> "Schedule":
+        other = Schedule(self.sets[0], self.interval, self.margin)
+        other.sets, other.replaced = list(self.sets), self.replaced
+        return other
+
+    def enact(self, height: int, keys: tuple[bytes, ...]) -> bool:
+        """A set change runs in block `height`; whether it changed the schedule."""
+        if self.sets[-1].keys == keys:
+            return False
+        kept = [s for s in self.sets if s.first_height <= height]
+        self.replaced += len(self.sets) - len(kept)
+        first = first_height(height, self.interval, self.margin)
+        self.sets = kept + [ValidatorSet(first, tuple(keys))]
+        return True
+
+    def in_force(self, height: int) -> ValidatorSet:
+        """The set that orders `height`, as far as the blocks run so far tell."""
+        found = self.sets[0]
+        for s in self.sets:
+            if s.first_height <= height:
+                found = s
+        return found
+
+    def pending(self, height: int) -> ValidatorSet | None:
+        """The set the blocks up to `height` scheduled to take over later (first height
+        above `height`), if any: the ledger's `next_set` once `height` has run."""
+        later = [s for s in self.sets if s.first_height > height]
+        return later[-1] if later else None
+
+    def newest(self, height: int) -> ValidatorSet:
+        """What a checkpoint at `height` names: the pending set, else the one in force
+        after the block."""
+        return self.pending(height) or self.in_force(height + 1)
 
 
 CRASH_IN_PERSIST, CRASH_AFTER_PERSIST, WRITE_FAILS = (
@@ -215,9 +319,13 @@ def header_hash(block: FetchedBlock) -> bytes:
 
 class HashChainLedger:
     """Execution stand-in: block hash = `block_hash`; a key executes once, later copies are
-    duplicates. Survives crashes, like the disk, but for what a power loss takes."""
+    duplicates. A set-change request (`SET_PREFIX`) that executes the first time changes
+    the schedule of validator sets (`Schedule`), which `next_set` answers from. Survives
+    crashes, like the disk, but for what a power loss takes."""
 
-    def __init__(self, on_block, on_checkpoint, disk: Disk | None = None):
+    def __init__(self, on_block, on_checkpoint, disk: Disk | None = None,
+                 schedule: Schedule | None = None):
+        self.schedule = schedule        # None: genesis's set for ever (no set changes)
         self.blocks: list[CommittedBatch] = []
         self.hashes: list[bytes] = []
         self.executed_keys: dict[bytes, int] = {}
@@ -244,18 +352,25 @@ class HashChainLedger:
         self.blocks.append(batch)
         self.hashes.append(hash_)
         fresh, duplicates = [], 0
+        schedule = self.schedule
         for request in batch.requests:
             if request.key in self.executed_keys:
                 duplicates += 1
             else:
                 self.executed_keys[request.key] = batch.height
                 fresh.append(request.key)
+                keys = set_change_keys(request.payload)
+                if keys is not None and schedule is not None:
+                    if self.schedule is schedule:
+                        self.schedule = schedule.copy()     # the undo keeps the old one
+                    self.schedule.enact(batch.height, keys)
         self.duplicates += duplicates
         last_time_ms = self.last_time_ms
         if batch.time_ms:
             self.last_time_ms = max(self.last_time_ms, batch.time_ms)
 
         def undo() -> None:
+            self.schedule = schedule
             self.blocks.pop()
             self.hashes.pop()
             for key in fresh:
@@ -266,6 +381,11 @@ class HashChainLedger:
         if disk.armed and disk.fire(CRASH_AFTER_EXECUTE):
             raise Crash(f"died after executing block {batch.height}")
         return hash_
+
+    def next_set(self) -> ValidatorSet | None:
+        """consensus.api.Ledger.next_set: the set the blocks run here scheduled to take
+        over after this height, if any."""
+        return None if self.schedule is None else self.schedule.pending(self.height)
 
     def keep_checkpoint(self, checkpoint: StableCheckpoint) -> None:
         self.on_checkpoint(self, checkpoint)

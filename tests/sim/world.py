@@ -16,6 +16,9 @@ ledger. Serving is not free: each answer costs the server `serve_us` of its time
 `serve_us_per_block` for each block in it, each refused request `refuse_us`, and its
 inputs wait meanwhile, so a peer flooding catch-up requests would starve a server that
 answered them all.
+
+With `Settings.pool` set, tests/sim/reconfig.py's `ReconfigWorld` runs instead: a pool of
+identities, genesis's set some of them, and planned validator set changes.
 """
 from __future__ import annotations
 
@@ -62,6 +65,17 @@ class Settings:
     refuse_us: int = 5              # and per request it refuses
     fetch_budget: bool = True       # False: serve every catch-up request (no FetchBudget)
     behaviours: tuple[str, ...] = ()   # the Byzantine replicas', instead of drawn ones
+    # reconfiguration (tests/sim/reconfig.py): `pool` identities (0: none, the network
+    # keeps genesis's `replicas` validators), genesis `replicas` of them, `byzantine` of
+    # them Byzantine (at most f of every set), and `switches` planned set changes
+    pool: int = 0
+    switches: int = 4
+    decoys: float = 0.3            # chance per switch of a change the planned one replaces
+    switch_crash: float = 0.5      # chance per switch of a crash right across its height
+    switch_margin: int | None = None   # M (None: drawn, window or window + K)
+    # whether a decoy may go with its planned change, so that the planned one may replace
+    # it from the same first height (both enacted in one checkpoint interval)
+    replace_in_interval: bool = False
 
 
 @dataclass
@@ -84,6 +98,15 @@ class Result:
     flood_refused: int = 0         # and refused
     storage_faults: Counter = field(default_factory=Counter)    # fired, by kind
     blocks_lost: int = 0           # ledger transactions power losses undid
+    switches: int = 0              # validator sets that took over on the canonical chain
+    planned: int = 0               # of the planned ones
+    plan: int = 0                  # planned changes (at least `switches`)
+    replaced: int = 0              # pending sets a later change replaced
+    handovers: int = 0             # replicas handed over to the next set's (or a follower)
+    stale_faults: int = 0          # faults recorded on a removed validator's stale place
+    stale_votes: int = 0           # rounds of votes removed Byzantine validators sent
+    switch_crashes: int = 0        # crashes right across a switch height
+    sizes: tuple[int, ...] = ()    # the sizes of the sets in force, in order
     violations: list[str] = field(default_factory=list)
 
 
@@ -100,7 +123,7 @@ class SimNode(Node):
         self.waking = False             # a "wake" event is due for the backlog
 
     def start(self) -> None:
-        self.fetch_budget = FetchBudget(self.harness.config.n, self.harness.now / 1000)
+        self.fetch_budget = FetchBudget(len(self.harness.nodes), self.harness.now / 1000)
         super().start()
 
     def crash(self) -> None:
@@ -117,19 +140,20 @@ class World(Harness):
         self.s = settings
         self.rng = rng = random.Random(settings.seed)
         self.now = 0
-        n = settings.replicas
-        assert settings.byzantine <= max_faulty(n)
-        secrets = [rng.randbytes(32 if settings.ed25519 else 16) for _ in range(n)]
-        super().__init__(secrets, "sim", settings.ed25519,
+        secrets, members = self.draw_identities(rng, settings)
+        n = len(secrets)
+        super().__init__(secrets, "sim", settings.ed25519, members,
                          checkpoint_interval=settings.checkpoint_interval,
                          window=settings.window, batch_max_count=settings.batch_max_count,
                          request_timeout_ticks=10, view_change_timeout_ticks=10,
-                         max_clock_skew_ms=2_000, max_views_ahead=16)
-        byzantine = rng.sample(range(n), settings.byzantine)
+                         max_clock_skew_ms=2_000, max_views_ahead=16,
+                         **self.more_settings(rng, settings))
+        byzantine = self.draw_byzantine(rng, settings)
         for i in byzantine:
-            behaviours = settings.behaviours or tuple(rng.sample(BEHAVIOURS, rng.randint(1, 3)))
+            behaviours = settings.behaviours or self.draw_behaviours(rng)
             self.nodes[i].byzantine = Byzantine(self.config, i, self.nodes[i].crypto,
                                                 random.Random(rng.random()), behaviours)
+            self.nodes[i].byzantine.pool = n
         self.correct = [i for i in range(n) if self.nodes[i].byzantine is None]
         self.events: list = []
         self.seq = 0
@@ -138,6 +162,22 @@ class World(Harness):
         self.core: set[int] = set()
         self.created: list = []
         self.result = Result(settings.seed)
+
+    # ---- who is who (tests/sim/reconfig.py draws them otherwise) ------------------------
+
+    def draw_identities(self, rng, s: Settings) -> tuple[list[bytes], list[int] | None]:
+        """The identities' secrets, and genesis's validators among them (None: all)."""
+        assert s.byzantine <= max_faulty(s.replicas)
+        return [rng.randbytes(32 if s.ed25519 else 16) for _ in range(s.replicas)], None
+
+    def more_settings(self, rng, s: Settings) -> dict:
+        return {}
+
+    def draw_byzantine(self, rng, s: Settings) -> list[int]:
+        return rng.sample(range(s.replicas), s.byzantine)
+
+    def draw_behaviours(self, rng) -> tuple[str, ...]:
+        return tuple(rng.sample(BEHAVIOURS, rng.randint(1, 3)))
 
     # ---- events -----------------------------------------------------------------------
 
@@ -173,7 +213,7 @@ class World(Harness):
         sends it (node/runtime.py `fetch`): at most fetch_max_blocks, and with no idea
         whether the peer is up."""
         n = len(self.nodes)
-        peers = [p for p in request.peers if p != node.index] or \
+        peers = self.fetch_peers(node, request) or \
             [p for p in range(n) if p != node.index]
         if not peers:
             return
@@ -366,8 +406,10 @@ class World(Harness):
         result.requests = len(self.created)
         result.duplicates = sum(self.nodes[i].ledger.duplicates for i in self.correct)
         result.refused_batches = self.refused_batches + sum(
-            self.nodes[i].driver.replica.refused_batches for i in self.correct
+            getattr(self.nodes[i].driver.replica, "refused_batches", 0) for i in self.correct
             if self.nodes[i].up)
+        result.handovers = self.switches
+        result.stale_faults = self.stale_faults
         result.faults_seen = self.faults_seen
         result.catch_up_blocks = self.caught_up
         result.catch_up_refused = Counter(r.kind for _, _, r in self.refused_fetched)
@@ -437,4 +479,7 @@ class World(Harness):
 
 
 def run_seed(settings: Settings) -> Result:
+    if settings.pool:
+        from tests.sim.reconfig import ReconfigWorld
+        return ReconfigWorld(settings).run()
     return World(settings).run()
