@@ -7,7 +7,7 @@ The dialling side is the initiator (I), the listening side the responder (R):
     I -> R  PROOF      I's signature
     R -> I  REPLY      R's signature
 
-Each signature is Ed25519 by the signer's genesis key over
+Each signature is Ed25519 by the signer's validator key over
 `SIGN_TAG | role | genesis hash | I id | I eph | R id | R eph`, role 1 for the initiator
 and 2 for the responder, so a signature cannot be replayed in another run, on another
 chain or in the other role. Both ephemeral keys are in what both sign, so each side knows
@@ -16,7 +16,7 @@ come from the X25519 shared secret and the same transcript (keyed BLAKE2b-512), 
 per direction.
 
 The initiator proves itself first: the responder signs only for a validator that has
-already proved its genesis key in this very exchange, so whoever merely knows a
+already proved its validator key in this very exchange, so whoever merely knows a
 validator's public key (they are public) gets no signature and costs the responder no
 signing. The initiator, in turn, signs only a transcript that names the validator it
 dialled and that validator's fresh ephemeral key, so what it gives an impostor at that
@@ -24,8 +24,10 @@ address is worthless anywhere else, and it trusts the link only after REPLY veri
 
 The rules each side enforces, in this order:
 - R refuses a HELLO with the wrong magic or another genesis hash, an identity that is
-  not in the validator set, this node's own key, or one `accept` turns down; it
-  answers nothing and does no public-key work before those checks pass.
+  not in the roster, this node's own key, one `admitted` turns down (a validator no
+  longer, or not yet, in the set) or one `accept` turns down (the transport's: a
+  validator that should not dial this one); it answers nothing and does no public-key
+  work before those checks pass.
 - I refuses a CHALLENGE from any key but the one of the validator it dialled.
 - R refuses a PROOF with a bad signature; it signs nothing before the PROOF verifies.
 - I refuses a REPLY with a bad signature.
@@ -60,6 +62,9 @@ HELLO_BYTES = len(MAGIC) + 3 * KEY_BYTES
 CHALLENGE_BYTES = 2 * KEY_BYTES
 PROOF_BYTES = SIGNATURE_BYTES
 REPLY_BYTES = SIGNATURE_BYTES
+# validators a roster may hold: two full sets of 64 (the one in force and the one taking
+# over) and as many again for keys replaced or removed during a run (indices stay)
+MAX_ROSTER = 256
 
 
 class HandshakeError(Exception):
@@ -69,7 +74,9 @@ class HandshakeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Roster:
-    """Who may connect: the genesis hash and the validators' keys, in genesis order."""
+    """Who may connect: the genesis hash and the validators' keys, in the order this
+    node learnt them (the genesis first, then the validators added since). A validator
+    keeps its index; a roster that grows is a new Roster (`with_key`)."""
     genesis_hash: bytes
     keys: tuple[bytes, ...]
 
@@ -77,6 +84,11 @@ class Roster:
         assert len(self.genesis_hash) == 32
         assert all(len(key) == KEY_BYTES for key in self.keys)
         assert len(set(self.keys)) == len(self.keys), "a validator key appears twice"
+        assert len(self.keys) <= MAX_ROSTER, "more validators than a roster holds"
+
+    def with_key(self, key: bytes) -> Roster:
+        """This roster and `key` at the next index."""
+        return Roster(self.genesis_hash, self.keys + (key,))
 
     def index(self, key: bytes) -> int | None:
         try:
@@ -170,11 +182,13 @@ class Initiator:
 
 class Responder:
     def __init__(self, roster: Roster, me: int, seed: bytes | SigningKey, ephemeral: bytes,
-                 accept: Callable[[int], bool] = lambda peer: True):
+                 accept: Callable[[int], bool] = lambda peer: True,
+                 admitted: Callable[[int], bool] = lambda peer: True):
         assert 0 <= me < len(roster.keys) and len(ephemeral) == KEY_BYTES
         self.roster = roster
         self.me = me
         self.accept = accept
+        self.admitted = admitted
         self.peer: int | None = None      # who the HELLO claims to be
         self.proven = False               # whether the PROOF showed it
         self._signing = _signing_key(seed)
@@ -202,6 +216,8 @@ class Responder:
             raise HandshakeError("not a validator")
         if peer == self.me:
             raise HandshakeError("own key")
+        if not self.admitted(peer):
+            raise HandshakeError("not admitted")
         if not self.accept(peer):
             raise HandshakeError("refused by link policy")
         self.peer = peer

@@ -15,6 +15,8 @@ The rules:
   per-address and a global rate; a signed REPLY, which only a proven validator can
   reach, within a rate per validator. Beyond them the connection is closed, nothing
   signed.
+- A validator that the transport does not admit (`Transport.admit`) is refused at its
+  HELLO, and again before the REPLY if it was left out while its handshake ran.
 """
 from __future__ import annotations
 
@@ -196,7 +198,10 @@ class Listener:
                     raise HandshakeError("rate limited")
             writer.write(responder.challenge())
             responder.check(await reader.readexactly(PROOF_BYTES))
-            # proven: only a validator's own key gets this far
+            # proven: only a validator's own key gets this far; one left out (`admit`)
+            # since its HELLO gets no signature either
+            if not self._keys.admitted(peer):
+                raise HandshakeError("not admitted")
             if not self._rates.reply(peer, loop.time()):
                 self._counters.handshakes_rate_limited += 1
                 raise HandshakeError("reply rate limited")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from nacl.signing import SigningKey
 
@@ -42,21 +42,31 @@ def fixed_reason(error: BaseException, timeout_reason: str) -> str:
     return "closed"
 
 
-@dataclass(frozen=True, slots=True)
+def dials(roster: Roster, me: int, peer: int) -> bool:
+    """Whether validator `me` dials `peer`: the one with the lower public key (compared as
+    bytes) dials, so two validators agree whatever order their rosters hold them in."""
+    return roster.keys[me] < roster.keys[peer]
+
+
+@dataclass(slots=True)
 class Keys:
-    """What this validator brings to a handshake: the roster, its index and its genesis
-    key. Each handshake draws a fresh ephemeral key."""
+    """What this validator brings to a handshake: the roster (the transport puts in a new
+    one when it grows), its index, its validator key, and which peers may hold a link now
+    (`admitted`). Each handshake draws a fresh ephemeral key."""
     roster: Roster
     me: int
     signing: SigningKey
+    admitted: Callable[[int], bool] = lambda peer: True
 
     def initiator(self, peer: int) -> Initiator:
         return Initiator(self.roster, self.me, self.signing, peer, os.urandom(32))
 
     def responder(self) -> Responder:
-        # the lower index dials: a dialler with a higher one is refused
-        return Responder(self.roster, self.me, self.signing, os.urandom(32),
-                         accept=lambda peer: peer < self.me)
+        # the lower key dials: a dialler with a higher one is refused
+        roster, me = self.roster, self.me
+        return Responder(roster, me, self.signing, os.urandom(32),
+                         accept=lambda peer: dials(roster, peer, me),
+                         admitted=self.admitted)
 
 
 class Link:

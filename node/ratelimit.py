@@ -6,7 +6,8 @@ made of them, and a log that says each kind of line at most twice per interval.
 - `HandshakeRates` holds the buckets of the public-key work the listener does: a
   CHALLENGE to a HELLO that claims a validator from an address that is not that
   validator's, per address (the IP_BUCKETS most recent) and over all such addresses; a
-  signed REPLY, per proven validator.
+  signed REPLY, per proven validator (one bucket per roster member, `add` for a
+  validator added at run time).
 - `SampledLog` logs refused, evicted and failed handshakes, accept errors and peer input
   the receiver refused: the first of each kind in a `log_interval_s` interval as it
   happens, then one line with the count. Never a line (or traceback) per attempt. At most
@@ -55,8 +56,10 @@ class HandshakeRates:
         self._by_ip: OrderedDict[str, Bucket] = OrderedDict()
         self._outsiders = Bucket(limits.outsider_handshake_rate,
                                  limits.outsider_handshake_burst, now)
-        self._replies = {peer: Bucket(limits.peer_handshake_rate,
-                                      limits.peer_handshake_burst, now) for peer in peers}
+        self._reply_rate = limits.peer_handshake_rate
+        self._reply_burst = limits.peer_handshake_burst
+        self._replies = {peer: Bucket(self._reply_rate, self._reply_burst, now)
+                         for peer in peers}
 
     def challenge(self, ip: str, now: float) -> bool:
         """A CHALLENGE to a HELLO from `ip` that claims a validator not at `ip`: within
@@ -67,6 +70,11 @@ class HandshakeRates:
         bucket.take()
         self._outsiders.take()
         return True
+
+    def add(self, peer: int, now: float) -> None:
+        """A bucket of signed REPLYs for a validator added to the roster (no-op if known)."""
+        if peer not in self._replies:
+            self._replies[peer] = Bucket(self._reply_rate, self._reply_burst, now)
 
     def reply(self, peer: int, now: float) -> bool:
         """A signed REPLY to validator `peer`, which has just proved its key."""

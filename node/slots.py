@@ -79,7 +79,7 @@ def source_ip(text: str) -> str:
     return str(address)
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
@@ -106,42 +106,67 @@ def handshake_slots(limits: TransportLimits, descriptors: int | None,
 
 class PeerAddresses:
     """Every peer's addresses as seen from here: literal addresses at once, host names
-    once looked up (`resolve`); a failed look-up keeps what was known. `reserved` holds
-    those of the peers that dial this node (the lower indices)."""
+    once looked up (`resolve`); a failed look-up keeps what was known. A peer may have
+    no address (None): it is reached only by its own dialling. `reserved` holds the
+    addresses of the peers that dial this node, as `dials_me` tells (by default the
+    lower indices; the transport's rule is the lower public key, among the peers it
+    admits); `update` computes it again after that changes."""
 
-    def __init__(self, me: int, addresses: Sequence[tuple[str, int]]):
+    def __init__(self, me: int, addresses: Sequence[tuple[str, int] | None],
+                 dials_me: Callable[[int], bool] | None = None):
         self._me = me
-        self._addresses = {peer: address for peer, address in enumerate(addresses)
-                           if peer != me}
-        self._ips: dict[int, set[str]] = {
-            peer: {source_ip(host)} if _is_ip(host) else set()
-            for peer, (host, _port) in self._addresses.items()}
+        self._dials_me = dials_me if dials_me is not None else (lambda peer: peer < me)
+        self._addresses: dict[int, tuple[str, int] | None] = {}
+        self._ips: dict[int, set[str]] = {}
+        for peer, address in enumerate(addresses):
+            if peer != me:
+                self._set(peer, address)
         self.reserved: set[str] = set()
-        self._update_reserved()
+        self.update()
 
     def of(self, peer: int) -> set[str]:
-        return self._ips[peer]
+        return self._ips.get(peer, set())
 
-    async def resolve(self) -> None:
-        """Looks up the peers given by host name (literal addresses need no look-up); a
-        failed look-up keeps what was known."""
+    def put(self, peer: int, address: tuple[str, int] | None) -> None:
+        """Sets (or replaces) `peer`'s address; a host name is looked up by the next
+        `resolve`. Then `update`."""
+        if peer != self._me:
+            self._set(peer, address)
+            self.update()
+
+    def _set(self, peer: int, address: tuple[str, int] | None) -> None:
+        known = self._addresses.get(peer)
+        self._addresses[peer] = address
+        if address is None:
+            self._ips.setdefault(peer, set())
+        elif is_ip(address[0]):
+            self._ips[peer] = {source_ip(address[0])}
+        elif known is None or known[0] != address[0]:
+            self._ips[peer] = set()             # another host: known once looked up
+
+    async def resolve(self, peers: Sequence[int] | None = None) -> None:
+        """Looks up the peers given by host name (literal addresses need no look-up), all
+        of them or those of `peers`; a failed look-up keeps what was known."""
         loop = asyncio.get_running_loop()
-        for peer, (host, port) in self._addresses.items():
-            if _is_ip(host):
+        for peer, address in list(self._addresses.items()):
+            if address is None or is_ip(address[0]) or (peers is not None
+                                                          and peer not in peers):
                 continue
+            host, port = address
             try:
                 async with asyncio.timeout(5.0):
                     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except (OSError, TimeoutError, UnicodeError):
                 continue
             found = {source_ip(info[4][0]) for info in infos}
-            if found:
+            if found and self._addresses.get(peer) == address:
                 self._ips[peer] = found
-        self._update_reserved()
+        self.update()
 
-    def _update_reserved(self) -> None:
+    def update(self) -> None:
+        """`reserved` again, from the peers that dial this node now."""
         self.reserved = set().union(*(ips for peer, ips in self._ips.items()
-                                      if peer < self._me))
+                                      if self._dials_me(peer)))
 
 
 class Slots:

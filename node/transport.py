@@ -18,12 +18,20 @@ housekeeping task. It makes and wires its parts, each an object with its own sta
   node/ratelimit.py  `HandshakeRates` (token buckets) and `SampledLog`
 
 The rules:
-- One link per pair of validators: the lower index dials, the higher listens. A listener
-  refuses a dialler with a higher index, so two links never race. A new authenticated
-  link from a peer replaces the old one (the peer restarted; the old socket is dead).
+- The roster (node/handshake.py `Roster`) starts as the validators given to the
+  constructor and grows at run time (`add_peer`, up to MAX_ROSTER): a validator keeps its
+  index for the life of the transport. `admit` says which of them may hold a link now
+  (at first all of them); a peer no longer admitted loses its link at once, its
+  handshakes are refused, its queue is emptied and what is sent to it is dropped
+  (counted), until it is admitted again.
+- One link per pair of validators: the one with the lower public key (compared as
+  bytes) dials, the other listens, so two validators agree whatever order their rosters
+  hold them in. A listener refuses a dialler with a higher key, so two links never race.
+  A new authenticated link from a peer replaces the old one (the peer restarted; the old
+  socket is dead). A peer without an address is reached only by its own dialling.
 - A link exists only after the handshake (node/handshake.py): both sides proved their
-  genesis key, the dialler first. Anyone else is refused before being given a single
-  message, and nobody gets a signature of this node without having proved a key first.
+  key, the dialler first. Anyone else is refused before being given a single message,
+  and nobody gets a signature of this node without having proved a key first.
 - The peer port admits a bounded number of connections that have not authenticated
   yet, evicting the oldest when there is no room, with deadlines and rate-limited
   public-key work (node/slots.py, node/listener.py). Refusals and failures are logged
@@ -51,17 +59,17 @@ import asyncio
 import os
 import socket
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import structlog
 from nacl.signing import SigningKey
 
 from node.frames import MESSAGE_OVERHEAD, TAG_BYTES, FrameError, SendQueue
-from node.handshake import Roster, Session, initiate
+from node.handshake import KEY_BYTES, MAX_ROSTER, Roster, Session, initiate
 from node.listener import ACCEPT_BACKOFF_MAX_S, Listener, listen
-from node.peerlink import LINK_ERRORS, Keys, Link, fixed_reason
+from node.peerlink import LINK_ERRORS, Keys, Link, dials, fixed_reason
 from node.ratelimit import HandshakeRates, SampledLog
-from node.slots import PeerAddresses, Slots
+from node.slots import PeerAddresses, Slots, is_ip
 
 log = structlog.get_logger("stadsmunt.transport")
 
@@ -172,6 +180,27 @@ class Counters:
     frames_rejected: int = 0
     peer_input_rejected: int = 0    # messages `on_message` refused with PeerInputError
     links_shunned: int = 0          # links dropped (and refused a while) by `shun`
+    links_not_admitted: int = 0     # links closed because `admit` left their peer out
+    messages_not_admitted: int = 0  # messages dropped as their peer is not admitted:
+                                    # queued when it was left out, or sent since
+
+
+def _checked_key(key) -> bytes:
+    if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_BYTES:
+        raise ValueError(f"a validator key is {KEY_BYTES} bytes")
+    return bytes(key)
+
+
+def _checked_address(address) -> tuple[str, int] | None:
+    if address is None:
+        return None
+    if not isinstance(address, (tuple, list)) or len(address) != 2:
+        raise ValueError("a peer address is (host, port)")
+    host, port = address
+    if not isinstance(host, str) or not host or isinstance(port, bool) \
+            or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"not a peer address: {address!r}")
+    return host, port
 
 
 class Transport:
@@ -181,23 +210,32 @@ class Transport:
                  on_link: Callable[[int, bool], None] | None = None,
                  names: Sequence[str] | None = None):
         assert 0 <= me < len(validators)
+        if len(validators) > MAX_ROSTER:
+            raise ValueError(f"{len(validators)} validators: a roster holds {MAX_ROSTER}")
         self.me = me
         # how log lines name the validators (theirs in the genesis); else by index
-        self.names = tuple(names) if names is not None else tuple(range(len(validators)))
+        self.names = list(names) if names is not None else list(range(len(validators)))
         self.limits = limits
         self.roster = Roster(genesis_hash, tuple(bytes(v[0]) for v in validators))
         self.counters = Counters()
         signing = SigningKey(seed)
         if bytes(signing.verify_key) != self.roster.keys[me]:
             raise ValueError("the seed is not the key of validator %d" % me)
-        self._keys = Keys(self.roster, me, signing)
-        self._addresses = [(host, port) for _, host, port in validators]
+        self._peers = [i for i in range(len(validators)) if i != me]
+        # who may hold a link now (`admit`): the indices, and the keys last admitted
+        # (None: every roster member, the state until the first `admit`)
+        self._admitted: set[int] = set(self._peers)
+        self._admit_keys: frozenset[bytes] | None = None
+        self._keys = Keys(self.roster, me, signing, admitted=self._is_admitted)
+        self._addresses: list[tuple[str, int] | None] = [
+            (host, port) for _, host, port in validators]
         self._on_message = on_message
         self._on_link = on_link
-        self._peers = tuple(i for i in range(len(validators)) if i != me)
         self._queues = {peer: SendQueue(limits.max_queue_bytes, limits.max_queue_messages)
                         for peer in self._peers}
         self._wakeups = {peer: asyncio.Event() for peer in self._peers}
+        self._dialers: dict[int, asyncio.Task] = {}     # peer -> its dial loop
+        self._unaddressed: set[int] = set()     # peers logged as having no address
         self._links: dict[int, Link] = {}
         self._shunned: dict[int, float] = {}     # peer -> no link with it before (loop time)
         self._tasks: set[asyncio.Task] = set()
@@ -205,10 +243,11 @@ class Transport:
         self._failure: BaseException | None = None
         self._failed = asyncio.Event()
         self.port: int | None = None
-        self._peer_addresses = PeerAddresses(me, self._addresses)
+        self._peer_addresses = PeerAddresses(me, self._addresses, dials_me=self._dials_me)
         self._slots = Slots(me, limits, genesis_hash, self._peer_addresses, self.counters,
                             self._note)
         self._listener: Listener | None = None      # from `start`
+        self._rates: HandshakeRates | None = None   # from `start`
         self._log: SampledLog | None = None
         self._outages: dict[int, _Outage] = {}   # dialled peers with no link (`_dial`)
 
@@ -216,11 +255,11 @@ class Transport:
 
     async def start(self, sock: socket.socket | None = None) -> None:
         """Listens (on `sock` when given, else on this validator's address) and dials
-        every validator with a higher index."""
+        every admitted peer with an address whose key is higher than this validator's."""
         assert self._listener is None and not self._stopping, "started twice"
         now = asyncio.get_running_loop().time()
         self._log = SampledLog(self.limits.log_interval_s, now, me=self.names[self.me])
-        rates = HandshakeRates(self.limits, self._peers, now)
+        rates = self._rates = HandshakeRates(self.limits, self._peers, now)
         if sock is not None:
             socks = [sock]
         else:
@@ -231,8 +270,7 @@ class Transport:
         self._listener.start()
         self.port = socks[0].getsockname()[1]
         for peer in self._peers:
-            if peer > self.me:
-                self._spawn(self._guard(self._dial_loop, peer))
+            self._ensure_dialer(peer)
         self._spawn(self._guard(self._maintain))
         log.info("transport_started", me=self.names[self.me], port=self.port)
 
@@ -242,12 +280,107 @@ class Transport:
         if len(data) > self.limits.max_message_bytes:
             raise ValueError(f"message of {len(data)} bytes is over the limit of "
                              f"{self.limits.max_message_bytes}")
-        self._queues[peer].push(data)
+        queue = self._queues[peer]
+        if peer not in self._admitted:
+            self.counters.messages_not_admitted += 1     # dropped, silently
+            return
+        queue.push(data)
         self._wakeups[peer].set()
 
     def broadcast(self, data: bytes) -> None:
+        """Queues `data` for every admitted peer."""
         for peer in self._peers:
-            self.send(peer, data)
+            if peer in self._admitted:
+                self.send(peer, data)
+
+    # -- the roster and who is admitted ---------------------------------------------------
+
+    def add_peer(self, key: bytes, address: tuple[str, int] | None,
+                 name: str | None = None) -> int:
+        """The index of the validator with `key`, added to the roster at the next index if
+        it is not in it yet (with its queue, rate bucket and address). `address` (host,
+        port) and `name` (for log lines), when given, replace what was known; a peer
+        with no address at all is reached only by its own dialling (logged once,
+        `peer_without_address`). A new peer is admitted unless `admit` was called before
+        without its key. Once started, a peer this validator must dial (its key is
+        higher) is dialled as soon as it is admitted and has an address.
+        Raises ValueError, changing nothing, for a key that is not 32 bytes, an address
+        that is not (host, port), a name that is not a str, or a roster that is full
+        (MAX_ROSTER)."""
+        key = _checked_key(key)
+        address = _checked_address(address)
+        if name is not None and not isinstance(name, str):
+            raise ValueError("a peer's name is a str")
+        index = self.roster.index(key)
+        if index is None:
+            if len(self.roster.keys) >= MAX_ROSTER:
+                raise ValueError(f"the roster is full ({MAX_ROSTER} validators)")
+            index = self._append(key, name)
+        elif name is not None:
+            self.names[index] = name
+        if index == self.me:
+            if address is not None:
+                self._addresses[index] = address
+            return index
+        if address is not None and address != self._addresses[index]:
+            self._addresses[index] = address
+            self._peer_addresses.put(index, address)
+            if self._listener is not None and not self._stopping \
+                    and not is_ip(address[0]):
+                self._spawn(self._guard(self._peer_addresses.resolve, [index]))
+            log.info("peer_address", me=self.names[self.me], peer=self.names[index],
+                     address=f"{address[0]}:{address[1]}")
+        if self._addresses[index] is None and index not in self._unaddressed:
+            self._unaddressed.add(index)
+            log.warning("peer_without_address", me=self.names[self.me],
+                        peer=self.names[index], dialled_by_us=self._dials(index))
+        self._ensure_dialer(index)
+        return index
+
+    def admit(self, keys: Iterable[bytes]) -> None:
+        """From now on only the validators with these keys (and this one) may hold a
+        link; keys not in the roster yet count for the peers added later. A link to a
+        peer left out is closed at once (`link_closed_not_admitted`), its queue is
+        emptied, what is sent to it is dropped (both counted in
+        `messages_not_admitted`), its handshakes are refused (`not admitted`, nothing
+        signed) and it is not dialled; admitting it again undoes all that. Raises
+        ValueError, changing nothing, for a key that is not 32 bytes or more keys than
+        MAX_ROSTER."""
+        chosen: set[bytes] = set()
+        for key in keys:
+            chosen.add(_checked_key(key))
+            if len(chosen) > MAX_ROSTER:
+                raise ValueError(f"more than {MAX_ROSTER} keys admitted")
+        admitted = {peer for peer in self._peers if self.roster.keys[peer] in chosen}
+        gone, back = self._admitted - admitted, admitted - self._admitted
+        self._admit_keys = frozenset(chosen)
+        self._admitted.clear()
+        self._admitted.update(admitted)
+        if gone or back:
+            log.info("admission_changed", me=self.names[self.me],
+                     admitted=sorted(str(self.names[p]) for p in back),
+                     not_admitted=sorted(str(self.names[p]) for p in gone))
+        for peer in sorted(gone):
+            self._leave_out(peer)
+        self._peer_addresses.update()
+        for peer in sorted(back):
+            self._ensure_dialer(peer)
+
+    def index_of(self, key: bytes) -> int | None:
+        """The roster index of the validator with `key`, or None."""
+        if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_BYTES:
+            return None
+        return self.roster.index(bytes(key))
+
+    def key_of(self, index: int) -> bytes:
+        """The key of the validator at roster index `index`; IndexError if none."""
+        if not 0 <= index < len(self.roster.keys):
+            raise IndexError(f"no validator {index} in the roster")
+        return self.roster.keys[index]
+
+    def admitted(self) -> frozenset[int]:
+        """The roster indices that may hold a link now, this validator's own included."""
+        return frozenset(self._admitted | {self.me})
 
     def connected(self) -> set[int]:
         return set(self._links)
@@ -273,6 +406,7 @@ class Transport:
         out = asdict(self.counters)
         out["messages_dropped"] = sum(q.dropped for q in self._queues.values())
         out["peers_connected"] = len(self._links)
+        out["peers_admitted"] = len(self._admitted)
         out["handshakes_pending"] = self.pending()
         return out
 
@@ -370,14 +504,72 @@ class Transport:
         if self._log is not None:
             self._log.note(now, event, kind, address, **details)
 
+    # -- the roster -----------------------------------------------------------------------
+
+    def _is_admitted(self, peer: int) -> bool:
+        return peer in self._admitted
+
+    def _dials(self, peer: int) -> bool:
+        """Whether this validator dials `peer` (its own key is the lower)."""
+        return dials(self.roster, self.me, peer)
+
+    def _dials_me(self, peer: int) -> bool:
+        """Whether `peer` may dial this validator now (for the reserved slots)."""
+        return peer in self._admitted and dials(self.roster, peer, self.me)
+
+    def _append(self, key: bytes, name: str | None) -> int:
+        index = len(self.roster.keys)
+        self.roster = self.roster.with_key(key)
+        self._keys.roster = self.roster
+        self.names.append(name if name is not None else index)
+        self._addresses.append(None)
+        self._peers.append(index)
+        self._queues[index] = SendQueue(self.limits.max_queue_bytes,
+                                        self.limits.max_queue_messages)
+        self._wakeups[index] = asyncio.Event()
+        if self._admit_keys is None or key in self._admit_keys:
+            self._admitted.add(index)
+        if self._rates is not None:
+            self._rates.add(index, asyncio.get_running_loop().time())
+        self._peer_addresses.put(index, None)
+        log.info("peer_added", me=self.names[self.me], peer=self.names[index], index=index,
+                 admitted=index in self._admitted)
+        return index
+
+    def _leave_out(self, peer: int) -> None:
+        """`peer` is no longer admitted: its link closes, its queue empties."""
+        queue = self._queues[peer]
+        if len(queue):
+            self.counters.messages_not_admitted += len(queue)
+            queue.take(queue.bytes)
+        link = self._links.pop(peer, None)
+        if link is not None:
+            link.abort()
+            self.counters.links_not_admitted += 1
+            log.warning("link_closed_not_admitted", me=self.names[self.me],
+                        peer=self.names[peer])
+            if not self._stopping:
+                self._tell_link(peer, False)
+
+    def _ensure_dialer(self, peer: int) -> None:
+        """Starts `peer`'s dial loop if this validator must dial it now and none runs."""
+        running = self._dialers.get(peer)
+        if (self._listener is None or self._stopping or peer not in self._admitted
+                or self._addresses[peer] is None or not self._dials(peer)
+                or (running is not None and not running.done())):
+            return
+        task = self._dialers[peer] = self._spawn(self._guard(self._dial_loop, peer))
+        task.add_done_callback(
+            lambda done: self._dialers.pop(peer) if self._dialers.get(peer) is done else None)
+
     # -- links ----------------------------------------------------------------------------
 
     async def _dial_loop(self, peer: int) -> None:
-        """Dials `peer` (a higher index) again and again: its backoff runs from
-        `backoff_initial_s` to `backoff_max_s` on the event loop's clock."""
+        """Dials `peer` (a higher key) again and again while it is admitted: its backoff
+        runs from `backoff_initial_s` to `backoff_max_s` on the event loop's clock."""
         loop = asyncio.get_running_loop()
         backoff = self.limits.backoff_initial_s
-        while not self._stopping:
+        while not self._stopping and peer in self._admitted:
             shunned = self._shunned.get(peer, 0.0) - loop.time()
             if shunned > 0:
                 await asyncio.sleep(shunned)
@@ -449,7 +641,8 @@ class Transport:
         peer's old one (the peer restarted; the old socket is dead)."""
         peer = session.peer
         loop = asyncio.get_running_loop()
-        if self._stopping or self._shunned.get(peer, 0.0) > loop.time():
+        if (self._stopping or self._shunned.get(peer, 0.0) > loop.time()
+                or peer not in self._admitted):
             writer.transport.abort()
             return
         old = self._links.get(peer)

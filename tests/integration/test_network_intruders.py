@@ -40,6 +40,13 @@ def _roster(net) -> Roster:
     return Roster(genesis.hash(), tuple(genesis.validator_keys()))
 
 
+def _lowest_key(net) -> str:
+    """The validator that dials every other (the lower key of a pair dials), so it can
+    reach every peer's listener."""
+    keys = _roster(net).keys
+    return net.names[min(range(len(keys)), key=keys.__getitem__)]
+
+
 async def test_a_node_with_a_key_outside_genesis_is_refused(network, tmp_path):
     net = await network(4)
     outsider = keys.Keypair.generate()
@@ -94,11 +101,12 @@ async def _link_as(net, me: str, peer: str):
 
 async def test_a_validator_sending_oversized_or_forged_frames_is_disconnected(network):
     net = await network(4, start=False)
-    bad = net.names[0]  # the lowest index dials everyone, so it can reach every peer
-    for name in net.names[1:]:
+    bad = _lowest_key(net)
+    others = [name for name in net.names if name != bad]
+    for name in others:
         net.start(name)
-    await net.wait_ready(net.names[1:])
-    for name in net.names[1:]:
+    await net.wait_ready(others)
+    for name in others:
         # a header announcing more than the frame limit (8 MiB by default)
         reader, writer, _ = await _link_as(net, bad, name)
         writer.write(HEADER.pack(8 * 1024 * 1024 + 1) + os.urandom(1024))
@@ -114,28 +122,30 @@ async def test_a_validator_sending_oversized_or_forged_frames_is_disconnected(ne
         writer.write(sealer.seal(struct.pack(">I", 10_000) + b"short"))
         await _dropped(reader)
         writer.close()
-    for name in net.names[1:]:
+    for name in others:
         reasons = [e["reason"] for e in net.log_events(name, "link_down") if e["peer"] == bad]
         assert len(reasons) == 3 and "over the limit" in reasons[0], reasons
         assert reasons[1:] == ["frame does not authenticate",
                                "message runs past the end of its frame"], reasons
-    # the three honest ones still make a quorum and go on (after a view change, as the
+    # the three honest ones still make a quorum and go on (after a view change when the
     # primary of view 0 is the one gone bad)
     await _commits_go_on(net)
-    for s in (await net.statuses()).values():
-        assert s["view"] > 0
+    if bad == net.names[0]:
+        for s in (await net.statuses()).values():
+            assert s["view"] > 0
 
 
 async def test_sealed_garbage_messages_from_a_validator_change_nothing(network):
     net = await network(4, start=False)
-    bad = net.names[0]
-    for name in net.names[1:]:
+    bad = _lowest_key(net)
+    others = [name for name in net.names if name != bad]
+    for name in others:
         net.start(name)
-    await net.wait_ready(net.names[1:])
+    await net.wait_ready(others)
     await _commits_go_on(net, 20)
     before = await net.heights()
     links = []
-    for name in net.names[1:]:
+    for name in others:
         reader, writer, sealer = await _link_as(net, bad, name)
         junk = [b"", b"\x01" + os.urandom(300), b"\x02\x92\x05\x01", b"\x03\xc1",
                 b"\x09hello", b"\x02" + b"\x91" * 5000]
@@ -145,7 +155,7 @@ async def test_sealed_garbage_messages_from_a_validator_change_nothing(network):
     await _commits_go_on(net, 20)
     after = await net.heights()
     assert all(after[n] > before[n] for n in before)
-    for name in net.names[1:]:
+    for name in others:
         # logged sampled: the first with its reason, then one summary line with the
         # count at the end of the interval (10 s), never a line per bad message
         deadline = time.monotonic() + 30

@@ -30,7 +30,9 @@ from node.transport import Transport, TransportLimits
 from ops.network import free_base_port
 
 GENESIS = hashlib.sha256(b"genesis of the peer port tests").digest()
-SEEDS = [hashlib.sha256(b"peer port validator %d" % i).digest() for i in range(4)]
+# in the order of their public keys: the lower key dials, so here the lower index does
+SEEDS = sorted((hashlib.sha256(b"peer port validator %d" % i).digest() for i in range(4)),
+               key=lambda seed: bytes(SigningKey(seed).verify_key))
 KEYS = tuple(bytes(SigningKey(seed).verify_key) for seed in SEEDS)
 ROSTER = Roster(GENESIS, KEYS)
 WAIT_S = 10.0
