@@ -86,10 +86,11 @@ def build(path: str, txs: int, batch: int, jobs: int, block_ms: int = 1_000) -> 
         block_hash = executor.execute(CommittedBatch(height, 0, time_ms, digest,
                                                      tuple(requests), certificate))
         if height % genesis.checkpoint_interval == 0:
-            message = checkpoint_bytes(executor.domain, height, block_hash)
+            set_hash = executor.newest_set_hash()
+            message = checkpoint_bytes(executor.domain, height, block_hash, set_hash)
             executor.keep_checkpoint(StableCheckpoint(
-                height, block_hash, tuple((i, key(VALIDATORS[i]).sign(message))
-                                          for i in range(1, 4))))
+                height, block_hash, set_hash, tuple((i, key(VALIDATORS[i]).sign(message))
+                                                    for i in range(1, 4))))
 
     block([tx(admin, "member.register", key=merchant.public, role="merchant", name="Shop")]
           + [tx(admin, "member.register", key=c.public, role="citizen", age_band="21plus",

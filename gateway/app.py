@@ -46,8 +46,9 @@ async def get_status(request: web.Request) -> web.Response:
 
 def status_warnings(node, status: dict, now_ms: int) -> list[str]:
     """Plain sentences for an operator: no quorum of linked validators, peers down,
-    partners' faults, a cap policy missing or carried over, and from 1 November a coming
-    year without one."""
+    partners' faults, a rules version due that this validator lacks, this validator
+    outside the set in force or leaving it, a cap policy missing or carried over, and
+    from 1 November a coming year without one."""
     warnings = []
     quorum = status.get("quorum")
     if quorum is not None and quorum["linked"] < quorum["needed"]:
@@ -67,6 +68,19 @@ def status_warnings(node, status: dict, now_ms: int) -> list[str]:
         warnings.append(f"rules version {pending['version']} is due from height "
                         f"{pending['height']} and this validator does not run it: install a "
                         f"stadsmunt that does before then, or it stops at that height")
+    validator_set = status.get("validator_set")
+    if validator_set is not None:
+        coming_set = validator_set["pending"]
+        node_name = status["node"]
+        if not validator_set["member"]:
+            joins = coming_set is not None and node_name in coming_set["validators"]
+            warnings.append("this validator is not in the validator set in force: it "
+                            "follows the chain and orders nothing" +
+                            (f" until it joins at height {coming_set['from']}" if joins
+                             else ""))
+        elif coming_set is not None and node_name not in coming_set["validators"]:
+            warnings.append(f"this validator leaves the validator set at height "
+                            f"{coming_set['from']} (validators.set)")
     year = periods(now_ms)[0]
     coming = queries.coming_year_unset(node.store, now_ms)
     if coming is not None:
@@ -130,7 +144,7 @@ def make_app(node, max_streams: int = DEFAULT_MAX_STREAMS, clock_ms=None) -> web
                           client_max_size=transactions.MAX_BATCH_BODY)
     app[NODE] = node
     app[CLOCK_MS] = clock_ms
-    app[TOKENS] = Tokens(node.chain, list(node.keys), clock_ms)
+    app[TOKENS] = Tokens(node.chain, node.genesis, clock_ms)
     app[METRICS] = Metrics(node)
     app[FEED] = feed = Feed(node, app[METRICS])
     app[AGGREGATES] = Aggregates(node.store)

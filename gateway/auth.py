@@ -8,7 +8,8 @@ of its time, either side (clocks drift both ways).
 
 A missing, malformed, expired or wrongly signed token is 401 `unauthenticated`; a good
 token whose key may not read the thing is 403 `forbidden`. Admins, reviewers and
-auditors (while active) and the genesis validators read everything. An active steward
+auditors (while active) and the validators of the set in force at the head read
+everything (a validator a set change removed reads as anyone else from then on). An active steward
 reads proposals in full and the accounts named in open recoveries and in the args of
 open proposals (while they are open), to judge them.
 """
@@ -24,6 +25,7 @@ from chaincode import queries
 from gateway.appkeys import NODE, TOKENS
 from gateway.chainhead import head_time_ms
 from gateway.problems import Problem
+from node import sets
 from node.keys import verify
 from protocol.limits import TOKEN_LIFETIME_MS
 from protocol.token import TokenError, parse_token, token_message
@@ -61,10 +63,11 @@ class Tokens:
     """Checks tokens for one chain; remembers the ones it verified, so a client that reads
     many pages with one token costs one signature check."""
 
-    def __init__(self, chain: str, validator_keys: list[bytes],
+    def __init__(self, chain: str, genesis=None,
                  clock_ms=lambda: time.time_ns() // 1_000_000):
-        self.chain = chain
-        self.validators = frozenset(validator_keys)
+        """`genesis`: the chain's, whose validators read everything until a set change
+        (node/sets.py); None: no key reads as a validator (tests)."""
+        self.chain, self.genesis = chain, genesis
         self.clock_ms = clock_ms
         self._verified: OrderedDict[str, None] = OrderedDict()
 
@@ -105,9 +108,11 @@ class Tokens:
         if token is None:
             return None
         key = self.key_of(token)
-        if key in self.validators:
+        store = request.app[NODE].store
+        if self.genesis is not None and key in sets.in_force(
+                self.genesis, store, store.head()[0] + 1).keys:
             return Reader(key, True)
-        member = queries.member(request.app[NODE].store, key)
+        member = queries.member(store, key)
         active = bool(member and member["active"])
         return Reader(key, active and member["role"] in READ_EVERYTHING,
                       active and member["role"] == "steward")

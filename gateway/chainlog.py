@@ -37,7 +37,8 @@ def certificate_json(certificate) -> list[dict]:
 def block_json(store, record) -> dict:
     found = store.checkpoint(record.height)
     checkpoint = None if found is None else {
-        "block_hash": found[0].hex(), "signatures": certificate_json(found[1])}
+        "block_hash": found[0].hex(), "set_hash": found[2].hex(),
+        "signatures": certificate_json(found[1])}
     results = [jsonable(decode_result(raw)) for raw in store.results(record.height)]
     return {"height": record.height, "hash": record.hash.hex(),
             "prev_hash": record.prev_hash.hex(), "time": record.time_ms, "view": record.view,

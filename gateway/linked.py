@@ -20,6 +20,7 @@ import structlog
 
 from gateway.link import LinkClient, LinkDown
 from gateway.nodeapi import NodeApi, NodeUnavailable
+from node import sets
 from node.envelope import MALFORMED, Refused, open_envelope
 from node.link import ok_count
 from node.linkwire import Notice
@@ -72,9 +73,8 @@ class Checker:
 class LinkedNode(NodeApi):
     def __init__(self, config, genesis, store, link_path, worker: int):
         self.config, self.genesis, self.store = config, genesis, store
-        self.chain, self.keys = genesis.chain, genesis.validator_keys()
+        self.chain = genesis.chain
         self.genesis_hash = genesis.hash()
-        self.names = [v.name for v in genesis.validators]
         self.listeners: list = []
         self.checker = Checker(self.chain)
         self.link = LinkClient(link_path, worker, self._on_notice, self._on_up)
@@ -162,12 +162,19 @@ class LinkedNode(NodeApi):
         last = self._last_status or {}
         height, head = self.store.head()
         record = self.store.block(height) if height else None
+        in_force = sets.in_force(self.genesis, self.store, height + 1)
+        members, pending = in_force.members, sets.pending(self.store, height)
         return {
             "chain": self.chain, "genesis": self.genesis_hash.hex(),
             "node": self.config.name, "height": height, "head": head.hex(),
-            "view": last.get("view", 0), "primary": last.get("primary", self.names[0]),
-            "validators": [{"name": n, "key": k.hex(), "connected": False}
-                           for n, k in zip(self.names, self.keys)],
+            "view": last.get("view", 0), "primary": last.get("primary", members[0].name),
+            "validators": [{"name": m.name, "key": m.key.hex(), "connected": False}
+                           for m in members],
+            "validator_set": {
+                "since": in_force.first_height, "validators": list(in_force.names),
+                "member": self.config.name in in_force.names,
+                "pending": None if pending is None else {
+                    "from": pending.first_height, "validators": list(pending.names)}},
             "time": record.time_ms if record else None, "pending": last.get("pending", 0),
             "warnings": ["this gateway cannot reach its validator process just now"]}
 

@@ -52,6 +52,15 @@ class Metrics:
             "stadsmunt_rules_pending_missing", "Height from which a rules version this "
             "validator's installation does not run is due (rules.activate); 0 when none",
             registry=registry)
+        self.set_since = Gauge("stadsmunt_validator_set_since",
+                               "First height of the validator set in force at the head",
+                               registry=registry)
+        self.set_pending = Gauge(
+            "stadsmunt_validator_set_pending_from", "Height from which a pending validator "
+            "set (validators.set) orders; 0 when none", registry=registry)
+        self.member = Gauge("stadsmunt_validator_member",
+                            "1 while this validator is in the set in force, else 0 (it "
+                            "follows the chain without voting)", registry=registry)
         self.reachable = Gauge("stadsmunt_validator_reachable",
                                "1 while this gateway reaches its validator, else 0",
                                registry=registry)
@@ -84,6 +93,12 @@ class Metrics:
             pending = rules["pending"]
             missing = pending is not None and pending["version"] not in rules["runs"]
             self.rules_missing.set(pending["height"] if missing else 0)
+        validator_set = status.get("validator_set")
+        if validator_set is not None:
+            self.set_since.set(validator_set["since"])
+            pending = validator_set["pending"]
+            self.set_pending.set(0 if pending is None else pending["from"])
+            self.member.set(1 if validator_set["member"] else 0)
         for code, count in status.get("refusals", {}).items():
             self.refusals.labels(code).set(count)
         for name, kinds in status.get("faults", {}).items():

@@ -6,7 +6,7 @@
 - `InProcess` (here): the validator object itself, in this process and event loop. For
   tests and for `[gateway] workers = 0` in development.
 
-Both offer the same small interface: `chain`, `keys` (the validator keys), `genesis`,
+Both offer the same small interface: `chain`, `genesis`,
 `genesis_hash`, `config`, the read-only `store`, `listeners` (called with a
 node.linkwire.Notice per executed block), and `submit`, `wait`, `result`, `unexecuted`,
 `status`. `submit` and `status` raise NodeUnavailable while the validator cannot be
@@ -29,7 +29,6 @@ class NodeUnavailable(Exception):
 
 class NodeApi:
     chain: str
-    keys: list[bytes]
     listeners: list
 
     def _notify(self, notice: Notice) -> None:
@@ -46,7 +45,7 @@ class NodeApi:
 class InProcess(NodeApi):
     def __init__(self, validator):
         self.validator = validator
-        self.chain, self.keys = validator.chain, list(validator.keys)
+        self.chain = validator.chain
         self.genesis, self.genesis_hash = validator.genesis, validator.genesis_hash
         self.config, self.store = validator.config, validator.store
         self.listeners: list = []

@@ -61,7 +61,14 @@ SCHEMAS = {
                   {"quorum": QUORUM,
                    "rules": obj({"version": INT, "since": INT,
                                  "pending": nullable(obj({"version": INT, "height": INT})),
-                                 "runs": {"type": "array", "items": INT}})}, extra=True),
+                                 "runs": {"type": "array", "items": INT}}),
+                   "validator_set": obj({
+                       "since": INT, "validators": {"type": "array", "items": TEXT},
+                       "member": {"type": "boolean"},
+                       "pending": nullable(obj({
+                           "from": INT,
+                           "validators": {"type": "array", "items": TEXT}}))})},
+                  extra=True),
     "Genesis": obj({"format": INT, "chain": TEXT, "city": TEXT,
                     "coin": obj({"name": TEXT, "symbol": TEXT}),
                     "organisations": {"type": "array", "items": obj(

@@ -94,7 +94,8 @@ def run_block(genesis: Genesis, state: StateReader, height: int, time_ms: int,
     `outcome.writes` or compares. RulesMissing and chaincode errors propagate."""
     outcome = chaincode.execute_block(
         rules_for(genesis, state, height), state,
-        BlockContext(height, time_ms, genesis.switch_margin()), txs, acc)
+        BlockContext(height, time_ms, genesis.switch_margin(), genesis.checkpoint_interval),
+        txs, acc)
     assert len(outcome.results) == len(txs), "a result per transaction"
     encode = chaincode.encode_result
     encoded = [encode(r) for r in outcome.results]
@@ -167,6 +168,7 @@ def commit_certificate_ok(domain: bytes, keys: list[bytes], record: BlockRecord)
 
 
 def checkpoint_certificate_ok(domain: bytes, keys: list[bytes], height: int,
-                              block_hash: bytes,
-                              certificate: tuple[tuple[int, bytes], ...]) -> bool:
-    return certificate_ok(keys, checkpoint_bytes(domain, height, block_hash), certificate)
+                              block_hash: bytes, certificate: tuple[tuple[int, bytes], ...],
+                              set_hash: bytes) -> bool:
+    return certificate_ok(keys, checkpoint_bytes(domain, height, block_hash, set_hash),
+                          certificate)

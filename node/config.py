@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from chaincode.v1 import MAX_TXS_PER_BLOCK
 from consensus import wire
 from consensus.config import CLIENT_SHARE_DIVISOR, Config as ConsensusConfig
+from consensus.digest import ZERO_HASH
 from node.block import MAX_BLOCK_RECORD_BYTES
 from node.frames import MESSAGE_OVERHEAD, TAG_BYTES
 from node.transport import TransportLimits
@@ -246,6 +247,10 @@ def consensus_config(genesis: Genesis, limits: Limits, timing: Timing) -> Consen
         genesis_hash=genesis.hash(),
         checkpoint_interval=interval,
         window=genesis.window(),
+        switch_margin=genesis.switch_margin(),
+        # genesis's set; the next sets' configs derive from it (consensus/handover.py)
+        first_height=1,
+        base_hash=ZERO_HASH,
         batch_max_count=limits.batch_max_count,
         batch_max_bytes=limits.batch_max_bytes,
         batch_wait_ticks=timing.batch_wait_ticks,
@@ -406,26 +411,29 @@ def _parse(folder: Path, raw: dict) -> NodeConfig:
     return config
 
 
-def check_roster(config: NodeConfig, validators: list[str]) -> None:
-    """The settings against the genesis's validators (names, in order): `name` must be
-    one of them, [peers] must name every other one and nothing else, and the limits
-    must hold a block signed by all of them (check_relations)."""
+def check_roster(config: NodeConfig, validators: list[str], join: bool = False,
+                 needed: list[str] | None = None) -> None:
+    """The settings against the validators the chain names (genesis's, then those of
+    every set change this validator's ledger holds, in order): `name` must be one of
+    them (unless `join`: a validator that joins is in none yet), [peers] must name
+    every other one of `needed` (default: all of them; a validator removed from the set
+    needs none) and may name others (a partner about to join, whose address is given
+    before the set that adds it takes over), and the limits must hold a block signed by
+    all of them (check_relations)."""
     path = config.folder / CONFIG_NAME
     try:
         check_relations(config.limits, config.timing, len(validators))
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
-    if config.name not in validators:
+    if config.name not in validators and not join:
         raise ConfigError(f"{path}: name: {config.name!r} is not a validator of the "
                           f"genesis ({', '.join(validators)})")
     for other in config.peers:
         if other == config.name:
             raise ConfigError(f"{path}: [peers] {other}: this validator itself (its "
                               f"address is [peer] listen)")
-        if other not in validators:
-            raise ConfigError(f"{path}: [peers] {other}: unknown setting (not a validator "
-                              f"of the genesis)")
-    missing = [n for n in validators if n != config.name and n not in config.peers]
+    needed = validators if needed is None else needed
+    missing = [n for n in needed if n != config.name and n not in config.peers]
     if missing:
         raise ConfigError(f"{path}: [peers] {missing[0]}: missing (every other validator "
                           f"of the genesis needs its address)")

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from consensus.api import CommittedBatch, StableCheckpoint
+from consensus.api import CommittedBatch, StableCheckpoint, ValidatorSet
 from consensus.digest import batch_digest
+from node import sets
 from node.block import BlockRecord, block_time, run_block
 from node.envelope import Door, Refused
 from node.genesis import Genesis
@@ -81,12 +82,23 @@ class Executor:
             raise LedgerError(f"block {batch.height} was executed with another batch")
         return record.hash
 
+    def next_set(self) -> ValidatorSet | None:
+        """The validator set the executed blocks scheduled to take over, if pending."""
+        found = sets.pending(self.store, self.store.head()[0])
+        return None if found is None else found.plain()
+
+    def newest_set_hash(self) -> bytes:
+        """What a checkpoint of the head block names: the hash of the newest validator
+        set scheduled (consensus.digest.checkpoint_bytes)."""
+        height = self.store.head()[0]
+        return sets.newest(self.genesis, self.store, height).hash(self.genesis)
+
     def keep_checkpoint(self, checkpoint: StableCheckpoint) -> None:
         record = self.store.block(checkpoint.height)
         if record is None or record.hash != checkpoint.block_hash:
             raise LedgerError(f"checkpoint {checkpoint.height} does not match the stored block")
         self.store.put_checkpoint(checkpoint.height, checkpoint.block_hash,
-                                  tuple(checkpoint.certificate))
+                                  tuple(checkpoint.certificate), checkpoint.set_hash)
 
 
 def batch_of(record: BlockRecord, door: Door) -> CommittedBatch:

@@ -26,7 +26,7 @@ from protocol import codec
 from node.genesis import GENESIS_TAG
 
 MAGIC = b"STADSMUNT-EXPORT"
-VERSION = 1
+VERSION = 2     # 2: checkpoints carry the hash of the validator set they name
 GENESIS, BLOCK, CHECKPOINT, END = 1, 2, 3, 4
 MAX_GENESIS_BYTES = 1 << 20
 MAX_BLOCK_BYTES = 64 * 1024 * 1024
@@ -68,7 +68,8 @@ class SourceBlock:
     envelopes: tuple[bytes, ...]
     certificate: tuple[tuple[int, bytes], ...]
     results: tuple[bytes, ...] | None
-    checkpoint: tuple[bytes, tuple[tuple[int, bytes], ...]] | None = None
+    # (block hash, certificate, validator set hash), as node/store.py keeps it
+    checkpoint: tuple[bytes, tuple[tuple[int, bytes], ...], bytes] | None = None
     json_results: tuple | None = None
 
 
@@ -103,9 +104,9 @@ class ExportWriter:
         assert block.height == self.head[0] + 1, "blocks are written in order, from 1"
         self._frame(BLOCK, block_payload(block))
         if block.checkpoint is not None:
-            block_hash, certificate = block.checkpoint
+            block_hash, certificate, set_hash = block.checkpoint
             self._frame(CHECKPOINT, codec.pack([block.height, block_hash,
-                                                [list(s) for s in certificate]]))
+                                                [list(s) for s in certificate], set_hash]))
         self.blocks += 1
         self.head = (block.height, block.hash)
 
@@ -139,7 +140,9 @@ class ExportReader:
         if magic[:len(MAGIC)] != MAGIC:
             raise ExportError("not a Stadsmunt export file (wrong magic bytes)")
         if _U32.unpack(magic[len(MAGIC):])[0] != VERSION:
-            raise ExportError("export format version is not 1")
+            raise ExportError(f"export format version is not {VERSION} (files of version 1 "
+                              "come from a Stadsmunt before validator sets could change: "
+                              "export them again with this version)")
         kind, payload = self._frame()
         if kind != GENESIS:
             raise ExportError("the first frame is not the genesis")
@@ -242,10 +245,12 @@ def _block(payload: bytes, height: int) -> SourceBlock:
 
 def _with_checkpoint(block: SourceBlock, payload: bytes, height: int) -> SourceBlock:
     try:
-        number, block_hash, certificate = codec.unpack(payload, MAX_CHECKPOINT_BYTES)
+        number, block_hash, certificate, set_hash = codec.unpack(payload, MAX_CHECKPOINT_BYTES)
         if number != block.height or type(block_hash) is not bytes:
             raise ValueError("it does not follow its block")
-        checkpoint = (block_hash, _certificate(certificate))
+        if type(set_hash) is not bytes or len(set_hash) != 32:
+            raise ValueError("its validator set hash is not 32 bytes")
+        checkpoint = (block_hash, _certificate(certificate), set_hash)
     except (codec.CodecError, ValueError, TypeError) as error:
         raise ExportError(f"the checkpoint frame does not decode ({error})",
                           height) from None

@@ -15,6 +15,7 @@ when it is served in this process (tests, `[gateway] workers = 0`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 from collections import OrderedDict
@@ -24,17 +25,22 @@ import structlog
 
 import chaincode
 from chaincode import queries
+from consensus import handover
 from consensus.api import CommittedBatch, Fetch, StableCheckpoint
+from consensus.digest import ZERO_HASH
+from consensus.follower import Follower
 from consensus.driver import Driver
 from consensus.faults import BAD_CATCH_UP, Fault
 from consensus.fetched import check_fetched
 from consensus.messages import Forward
 from consensus.replica import Replica
 from node import genesis as genesis_file, keys
-from node import peering
+from node import peering, sets
 from node.admission import OVER_SHARE, Admission, AdmissionLimits, forwarded, store_lookup
 from node.block import BlockRecord, RulesMissing, block_hash, rules_for
 from node.config import CONFIG_NAME, ConfigError, NodeConfig, runtime_limits
+from node.config import load as load_config
+from node.membership import Membership
 from node.envelope import OK, Door, Verdict
 from node.evidence import Evidence
 from node.executor import open_ledger
@@ -42,7 +48,7 @@ from node.fetchserve import FetchBudget
 from node.ratelimit import SampledLog
 from node.readstore import decided
 from node.store import ConsensusStorage
-from node.transport import PeerInputError, Transport
+from node.transport import MAX_ROSTER, PeerInputError, Transport
 from node.waiters import wait_woken
 from protocol.envelope import envelope_tx_id
 
@@ -96,22 +102,15 @@ class _Crypto:
 
 
 class Validator:
-    def __init__(self, config: NodeConfig):
+    def __init__(self, config: NodeConfig, join: bool = False):
+        """`join`: this validator's key may be in no validator set the chain names yet;
+        it follows the chain (consensus/follower.py) until a set with it takes over."""
         self.config = config
         try:
             self.genesis = genesis_file.load(config.genesis_file)
             self.keypair = keys.read_key_file(config.key_file)
         except (genesis_file.GenesisError, keys.KeyFileError) as error:
             raise StartError(str(error)) from None
-        names = [v.name for v in self.genesis.validators]
-        self.keys = self.genesis.validator_keys()
-        if self.keypair.public not in self.keys:
-            raise StartError(f"{config.key_file}: this key is not a validator of the genesis")
-        self.me = self.keys.index(self.keypair.public)
-        if names[self.me] != config.name:
-            raise StartError(f"the key is validator {names[self.me]!r}, the settings say "
-                             f"{config.name!r}")
-        self.names = names
         self.chain = self.genesis.chain
         self.genesis_hash = self.genesis.hash()
         # every limit of the parts below, derived from the settings in one place
@@ -131,25 +130,65 @@ class Validator:
         self._refused: OrderedDict[str, str] = OrderedDict()   # tx id -> admission's code
         # envelopes admission refused since this process started, by code (/metrics)
         self.refusals = dict.fromkeys(("unknown_member", "revoked", "frozen", OVER_SHARE), 0)
-        storage = ConsensusStorage(self.store)
+        self.storage = storage = ConsensusStorage(self.store)
         height, head_hash = self.store.head()
+        self.membership = Membership(self.genesis, self.keypair.public)
+        self.membership.learn(self.store, height)
+        own = self.keypair.public
+        if own not in self.membership.names:
+            if not join:
+                raise StartError(f"{config.key_file}: this key is not a validator of the "
+                                 "genesis nor of any validator set the chain names (a "
+                                 "validator that joins runs `stadsmunt node run --join`)")
+            self.membership.names[own] = config.name
+            self.membership.order.append(own)
+        elif self.membership.names[own] != config.name:
+            raise StartError(f"the key is validator {self.membership.names[own]!r}, the "
+                             f"settings say {config.name!r}")
+        in_force = sets.in_force(self.genesis, self.store, height + 1)
+        pending = sets.pending(self.store, height)
+        if pending is not None and pending.first_height == in_force.first_height:
+            pending = None      # stopped at the last height of the old set: that one is over
+        self.consensus_config = dataclasses.replace(
+            self.runtime_limits.consensus, validators=in_force.keys,
+            first_height=in_force.first_height, base_hash=self._block_hash(
+                in_force.first_height - 1))
         # what it executed last, so that a restarted replica neither takes those requests
         # into its pool again nor accepts a block time before the chain's clock
         recent = self.store.recent_tx_ids(self.runtime_limits.recent_ids)
-        self.replica = Replica(self.consensus_config, self.me,
-                               _Crypto(self.keypair, self.keys), self.door.inspect,
-                               storage.items(), height, head_hash, self.store.block_time(),
-                               ordered_keys=recent)
+        next_set = None if pending is None else pending.plain()
+        crypto = _Crypto(self.keypair, list(in_force.keys))
+        if own in in_force.keys:
+            self.replica = Replica(self.consensus_config, in_force.keys.index(own), crypto,
+                                   self.door.inspect, storage.items(), height, head_hash,
+                                   self.store.block_time(), ordered_keys=recent,
+                                   next_set=next_set)
+        else:
+            self.replica = Follower(self.consensus_config, crypto, height, head_hash,
+                                    self.store.block_time(), next_set=next_set,
+                                    ordered_keys=recent)
         # a driver step that raises stops every input at once (fail-stop, `fail`)
-        self.driver = Driver(self.replica, storage, self, self, on_failure=self.fail)
-        peers = dict(config.peers)
-        peers[config.name] = config.peer_listen
-        missing = [n for n in names if n not in peers]
+        self.driver = Driver(self.replica, storage, self, self, on_failure=self.fail,
+                             successor=self._successor)
+        self.peer_addresses = dict(config.peers)
+        self.peer_addresses[config.name] = config.peer_listen
+        needed = [m.name for m in in_force.members + (pending.members if pending else ())]
+        missing = [n for n in dict.fromkeys(needed) if n not in self.peer_addresses]
         if missing:
             raise StartError(f"[peers] lacks the address of {', '.join(missing)}")
+        roster = self.membership.roster()
+        placed = [(k, n) for k, n in roster if n in self.peer_addresses]
+        self.names = [n for _, n in placed]
         self.transport = Transport(
-            self.me, self.keypair.seed, [(k, *peers[n]) for k, n in zip(self.keys, names)],
-            self.genesis_hash, self._on_frame, self.runtime_limits.transport, names=names)
+            [k for k, _ in placed].index(own), self.keypair.seed,
+            [(k, *self.peer_addresses[n]) for k, n in placed],
+            self.genesis_hash, self._on_frame, self.runtime_limits.transport,
+            names=self.names)
+        for key, name in roster:
+            if name not in self.peer_addresses:
+                self._add_peer(key)
+        self._pending_seen = next_set
+        self.transport.admit(self._audience() | {own})
         self._waiters: dict[str, list[asyncio.Future]] = {}
         # submitted here and not executed yet; bounded like the replica's pool
         self._in_flight: OrderedDict[str, None] = OrderedDict()
@@ -160,8 +199,8 @@ class Validator:
         # validator's own (node/link.py's gateway socket)
         self.on_failure: list = []
         self._fetch_turn = 0
-        self.fetch_budget = FetchBudget(len(self.keys), time.monotonic())
-        self.evidence = Evidence(config.data_dir, names)
+        self.fetch_budget = FetchBudget(MAX_ROSTER, time.monotonic())
+        self.evidence = Evidence(config.data_dir, self.names)
         self._shun_s: dict[int, float] = {}     # peer -> how long its last shun lasted
         self._fetch_log: SampledLog | None = None
         self.view_changes = 0
@@ -188,8 +227,95 @@ class Validator:
         self._policy_check_at = 0.0     # at the first tick, then every POLICY_CHECK_S
         await self.transport.start()
         self._ticker = asyncio.create_task(self._tick_loop())
-        log.info("validator_started", name=self.config.name, index=self.me,
-                 height=self.store.head()[0], view=self.replica.view)
+        log.info("validator_started", name=self.config.name, index=self.replica.me,
+                 height=self.store.head()[0], view=self.replica.view,
+                 validators=[self.membership.name(k) for k in self.consensus_config.validators],
+                 since=self.consensus_config.first_height)
+
+    # ---- validator sets ---------------------------------------------------------------
+
+    def _block_hash(self, height: int) -> bytes:
+        if height == 0:
+            return ZERO_HASH
+        record = self.store.block(height)
+        assert record is not None, f"block {height}, the base of the set in force, is missing"
+        return record.hash
+
+    def _audience(self) -> set[bytes]:
+        """The keys that hear this validator: the set in force and the pending one."""
+        keys = set(self.replica.config.validators)
+        if self._pending_seen is not None:
+            keys |= set(self._pending_seen.keys)
+        return keys
+
+    def _add_peer(self, key: bytes) -> int:
+        name = self.membership.name(key)
+        index = self.transport.add_peer(key, self.peer_addresses.get(name), name)
+        while len(self.names) <= index:
+            self.names.append(name)
+        self.names[index] = name
+        return index
+
+    def _learn_sets(self, pending=None) -> None:
+        """After a block that may have scheduled a set: peers it names are added to the
+        transport (their addresses from node.toml's [peers], read again), and only the
+        set in force and the pending one may hold links."""
+        height = self.store.head()[0]
+        fresh = self.membership.learn(self.store, height)
+        if fresh:
+            try:
+                self.peer_addresses = {**dict(load_config(self.config.folder).peers),
+                                       self.config.name: self.config.peer_listen}
+            except (ConfigError, OSError) as error:
+                log.warning("peers_not_reread", error=str(error))
+            for key in fresh:
+                self._add_peer(key)
+                if self.membership.name(key) not in self.peer_addresses:
+                    log.warning("validator_address_missing", peer=self.membership.name(key),
+                                action="add its address to [peers] in node.toml")
+        self.transport.admit(self._audience() | {self.keypair.public})
+
+    def _successor(self, old):
+        """The next set's replica, when the old one has run its set's last height
+        (consensus/handover.py); the transport then admits the new set and the pending
+        one only: a removed validator's link is closed."""
+        keys = list(old.next_set.keys)
+        self._take_faults(old)      # what the old replica saw, before it goes
+        new = handover.successor(old, self.keypair.public, _Crypto(self.keypair, keys),
+                                 self.door.inspect, self.storage.items())
+        self.replica = new
+        self.consensus_config = new.config
+        self._pending_seen = None
+        self._learn_sets()
+        log.info("validator_set_changed", since=new.config.first_height,
+                 validators=[self.membership.name(k) for k in keys],
+                 index=new.me, follower=new.me is None)
+        return new
+
+    def _place(self, peer: int) -> int | None:
+        """A transport peer's place in the set the replica serves, if it is a member."""
+        try:
+            return self.replica.config.validators.index(self.transport.key_of(peer))
+        except ValueError:
+            return None
+
+    def _peer(self, place: int) -> int | None:
+        """The transport index of the member at `place` in the set the replica serves."""
+        return self.transport.index_of(self.replica.config.validators[place])
+
+    def _set_at(self, height: int):
+        """The config and crypto of the validator set in force at `height`, for checking
+        a fetched block, or None when the blocks run so far cannot tell yet (a change
+        enacted in a block not yet run takes effect above that block + M) or when it
+        is not the set the replica serves (the blocks of the next set are fetched again
+        once the replica has handed over to it)."""
+        head = self.store.head()[0]
+        if height > head + self.consensus_config.switch_margin + 1:
+            return None
+        named = sets.in_force(self.genesis, self.store, height)
+        if named.first_height != self.consensus_config.first_height:
+            return None     # the next set's: fetched again once the replica has switched
+        return self.consensus_config, self.replica.crypto
 
     def rules_missing(self) -> RulesMissing | None:
         """Why this build cannot execute the next height, if the rules version in force
@@ -269,20 +395,27 @@ class Validator:
                 self._warn_of_policy()
 
     def _guarded(self, step, *args) -> None:
-        view = self.replica.view
+        replica, view = self.replica, self.replica.view
         step(*args)
-        if self.replica.view != view:
+        if self.replica is replica and replica.me is not None and replica.view != view:
             self.view_changes += 1
             replica = self.replica
             oldest = replica.requests.oldest_arrival()
             # what the timers saw, so a view change under load can be explained
-            log.info("view_changed", view=replica.view, primary=self.names[replica.primary],
+            primary = self.membership.name(replica.config.validators[replica.primary])
+            log.info("view_changed", view=replica.view, primary=primary,
                      step=getattr(step, "__name__", "?"), pending=replica.pending_count,
                      ticks_since_progress=replica.ticks - replica.last_progress_tick,
                      oldest_wait_ticks=None if oldest is None else replica.ticks - oldest,
                      height=replica.committed_height)
-        if self.replica.faults:
-            self._on_faults(self.replica.take_faults())
+        self._take_faults(self.replica)
+
+    def _take_faults(self, replica) -> None:
+        if replica.faults:
+            # the replica names peers by place in its set; evidence and links by peer
+            self._on_faults([dataclasses.replace(f, peer=self._peer(f.peer))
+                             for f in replica.take_faults()
+                             if self._peer(f.peer) is not None])
 
     def _on_faults(self, faults) -> None:
         """Partners' faults the replica saw (consensus/faults.py): kept as evidence,
@@ -310,7 +443,8 @@ class Validator:
         # the pool counts what every gateway submitted, but the others' share arrives late
         # (forwarded), so each node also keeps its own share of the limit
         limit = self.admission_limit()
-        own = max(self.runtime_limits.admission_min_own_share, limit // len(self.keys))
+        own = max(self.runtime_limits.admission_min_own_share,
+                  limit // len(self.consensus_config.validators))
         room = min(limit - self.replica.pending_count, own - len(self._in_flight))
         answers: list[Submitted | None] = [None] * len(envelopes)
         fresh, where = [], []
@@ -321,6 +455,13 @@ class Validator:
             start = end
         if start < len(envelopes):
             self._full(admit, envelopes, start, answers)
+        if fresh and self.replica.me is None:
+            # not in the set in force: it orders nothing (a follower); the client sends
+            # to another validator's gateway, or again once this one's set takes over
+            for i in where:
+                answers[i] = Submitted(answers[i].tx_id, "overloaded",
+                                       "this validator is not in the validator set in force")
+            fresh = []
         if fresh:
             accepted = self.driver.submit(fresh)
             pool = self.replica.requests
@@ -425,10 +566,12 @@ class Validator:
         return {
             "chain": self.chain, "genesis": self.genesis_hash.hex(), "node": self.config.name,
             "height": height, "head": head.hex(), "view": self.replica.view,
-            "primary": self.names[self.replica.primary],
-            "validators": [{"name": n, "key": k.hex(),
-                            "connected": i == self.me or i in connected}
-                           for i, (n, k) in enumerate(zip(self.names, self.keys))],
+            "primary": self.membership.name(
+                self.consensus_config.validators[self.replica.primary]),
+            "validators": [{"name": self.membership.name(k), "key": k.hex(),
+                            "connected": self._linked(k, connected)}
+                           for k in self.consensus_config.validators],
+            "validator_set": self.set_status(),
             "time": record.time_ms if record else None,
             "pending": self.replica.pending_count,
             # partners' faults seen since this process started (node/evidence.py)
@@ -436,6 +579,21 @@ class Validator:
             "quorum": self.quorum_status(connected),
             "rules": self.rules_status(height),
         }
+
+    def _linked(self, key: bytes, connected: set[int]) -> bool:
+        return key == self.keypair.public or self.transport.index_of(key) in connected
+
+    def set_status(self) -> dict:
+        """The validator set in force at the head (`since`: its first height), this
+        validator's part in it, and the pending set with its `from` (docs/api.md)."""
+        replica, name = self.replica, self.membership.name
+        pending = replica.next_set
+        return {"since": self.consensus_config.first_height,
+                "validators": [name(k) for k in self.consensus_config.validators],
+                "member": replica.me is not None,
+                "pending": None if pending is None else {
+                    "from": pending.first_height,
+                    "validators": [name(k) for k in pending.keys]}}
 
     def rules_status(self, height: int) -> dict:
         """The rules version in force at the head (`since`: its first height), any pending
@@ -454,24 +612,35 @@ class Validator:
         here is decided until enough links come back (it waits in the pool meanwhile)."""
         if connected is None:
             connected = self.transport.connected()
-        linked = [i == self.me or i in connected for i in range(len(self.names))]
+        members = self.consensus_config.validators
+        linked = [self._linked(k, connected) for k in members]
         needed = self.consensus_config.quorum
         count = sum(linked)
         return {"needed": needed, "linked": count, "ok": count >= needed,
-                "missing": [n for n, up in zip(self.names, linked) if not up]}
+                "missing": [self.membership.name(k) for k, up in zip(members, linked)
+                            if not up]}
 
     # ---- consensus.api.Network ----------------------------------------------------------
 
     def send(self, to: int | None, message: object) -> None:
         frame = peering.consensus_frame(message)
         if to is None:
-            self.transport.broadcast(frame)
+            for key in self._audience() - {self.keypair.public}:
+                peer = self.transport.index_of(key)
+                if peer is not None:
+                    self.transport.send(peer, frame)
         else:
-            self.transport.send(to, frame)
+            peer = self._peer(to)
+            if peer is not None:
+                self.transport.send(peer, frame)
 
     def fetch(self, request: Fetch) -> None:
-        peers = [p for p in request.peers if p != self.me] or \
-            [p for p in range(len(self.keys)) if p != self.me]
+        """Asks one of the named members (places in the set the replica serves), in
+        turn, for the blocks; any member when none is named."""
+        members = self.consensus_config.validators
+        places = [p for p in request.peers if 0 <= p < len(members)] or range(len(members))
+        peers = [self._peer(p) for p in places if members[p] != self.keypair.public]
+        peers = [p for p in peers if p is not None]
         if not peers:
             return
         self._fetch_turn += 1
@@ -501,6 +670,15 @@ class Validator:
     def keep_checkpoint(self, checkpoint: StableCheckpoint) -> None:
         self.executor.keep_checkpoint(checkpoint)
 
+    def next_set(self):
+        """The executor's pending set after the block just run; when it is new, the
+        validators it names are added to the transport and admitted."""
+        found = self.executor.next_set()
+        if found != self._pending_seen:
+            self._pending_seen = found
+            self._learn_sets(found)
+        return found
+
     # ---- frames from peers --------------------------------------------------------------
 
     def _on_frame(self, peer: int, data: bytes) -> None:
@@ -517,7 +695,9 @@ class Validator:
                 if not kept:
                     return
                 payload = Forward(kept)
-            self._guarded(self.driver.receive, peer, payload)
+            place = self._place(peer)
+            if place is not None:       # else not a member of the set the replica serves
+                self._guarded(self.driver.receive, place, payload)
         elif kind == peering.FETCH:
             self._serve_fetch(peer, *payload)
         else:
@@ -543,7 +723,7 @@ class Validator:
         peer that repeats them costs two lines per kind and interval, not one each."""
         now = time.monotonic()
         if self._fetch_log is None:
-            self._fetch_log = SampledLog(FETCH_LOG_INTERVAL_S, now, me=self.me)
+            self._fetch_log = SampledLog(FETCH_LOG_INTERVAL_S, now, me=self.config.name)
         self._fetch_log.note(now, event, kind, **details)
 
     def _apply_blocks(self, peer: int, records: list[BlockRecord]) -> None:
@@ -558,8 +738,7 @@ class Validator:
         name."""
         committed = self.replica.committed_height
         head_height, head_hash = self.store.head()
-        checked = check_fetched(self.consensus_config, self.replica.crypto, self.door.inspect,
-                                _header_hash, committed,
+        checked = check_fetched(self._set_at, self.door.inspect, _header_hash, committed,
                                 head_hash if head_height == committed else None, records)
         refused = checked.refused
         if checked.batches:

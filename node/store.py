@@ -57,6 +57,15 @@ _U64 = struct.Struct(">Q")
 _U64U32 = struct.Struct(">QI")
 _WHERE_EVENT = struct.Struct(">QIH")      # log value: height, index, event number
 _U16 = struct.Struct(">H")
+# a kept checkpoint: (block hash, certificate, hash of the newest validator set scheduled)
+Checkpoint = tuple[bytes, tuple[tuple[int, bytes], ...], bytes]
+
+
+def decode_checkpoint(raw: bytes) -> Checkpoint:
+    block_hash, certificate, set_hash = codec.unpack(raw, 1 << 20)
+    return block_hash, tuple((i, s) for i, s in certificate), set_hash
+
+
 DB_NAMES = ("meta", "blocks", "checkpoints", "results", "log", "txids", "accounts",
             "areas", "payouts", "state", "consensus")
 PENDING, PAID = b"\x00", b"\x01"
@@ -234,17 +243,15 @@ class Store:
                     size += len(raw)
         return out
 
-    def checkpoint(self, height: int) -> tuple[bytes, tuple[tuple[int, bytes], ...]] | None:
+    def checkpoint(self, height: int) -> Checkpoint | None:
+        """(block hash, certificate, set hash) of the stable checkpoint kept at `height`."""
         with self.env.begin(db=self.db["checkpoints"]) as txn:
             raw = txn.get(_U64.pack(height))
-        if raw is None:
-            return None
-        block_hash, certificate = codec.unpack(raw, 1 << 20)
-        return block_hash, tuple((i, s) for i, s in certificate)
+        return None if raw is None else decode_checkpoint(raw)
 
     def put_checkpoint(self, height: int, block_hash: bytes,
-                       certificate: tuple[tuple[int, bytes], ...]) -> None:
-        value = codec.pack([block_hash, [list(s) for s in certificate]])
+                       certificate: tuple[tuple[int, bytes], ...], set_hash: bytes) -> None:
+        value = codec.pack([block_hash, [list(s) for s in certificate], set_hash])
         with self.env.begin(write=True, db=self.db["checkpoints"]) as txn:
             txn.put(_U64.pack(height), value)
 

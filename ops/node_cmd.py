@@ -24,7 +24,9 @@ from gateway import serve as gateway_serve
 from gateway.app import make_app
 from gateway.connections import Gate
 from node import config as node_config, genesis as genesis_file, keys
+from node import sets
 from node.block import RulesMissing
+from node.store import Store
 from node.link import LinkBusy, LinkServer, socket_path
 from node.runtime import StartError, Validator
 from ops import evidence_cmd, logs, node_init_cmd
@@ -41,23 +43,46 @@ def _settings(folder: str) -> node_config.NodeConfig:
         raise UsageError(str(error)) from None
 
 
-def _check_against_genesis(settings: node_config.NodeConfig) -> None:
-    """The settings that only the genesis can judge (`name`, [peers], and that `key_file`
+def _known_validators(settings: node_config.NodeConfig,
+                      genesis) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """(name, key) of every validator of every set the chain names (genesis's, and those
+    of the `validators.set` changes in this validator's ledger, if it has one), and the
+    names of the set in force and the pending one: those whose addresses it needs."""
+    known = [(v.name, v.key) for v in genesis.validators]
+    needed = [v.name for v in genesis.validators]
+    if (settings.data_dir / "data.mdb").exists():
+        store = Store(settings.data_dir)
+        try:
+            height = store.head()[0]
+            pending = [p for p in [sets.pending(store, height)] if p]
+            known += [(m.name, m.key) for one in sets.every(genesis, store) + pending
+                      for m in one.members]
+            needed = [m.name for one in [sets.in_force(genesis, store, height + 1)] + pending
+                      for m in one.members]
+        finally:
+            store.close()
+    return list(dict.fromkeys(known)), list(dict.fromkeys(needed))
+
+
+def _check_against_genesis(settings: node_config.NodeConfig, join: bool = False) -> None:
+    """The settings that only the chain can judge (`name`, [peers], and that `key_file`
     is the key of `name`): wrong ones are configuration errors (exit 2), like any other.
-    A genesis or key file that cannot be read, or a key that is no validator's, is left
-    to the validator's start (exit 1): the file is wrong, not the setting."""
+    The validators are genesis's and those of every set change the ledger holds; `join`:
+    this validator may be in none of them yet. A genesis or key file that cannot be
+    read, or a key that is no validator's, is left to the validator's start (exit 1):
+    the file is wrong, not the setting."""
     try:
         genesis = genesis_file.load(settings.genesis_file)
         public = keys.read_key_file(settings.key_file).public
     except (genesis_file.GenesisError, keys.KeyFileError):
         return
-    names = [v.name for v in genesis.validators]
+    known, needed = _known_validators(settings, genesis)
+    names = list(dict.fromkeys(n for n, _ in known))
     try:
-        node_config.check_roster(settings, names)
+        node_config.check_roster(settings, names, join=join, needed=needed)
     except node_config.ConfigError as error:
         raise UsageError(str(error)) from None
-    validator_keys = genesis.validator_keys()
-    owner = names[validator_keys.index(public)] if public in validator_keys else None
+    owner = next((n for n, k in known if k == public), None)
     if owner not in (None, settings.name):
         raise UsageError(f"{settings.folder / node_config.CONFIG_NAME}: key_file: "
                          f"{settings.key_file} is the key of validator {owner!r}, not of "
@@ -157,14 +182,14 @@ def _ledger_height(validator: Validator) -> int | None:
 
 
 async def serve(folder: str, ready: asyncio.Event | None = None,
-                log_level: str = "info") -> None:
+                log_level: str = "info", join: bool = False) -> None:
     settings = _settings(folder)
     # every line this validator logs names it: `up` and a shared journal mix several
     structlog.contextvars.bind_contextvars(node=settings.name)
-    _check_against_genesis(settings)
+    _check_against_genesis(settings, join)
     _tighten(settings.data_dir)
     try:
-        validator = Validator(settings)
+        validator = Validator(settings, join=join)
     except StartError as error:
         raise CheckFailed(str(error)) from None
     stop = _stop_on_signals()
@@ -209,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     structlog.contextvars.bind_contextvars(role="validator")
     logs.configure(args.log_level)
     try:
-        asyncio.run(serve(args.folder, log_level=args.log_level))
+        asyncio.run(serve(args.folder, log_level=args.log_level, join=args.join))
     except ValidatorFailed as error:
         raise CheckFailed(f"{error}; stopped (fail-stop): on restart it recovers from "
                           "disk") from None
@@ -250,8 +275,13 @@ def register(commands) -> None:
                                 epilog="example:\n"
                                        "  stadsmunt node run /srv/stadsmunt/validator\n"
                                        "  stadsmunt node run /srv/stadsmunt/validator "
-                                       "--log-level debug")
+                                       "--log-level debug\n"
+                                       "  stadsmunt node run /srv/stadsmunt/cotown --join")
     run_parser.add_argument("folder", help="the validator's folder (holds node.toml)")
+    run_parser.add_argument("--join", action="store_true",
+                            help="this validator is in no validator set yet: it follows "
+                                 "the chain until the set that names it takes over "
+                                 "(docs/operators.md, \"A partner joins\")")
     run_parser.add_argument("--log-level", default="info",
                             choices=["debug", "info", "warning", "error"],
                             help="the least severe log lines written (default info)")

@@ -55,8 +55,12 @@ def _address(text: str, option: str) -> str:
 
 
 def plan(target: Path, name: str, genesis_path: Path, key_path: Path, peers: dict[str, str],
-         listen: str, gateway: str) -> tuple[genesis_file.Genesis, keys.Keypair, str]:
-    """Every check, before anything is written: (genesis, keypair, node.toml text)."""
+         listen: str, gateway: str,
+         join: bool = False) -> tuple[genesis_file.Genesis, keys.Keypair, str]:
+    """Every check, before anything is written: (genesis, keypair, node.toml text).
+    `join`: a validator that is in no set yet (it joins by `validators.set`): its name
+    and key must be no genesis validator's, and its peers are the validators it will
+    follow (any names; at least one)."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"{target} exists and is not an empty folder; node init makes a "
                          f"new validator folder and never changes one")
@@ -69,6 +73,8 @@ def plan(target: Path, name: str, genesis_path: Path, key_path: Path, peers: dic
     except keys.KeyFileError as error:
         raise UsageError(f"--key: {error}") from None
     names = [v.name for v in genesis.validators]
+    if join:
+        return genesis, keypair, _joining(genesis, keypair, name, peers, listen, gateway)
     if name not in names:
         raise UsageError(f"--name: {name!r} is not a validator of the genesis "
                          f"({', '.join(names)})")
@@ -97,11 +103,31 @@ def plan(target: Path, name: str, genesis_path: Path, key_path: Path, peers: dic
     return genesis, keypair, node_config.render(name, listen, gateway, ordered)
 
 
+def _joining(genesis, keypair, name: str, peers: dict[str, str], listen: str,
+             gateway: str) -> str:
+    taken = {v.name: v.key for v in genesis.validators}
+    if name in taken:
+        raise UsageError(f"--name: {name!r} is a validator of the genesis already; --join "
+                         f"is for a validator that is in no set yet")
+    if keypair.public in taken.values():
+        raise UsageError("--key: it is the key of a validator of the genesis; a validator "
+                         "that joins has a key of its own")
+    if name in peers:
+        raise UsageError(f"--peers: {name} is this validator itself (its own address is "
+                         f"--listen)")
+    if not peers:
+        raise UsageError("--peers: a validator that joins needs the address of at least "
+                         "one validator of the set in force")
+    _address(listen, "--listen")
+    _address(gateway, "--gateway")
+    return node_config.render(name, listen, gateway, peers)
+
+
 def init(target: Path, name: str, genesis_path: Path, key_path: Path,
          peers: dict[str, str], listen: str = DEFAULT_LISTEN,
-         gateway: str = DEFAULT_GATEWAY) -> genesis_file.Genesis:
+         gateway: str = DEFAULT_GATEWAY, join: bool = False) -> genesis_file.Genesis:
     genesis, keypair, text = plan(target, name, genesis_path, key_path, peers, listen,
-                                  gateway)
+                                  gateway, join)
     parent = target.absolute().parent
     if not parent.is_dir():
         raise UsageError(f"{parent} does not exist")
@@ -115,7 +141,8 @@ def init(target: Path, name: str, genesis_path: Path, key_path: Path,
         (staging / node_config.CONFIG_NAME).write_text(text, encoding="utf-8")
         # what node run will read: the settings and the roster, once more from disk
         settings = node_config.load(staging)
-        node_config.check_roster(settings, [v.name for v in genesis.validators])
+        node_config.check_roster(settings, [v.name for v in genesis.validators], join=join,
+                                 needed=[] if join else None)
         if genesis_file.load(staging / GENESIS_NAME).hash() != genesis.hash():
             raise UsageError(f"{genesis_path} changed while it was copied")
         os.rename(staging, target)  # replaces an empty DIR; fails on a non-empty one
@@ -130,7 +157,7 @@ def init(target: Path, name: str, genesis_path: Path, key_path: Path,
 def run(args: argparse.Namespace) -> int:
     target = Path(args.dir)
     genesis = init(target, args.name, Path(args.genesis), Path(args.key),
-                   parse_peers(args.peers), args.listen, args.gateway)
+                   parse_peers(args.peers), args.listen, args.gateway, args.join)
     print(f"made validator folder {target} for {args.name}")
     print(f"genesis {genesis.hash().hex()} (check it against the hash the partners agreed)")
     print(f"peer port {args.listen}, gateway {args.gateway}; "
@@ -148,7 +175,10 @@ def register(sub) -> None:
                                    "      --genesis genesis.json --key validator.key \\\n"
                                    "      --peers municipality=10.0.1.10:7100,"
                                    "brightlands=10.0.3.10:7100,vng=10.0.4.10:7100 \\\n"
-                                   "      --listen 0.0.0.0:7100 --gateway 127.0.0.1:7101")
+                                   "      --listen 0.0.0.0:7100 --gateway 127.0.0.1:7101\n"
+                                   "  stadsmunt node init /srv/stadsmunt/cotown --name cotown \\\n"
+                                   "      --genesis genesis.json --key cotown.key --join \\\n"
+                                   "      --peers municipality=10.0.1.10:7100,cbs=10.0.2.10:7100")
     parser.add_argument("dir", help="the folder to make (must not exist, or be empty)")
     parser.add_argument("--name", required=True, help="this validator's name in the genesis")
     parser.add_argument("--genesis", required=True, metavar="FILE",
@@ -162,4 +192,8 @@ def register(sub) -> None:
                              f"(default {DEFAULT_LISTEN})")
     parser.add_argument("--gateway", default=DEFAULT_GATEWAY, metavar="HOST:PORT",
                         help=f"the HTTP API for apps (default {DEFAULT_GATEWAY})")
+    parser.add_argument("--join", action="store_true",
+                        help="a validator that joins a running chain (a validators.set "
+                             "will add it): its name and key are no genesis validator's, "
+                             "--peers names the validators it follows")
     parser.set_defaults(run=run)

@@ -91,6 +91,21 @@ def test_each_described_type_is_what_the_check_accepts(check, kind, name):
         assert not check(["a", "a"]) and not check(["a b"])
     elif spec[0] == "action_args":
         assert check({}) and not check([])
+    elif spec[0] == "validators":
+        def one(i, **change):
+            return dict({"name": f"v{i}", "key": bytes([i]) * 32, "organisation": "o"},
+                        **change)
+        most = cargs.MAX_VALIDATORS
+        assert check([one(0)]) and check([one(i) for i in range(4)])
+        assert check([one(i) for i in range(most)])
+        assert not check([]) and not check([one(i) for i in range(most + 1)])
+        assert not check([one(i) for i in range(2)]) and not check([one(i) for i in range(3)])
+        assert not check([one(0, name="v 0")]) and not check([one(0, organisation="")])
+        assert not check([one(0, key=bytes(31))]) and not check([one(0, key="00" * 32)])
+        assert not check([one(0), one(1), one(2), one(3, name="v0")])        # a name twice
+        assert not check([one(0), one(1), one(2), one(3, key=bytes([0]) * 32)])  # a key twice
+        assert not check([{"name": "v0", "key": bytes(32)}])
+        assert not check([dict(one(0), port=1)]) and not check({"v0": one(0)})
     else:
         raise AssertionError(spec)
 
@@ -230,6 +245,8 @@ def _run_every_kind():
                                                      new=key("other-3")).events))
     seen.append(("rules.activate", chain.governed_ok("rules.activate", version=2,
                                                      height=chain.height + 1000).events))
+    seen.append(("validators.set", chain.governed_ok("validators.set", validators=[
+        {"name": "v1", "key": key("v1"), "organisation": "city"}]).events))
     law = constitution.default_thresholds(1)
     seen.append(("constitution.set", chain.governed_ok("constitution.set",
                                                        thresholds=law).events))

@@ -33,6 +33,7 @@ from node.audit.invariants import InvariantBroken, Invariants
 from node.audit.verify import CHUNK, MAX_IN_FLIGHT, Verifier
 from node.block import RulesMissing, block_time, run_block
 from node.export import SourceBlock
+from node import sets
 from node.genesis import Genesis
 from protocol.codec import jsonable
 from node.store import scan_prefix
@@ -110,15 +111,18 @@ class _Scratch:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _certificate(kind: str, genesis: Genesis, certificate, message: bytes,
+def _certificate(kind: str, members: sets.Named, certificate, message: bytes,
                  prepared: _Prepared, items: list) -> str | None:
-    """Shape and quorum of a certificate; its signatures go to `items`. A reason or None."""
-    validators = genesis.validators
+    """Shape and quorum of a certificate by the set in force at its height; its
+    signatures go to `items`. A reason or None."""
+    validators = members.members
     seen = set()
     for entry in certificate:
         index, signature = entry
         if type(index) is not int or not 0 <= index < len(validators):
-            return f"{kind} certificate: signer {index!r} is not a genesis validator"
+            return (f"{kind} certificate: signer {index!r} is not a validator of the set in "
+                    f"force (from height {members.first_height}, {len(validators)} "
+                    f"validators)")
         if index in seen:
             return (f"{kind} certificate: validator {index} ({validators[index].name}) is "
                     f"counted twice")
@@ -154,6 +158,7 @@ class Replay:
         writes, self.acc = genesis.state()
         self.scratch.begin()
         self.scratch.apply(writes)
+        self.sets = sets.every(genesis, self.scratch)
         self.scratch.commit()
         # the prepare stage's view of the chain, and the settle stage's
         self.next_height = 1
@@ -177,7 +182,9 @@ class Replay:
         done = False
         try:
             while True:
-                while not done and items_ahead < WINDOW_ITEMS and len(window) < WINDOW_BLOCKS:
+                # ahead by at most the switch margin: the sets of those heights are known
+                while not done and items_ahead < WINDOW_ITEMS and len(window) < WINDOW_BLOCKS \
+                        and self.next_height <= self.height + self.genesis.switch_margin() + 1:
                     item = next(source, None)
                     if item is None:
                         done = True
@@ -207,6 +214,13 @@ class Replay:
                     genesis=self.genesis.hash().hex(), head=self.hash.hex(),
                     seconds=round(seconds, 3),
                     tx_per_s=round(self.txs / seconds) if seconds > 0 else 0)
+
+    def _set_at(self, height: int) -> sets.Named:
+        """The set in force at `height`. The prepare stage runs at most the switch
+        margin M ahead of execution: a change enacted in a block it has not executed
+        takes effect above that block + M, beyond any height it prepares."""
+        assert height <= self.height + self.genesis.switch_margin() + 1
+        return [s for s in self.sets if s.first_height <= height][-1]
 
     def _reader(self):
         self.scratch.begin()     # a read inside a write transaction; aborted by close()
@@ -247,7 +261,8 @@ class Replay:
         if len(block.envelopes) > MAX_TXS_PER_BLOCK:
             raise AuditFailure(height, f"more than {MAX_TXS_PER_BLOCK} transactions")
         items: list = []
-        reason = _certificate("commit", self.genesis, block.certificate,
+        members = self._set_at(height)
+        reason = _certificate("commit", members, block.certificate,
                               commit_bytes(self.domain, block.view, height, block.batch_digest),
                               prepared, items)
         if reason:
@@ -257,7 +272,7 @@ class Replay:
         prepared.labels.extend(range(len(block.envelopes)))
         prepared.checkpoint_from = len(prepared.labels)
         if block.checkpoint is not None:
-            checkpoint_hash, certificate = block.checkpoint
+            checkpoint_hash, certificate, set_hash = block.checkpoint
             if height % self.genesis.checkpoint_interval:
                 raise AuditFailure(height, "a checkpoint kept with a block that is not at a "
                                            "multiple of the checkpoint interval "
@@ -265,8 +280,8 @@ class Replay:
             if checkpoint_hash != block.hash:
                 raise AuditFailure(height, "the checkpoint kept with the block names another "
                                            "block hash")
-            reason = _certificate("checkpoint", self.genesis, certificate,
-                                  checkpoint_bytes(self.domain, height, block.hash),
+            reason = _certificate("checkpoint", members, certificate,
+                                  checkpoint_bytes(self.domain, height, block.hash, set_hash),
                                   prepared, items)
             if reason:
                 raise AuditFailure(height, reason)
@@ -382,10 +397,18 @@ class Replay:
                                  answers[prepared.checkpoint_from:]):
             if answer is not True:
                 raise AuditFailure(height, label)
+        self.scratch.apply(outcome.writes)
+        self.sets = sets.every(self.genesis, self.scratch)
+        newest = sets.newest(self.genesis, self.scratch, height)
+        self.scratch.commit()
         if block.checkpoint is not None:
             self.checkpoints += 1
-        self.scratch.apply(outcome.writes)
-        self.scratch.commit()
+            named = block.checkpoint[2]
+            if named != newest.hash(self.genesis):
+                raise AuditFailure(height, "the checkpoint names a validator set other than "
+                                           "the newest one scheduled after this block (from "
+                                           f"height {newest.first_height}: "
+                                           f"{', '.join(newest.names)})")
         self.acc = outcome.state_acc
         self.height, self.hash = height, this_hash
         self.txs += len(txs)

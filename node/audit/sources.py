@@ -30,6 +30,7 @@ from node.export import ExportError, ExportReader, SourceBlock
 from node.genesis import GENESIS_TAG, Genesis, GenesisError
 from node.genesis import from_map as genesis_from_map
 from node.keys import Keypair
+from node.store import decode_checkpoint
 from protocol import codec
 from protocol.token import make_token
 
@@ -116,8 +117,7 @@ class FolderSource:
                     record = BlockRecord.decode(raw)
                     checkpoint = txn.get(key, db=self.db["checkpoints"])
                     if checkpoint is not None:
-                        block_hash, certificate = codec.unpack(checkpoint, 1 << 20)
-                        checkpoint = (block_hash, tuple((i, s) for i, s in certificate))
+                        checkpoint = decode_checkpoint(checkpoint)
                 except (codec.CodecError, ValueError, TypeError) as error:
                     raise Broken(start + len(out), f"{self.name}: a stored block does not "
                                                    f"decode ({error})") from None
@@ -275,7 +275,8 @@ def block_from_json(item, height: int, name: str) -> SourceBlock:
         checkpoint = item.get("checkpoint")
         if checkpoint is not None:
             checkpoint = (_hex32(checkpoint.get("hash") or checkpoint["block_hash"]),
-                          _certificate_json(checkpoint.get("certificate", checkpoint)))
+                          _certificate_json(checkpoint.get("certificate", checkpoint)),
+                          _hex32(checkpoint["set_hash"]))
         return SourceBlock(
             int(item["height"]), int(item["view"]), int(item["time"]),
             _hex32(item["prev_hash"]), _hex32(item["batch_digest"]),

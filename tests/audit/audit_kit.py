@@ -37,8 +37,10 @@ def build_blocks(path, genesis, blocks):
     for height, (time_ms, envelopes) in enumerate(blocks, 1):
         block_hash = executor.execute(certified(executor, height, time_ms, envelopes))
         if height % genesis.checkpoint_interval == 0:
-            cert = sign_all(checkpoint_bytes(executor.domain, height, block_hash), (1, 2, 3))
-            executor.keep_checkpoint(StableCheckpoint(height, block_hash, cert))
+            set_hash = executor.newest_set_hash()
+            cert = sign_all(checkpoint_bytes(executor.domain, height, block_hash, set_hash),
+                            (1, 2, 3))
+            executor.keep_checkpoint(StableCheckpoint(height, block_hash, set_hash, cert))
     executor.store.close()
     return genesis
 

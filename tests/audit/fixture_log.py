@@ -26,7 +26,10 @@ from audit_kit import ADMIN, blocks_of, build_blocks, export_bytes  # noqa: E402
 from gov_kit import governance_story  # noqa: E402
 from ledger_kit import make_genesis, story  # noqa: E402
 
-FIXTURE = HERE / "fixtures" / "log-2026-12-01.export"
+FIXTURE = HERE / "fixtures" / "log-2026-12-01-sets.export"
+# the same chain in export format 1, written before checkpoints named a validator set:
+# its genesis and block frames must stay byte for byte those of FIXTURE
+FIXTURE_V1 = HERE / "fixtures" / "log-2026-12-01.export"
 
 
 def fixture_blocks() -> list[tuple[int, list[bytes]]]:

@@ -86,7 +86,7 @@ MATRIX = [
      "signature of validator 0 (municipality) does not verify"),
     ("non-validator's index", lambda b: at(b, 3, certificate=b[2].certificate[:2]
                                            + ((4, STRANGER.sign(_commit(b[2]))),)), 3,
-     "signer 4 is not a genesis validator"),
+     "signer 4 is not a validator of the set in force (from height 1, 4 validators)"),
     ("too few signatures", lambda b: at(b, 3, certificate=b[2].certificate[:2]), 3,
      "has 2 validators' signatures; a quorum of 4 is 3"),
     ("one validator counted twice", lambda b: at(b, 3, certificate=b[2].certificate[:2]
@@ -96,15 +96,20 @@ MATRIX = [
                                                        + ((3, bytes(64)),)), 3,
      "signature of validator 3 (vng) does not verify"),
     ("checkpoint signature", lambda b: at(b, 4, checkpoint=(b[3].checkpoint[0], (
-        (1, flip(b[3].checkpoint[1][0][1])),) + b[3].checkpoint[1][1:])), 4,
-     "checkpoint certificate: the signature of validator 1"),
-    ("checkpoint of another block", lambda b: at(b, 8, checkpoint=(b[6].hash,
-                                                                   b[7].checkpoint[1])), 8,
+        (1, flip(b[3].checkpoint[1][0][1])),) + b[3].checkpoint[1][1:],
+        b[3].checkpoint[2])), 4, "checkpoint certificate: the signature of validator 1"),
+    ("checkpoint of another block", lambda b: at(b, 8, checkpoint=(
+        b[6].hash, b[7].checkpoint[1], b[7].checkpoint[2])), 8,
      "checkpoint kept with the block names another block hash"),
     ("checkpoint short of a quorum", lambda b: at(b, 8, checkpoint=(
-        b[7].checkpoint[0], b[7].checkpoint[1][:1])), 8, "checkpoint certificate has 1"),
+        b[7].checkpoint[0], b[7].checkpoint[1][:1], b[7].checkpoint[2])), 8,
+     "checkpoint certificate has 1"),
     ("checkpoint off the interval", lambda b: at(b, 5, checkpoint=(
-        b[4].hash, b[3].checkpoint[1])), 5, "not at a multiple of the checkpoint interval"),
+        b[4].hash, b[3].checkpoint[1], b[3].checkpoint[2])), 5,
+     "not at a multiple of the checkpoint interval"),
+    ("checkpoint of another validator set", lambda b: at(b, 4, checkpoint=(
+        b[3].checkpoint[0], b[3].checkpoint[1], bytes(32))), 4,
+     "checkpoint certificate: the signature of validator"),
 ]
 
 

@@ -34,7 +34,7 @@ def test_an_export_reads_back_the_blocks_and_genesis_it_was_written_with(exporte
     data, blocks, genesis = exported
     genesis_bytes, read = read_export(data)
     assert genesis_bytes == genesis.canonical() and read == blocks
-    assert data.startswith(MAGIC + b"\x00\x00\x00\x01\x01")
+    assert data.startswith(MAGIC + b"\x00\x00\x00\x02\x01")
 
 
 def test_an_export_audits_to_the_same_summary_as_the_store_it_came_from(exported, logged,
@@ -154,7 +154,7 @@ def test_the_reader_streams_a_block_at_a_time(exported):
 def test_any_bytes_as_an_export_exit_1_without_a_traceback(tmp_path, capsys, junk, keep_magic):
     from ops.cli import main
     path = tmp_path / "junk.export"
-    path.write_bytes((MAGIC + b"\x00\x00\x00\x01" if keep_magic else b"") + junk)
+    path.write_bytes((MAGIC + b"\x00\x00\x00\x02" if keep_magic else b"") + junk)
     code = main(["audit", str(path), "--jobs", "1"])
     out, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in out + err and "stopped" not in err

@@ -10,16 +10,36 @@ import io
 import msgpack
 
 from consensus.api import CommittedBatch
-from fixture_log import FIXTURE
+from fixture_log import FIXTURE, FIXTURE_V1
 from node.audit import audit
 from node.audit.sources import FileSource, genesis_from_canonical
 from node.executor import open_ledger
-from node.export import ExportReader
+from node.export import BLOCK, CHECKPOINT, GENESIS, MAGIC, ExportReader, _HEAD
 
 
 def _read():
     reader = ExportReader(io.BytesIO(FIXTURE.read_bytes()))
     return reader.genesis_bytes, list(reader.blocks())
+
+
+def _frames(data: bytes, kinds: tuple[int, ...]) -> list[bytes]:
+    """The payloads of the frames of `kinds` (docs/audit.md, the export format)."""
+    at, out = len(MAGIC) + 4, []
+    while at < len(data):
+        kind, length = _HEAD.unpack_from(data, at)
+        if kind in kinds:
+            out.append(data[at + _HEAD.size:at + _HEAD.size + length])
+        at += _HEAD.size + length
+    return out
+
+
+def test_the_fixture_of_the_earlier_export_format_holds_the_same_genesis_and_blocks():
+    """Format 2 added the validator set hash to checkpoints, nothing else: the chain
+    itself (genesis, every block's bytes) is the one written before."""
+    old, new = FIXTURE_V1.read_bytes(), FIXTURE.read_bytes()
+    assert _frames(old, (GENESIS, BLOCK)) == _frames(new, (GENESIS, BLOCK))
+    assert len(_frames(new, (BLOCK,))) >= 30
+    assert len(_frames(old, (CHECKPOINT,))) == len(_frames(new, (CHECKPOINT,))) >= 7
 
 
 def test_the_fixture_is_a_real_chain_with_governance_and_coins():

@@ -53,7 +53,9 @@ async def test_only_the_proposers_organisation_withdraws(gov):
 async def test_proposals_that_do_not_parse_are_invalid_args(chain):
     for action, args in (
             ("task.post", {"task": "x"}),                          # never governed
-            ("validators.set", {"validators": []}),                # not a kind yet
+            ("validators.set", {"validators": []}),                # no validator
+            ("validators.set", {"validators": [{"name": "v9", "key": new_key().public,
+                                                "organisation": "nowhere"}]}),
             ("member.register", {"key": new_key().public}),         # no role
             ("member.register", {"key": b"short", "role": "reviewer"}),
             ("member.recover", {"old": new_key().public}),

@@ -7,6 +7,7 @@ import base64
 import json
 
 from gateway_kit import new_key
+from node import sets
 from node.block import checkpoint_certificate_ok, commit_certificate_ok, BlockRecord
 
 
@@ -28,7 +29,7 @@ async def test_blocks_chain_by_hash_and_carry_verifiable_certificates(chain, nod
         await chain.member("citizen")
     blocks = await chain.all_pages("/v1/blocks", chain.admin, limit=5)
     assert [b["height"] for b in blocks] == list(range(1, 18))
-    keys = node.keys
+    keys = node.genesis.validator_keys()
     for previous, block in zip(blocks, blocks[1:]):
         assert block["prev_hash"] == previous["hash"]
     for block in blocks:
@@ -39,8 +40,11 @@ async def test_blocks_chain_by_hash_and_carry_verifiable_certificates(chain, nod
     assert checkpoint["block_hash"] == blocks[15]["hash"]
     certificate = tuple((s["validator"], bytes.fromhex(s["signature"]))
                         for s in checkpoint["signatures"])
-    assert checkpoint_certificate_ok(node.genesis.domain(), keys, 16, bytes.fromhex(blocks[15]["hash"]),
-                                     certificate)
+    assert checkpoint_certificate_ok(node.genesis.domain(), keys, 16,
+                                     bytes.fromhex(blocks[15]["hash"]), certificate,
+                                     bytes.fromhex(checkpoint["set_hash"]))
+    assert checkpoint["set_hash"] == sets.every(node.genesis, node.store)[0].hash(
+        node.genesis).hex()
     assert blocks[0]["checkpoint"] is None
     one = await chain.get("/v1/blocks/16", chain.admin)
     assert one == blocks[15]

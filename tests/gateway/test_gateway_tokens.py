@@ -85,7 +85,7 @@ NOW = 1_760_000_000_000
 
 
 def _tokens() -> Tokens:
-    return Tokens(CHAIN, [], clock_ms=lambda: NOW)
+    return Tokens(CHAIN, None, clock_ms=lambda: NOW)
 
 
 @given(s.integers(min_value=NOW - TOKEN_LIFETIME_MS, max_value=NOW + TOKEN_LIFETIME_MS))
@@ -138,7 +138,7 @@ def test_a_token_checked_once_still_expires_on_time():
     """A verified token is remembered so that paging costs one signature check, but the
     memory never outlives the token: five minutes after its time it is refused."""
     clock = {"ms": 1_790_000_000_000}
-    tokens = Tokens("heerlen-test", [], clock_ms=lambda: clock["ms"])
+    tokens = Tokens("heerlen-test", None, clock_ms=lambda: clock["ms"])
     key = new_key()
     token = make_token(key, "heerlen-test", clock["ms"])
     assert tokens.key_of(token) == key.public

@@ -60,12 +60,19 @@ def _every(action) -> None:
 
 
 def _peers(node: Validator) -> list[int]:
-    return [i for i in range(len(node.keys)) if i != node.me]
+    """The other members' places in the validator set in force (Validator.send's `to`)."""
+    return [i for i in range(len(node.consensus_config.validators)) if i != node.replica.me]
+
+
+def _links(node: Validator) -> list[int]:
+    """The other members' peers on the transport (Transport.send's `peer`)."""
+    own = node.keypair.public
+    return [node.transport.index_of(k) for k in node.consensus_config.validators if k != own]
 
 
 def fetch_flood() -> None:
     def flood(node: Validator) -> None:
-        for peer in _peers(node):
+        for peer in _links(node):
             for _ in range(500):
                 node.transport.send(peer, peering.fetch_frame(1, 64))
     _every(flood)
@@ -134,7 +141,7 @@ def lying_catch_up() -> None:
 
 def bad_frames() -> None:
     def garbage(node: Validator) -> None:
-        for peer in _peers(node):
+        for peer in _links(node):
             node.transport.send(peer, bytes([peering.CONSENSUS]) + b"\xc1 not msgpack")
     _every(garbage)
 

@@ -28,7 +28,6 @@ from node.link import LinkServer
 from node.peerlink import Link
 from node.runtime import Validator
 from node.store import BlockWriter, ConsensusStorage
-from node.transport import Transport
 from ops import cli, gateways
 
 _node: Validator | None = None      # the validator of this process, once made
@@ -169,15 +168,18 @@ def reader(height: int) -> None:
 
 def garbage(height: int) -> None:
     """Not a failure of this validator: from `height` on it sends its peers a frame that
-    does not parse with every broadcast (bad peer input for them, which must not stop
-    them)."""
-    original = Transport.broadcast
+    does not parse with every message it sends them all (bad peer input for them, which
+    must not stop them)."""
+    original = Validator.send
 
-    def broadcast(self, data: bytes) -> None:
-        original(self, data)
-        if _height() >= height:
-            original(self, bytes([peering.CONSENSUS]) + b"\xc1 not msgpack")
-    Transport.broadcast = broadcast
+    def send(self, to, message) -> None:
+        original(self, to, message)
+        if to is None and _height() >= height:
+            for key in self.consensus_config.validators:
+                peer = self.transport.index_of(key)
+                if key != self.keypair.public and peer is not None:
+                    self.transport.send(peer, bytes([peering.CONSENSUS]) + b"\xc1 not msgpack")
+    Validator.send = send
 
 
 def supervisor(height: int) -> None:

@@ -42,13 +42,14 @@ def test_a_commit_for_another_view_or_by_a_stranger_does_not_count():
     assert not certificate_ok(KEYS, b"m", ((True, b"x" * 64),))
 
 
-def test_a_checkpoint_certificate_signs_height_and_block_hash():
-    message = checkpoint_bytes(DOMAIN, 8, b"h" * 32)
+def test_a_checkpoint_certificate_signs_height_block_hash_and_set_hash():
+    message = checkpoint_bytes(DOMAIN, 8, b"h" * 32, b"s" * 32)
     certificate = tuple((i, SIGNERS[i].sign(message)) for i in (3, 1, 0))
-    assert checkpoint_certificate_ok(DOMAIN, KEYS, 8, b"h" * 32, certificate)
-    assert not checkpoint_certificate_ok(DOMAIN, KEYS, 9, b"h" * 32, certificate)
-    assert not checkpoint_certificate_ok(DOMAIN, KEYS, 8, b"g" * 32, certificate)
-    assert not checkpoint_certificate_ok(OTHER, KEYS, 8, b"h" * 32, certificate)
+    assert checkpoint_certificate_ok(DOMAIN, KEYS, 8, b"h" * 32, certificate, b"s" * 32)
+    assert not checkpoint_certificate_ok(DOMAIN, KEYS, 9, b"h" * 32, certificate, b"s" * 32)
+    assert not checkpoint_certificate_ok(DOMAIN, KEYS, 8, b"g" * 32, certificate, b"s" * 32)
+    assert not checkpoint_certificate_ok(DOMAIN, KEYS, 8, b"h" * 32, certificate, b"t" * 32)
+    assert not checkpoint_certificate_ok(OTHER, KEYS, 8, b"h" * 32, certificate, b"s" * 32)
 
 
 def test_certificates_of_another_genesis_with_the_same_chain_id_and_keys_do_not_count():

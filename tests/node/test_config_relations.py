@@ -16,7 +16,7 @@ import pytest
 
 from consensus import wire
 from consensus.config import Config
-from consensus.digest import signing_domain
+from consensus.digest import signing_domain, validator_set_hash
 from consensus.messages import PrePrepare
 from ledger_kit import keypair
 from node import config as node_config
@@ -100,6 +100,9 @@ def test_a_default_node_gets_the_consensus_config_it_had(tmp_path):
         "max_clock_skew_ms": 2_000, "status_interval_ticks": 5, "fetch_timeout_ticks": 20,
         "fetch_max_blocks": 64, "max_views_ahead": 64, "genesis_hash": genesis.hash(),
         "domain": signing_domain("relations-test", genesis.hash()),
+        "switch_margin": 256, "first_height": 1, "base_hash": bytes(32),
+        "set_hash": validator_set_hash(signing_domain("relations-test", genesis.hash()), 1,
+                                       tuple(genesis.validator_keys())),
     }
     assert {f.name for f in dataclasses.fields(Config)} == set(expected)
     assert {f.name: getattr(built, f.name) for f in dataclasses.fields(Config)} == expected

@@ -159,12 +159,13 @@ def test_the_accumulator_is_the_sum_over_the_stored_state(tmp_path, admin):
 def test_a_checkpoint_is_kept_with_its_block_and_a_wrong_one_refused(tmp_path, admin):
     executor, hashes = run_story(tmp_path, admin)
     signers = [keypair(n) for n in ("municipality", "cbs", "brightlands")]
-    message = checkpoint_bytes(executor.domain, 4, hashes[3])
+    set_hash = executor.newest_set_hash()
+    message = checkpoint_bytes(executor.domain, 4, hashes[3], set_hash)
     certificate = tuple((i, k.sign(message)) for i, k in enumerate(signers))
-    executor.keep_checkpoint(StableCheckpoint(4, hashes[3], certificate))
-    assert executor.store.checkpoint(4) == (hashes[3], certificate)
+    executor.keep_checkpoint(StableCheckpoint(4, hashes[3], set_hash, certificate))
+    assert executor.store.checkpoint(4) == (hashes[3], certificate, set_hash)
     with pytest.raises(LedgerError):
-        executor.keep_checkpoint(StableCheckpoint(5, hashes[3], certificate))
+        executor.keep_checkpoint(StableCheckpoint(5, hashes[3], set_hash, certificate))
     assert executor.store.checkpoint(5) is None
 
 
