@@ -44,9 +44,12 @@ def entry(name: str, key: bytes, organisation: str) -> dict:
     return {"name": name, "key": key, "organisation": organisation}
 
 
-def make_joiner(net: Network, name: str, followed: list[str]) -> Keypair:
-    """A validator folder made with `node init --join` (peers: `followed`), its address
-    added to every other folder's [peers], started with `node run --join`."""
+def make_joiner(net: Network, name: str) -> Keypair:
+    """A validator folder made with `node init --join`, its peers every validator made
+    so far (those in force, and one that joins in the same change: whichever of two
+    has the lower key dials, so each needs the other's address), its address added to
+    every other folder's [peers], started with `node run --join`."""
+    followed = list(net.peer_ports)
     key = Keypair.generate()
     key_file = net.root / f"{name}.key"
     keys.write_key_file(key_file, key)
@@ -75,7 +78,7 @@ async def test_validators_join_rotate_and_leave_while_spends_flow(network):
                     for name in genesis_names}
     admin, anna, shop = net.admin, Keypair.generate(), Keypair.generate()
     cotown, mijnstad, zuyd = "cotown", "mijnstad", "zuyd"
-    joiner_keys = {cotown: make_joiner(net, cotown, genesis_names)}
+    joiner_keys = {cotown: make_joiner(net, cotown)}
 
     async with contextlib.AsyncExitStack() as stack:
         clients: dict[str, Client] = {}
@@ -168,7 +171,7 @@ async def test_validators_join_rotate_and_leave_while_spends_flow(network):
 
         # ---- 2. two more join at once: 5 -> 7 ---------------------------------------------
         for name in (mijnstad, zuyd):
-            joiner_keys[name] = make_joiner(net, name, [*genesis_names, cotown])
+            joiner_keys[name] = make_joiner(net, name)
         seven = five + [entry(mijnstad, joiner_keys[mijnstad].public, municipality),
                         entry(zuyd, joiner_keys[zuyd].public, vng)]
         second = await enact(seven)
