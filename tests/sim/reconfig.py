@@ -38,7 +38,7 @@ from consensus.digest import checkpoint_bytes, commit_bytes, max_faulty, prepare
 from consensus.messages import Checkpoint, Commit, Prepare, Status
 from consensus.replica import Replica
 from tests.sim.byzantine import BEHAVIOURS
-from tests.sim.fakes import ARMED_FAULTS, CRASH_AFTER_EXECUTE, CRASH_IN_PERSIST, POWER_LOSS
+from tests.sim.fakes import CRASH_AFTER_EXECUTE, CRASH_IN_PERSIST
 from tests.sim.harness import Violation
 from tests.sim.world import Settings, World
 
@@ -395,30 +395,11 @@ class ReconfigWorld(World):
         self.at(0, "watch")
         self.at(0, "load")
         # the safety phase: loss, delay, duplicates, crashes, storage faults, a partition
-        for i in self.correct:
-            if rng.random() < s.crash_rate:
-                down = rng.randint(0, s.safety_ms)
-                self.at(down, "crash", i)
-                self.at(down + rng.randint(50, 1_500), "restart", i)
-            for fault in ARMED_FAULTS + (POWER_LOSS,):
-                if rng.random() < s.storage_faults:
-                    when = rng.randint(0, s.safety_ms)
-                    if fault == POWER_LOSS:
-                        self.at(when, POWER_LOSS, i)
-                    else:
-                        self.at(when, "arm", i, fault)
-        if rng.random() < 0.5:
-            side = set(rng.sample(range(n), rng.randint(1, n // 2)))
-            self.cut = {(a, b) for a in range(n) for b in range(n)
-                        if (a in side) != (b in side)}
-            self.at(rng.randint(s.safety_ms // 2, s.safety_ms), "heal")
+        self.schedule_failures(rng, s, n)
         self.run_until(s.safety_ms)
         # the liveness phase: every correct identity up, the network connected and
         # reliable; the plan goes on to its end, and every request commits
-        self.liveness = True
-        self.cut = set()
-        for node in self.nodes:
-            node.disk.armed.clear()
+        self.begin_liveness()
         for i in self.correct:
             self.start(i)
         self.at(self.now + 1, "resubmit")

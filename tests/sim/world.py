@@ -427,29 +427,10 @@ class World(Harness):
             remaining -= count
             self.at(rng.randint(0, s.safety_ms), "submit", rng.randrange(n),
                     self.new_requests(count))
-        for i in self.correct:
-            if rng.random() < s.crash_rate:
-                down = rng.randint(0, s.safety_ms)
-                self.at(down, "crash", i)
-                self.at(down + rng.randint(50, 1_500), "restart", i)
-            for fault in ARMED_FAULTS + (POWER_LOSS,):
-                if rng.random() < s.storage_faults:
-                    when = rng.randint(0, s.safety_ms)
-                    if fault == POWER_LOSS:
-                        self.at(when, POWER_LOSS, i)
-                    else:
-                        self.at(when, "arm", i, fault)
-        if n > 1 and rng.random() < 0.5:
-            side = set(rng.sample(range(n), rng.randint(1, n // 2)))
-            self.cut = {(a, b) for a in range(n) for b in range(n)
-                        if (a in side) != (b in side)}
-            self.at(rng.randint(s.safety_ms // 2, s.safety_ms), "heal")
+        self.schedule_failures(rng, s, n)
         self.run_until(s.safety_ms)
         # liveness phase: a quorum of correct replicas, connected and reliable
-        self.liveness = True
-        self.cut = set()
-        for node in self.nodes:
-            node.disk.armed.clear()     # faults that did not fire in the safety phase
+        self.begin_liveness()
         q = quorum(n)
         self.core = set(rng.sample(self.correct, q)) if len(self.correct) > q else set(self.correct)
         for i in self.correct:
@@ -469,6 +450,36 @@ class World(Harness):
             heights = {i: self.nodes[i].ledger.height for i in sorted(self.core)}
             raise Violation(f"liveness: {len(missing)} requests not committed at every core "
                             f"replica within {s.liveness_ms} ms (heights {heights})")
+
+    def schedule_failures(self, rng, s: Settings, n: int) -> None:
+        """Per correct replica: a crash and restart (crash_rate), and each storage fault
+        (storage_faults), at random moments of the safety phase; half the runs, a
+        partition of the `n` replicas in two until a random moment."""
+        for i in self.correct:
+            if rng.random() < s.crash_rate:
+                down = rng.randint(0, s.safety_ms)
+                self.at(down, "crash", i)
+                self.at(down + rng.randint(50, 1_500), "restart", i)
+            for fault in ARMED_FAULTS + (POWER_LOSS,):
+                if rng.random() < s.storage_faults:
+                    when = rng.randint(0, s.safety_ms)
+                    if fault == POWER_LOSS:
+                        self.at(when, POWER_LOSS, i)
+                    else:
+                        self.at(when, "arm", i, fault)
+        if n > 1 and rng.random() < 0.5:
+            side = set(rng.sample(range(n), rng.randint(1, n // 2)))
+            self.cut = {(a, b) for a in range(n) for b in range(n)
+                        if (a in side) != (b in side)}
+            self.at(rng.randint(s.safety_ms // 2, s.safety_ms), "heal")
+
+    def begin_liveness(self) -> None:
+        """The network connected and reliable from now on, and no storage fault armed
+        that did not fire in the safety phase."""
+        self.liveness = True
+        self.cut = set()
+        for node in self.nodes:
+            node.disk.armed.clear()
 
     def all_committed(self) -> bool:
         for i in self.core:
