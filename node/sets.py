@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import chaincode
 from consensus.api import ValidatorSet
 from consensus.digest import validator_set_hash
+from chaincode.state import VALIDATOR_SETS as SCHEDULE_KEY
 from node.genesis import Genesis
 
 
@@ -39,6 +40,12 @@ class Named:
 
     def hash(self, genesis: Genesis) -> bytes:
         return validator_set_hash(genesis.domain(), self.first_height, self.keys)
+
+
+def changed(writes: dict) -> bool:
+    """Whether a block's state writes touch the schedule of set changes (only a
+    `validators.set` does): the sets read before it still hold otherwise."""
+    return SCHEDULE_KEY in writes
 
 
 def _genesis_entries(genesis: Genesis) -> tuple[tuple[str, bytes, str], ...]:

@@ -398,10 +398,12 @@ class Replay:
             if answer is not True:
                 raise AuditFailure(height, label)
         self.scratch.apply(outcome.writes)
-        self.sets = sets.every(self.genesis, self.scratch)
-        newest = sets.newest(self.genesis, self.scratch, height)
+        if sets.changed(outcome.writes):    # a validators.set: read the sets again
+            self.sets = sets.every(self.genesis, self.scratch)
+        newest = None if block.checkpoint is None else \
+            sets.newest(self.genesis, self.scratch, height)
         self.scratch.commit()
-        if block.checkpoint is not None:
+        if newest is not None:
             self.checkpoints += 1
             named = block.checkpoint[2]
             if named != newest.hash(self.genesis):
