@@ -91,6 +91,12 @@ def validators_in_force(state: StateReader, height: int,
     return _validators.in_force(state, height, genesis_validators)
 
 
+def validator_sets_changed(writes: dict[bytes, bytes | None]) -> bool:
+    """Whether a block's state writes touch the schedule of validator set changes (only a
+    `validators.set` does): the sets read before the block still hold otherwise."""
+    return _validators.changed(writes)
+
+
 def pending_validators(state: StateReader, height: int) -> tuple[int, _Entries] | None:
     """(from, entries) of the validator set scheduled to order from a height above
     `height`, if any (at most one)."""
@@ -114,6 +120,6 @@ def genesis_state(rules_version: int, admins: list[bytes], policies: list[dict],
 __all__ = ["BlockContext", "BlockOutcome", "CODES", "DEFAULT_POLICIES", "MAX_ORGANISATIONS",
            "add_rules", "constitution_problem", "default_constitution", "pending_rules",
            "pending_validators", "rules_in_force", "rules_versions", "validator_schedule",
-           "validators_in_force",
+           "validator_sets_changed", "validators_in_force",
            "Result", "StateReader", "Tx", "describe", "encode_result", "execute_block",
            "genesis_state", "state_root"]

@@ -23,6 +23,11 @@ Entry = tuple[str, bytes, str]          # (name, key, organisation)
 Set = tuple[Entry, ...]
 
 
+def changed(writes) -> bool:
+    """Whether a block's writes touch the schedule."""
+    return st.VALIDATOR_SETS in writes
+
+
 def schedule(state) -> list[tuple[int, Set]]:
     """Every change, as (from, entries), in ascending `from`; empty when never changed."""
     raw = state.get(st.VALIDATOR_SETS)

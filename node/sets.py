@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import chaincode
 from consensus.api import ValidatorSet
 from consensus.digest import validator_set_hash
-from chaincode.state import VALIDATOR_SETS as SCHEDULE_KEY
 from node.genesis import Genesis
 
 
@@ -45,7 +44,7 @@ class Named:
 def changed(writes: dict) -> bool:
     """Whether a block's state writes touch the schedule of set changes (only a
     `validators.set` does): the sets read before it still hold otherwise."""
-    return SCHEDULE_KEY in writes
+    return chaincode.validator_sets_changed(writes)
 
 
 def _genesis_entries(genesis: Genesis) -> tuple[tuple[str, bytes, str], ...]:

@@ -182,9 +182,42 @@ def _serve_until_stopped(processes) -> None:
     say("a validator stopped on its own; stopping the others")
 
 
-def _stop(signum, frame) -> None:
-    _hold_signals()
-    raise KeyboardInterrupt
+class Stopper:
+    """Where Ctrl-C and SIGTERM land. Outside the event loop they raise KeyboardInterrupt
+    at once; while `run` runs the story they cancel its task instead, so it stops at its
+    next await with its sockets and sessions closed, never halfway through making one (a
+    KeyboardInterrupt raised between two lines of asyncio's own code left a transport
+    without its fields, and its finaliser printed a traceback)."""
+
+    def __init__(self):
+        self.requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+
+    def __call__(self, signum, frame) -> None:
+        _hold_signals()
+        self.requested = True
+        if self._task is None:
+            raise KeyboardInterrupt
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._task.cancel)
+
+    def run(self, coro):
+        """asyncio.run(coro), stopped by a signal as KeyboardInterrupt."""
+        async def story():
+            self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+            return await coro
+        try:
+            result = asyncio.run(story())
+        except asyncio.CancelledError:
+            if not self.requested:
+                raise
+            result = None
+        finally:
+            self._task = None
+        if self.requested:
+            raise KeyboardInterrupt
+        return result
 
 
 def _hold_signals() -> None:
@@ -202,14 +235,15 @@ def run(args: argparse.Namespace) -> int:
         folder = Path(tempfile.mkdtemp(prefix="stadsmunt-demo-"))
         folder.rmdir()          # network init makes it, and refuses a non-empty one
     # SIGTERM stops the demo like Ctrl-C does: through the same `finally`
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stop = Stopper()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     processes, failed = [], False
     try:
         network = net.init(folder, VALIDATORS, CHAIN, "127.0.0.1",
                            free_base_port(2 * VALIDATORS))
         processes = net.start_all(folder, network, log_dir=folder)
-        summary = asyncio.run(story_and_check(folder, network, processes))
+        summary = stop.run(story_and_check(folder, network, processes))
         ok = summary["supply_invariant"] and summary["cap_invariant"]
         (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         say("")
