@@ -26,6 +26,7 @@ if not __debug__:
     raise SystemExit("stadsmunt: chaincode refuses to run under python -O or PYTHONOPTIMIZE: "
                      "its invariant checks are assertions")
 
+from . import root as _root
 from . import upgrades, v1
 from . import validators as _validators
 from .constitution import MAX_ORGANISATIONS
@@ -91,6 +92,12 @@ def validators_in_force(state: StateReader, height: int,
     return _validators.in_force(state, height, genesis_validators)
 
 
+def state_acc_with(acc: int, entries) -> int:
+    """The state accumulator `acc` with the (key, value) entries added: a whole state's
+    from 0, a chunk at a time (state sync, docs/statesync.md)."""
+    return _root.add_entries(acc, entries)
+
+
 def validator_sets_changed(writes: dict[bytes, bytes | None]) -> bool:
     """Whether a block's state writes touch the schedule of validator set changes (only a
     `validators.set` does): the sets read before the block still hold otherwise."""
@@ -119,7 +126,8 @@ def genesis_state(rules_version: int, admins: list[bytes], policies: list[dict],
 
 __all__ = ["BlockContext", "BlockOutcome", "CODES", "DEFAULT_POLICIES", "MAX_ORGANISATIONS",
            "add_rules", "constitution_problem", "default_constitution", "pending_rules",
-           "pending_validators", "rules_in_force", "rules_versions", "validator_schedule",
+           "pending_validators", "rules_in_force", "rules_versions", "state_acc_with",
+           "validator_schedule",
            "validator_sets_changed", "validators_in_force",
            "Result", "StateReader", "Tx", "describe", "encode_result", "execute_block",
            "genesis_state", "state_root"]

@@ -61,7 +61,12 @@ def state_root(acc: int) -> bytes:
 
 def acc_of(entries) -> int:
     """The accumulator of a whole state, from scratch: for genesis and for checks."""
-    total = 0
+    return add_entries(0, entries)
+
+
+def add_entries(acc: int, entries) -> int:
+    """`acc` with the elements of the (key, value) entries added."""
+    total = acc
     for key, value in entries:
         total += element(key, value)
     return total & _MASK

@@ -3,7 +3,8 @@
 The first byte says what the frame is:
   0x01  a consensus message (consensus/wire.py encodes it);
   0x02  a catch-up request: msgpack [from_height, to_height];
-  0x03  a catch-up answer: msgpack list of stored block records (node/block.py), in order.
+  0x03  a catch-up answer: msgpack list of stored block records (node/block.py), in order;
+  0x04  a state sync request, 0x05 its answer (node/syncwire.py, docs/statesync.md).
 The receiver checks every answered block's commit certificate against genesis before
 anything is executed: a peer that answers is trusted for nothing.
 """
@@ -12,8 +13,9 @@ from __future__ import annotations
 from consensus import wire
 from protocol import codec
 from node.block import BlockRecord
+from node import syncwire
 
-CONSENSUS, FETCH, BLOCKS = 1, 2, 3
+CONSENSUS, FETCH, BLOCKS, SYNC_ASK, SYNC_ANSWER = 1, 2, 3, 4, 5
 
 
 class PeerFrameError(ValueError):
@@ -51,6 +53,10 @@ def parse(data: bytes, max_bytes: int):
             if type(records) is not list or not all(type(r) is bytes for r in records):
                 raise PeerFrameError("an answer is a list of block records")
             return kind, [BlockRecord.decode(r) for r in records]
+        if kind == SYNC_ASK:
+            return kind, syncwire.parse_ask(body)
+        if kind == SYNC_ANSWER:
+            return kind, syncwire.parse_answer(body, max_bytes)
     except PeerFrameError:
         raise
     except Exception as error:  # every decoder's error is the peer's fault, never ours

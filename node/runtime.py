@@ -44,7 +44,10 @@ from node.membership import Membership
 from node.envelope import OK, Door, Verdict
 from node.evidence import Evidence
 from node.executor import open_ledger
-from node.fetchserve import FetchBudget
+from node.fetchserve import FetchBudget, FetchLimits
+from node import history, setproof, stateload, syncwire
+from node.snapshots import Snapshots
+from node.statesync import StateSync
 from node.ratelimit import SampledLog
 from node.readstore import decided
 from node.store import ConsensusStorage
@@ -71,6 +74,9 @@ REFUSED_KEPT = 100_000
 POLICY_CHECK_S = 24 * 3600.0   # how often a missing coming year's policy is logged
 FETCH_LOG_INTERVAL_S = 10.0   # refused catch-up requests and answers: lines per kind, interval
 SHUN_S, SHUN_MAX_S = 2.0, 60.0  # a faulty partner's link is dropped this long, doubling
+# state sync questions per peer: a joiner keeps statesync.IN_FLIGHT chunks asked
+SYNC_LIMITS = FetchLimits(rate_per_s=50.0, burst=32, repeat_s=0.0)
+HISTORY_RETRY_S = 5.0           # a history stretch not answered in this is asked again
 
 
 class StartError(Exception):
@@ -102,9 +108,10 @@ class _Crypto:
 
 
 class Validator:
-    def __init__(self, config: NodeConfig, join: bool = False):
+    def __init__(self, config: NodeConfig, join: bool = False, state_sync: bool = False):
         """`join`: this validator's key may be in no validator set the chain names yet;
-        it follows the chain (consensus/follower.py) until a set with it takes over."""
+        it follows the chain (consensus/follower.py) until a set with it takes over.
+        `state_sync`: `sync_state` may load a snapshot's state before `start`."""
         self.config = config
         try:
             self.genesis = genesis_file.load(config.genesis_file)
@@ -125,6 +132,16 @@ class Validator:
         except Exception as error:
             raise StartError(f"{config.data_dir}: {error}") from None
         self.store = self.executor.store
+        if stateload.in_progress(self.store) is not None:
+            if not state_sync:
+                self.store.close()
+                raise StartError(f"{config.data_dir}: a state sync stopped half way; run "
+                                 "`stadsmunt node run --state-sync` to sync again")
+            stateload.reset(self.store, self.genesis)   # its state was neither: start afresh
+        self.snapshots = Snapshots(self.store, self.genesis.checkpoint_interval)
+        self._syncer: StateSync | None = None
+        self._history_answers: asyncio.Queue = asyncio.Queue(maxsize=16)
+        self._history_task: asyncio.Task | None = None
         self.admission = Admission(store_lookup(self.store), _monotonic_ms, AdmissionLimits(
             rate_per_s=config.limits.signer_rate_per_s, burst=config.limits.signer_burst))
         self._refused: OrderedDict[str, str] = OrderedDict()   # tx id -> admission's code
@@ -145,31 +162,7 @@ class Validator:
         elif self.membership.names[own] != config.name:
             raise StartError(f"the key is validator {self.membership.names[own]!r}, the "
                              f"settings say {config.name!r}")
-        in_force = sets.in_force(self.genesis, self.store, height + 1)
-        pending = sets.pending(self.store, height)
-        if pending is not None and pending.first_height == in_force.first_height:
-            pending = None      # stopped at the last height of the old set: that one is over
-        self.consensus_config = dataclasses.replace(
-            self.runtime_limits.consensus, validators=in_force.keys,
-            first_height=in_force.first_height, base_hash=self._block_hash(
-                in_force.first_height - 1))
-        # what it executed last, so that a restarted replica neither takes those requests
-        # into its pool again nor accepts a block time before the chain's clock
-        recent = self.store.recent_tx_ids(self.runtime_limits.recent_ids)
-        next_set = None if pending is None else pending.plain()
-        crypto = _Crypto(self.keypair, list(in_force.keys))
-        if own in in_force.keys:
-            self.replica = Replica(self.consensus_config, in_force.keys.index(own), crypto,
-                                   self.door.inspect, storage.items(), height, head_hash,
-                                   self.store.block_time(), ordered_keys=recent,
-                                   next_set=next_set)
-        else:
-            self.replica = Follower(self.consensus_config, crypto, height, head_hash,
-                                    self.store.block_time(), next_set=next_set,
-                                    ordered_keys=recent)
-        # a driver step that raises stops every input at once (fail-stop, `fail`)
-        self.driver = Driver(self.replica, storage, self, self, on_failure=self.fail,
-                             successor=self._successor)
+        in_force, pending = self._make_replica()
         self.peer_addresses = dict(config.peers)
         self.peer_addresses[config.name] = config.peer_listen
         needed = [m.name for m in in_force.members + (pending.members if pending else ())]
@@ -187,12 +180,12 @@ class Validator:
         for key, name in roster:
             if name not in self.peer_addresses:
                 self._add_peer(key)
-        self._pending_seen = next_set
         self.transport.admit(self._audience() | {own})
         self._waiters: dict[str, list[asyncio.Future]] = {}
         # submitted here and not executed yet; bounded like the replica's pool
         self._in_flight: OrderedDict[str, None] = OrderedDict()
         self._ticker: asyncio.Task | None = None
+        self._links_started = False
         self._failure: BaseException | None = None     # the first failure (`fail`)
         self._failed = asyncio.Event()
         # called once, synchronously, by `fail`: each stops an input that is not the
@@ -200,6 +193,7 @@ class Validator:
         self.on_failure: list = []
         self._fetch_turn = 0
         self.fetch_budget = FetchBudget(MAX_ROSTER, time.monotonic())
+        self.sync_budget = FetchBudget(MAX_ROSTER, time.monotonic(), SYNC_LIMITS)
         self.evidence = Evidence(config.data_dir, self.names)
         self._shun_s: dict[int, float] = {}     # peer -> how long its last shun lasted
         self._fetch_log: SampledLog | None = None
@@ -212,6 +206,40 @@ class Validator:
         self._rate = 0.0                        # executed transactions a second, smoothed
         self._rate_mark = (time.monotonic(), 0)
 
+    def _make_replica(self):
+        """The replica (or follower) and its driver for the store's head: of the set in
+        force after it, knowing the pending one. Returns (in force, pending)."""
+        height, head_hash = self.store.head()
+        own = self.keypair.public
+        storage = self.storage
+        in_force = sets.in_force(self.genesis, self.store, height + 1)
+        pending = sets.pending(self.store, height)
+        if pending is not None and pending.first_height == in_force.first_height:
+            pending = None      # stopped at the last height of the old set: that one is over
+        self.consensus_config = dataclasses.replace(
+            self.runtime_limits.consensus, validators=in_force.keys,
+            first_height=in_force.first_height, base_hash=self._block_hash(
+                in_force.first_height - 1))
+        # what it executed last, so that a restarted replica neither takes those requests
+        # into its pool again nor accepts a block time before the chain's clock
+        recent = self.store.recent_tx_ids(self.runtime_limits.recent_ids)
+        next_set = None if pending is None else pending.plain()
+        self._pending_seen = next_set
+        crypto = _Crypto(self.keypair, list(in_force.keys))
+        if own in in_force.keys:
+            self.replica = Replica(self.consensus_config, in_force.keys.index(own), crypto,
+                                   self.door.inspect, storage.items(), height, head_hash,
+                                   self.store.block_time(), ordered_keys=recent,
+                                   next_set=next_set)
+        else:
+            self.replica = Follower(self.consensus_config, crypto, height, head_hash,
+                                    self.store.block_time(), next_set=next_set,
+                                    ordered_keys=recent)
+        # a driver step that raises stops every input at once (fail-stop, `fail`)
+        self.driver = Driver(self.replica, storage, self, self, on_failure=self.fail,
+                             successor=self._successor)
+        return in_force, pending
+
     # ---- lifecycle ----------------------------------------------------------------------
 
     def _warn_of_policy(self) -> None:
@@ -222,11 +250,34 @@ class Validator:
                         action="the partners must set one (policy.set) before 1 January, "
                                "or this year's carries over")
 
+    async def sync_state(self, behind: int) -> bool:
+        """Before `start`: loads a stable checkpoint's state from the peers when one is
+        more than `behind` blocks above the head (node/statesync.py), then rebuilds the
+        replica on it. True when it did."""
+        await self._start_links()
+        self._syncer = StateSync(self.genesis, self.store, _SyncLinks(self), behind)
+        try:
+            synced = await self._syncer.run()
+        finally:
+            self._syncer = None
+        if synced:
+            self.membership.learn(self.store, self.store.head()[0])
+            self._make_replica()
+            self._learn_sets()
+        return synced
+
+    async def _start_links(self) -> None:
+        if not self._links_started:
+            self._links_started = True
+            await self.transport.start()
+
     async def start(self) -> None:
         self.started_ms = _now_ms()
         self._policy_check_at = 0.0     # at the first tick, then every POLICY_CHECK_S
-        await self.transport.start()
+        await self._start_links()
         self._ticker = asyncio.create_task(self._tick_loop())
+        if not history.status(self.store)["complete"]:
+            self._history_task = asyncio.create_task(self._history_loop())
         log.info("validator_started", name=self.config.name, index=self.replica.me,
                  height=self.store.head()[0], view=self.replica.view,
                  validators=[self.membership.name(k) for k in self.consensus_config.validators],
@@ -238,7 +289,10 @@ class Validator:
         if height == 0:
             return ZERO_HASH
         record = self.store.block(height)
-        assert record is not None, f"block {height}, the base of the set in force, is missing"
+        if record is None:      # below a synced state: its manifest said
+            known = stateload.base_hash(self.store, height)
+            assert known is not None, f"block {height}, the base of the set in force, is missing"
+            return known
         return record.hash
 
     def _audience(self) -> set[bytes]:
@@ -367,9 +421,11 @@ class Validator:
         return self._failure
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
+        for task in (self._ticker, self._history_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self.snapshots.close()
         await self.transport.stop()
         for futures in self._waiters.values():
             for future in futures:
@@ -578,6 +634,7 @@ class Validator:
             "faults": {name: dict(kinds) for name, kinds in self.evidence.counts.items()},
             "quorum": self.quorum_status(connected),
             "rules": self.rules_status(height),
+            "history": history.status(self.store),
         }
 
     def _linked(self, key: bytes, connected: set[int]) -> bool:
@@ -653,6 +710,9 @@ class Validator:
 
     def execute(self, batch: CommittedBatch) -> bytes:
         block_hash = self.executor.execute(batch)
+        if batch.height % self.genesis.checkpoint_interval == 0:
+            after = sets.in_force(self.genesis, self.store, batch.height + 1)
+            self.snapshots.executed(batch.height, self._block_hash(after.first_height - 1))
         self.committed_txs += len(batch.requests)
         in_flight, waiters = self._in_flight, self._waiters
         if in_flight or waiters:
@@ -669,6 +729,7 @@ class Validator:
 
     def keep_checkpoint(self, checkpoint: StableCheckpoint) -> None:
         self.executor.keep_checkpoint(checkpoint)
+        self.snapshots.stable(checkpoint.height)
 
     def next_set(self):
         """The executor's pending set after the block just run; when it is new, the
@@ -688,6 +749,8 @@ class Validator:
             # the peer's fault: the transport counts it and logs it sampled, the link stays
             raise PeerInputError(f"{self.names[peer]}: {error}") from None
         if kind == peering.CONSENSUS:
+            if self._syncer is not None:
+                return          # its replica is rebuilt on the synced state
             if type(payload) is Forward:
                 # a peer's requests pass this node's admission too: junk from keys
                 # that are not members, forwarded by a faulty peer, stops here
@@ -700,7 +763,14 @@ class Validator:
                 self._guarded(self.driver.receive, place, payload)
         elif kind == peering.FETCH:
             self._serve_fetch(peer, *payload)
-        else:
+        elif kind == peering.SYNC_ASK:
+            self._serve_sync(peer, payload)
+        elif kind == peering.SYNC_ANSWER:
+            if self._syncer is not None:
+                self._syncer.on_answer(peer, payload)
+            elif payload[0] == "history" and not self._history_answers.full():
+                self._history_answers.put_nowait((peer, payload[1]))
+        elif self._syncer is None:
             self._apply_blocks(peer, payload)
 
     def _serve_fetch(self, peer: int, from_height: int, to_height: int) -> None:
@@ -717,6 +787,86 @@ class Validator:
                                         self.runtime_limits.fetch_answer_bytes)
         if records:
             self.transport.send(peer, peering.blocks_frame(records))
+
+    def _serve_sync(self, peer: int, question: tuple) -> None:
+        """A peer's state sync question (node/syncwire.py), within its budget: offers of
+        the stable snapshots held, a manifest (computed once, in slices), a chunk, or a
+        stretch of history. What this validator does not hold is not answered."""
+        what, *args = question
+        refused = self.sync_budget.allow(peer, 0, 0, time.monotonic())
+        if refused is not None:
+            self._fetch_note("sync_refused", {"peer": self.names[peer], "reason": refused})
+            return
+        if what == "offers":
+            self.transport.send(peer, syncwire.answer("offers", *self._offers()))
+        elif what == "manifest":
+            snapshot = self.snapshots.get(args[0])
+            if snapshot is not None:
+                asyncio.ensure_future(self._send_manifest(peer, snapshot))
+        elif what == "chunk":
+            snapshot = self.snapshots.get(args[0])
+            raw = None if snapshot is None else snapshot.chunk(args[1])
+            if raw is not None:
+                self.transport.send(peer, syncwire.answer("chunk", args[0], args[1], raw))
+        else:
+            items = history.serve(self.store, args[0], args[1],
+                                  self.runtime_limits.fetch_answer_bytes)
+            self.transport.send(peer, syncwire.answer("history", items))
+
+    def _offers(self) -> tuple[list, list]:
+        offered = []
+        for height in self.snapshots.offered():
+            found = self.store.checkpoint(height)
+            if found is not None:
+                offered.append([height, found[0], [list(c) for c in found[1]], found[2]])
+        if not offered:
+            return [], []
+        proof = setproof.build(self.genesis, self.store, offered[0][0] + 1,
+                               stateload.kept_hops(self.store))
+        if proof is None:
+            log.warning("state_sync_no_proof", height=offered[0][0],
+                        reason="no checkpoint kept here names a validator set change")
+            return [], []
+        return offered, setproof.encode(proof)
+
+    async def _send_manifest(self, peer: int, snapshot) -> None:
+        try:
+            manifest = await snapshot.manifest()
+        except RuntimeError as error:      # dropped meanwhile, or too large a state
+            log.warning("manifest_not_served", height=snapshot.height, error=str(error))
+            return
+        self.transport.send(peer, syncwire.answer("manifest", snapshot.height,
+                                                  manifest.encode()))
+
+    async def _history_loop(self) -> None:
+        """Fetches the history below a synced state from the members of the set in force,
+        in turn, then indexes it (node/history.py); the status says how far it is."""
+        turn = 0
+        while True:
+            stretch = history.ask(self.store)
+            if stretch is None:
+                break
+            peers = [p for p in (self._peer(i) for i in range(self.consensus_config.n))
+                     if p is not None and p in self.transport.connected()]
+            if not peers:
+                await asyncio.sleep(HISTORY_RETRY_S)
+                continue
+            turn += 1
+            peer = peers[turn % len(peers)]
+            self.transport.send(peer, syncwire.ask("history", *stretch))
+            try:
+                answered_by, items = await asyncio.wait_for(self._history_answers.get(),
+                                                            HISTORY_RETRY_S)
+            except asyncio.TimeoutError:
+                continue
+            try:
+                history.apply(self.store, items)
+            except history.HistoryRefused as refused:
+                self._fetch_note("bad_history", {"peer": self.names[answered_by]},
+                                 height=refused.height, reason=refused.reason)
+        while history.reindex_step(self.store):
+            await asyncio.sleep(0)      # a stretch at a time, between the validator's work
+        log.info("history_complete", height=self.store.head()[0])
 
     def _fetch_note(self, event: str, kind: dict, **details) -> None:
         """Catch-up requests refused and answers refused, logged as SampledLog does: a
@@ -751,6 +901,33 @@ class Validator:
             # no correct validator serves such a block: kept as evidence, link dropped
             self._on_faults([Fault(peer, BAD_CATCH_UP, (_as_sent(records[refused.index]),),
                                    f"block {refused.height!r}: {refused.reason}")])
+
+
+class _SyncLinks:
+    """What node/statesync.py uses of the validator's links."""
+
+    def __init__(self, validator: Validator):
+        self.validator = validator
+
+    def send(self, peer: int, frame: bytes) -> None:
+        self.validator.transport.send(peer, frame)
+
+    def linked(self) -> list[int]:
+        return sorted(self.validator.transport.connected())
+
+    def key_of(self, peer: int) -> bytes:
+        return self.validator.transport.key_of(peer)
+
+    def meet(self, members) -> None:
+        """The validators a verified proof names: added to the links and admitted."""
+        v = self.validator
+        for name, key in members:
+            if key not in v.membership.names:
+                v.membership.names[key] = name
+                v.membership.order.append(key)
+            if v.transport.index_of(key) is None:
+                v._add_peer(key)
+        v.transport.admit(v._audience() | {k for _, k in members} | {v.keypair.public})
 
 
 def _as_sent(record: BlockRecord) -> bytes:

@@ -216,13 +216,16 @@ class Store:
         return None if raw is None else BlockRecord.decode(raw)
 
     def blocks(self, from_height: int, limit: int) -> list[BlockRecord]:
+        """Up to `limit` blocks from `from_height` on, in order, without a gap: they end
+        before history a state sync has not fetched yet (node/history.py)."""
         limit = max(0, min(limit, MAX_LIST))
+        start = max(from_height, 1)
         out = []
         with self.env.begin(db=self.db["blocks"]) as txn:
             cursor = txn.cursor()
-            if cursor.set_range(_U64.pack(max(from_height, 0))):
-                for _, raw in cursor:
-                    if len(out) >= limit:
+            if cursor.set_range(_U64.pack(start)):
+                for key, raw in cursor:
+                    if len(out) >= limit or key != _U64.pack(start + len(out)):
                         break
                     out.append(BlockRecord.decode(raw))
         return out
@@ -235,10 +238,13 @@ class Store:
         out, size = [], 0
         with self.env.begin(db=self.db["blocks"]) as txn:
             cursor = txn.cursor()
-            if cursor.set_range(_U64.pack(max(from_height, 0))):
-                for _, raw in cursor:
+            start = max(from_height, 1)
+            if cursor.set_range(_U64.pack(start)):
+                for key, raw in cursor:
                     if len(out) >= limit or (out and size + len(raw) > max_bytes):
                         break
+                    if key != _U64.pack(start + len(out)):
+                        break       # a gap: history a state sync has not fetched yet
                     out.append(bytes(raw))
                     size += len(raw)
         return out
@@ -488,21 +494,28 @@ class BlockWriter:
                 db=meta)
 
     def _index(self, event: dict, pos_key: bytes) -> None:
-        # what an event names and carries is the chaincode's table (chaincode/events.py)
-        txn, db = self.txn, self.db
-        kind = event.get("kind")
-        for key in chain_events.accounts(event):
-            txn.put(key, pos_key, db=db["accounts"])
-        if kind == "task.posted" and type(event.get("area")) is str:
-            txn.put(event["area"].encode() + b"\x00" + str(event.get("task")).encode(), b"",
-                    db=db["areas"])
-        elif kind == "coin.redeemed" and chain_events.payout_id(event) is not None:
-            txn.put(PENDING + chain_events.payout_id(event), pos_key, db=db["payouts"])
-        elif kind == "payout.confirmed" and chain_events.payout_id(event) is not None:
-            payout = chain_events.payout_id(event)
-            redeemed = txn.pop(PENDING + payout, db=db["payouts"])
-            if redeemed is not None:
-                txn.put(PAID + payout, redeemed, db=db["payouts"])
+        index_event(self.txn, self.db, event, pos_key)
+
+
+def index_event(txn, db, event: dict, pos_key: bytes, paid: bool = False) -> None:
+    """Adds an event at log position `pos_key` to the indexes (accounts, areas, payouts).
+    `paid`: a coin.redeemed whose payout the state says is paid already (an event of
+    history fetched after a state sync, node/history.py, indexed after later blocks)."""
+    # what an event names and carries is the chaincode's table (chaincode/events.py)
+    kind = event.get("kind")
+    for key in chain_events.accounts(event):
+        txn.put(key, pos_key, db=db["accounts"])
+    if kind == "task.posted" and type(event.get("area")) is str:
+        txn.put(event["area"].encode() + b"\x00" + str(event.get("task")).encode(), b"",
+                db=db["areas"])
+    elif kind == "coin.redeemed" and chain_events.payout_id(event) is not None:
+        txn.put((PAID if paid else PENDING) + chain_events.payout_id(event), pos_key,
+                db=db["payouts"])
+    elif kind == "payout.confirmed" and chain_events.payout_id(event) is not None:
+        payout = chain_events.payout_id(event)
+        redeemed = txn.pop(PENDING + payout, db=db["payouts"])
+        if redeemed is not None:
+            txn.put(PAID + payout, redeemed, db=db["payouts"])
 
 
 class ConsensusStorage:

@@ -29,6 +29,7 @@ from node.block import RulesMissing
 from node.store import Store
 from node.link import LinkBusy, LinkServer, socket_path
 from node.runtime import StartError, Validator
+from node.statesync import SyncFailed
 from ops import evidence_cmd, logs, node_init_cmd
 from ops.errors import CheckFailed, UsageError
 from ops.gateways import Gateways
@@ -108,6 +109,19 @@ def _tighten(data_dir: Path) -> None:
         log.warning("data_permissions_tightened", modes=tightened)
 
 
+DEFAULT_BEHIND = 1_000     # blocks above the head before `--state-sync` loads a snapshot
+
+
+def _blocks(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of blocks: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("a number of blocks is 0 or more")
+    return value
+
+
 def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -182,19 +196,25 @@ def _ledger_height(validator: Validator) -> int | None:
 
 
 async def serve(folder: str, ready: asyncio.Event | None = None,
-                log_level: str = "info", join: bool = False) -> None:
+                log_level: str = "info", join: bool = False,
+                state_sync: int | None = None) -> None:
+    """`state_sync`: load a stable checkpoint's state from the peers first when one is
+    more than this many blocks above the head (None: never; node/statesync.py)."""
     settings = _settings(folder)
     # every line this validator logs names it: `up` and a shared journal mix several
     structlog.contextvars.bind_contextvars(node=settings.name)
     _check_against_genesis(settings, join)
     _tighten(settings.data_dir)
     try:
-        validator = Validator(settings, join=join)
+        validator = Validator(settings, join=join, state_sync=state_sync is not None)
     except StartError as error:
         raise CheckFailed(str(error)) from None
     stop = _stop_on_signals()
     link = gateways = runner = None
     try:
+        if state_sync is not None and not await _synced_or_stopped(validator, state_sync,
+                                                                   stop):
+            return
         missing = validator.rules_missing()
         if missing is not None:         # before taking part in anything
             _stop_for_rules(settings.name, missing)
@@ -230,11 +250,33 @@ async def serve(folder: str, ready: asyncio.Event | None = None,
         await validator.stop()
 
 
+async def _synced_or_stopped(validator: Validator, behind: int,
+                             stop: asyncio.Event) -> bool:
+    """Runs the state sync until it ends (True) or a signal stops the validator (False:
+    a sync stopped half way makes the next start sync again)."""
+    syncing = asyncio.ensure_future(validator.sync_state(behind))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({syncing, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not syncing.done():
+        syncing.cancel()
+        await asyncio.gather(syncing, return_exceptions=True)
+        return False
+    try:
+        syncing.result()
+    except SyncFailed as error:
+        raise CheckFailed(f"state sync failed: {error}") from None
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     structlog.contextvars.bind_contextvars(role="validator")
     logs.configure(args.log_level)
     try:
-        asyncio.run(serve(args.folder, log_level=args.log_level, join=args.join))
+        asyncio.run(serve(args.folder, log_level=args.log_level, join=args.join,
+                          state_sync=args.state_sync))
     except ValidatorFailed as error:
         raise CheckFailed(f"{error}; stopped (fail-stop): on restart it recovers from "
                           "disk") from None
@@ -276,12 +318,20 @@ def register(commands) -> None:
                                        "  stadsmunt node run /srv/stadsmunt/validator\n"
                                        "  stadsmunt node run /srv/stadsmunt/validator "
                                        "--log-level debug\n"
-                                       "  stadsmunt node run /srv/stadsmunt/cotown --join")
+                                       "  stadsmunt node run /srv/stadsmunt/cotown --join "
+                                       "--state-sync")
     run_parser.add_argument("folder", help="the validator's folder (holds node.toml)")
     run_parser.add_argument("--join", action="store_true",
                             help="this validator is in no validator set yet: it follows "
                                  "the chain until the set that names it takes over "
                                  "(docs/operators.md, \"A partner joins\")")
+    run_parser.add_argument("--state-sync", nargs="?", type=_blocks, const=DEFAULT_BEHIND,
+                            default=None, metavar="BLOCKS",
+                            help="before taking part, load a recent stable checkpoint's "
+                                 "state from the peers when it is more than BLOCKS "
+                                 f"(default {DEFAULT_BEHIND}) above this validator's head, "
+                                 "and fetch the history below it in the background "
+                                 "(docs/operators.md, \"State sync\")")
     run_parser.add_argument("--log-level", default="info",
                             choices=["debug", "info", "warning", "error"],
                             help="the least severe log lines written (default info)")
