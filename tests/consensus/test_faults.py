@@ -4,11 +4,17 @@ show it. (That correct replicas never accuse a correct one is checked by the sim
 every delivery: tests/sim/harness.py `check_faults`.)"""
 from __future__ import annotations
 
-from consensus.digest import batch_digest, prepare_bytes, preprepare_bytes
+import dataclasses
+
+from consensus.api import StableCheckpoint
+from consensus.digest import batch_digest, checkpoint_bytes, prepare_bytes, preprepare_bytes
 from consensus.faults import BAD_SIGNATURE, EQUIVOCATION
 from consensus.messages import PrePrepare, Prepare, ViewChange
-from consensus.viewchange import make_view_change
+from consensus.replica import Replica
+from consensus.viewchange import make_view_change, view_change_is_valid
 from tests.consensus.cluster import Cluster
+from tests.consensus.test_certificates import world
+from tests.sim.fakes import Registry
 
 
 def proposal(c: Cluster, request, signer: int = 0) -> PrePrepare:
@@ -101,3 +107,36 @@ def test_a_view_change_with_a_bad_signature_of_its_sender_is_recorded():
     c.post(3, 1, forged)
     c.deliver()
     assert faults_of(c, 1) == [(3, BAD_SIGNATURE)]
+
+
+def test_a_view_change_at_the_base_signed_under_the_previous_set_is_no_fault():
+    """Seeds 125, 257 and 320 of `python -m tests.sim --reconfig`: a replica of the old
+    set (genesis's here, from 1) reaches its last height 16 by a stable checkpoint
+    before it has run the block that ended its set (or restarts in a view change
+    there) and broadcasts a view change with that checkpoint, signed under its own set.
+    A validator at the same place of the next set (from 17, whose base 16 is) cannot
+    tell it from its own set's: it ignores it, where it used to accuse a correct
+    replica of a bad signature. A view change above the base with a bad signature is
+    still a fault, and a good one at the base still counts."""
+    old, keys = world(4)
+    new = dataclasses.replace(old, first_height=17, base_hash=b"b" * 32)
+    replica = Replica(new, 1, keys.signer(1), Registry().inspect, [], 16, b"b" * 32, 0)
+    sixteen = checkpoint_bytes(old.domain, 16, b"b" * 32, new.set_hash)
+    certified = StableCheckpoint(16, b"b" * 32, new.set_hash,
+                                 tuple((i, keys.signer(i).sign(sixteen)) for i in range(3)))
+    assert view_change_is_valid(old, keys.signer(1), make_view_change(
+        old, keys.signer(3), 3, 1, certified, []))
+    replica.receive(3, make_view_change(old, keys.signer(3), 3, 1, certified, []))
+    assert replica.take_faults() == [] and not replica.view_changes.get(1)
+    # under the next set's own numbering, at its base, it counts
+    base = replica.checkpoints.stable
+    replica.receive(2, make_view_change(new, keys.signer(2), 2, 1, base, []))
+    assert replica.take_faults() == [] and set(replica.view_changes[1]) == {2}
+    # above the base the set is this one's: a bad signature is the sender's fault
+    twenty = checkpoint_bytes(new.domain, 20, b"t" * 32, new.set_hash)
+    above = StableCheckpoint(20, b"t" * 32, new.set_hash,
+                             tuple((i, keys.signer(i).sign(twenty)) for i in range(3)))
+    forged = dataclasses.replace(make_view_change(new, keys.signer(3), 3, 1, above, []),
+                                 signature=b"\x00" * 16)
+    replica.receive(3, forged)
+    assert [(f.peer, f.kind) for f in replica.take_faults()] == [(3, BAD_SIGNATURE)]
