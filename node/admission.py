@@ -222,10 +222,18 @@ def store_lookup(store) -> Callable[[bytes], str]:
     return lookup
 
 
-def forwarded(admission: Admission, door: Door, payloads: Sequence[bytes]) -> tuple[bytes, ...]:
+def forwarded(admission: Admission, door: Door, payloads: Sequence[bytes],
+              executed=None) -> tuple[bytes, ...]:
     """The envelopes of a peer's Forward that this node takes: those that pass the door
     and whose signer is an active member (step 1), in their order. A Byzantine peer's
     junk from throwaway keys stops here, as it would at this node's own gateway; the
-    door remembers what it verified, so the replica's own check costs nothing more."""
-    return tuple(payload for payload, verdict in zip(payloads, door.admit(payloads))
-                 if verdict.code == OK and admission.member(verdict.opened.tx.signer).admitted)
+    door remembers what it verified, so the replica's own check costs nothing more.
+    With `executed` (raw tx ids -> whether each was executed, Store.executed), not those
+    executed already: nobody orders them again, so in the pool they would wait for ever
+    (one ordered below a synced state is not among the keys its replica knows ordered)."""
+    kept = [(payload, verdict) for payload, verdict in zip(payloads, door.admit(payloads))
+            if verdict.code == OK and admission.member(verdict.opened.tx.signer).admitted]
+    if executed is not None and kept:
+        done = executed([bytes.fromhex(verdict.tx_id) for _, verdict in kept])
+        kept = [item for item, was in zip(kept, done) if not was]
+    return tuple(payload for payload, _ in kept)

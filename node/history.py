@@ -17,8 +17,11 @@ import struct
 
 from chaincode import queries
 from chaincode.results import compact_result, decode_result, expand_result
+from consensus.digest import batch_digest, envelope_hash
 from node.block import BlockRecord, results_root
+from node.genesis import from_map as genesis_from_map
 from node.store import index_event
+from protocol import codec
 
 ASK_BLOCKS = 64                 # blocks asked for at once
 REINDEX_BLOCKS = 256            # blocks indexed per write transaction
@@ -100,6 +103,7 @@ def apply(store, items: list[tuple[bytes, list[bytes]]]) -> int:
     missing height down; returns how many. HistoryRefused at the first that is not (the
     ones before it are kept)."""
     written = 0
+    domain = None
     for raw, results in items:
         found = missing(store)
         if found is None:
@@ -109,21 +113,58 @@ def apply(store, items: list[tuple[bytes, list[bytes]]]) -> int:
             record = BlockRecord.decode(raw)
         except Exception as error:       # a peer's bytes: any decoding error is theirs
             raise HistoryRefused(high, f"undecodable record ({error})") from None
+        if not _well_formed(record):
+            raise HistoryRefused(high, "a field of its record has the wrong type or size")
+        if record.height > high:
+            continue            # a late answer to an earlier ask: written already
         if record.height != high:
             raise HistoryRefused(high, f"the answer holds block {record.height} here")
         if record.hash != expected or not record.check_hash():
             raise HistoryRefused(high, "its hash is not the one the chain expects there")
+        # the block hash covers the batch digest, not the envelopes and the time it is
+        # over, nor the log positions: those are checked against the digest and the block
+        # above (the top one against the record of the agreed manifest, kept by the sync)
+        if domain is None:
+            domain = genesis_from_map(codec.unpack(store.genesis_bytes(), 1 << 20)).domain()
+        if record.height == top:
+            kept = store.block(top)
+            placed = kept is not None and (kept.first_position, kept.event_count) == \
+                (record.first_position, record.event_count)
+        else:
+            above = store.block(record.height + 1)
+            placed = above is not None and \
+                record.first_position + record.event_count == above.first_position
+        if not placed or batch_digest(domain, record.height, record.time_ms,
+                                      [envelope_hash(e) for e in record.envelopes]) \
+                != record.batch_digest:
+            raise HistoryRefused(high, "its envelopes, time or log positions are not the "
+                                 "ones its hash and the block above it fix")
         if len(results) != len(record.envelopes) or \
                 results_root(results) != record.results_root:
             raise HistoryRefused(high, "its results do not make its results root")
         try:
-            tx_ids = [decode_result(r)["tx_id"] for r in results]
-            compact = [compact_result(t, r) for t, r in zip(tx_ids, results)]
+            decoded = [decode_result(r) for r in results]
+            events = sum(len(d["events"]) for d in decoded)
+            compact = [compact_result(d["tx_id"], r) for d, r in zip(decoded, results)]
         except Exception as error:
             raise HistoryRefused(high, f"an undecodable result ({error})") from None
+        if events != record.event_count:
+            raise HistoryRefused(high, "its results do not hold its count of events")
         _write(store, record, raw, compact, low, top)
         written += 1
     return written
+
+
+def _well_formed(record: BlockRecord) -> bool:
+    """The fields of a peer's record have the types and sizes a stored one has (the
+    checks above would otherwise fail with any error, or none)."""
+    return (all(type(v) is int and 0 <= v < 1 << 64 for v in (
+                record.height, record.view, record.time_ms, record.first_position,
+                record.event_count))
+            and all(type(h) is bytes and len(h) == 32 for h in (
+                record.prev_hash, record.batch_digest, record.results_root,
+                record.state_root, record.hash))
+            and all(type(e) is bytes for e in record.envelopes))
 
 
 def _write(store, record: BlockRecord, raw: bytes, compact: list[bytes], low: int,

@@ -77,6 +77,7 @@ SHUN_S, SHUN_MAX_S = 2.0, 60.0  # a faulty partner's link is dropped this long, 
 # state sync questions per peer: a joiner keeps statesync.IN_FLIGHT chunks asked
 SYNC_LIMITS = FetchLimits(rate_per_s=50.0, burst=32, repeat_s=0.0)
 HISTORY_RETRY_S = 5.0           # a history stretch not answered in this is asked again
+HISTORY_IDLE_S = 1.0            # after an answer that brought nothing new
 
 
 class StartError(Exception):
@@ -754,7 +755,8 @@ class Validator:
             if type(payload) is Forward:
                 # a peer's requests pass this node's admission too: junk from keys
                 # that are not members, forwarded by a faulty peer, stops here
-                kept = forwarded(self.admission, self.door, payload.payloads)
+                kept = forwarded(self.admission, self.door, payload.payloads,
+                                 self.store.executed)
                 if not kept:
                     return
                 payload = Forward(kept)
@@ -860,10 +862,13 @@ class Validator:
             except asyncio.TimeoutError:
                 continue
             try:
-                history.apply(self.store, items)
+                written = history.apply(self.store, items)
             except history.HistoryRefused as refused:
+                written = 0
                 self._fetch_note("bad_history", {"peer": self.names[answered_by]},
                                  height=refused.height, reason=refused.reason)
+            if not written:
+                await asyncio.sleep(HISTORY_IDLE_S)     # the peers lack it too: not a spin
         while history.reindex_step(self.store):
             await asyncio.sleep(0)      # a stretch at a time, between the validator's work
         log.info("history_complete", height=self.store.head()[0])

@@ -58,14 +58,18 @@ def decode(value) -> list[Hop]:
         for item in value:
             height, block_hash, cert, set_hash, first, members = item
             ok = (type(height) is int and type(first) is int and height >= 1
-                  and type(block_hash) is bytes and type(set_hash) is bytes
+                  and type(block_hash) is bytes and len(block_hash) == 32
+                  and type(set_hash) is bytes and len(set_hash) == 32
                   and type(cert) is list and type(members) is list
-                  and 1 <= len(members) <= MAX_SET)
+                  and 1 <= len(members) <= MAX_SET
+                  and all(type(e) is list and len(e) == 2 and type(e[0]) is int
+                          and type(e[1]) is bytes for e in cert)
+                  and all(type(m) is list and len(m) == 2 and type(m[0]) is str
+                          and type(m[1]) is bytes for m in members))
             if not ok:
                 raise ProofError("a hop's field is out of range")
-            hops.append(Hop(height, block_hash,
-                            tuple((int(i), bytes(s)) for i, s in cert), set_hash, first,
-                            tuple((str(n), bytes(k)) for n, k in members)))
+            hops.append(Hop(height, block_hash, tuple((i, s) for i, s in cert), set_hash,
+                            first, tuple((n, k) for n, k in members)))
         return hops
     except ProofError:
         raise

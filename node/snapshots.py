@@ -12,7 +12,8 @@ cuts the same chunks with the same SHA-256: the entries in key order, each chunk
 as fit CHUNK_BYTES (always at least one), encoded as the canonical msgpack array of
 [key, value] pairs. The manifest names the height, the block record of c, the chain's
 clock after c, the hash of the block before the first height of the set in force at
-c + 1, and every chunk's hash. It is computed on the first request, a slice of entries
+c + 1, and every chunk's hash; validators agree on all of it but the record's commit
+certificate and view (`agreed`). It is computed on the first request, a slice of entries
 at a time between the event loop's other work.
 """
 from __future__ import annotations
@@ -22,6 +23,8 @@ import hashlib
 import struct
 import time
 from dataclasses import dataclass
+
+import lmdb
 
 from protocol import codec
 from node.block import BlockRecord
@@ -48,6 +51,16 @@ class Manifest:
         return codec.pack([self.height, self.record, self.clock_ms, self.base_hash,
                            list(self.chunks)])
 
+    def agreed(self) -> bytes:
+        """What f + 1 validators must send alike: everything but the block record's
+        commit certificate and view, which differ between correct validators (each keeps
+        the first quorum of commits it received). The record's hash, and its log
+        positions, which the hash does not cover, are in it."""
+        record = BlockRecord.decode(self.record)
+        return codec.pack([self.height, record.hash, record.first_position,
+                           record.event_count, self.clock_ms, self.base_hash,
+                           list(self.chunks)])
+
     @classmethod
     def decode(cls, raw: bytes, max_bytes: int) -> "Manifest":
         """A manifest from a peer; ValueError for anything malformed."""
@@ -61,7 +74,10 @@ class Manifest:
                 and type(chunks) is list and 1 <= len(chunks) <= MAX_CHUNKS
                 and all(type(c) is bytes and len(c) == 32 for c in chunks)):
             raise ValueError("a manifest field is out of range")
-        decoded = BlockRecord.decode(record)
+        try:
+            decoded = BlockRecord.decode(record)
+        except (TypeError, ValueError) as error:    # a record of another shape
+            raise ValueError(f"the manifest's record does not decode: {error}") from None
         if decoded.height != height:
             raise ValueError("the manifest's record is of another height")
         return cls(height, record, clock_ms, base_hash, tuple(chunks))
@@ -143,15 +159,18 @@ class Snapshot:
 
     async def _compute(self) -> Manifest:
         hashes, starts, count = [], [], 0
-        for chunk in cut(self._entries()):
-            if self.txn is None:
-                raise RuntimeError("the snapshot was dropped")
-            starts.append(chunk[0][0])
-            hashes.append(hashlib.sha256(chunk_bytes(chunk)).digest())
-            count += len(chunk)
-            if count >= SLICE:
-                count = 0
-                await asyncio.sleep(0)      # the validator's other work goes on
+        try:
+            for chunk in cut(self._entries()):
+                starts.append(chunk[0][0])
+                hashes.append(hashlib.sha256(chunk_bytes(chunk)).digest())
+                count += len(chunk)
+                if count >= SLICE:
+                    count = 0
+                    await asyncio.sleep(0)      # the validator's other work goes on
+                    if self.txn is None:
+                        raise RuntimeError("the snapshot was dropped")
+        except lmdb.Error:
+            raise RuntimeError("the snapshot was dropped") from None
         if len(hashes) > MAX_CHUNKS:
             raise RuntimeError(f"the state has {len(hashes)} chunks, more than {MAX_CHUNKS}")
         self._starts = starts

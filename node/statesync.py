@@ -8,8 +8,10 @@ replaying every block (docs/statesync.md).
    height that f + 1 members of that set offer (so at least one is correct), and only
    when that is more than `behind` blocks above its own head.
 2. Manifest: it asks those peers for the snapshot's manifest and waits for f + 1
-   byte-identical ones from members of the set; the manifest's block record must hash
-   to the certified block hash. What the state root does not cover (the chain's clock,
+   that agree (all but the record's commit certificate and view, which differ between
+   correct validators) from members of the set; the manifest's block record must hash
+   to the certified block hash, its envelopes make its batch digest, and its commit
+   certificate be a quorum's of the set. What the state root does not cover (the chain's clock,
    the hash of the set's base) is thus vouched for by a correct validator.
 3. Chunks: it asks the peers that sent the agreed manifest for the chunks, IN_FLIGHT at
    a time, round robin; a chunk that does not hash to the manifest's drops its sender,
@@ -29,7 +31,8 @@ from collections import Counter
 import structlog
 
 from node import sets, setproof
-from node.block import BlockRecord, checkpoint_certificate_ok
+from consensus.digest import batch_digest, envelope_hash
+from node.block import BlockRecord, checkpoint_certificate_ok, commit_certificate_ok
 from node.snapshots import Manifest
 from node.stateload import BadChunk, Loader, StateMismatch, in_progress
 from node.syncwire import ask
@@ -42,6 +45,7 @@ CHUNK_TIMEOUT_S = 10.0          # a chunk not answered in this is asked of anoth
 IN_FLIGHT = 4                   # chunks asked and not yet written
 GIVE_UP_S = 120.0               # a manifest not agreed in this: start again from offers
 MAX_MANIFEST_BYTES = 4 << 20
+WAIT_LOG_S = 10.0               # while no snapshot can be chosen, a line this often
 
 
 class SyncFailed(Exception):
@@ -128,7 +132,7 @@ class StateSync:
                         members) -> tuple[Manifest, list[int]] | None:
         keys = {k for _, k in members}
         need = _faulty(len(members)) + 1
-        votes: dict[int, bytes] = {}
+        votes: dict[int, Manifest] = {}
         give_up = time.monotonic() + GIVE_UP_S
         while time.monotonic() < give_up:
             for peer in peers:
@@ -149,17 +153,28 @@ class StateSync:
                     log.warning("state_sync_bad_manifest", peer=peer, reason=str(error))
                     continue
                 if manifest.height != height or record.hash != block_hash or \
-                        not record.check_hash():
+                        not self._record_ok(record, members):
                     log.warning("state_sync_bad_manifest", peer=peer,
                                 reason="its block is not the certified one")
                     continue
-                votes[peer] = raw
-                tally = Counter(votes.values())
-                raw_best, count = tally.most_common(1)[0]
+                votes[peer] = manifest
+                tally = Counter(m.agreed() for m in votes.values())
+                best, count = tally.most_common(1)[0]
                 if count >= need:
-                    agreed = [p for p, r in votes.items() if r == raw_best]
-                    return Manifest.decode(raw_best, MAX_MANIFEST_BYTES), agreed
+                    agreed = [p for p, m in votes.items() if m.agreed() == best]
+                    return votes[agreed[0]], agreed
         return None
+
+    def _record_ok(self, record: BlockRecord, members) -> bool:
+        """The snapshot's block record, whole: its hash over its header, its envelopes
+        under its batch digest, and a commit certificate of the set in force there."""
+        try:
+            digest = batch_digest(self.domain, record.height, record.time_ms,
+                                  [envelope_hash(e) for e in record.envelopes])
+            return record.check_hash() and digest == record.batch_digest and \
+                commit_certificate_ok(self.domain, [k for _, k in members], record)
+        except (TypeError, ValueError, AssertionError):     # a peer's malformed fields
+            return False
 
     # ---- 3. chunks ------------------------------------------------------------------
 
@@ -168,7 +183,7 @@ class StateSync:
         total = len(loader.manifest.chunks)
         height = loader.manifest.height
         asked: dict[int, tuple[int, float]] = {}     # chunk -> (peer, when)
-        arrived: dict[int, bytes] = {}
+        arrived: dict[int, tuple[int, bytes]] = {}   # chunk -> (its sender, bytes)
         good = list(peers)
         turn = 0
         while not loader.done:
@@ -196,16 +211,17 @@ class StateSync:
             if asked.get(index, (None,))[0] != peer:
                 continue                    # not asked of it (any more)
             del asked[index]
-            arrived[index] = raw
+            arrived[index] = (peer, raw)
             while loader.next in arrived:
                 number = loader.next
+                sender, chunk = arrived.pop(number)     # not always the peer just heard
                 try:
-                    loader.add(number, arrived.pop(number))
+                    loader.add(number, chunk)
                 except BadChunk as error:
-                    log.warning("state_sync_bad_chunk", peer=peer, chunk=number,
+                    log.warning("state_sync_bad_chunk", peer=sender, chunk=number,
                                 reason=str(error))
-                    if peer in good:
-                        good.remove(peer)
+                    if sender in good:
+                        good.remove(sender)
                     break
             if loader.next % 64 == 0 or loader.done:
                 log.info("state_sync_progress", height=height, chunks=loader.next,
@@ -241,10 +257,11 @@ class StateSync:
                 return False
             chosen = self.choose(answers)
             if chosen is None:
-                waited += OFFER_WAIT_S
-                log.info("state_sync_waiting", answers=len(answers),
-                         linked=len(self.links.linked()), waited_s=round(waited))
+                if waited % WAIT_LOG_S < ASK_EVERY_S:
+                    log.info("state_sync_waiting", answers=len(answers),
+                             linked=len(self.links.linked()), waited_s=round(waited))
                 await asyncio.sleep(ASK_EVERY_S)
+                waited += ASK_EVERY_S
                 continue
             height, checkpoint, members, hops, chain, peers = chosen
             head = self.store.head()[0]

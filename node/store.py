@@ -40,7 +40,7 @@ from typing import Iterator
 
 import lmdb
 
-from chaincode import events as chain_events
+from chaincode import events as chain_events, queries
 from chaincode.results import compact_result, compact_tx_id, expand_result
 from protocol import codec
 from node.block import BlockRecord
@@ -288,9 +288,14 @@ class Store:
         return height, index, expand_result(result)
 
     def executed(self, tx_ids: list[bytes]) -> list[bool]:
-        """For raw 32-byte tx ids: whether each has been executed (in one read)."""
-        with self.env.begin(db=self.db["txids"]) as txn:
-            return [txn.get(t) is not None for t in tx_ids]
+        """For raw 32-byte tx ids: whether each has been executed (in one read): in the
+        ids index, or marked so in the state (a state synced from a snapshot marks every
+        transaction executed below it, its index has none of them until its history is
+        fetched and indexed, node/history.py)."""
+        with self.env.begin() as txn:
+            ids, state = self.db["txids"], _TxnState(txn, self.db["state"])
+            return [txn.get(t, db=ids) is not None or queries.executed(state, t.hex())
+                    for t in tx_ids]
 
     # ---- the log and its indexes ----
 

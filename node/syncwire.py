@@ -51,6 +51,10 @@ def parse_ask(body: bytes) -> tuple:
     return (what, *args)
 
 
+def _hash(value) -> bool:
+    return type(value) is bytes and len(value) == 32
+
+
 def _certificate(value) -> tuple[tuple[int, bytes], ...]:
     if type(value) is not list or len(value) > MAX_CERTIFICATE or not all(
             type(e) is list and len(e) == 2 and _u(e[0]) and type(e[1]) is bytes
@@ -71,7 +75,7 @@ def parse_answer(body: bytes, max_bytes: int) -> tuple:
         parsed = []
         for offer in offers:
             if type(offer) is not list or len(offer) != 4 or not _u(offer[0]) or \
-                    type(offer[1]) is not bytes or type(offer[3]) is not bytes:
+                    offer[0] < 1 or not _hash(offer[1]) or not _hash(offer[3]):
                 raise SyncWireError("an offer is [height, block hash, certificate, set hash]")
             parsed.append((offer[0], offer[1], _certificate(offer[2]), offer[3]))
         return what, parsed, fields[2]

@@ -23,6 +23,7 @@ from typing import Iterator
 
 import lmdb
 
+from node.history import HISTORY as HISTORY_KEY
 from node.block import BlockRecord
 from chaincode.results import expand_result
 from node.config import CONFIG_NAME, ConfigError, load as load_config
@@ -65,6 +66,12 @@ def genesis_from_canonical(data: bytes) -> Genesis:
     return genesis
 
 
+def incomplete(name: str, below: int) -> str:
+    return (f"{name}: this validator loaded its state by state sync and is still fetching "
+            f"the blocks up to height {below} (its status shows `history`); read the log "
+            f"from another validator, or from this one once its history is complete")
+
+
 class FolderSource:
     """A validator's LMDB store, opened read-only: the validator may keep running."""
 
@@ -85,6 +92,7 @@ class FolderSource:
             with self.env.begin(db=self.db["meta"]) as txn:
                 self.genesis_bytes = txn.get(b"genesis")
                 head = txn.get(b"head")
+                missing = txn.get(HISTORY_KEY)
         except lmdb.Error as error:
             self.env.close()
             raise Broken(0, f"{name}: not a Stadsmunt store ({error})") from None
@@ -92,6 +100,9 @@ class FolderSource:
             self.env.close()
             raise Broken(0, f"{name}: the store has no genesis")
         self.head_height = _U64.unpack_from(head)[0]
+        if missing is not None:
+            self.env.close()
+            raise Unreachable(incomplete(name, _U64.unpack_from(missing, 8)[0]))
 
     def blocks(self) -> Iterator[SourceBlock]:
         height = 0
@@ -184,6 +195,10 @@ class GatewaySource:
         except (KeyError, TypeError, ValueError) as error:
             raise Broken(0, f"{url}: /v1/status does not answer chain, genesis and height "
                             f"({error})") from None
+        history = status.get("history")
+        if type(history) is dict and type(history.get("missing")) is list and \
+                len(history["missing"]) == 2:
+            raise Unreachable(incomplete(self.url, history["missing"][1]))
         self.genesis_bytes = self._genesis()
 
     def _genesis(self) -> bytes:
