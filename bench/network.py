@@ -10,6 +10,10 @@ from a separate load process (bench/load.py) through every gateway:
 Then peak memory (VmHWM) and bytes on disk per transaction of each validator, and the
 bound this machine puts on throughput: every validator checks every signature, so at
 best cores x verify rate / validators transactions a second.
+
+With --reconfigure, half way through the burst the stewards enact a change of validator
+set, and the bench reports the committed rate second by second around the switch
+(bench/reconfigure.py).
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ import aiohttp
 import msgpack
 
 from bench import proc
+from bench.reconfigure import Reconfiguration, figures as reconfiguration_figures, \
+    text as reconfiguration_text
 from bench.funding import SetupFailed, citizens_for, fund, presign
 from client import Client
 from node.keys import read_key_file
@@ -37,10 +43,15 @@ from ops.network import wait_ready
 
 BURST_GUESS_TPS = 4_000     # spends signed per second of a timed burst (the most we
                             # expect; a burst that runs out early just ends early)
+RECONFIGURE_EXTRA_S = 30    # --reconfigure: the switch comes 65-80 blocks after the
+                            # enactment, which takes seconds under load: the spends a
+                            # timed burst may need beyond --duration
 POLL_S = 0.2                # how often the bench reads the commit counter
 STALL_S = 60.0              # no commit for this long: the run has failed
 OK_LINE = 'stadsmunt_transactions_total{result="ok"}'
 REJECTED_LINE = 'stadsmunt_transactions_total{result="rejected"}'
+HEIGHT_LINE = "stadsmunt_height"
+SET_SINCE_LINE = "stadsmunt_validator_set_since"
 
 
 class Progress:
@@ -62,16 +73,31 @@ class Progress:
             sys.stderr.write("\n")
 
 
-async def _committed(session: aiohttp.ClientSession, gateway: str) -> tuple[int, int]:
-    """(ok, rejected) transactions executed since the validator started."""
+async def _metrics(session: aiohttp.ClientSession, gateway: str,
+                   names=(OK_LINE, REJECTED_LINE)) -> dict[str, int]:
     async with session.get(f"{gateway}/metrics") as response:
         text = await response.text()
     found = {}
     for line in text.splitlines():
-        for name in (OK_LINE, REJECTED_LINE):
+        for name in names:
             if line.startswith(name + " "):
                 found[name] = int(float(line.split()[1]))
+    return found
+
+
+async def _committed(session: aiohttp.ClientSession, gateway: str) -> tuple[int, int]:
+    """(ok, rejected) transactions executed since the validator started."""
+    found = await _metrics(session, gateway)
     return found[OK_LINE], found[REJECTED_LINE]
+
+
+async def _committed_and_set(session: aiohttp.ClientSession,
+                             gateway: str) -> tuple[int, int, int]:
+    """(ok + rejected executed since the validator started, height, first height of the
+    validator set in force)."""
+    found = await _metrics(session, gateway, (OK_LINE, REJECTED_LINE, HEIGHT_LINE,
+                                              SET_SINCE_LINE))
+    return found[OK_LINE] + found[REJECTED_LINE], found[HEIGHT_LINE], found[SET_SINCE_LINE]
 
 
 async def _quiet(clients: list[Client], timeout_s: float = 120.0) -> int:
@@ -115,7 +141,7 @@ def _percentile(values: list[float], share: float) -> float | None:
 
 
 async def _burst(work: Path, gateways, pids, envelopes, timed: bool, duration: float,
-                 progress: Progress) -> dict:
+                 progress: Progress, reconf: Reconfiguration | None = None) -> dict:
     (work / "burst.msgpack").write_bytes(msgpack.packb(envelopes))
     spec = {"mode": "burst", "gateways": gateways, "envelopes": str(work / "burst.msgpack")}
     (work / "burst.json").write_text(json.dumps(spec))
@@ -128,17 +154,36 @@ async def _burst(work: Path, gateways, pids, envelopes, timed: bool, duration: f
         process.stdin.write(b"go\n")
         await process.stdin.drain()
         done, samples = 0, []
+        polls = [(0.0, 0, 0, 1)]    # --reconfigure: (s, committed, height, set since)
         while done < total:
             await asyncio.sleep(POLL_S)
             now = time.monotonic()
-            ok, rejected = await _committed(session, gateways[0])
-            count = ok + rejected - sum(base)
+            if reconf is None:
+                ok, rejected = await _committed(session, gateways[0])
+                count = ok + rejected - sum(base)
+            else:
+                executed, height, since = await _committed_and_set(session, gateways[0])
+                count = executed - sum(base)
+                # the moment of the answer: /metrics asks the validator, which may be busy
+                polls.append((time.monotonic() - started, count, height, since))
+                try:
+                    reconf.check()
+                except Exception:
+                    process.kill()
+                    raise
+                if reconf.task is None and (count >= total / 2 if not timed
+                                            else now - started >= duration / 2):
+                    reconf.start(started)
+                if reconf.switch_s is None and reconf.from_height is not None and \
+                        since >= reconf.from_height:
+                    reconf.switched(polls[-1][0])
             if count != done:
                 done, last_change = count, now
             if not samples or now - samples[-1][0] - started >= 1.0:
                 samples.append((now - started, done, [proc.resident_bytes(p) for p in pids]))
             progress.show("burst", done, total, f"{done / (now - started):,.0f} tx/s")
-            if timed and now - started >= duration:
+            if timed and now - started >= duration and (
+                    reconf is None or reconf.timed_burst_over(now - started, duration)):
                 break
             if now - last_change > STALL_S:
                 process.kill()
@@ -154,9 +199,12 @@ async def _burst(work: Path, gateways, pids, envelopes, timed: bool, duration: f
         else:
             load = await _finish(process)
     progress.end()
-    return {"txs": total, "committed": done, "rejected": rejected - base[1],
-            "seconds": elapsed, "tps": done / elapsed, "cpu_ms_per_tx": 1000 * cpu / done,
-            "overloaded_answers": load.get("overloaded"), "rss_samples": samples}
+    figures = {"txs": total, "committed": done, "rejected": rejected - base[1],
+               "seconds": elapsed, "tps": done / elapsed, "cpu_ms_per_tx": 1000 * cpu / done,
+               "overloaded_answers": load.get("overloaded"), "rss_samples": samples}
+    if reconf is not None:
+        figures["reconfigure_polls"] = polls
+    return figures
 
 
 async def _rate(work: Path, gateways, pids, envelopes, offered: float, after: int,
@@ -195,9 +243,11 @@ async def _session(args, folder: Path, network: dict, processes, progress: Progr
     await wait_ready(dict(zip(names, gateways)), processes, folder)
     admin = read_key_file(folder / "keys" / "admin.key")
     clients = [Client(g, admin, timeout_s=60.0) for g in gateways]
+    reconf = Reconfiguration(folder, gateways) if args.reconfigure else None
     try:
         timed = args.txs is None
-        burst_count = args.txs if not timed else int(args.duration * BURST_GUESS_TPS)
+        burst_count = args.txs if not timed else \
+            int((args.duration + RECONFIGURE_EXTRA_S * args.reconfigure) * BURST_GUESS_TPS)
         rate_count = max(1, int(args.rate * args.duration))
         funded = await fund(clients[0], citizens_for(burst_count + rate_count))
         loop = asyncio.get_running_loop()
@@ -209,8 +259,12 @@ async def _session(args, folder: Path, network: dict, processes, progress: Progr
         work = folder / "load"
         work.mkdir()
         burst = await _burst(work, gateways, pids, burst_envs, timed, args.duration,
-                             progress)
+                             progress, reconf)
         del burst_envs
+        if reconf is not None:
+            await reconf.settle()
+            polls = burst.pop("reconfigure_polls")
+            reconfigured = reconfiguration_figures(reconf, polls, burst["seconds"])
         await _quiet(clients, timeout_s=600.0)
         after = (await clients[0].stats())["position"]
         rate = await _rate(work, gateways, pids, rate_envs, args.rate, after,
@@ -224,7 +278,10 @@ async def _session(args, folder: Path, network: dict, processes, progress: Progr
     finally:
         for client in clients:
             await client.close()
-    return {"burst": burst, "rate": rate, "committed_total": committed,
+        if reconf is not None:
+            await reconf.close()
+    extra = {"reconfigure": reconfigured} if reconf is not None else {}
+    return {**extra, "burst": burst, "rate": rate, "committed_total": committed,
             "view_at_end": view_at_end,
             "disk_bytes_per_tx": [round(d / max(1, committed), 1) for d in disk],
             "peak_memory_mb": [round(p / 2**20, 1) for p in peaks]}
@@ -247,7 +304,9 @@ def report(result: dict) -> dict:
     if samples:     # the last tenth: the end of the burst
         tenths.append(round(max(anon for _, anon in samples[-1][2]) / 2**20, 1))
     bound = result["cores"] * result["verify_per_s"] / result["validators"]
+    extra = {"reconfigure": result["reconfigure"]} if "reconfigure" in result else {}
     return {
+        **extra,
         "validators": result["validators"], "cores": result["cores"],
         "load_average": result["load_average"],
         "committed_tps": round(burst["tps"], 1),
@@ -293,7 +352,8 @@ def text(r: dict) -> str:
         f"  verify bound    {r['verify_per_s']:,} Ed25519 checks/s per core (median of "
         f"20 samples, {r['verify_per_s_range'][0]:,}-{r['verify_per_s_range'][1]:,}) x "
         f"{r['cores']} cores / {r['validators']} validators = {r['bound_tps']:,.0f} tx/s; "
-        f"measured/bound {r['ratio_to_bound']:.2f}"])
+        f"measured/bound {r['ratio_to_bound']:.2f}",
+        *(reconfiguration_text(r["reconfigure"]) if "reconfigure" in r else [])])
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -301,6 +361,9 @@ def run_bench(args: argparse.Namespace) -> int:
         raise UsageError("--validators is 1 or at least 4")
     if args.duration <= 0 or args.rate <= 0 or (args.txs is not None and args.txs < 1):
         raise UsageError("--duration, --rate and --txs must be positive")
+    if args.reconfigure and args.validators == 1:
+        raise UsageError("--reconfigure needs 4 validators or more: one validator in "
+                         "reverse order is the same set")
     load_average = round(os.getloadavg()[0], 2)
     # the verify rate swings with the machine's other load: sampled before the network
     # starts and after it stops, in chunks, and the bound taken from their median
@@ -341,7 +404,8 @@ def register(commands) -> None:
                                    epilog="example:\n"
                                           "  stadsmunt bench --txs 15000 --duration 15 --json\n"
                                           "  stadsmunt bench --validators 7 --txs 8000 "
-                                          "--duration 10")
+                                          "--duration 10\n"
+                                          "  stadsmunt bench --reconfigure --duration 30")
     bench.add_argument("--validators", type=int, default=4,
                        help="validators of the network: 1, or 4 and more (default 4)")
     bench.add_argument("--duration", type=float, default=20.0,
@@ -354,4 +418,12 @@ def register(commands) -> None:
     bench.add_argument("--json", action="store_true", help="one JSON object")
     bench.add_argument("--keep", action="store_true",
                        help="keep the network's folder and logs (for a profile)")
+    bench.add_argument("--reconfigure", action="store_true",
+                       help="half way through the burst (half of --duration, or of "
+                            "--txs), enact through governance a validators.set of the "
+                            "same validators in reverse order and report the committed "
+                            "tx/s second by second around the switch, which comes 65 to "
+                            "80 blocks after the enactment: without --txs the burst goes "
+                            "on until it has run as long after the switch as it did "
+                            "before the governance (4 validators or more)")
     bench.set_defaults(run=run_bench)
