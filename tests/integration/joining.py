@@ -7,7 +7,7 @@ import contextlib
 import time
 
 from netharness import Network, free_base_port, run_cli
-from client import Client
+from client import Client, ClientError
 from client.core import now_ms
 from node import keys
 from node.keys import Keypair
@@ -140,8 +140,11 @@ class Partners:
 
     async def set_everywhere(self, names: list[str], members: list[str]) -> None:
         async def shown():
-            found = [(await (await self.client(n)).status()).get("validator_set")
-                     for n in names]
+            try:
+                found = [(await (await self.client(n)).status()).get("validator_set")
+                         for n in names]
+            except ClientError:     # a gateway just started may not listen yet
+                return False
             return all(f is not None and f["validators"] == members
                        and f["pending"] is None for f in found)
         await self.net.wait_for(f"the set {members} in force everywhere", shown, 60)
