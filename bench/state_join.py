@@ -34,7 +34,8 @@ process of its own as well, so that this is a bare interpreter's). Both count th
 of LMDB's memory-mapped files the process touched, which the operating system may take
 back, as well as the heap: `rss_start_mb` is VmHWM right before the part's work (the
 interpreter and its imports), `heap_end_mb` the anonymous resident memory (RssAnon) at
-its end.
+its end, and `anon_peak_mb` the most RssAnon sampled every 10 ms while it ran: the
+memory the part itself needs (the heap, and LMDB's dirty pages of a write transaction).
 
 `--log DIR` keeps the built chain in DIR and reuses it on the next run (with whatever
 --txs it was built for).
@@ -50,6 +51,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -93,6 +95,30 @@ def _heap_mb() -> float:
     return round(proc.resident_bytes(os.getpid())[1] / 2**20, 1)
 
 
+class AnonPeak:
+    """The most anonymous resident memory (RssAnon: the heap and LMDB's dirty pages of a
+    write transaction, not the pages of its mapped file, which the kernel may take back)
+    seen while a part runs, sampled every SAMPLE_S by a thread: `start`, then `stop`
+    gives MiB."""
+    SAMPLE_S = 0.01
+
+    def start(self) -> "AnonPeak":
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.SAMPLE_S):
+            self.peak = max(self.peak, proc.resident_bytes(os.getpid())[1])
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, proc.resident_bytes(os.getpid())[1])
+        return round(self.peak / 2**20, 1)
+
+
 def _genesis(store):
     from node.genesis import from_map
     from protocol import codec
@@ -126,6 +152,7 @@ def part_sync(source_path: str, target_path: str) -> dict:
     assert checkpoint is not None, f"no checkpoint kept at the head {height}"
     rss_start = _peak_mb()
 
+    anon = AnonPeak().start()
     cpu, started = time.process_time(), time.perf_counter()
     snapshot = Snapshot(source, height, base_hash)
     raw_manifest = asyncio.run(snapshot.manifest()).encode()      # the server's side
@@ -153,7 +180,8 @@ def part_sync(source_path: str, target_path: str) -> dict:
                "finish_seconds": finish_s, "entries": loader.entries,
                "chunks": len(manifest.chunks), "chunk_bytes": chunk_bytes,
                "manifest_bytes": len(raw_manifest),
-               "peak_rss_mb": _peak_mb(), "ru_maxrss_mb": _maxrss_mb(),
+               "peak_rss_mb": _peak_mb(), "anon_peak_mb": anon.stop(),
+               "ru_maxrss_mb": _maxrss_mb(),
                "rss_start_mb": rss_start,
                "heap_end_mb": _heap_mb(),
                "source_head": _head(source), "synced_head": _head(target),
@@ -172,6 +200,7 @@ def part_history(source_path: str, target_path: str) -> dict:
     answer_bytes = Limits().max_frame_bytes // FETCH_ANSWER_FRAME_DIVISOR   # a validator's
     source, target = Store(source_path), Store(target_path)
     rss_start = _peak_mb()
+    anon = AnonPeak().start()
     cpu, started = time.process_time(), time.perf_counter()
     serve_s = apply_s = 0.0
     answers = blocks = 0
@@ -193,7 +222,8 @@ def part_history(source_path: str, target_path: str) -> dict:
                "apply_seconds": apply_s, "reindex_seconds": time.perf_counter() - fetched,
                "answers": answers, "blocks": blocks,
                "complete": history.status(target)["complete"],
-               "peak_rss_mb": _peak_mb(), "ru_maxrss_mb": _maxrss_mb(),
+               "peak_rss_mb": _peak_mb(), "anon_peak_mb": anon.stop(),
+               "ru_maxrss_mb": _maxrss_mb(),
                "rss_start_mb": rss_start,
                "heap_end_mb": _heap_mb(), "synced_head": _head(target)}
     target.close()
@@ -210,13 +240,15 @@ def part_replay(source_path: str, target_path: str) -> dict:
     source = Store(source_path)
     genesis = _genesis(source)
     rss_start = _peak_mb()
+    anon = AnonPeak().start()
     cpu, started = time.process_time(), time.perf_counter()
     # a fresh folder: made from genesis inside the timing, as a replaying joiner's is
     target = open_ledger(target_path, genesis, Door(genesis.chain))
     replay(source, target)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     figures = {"seconds": seconds, "cpu_seconds": cpu,
-               "peak_rss_mb": _peak_mb(), "ru_maxrss_mb": _maxrss_mb(),
+               "peak_rss_mb": _peak_mb(), "anon_peak_mb": anon.stop(),
+               "ru_maxrss_mb": _maxrss_mb(),
                "rss_start_mb": rss_start,
                "heap_end_mb": _heap_mb(),
                "source_head": _head(source), "replayed_head": _head(target.store)}
@@ -297,12 +329,12 @@ def run(txs: int, batch: int, jobs: int, log: str | None) -> dict:
 
 def text(r: dict) -> str:
     s, h, p = r["sync"], r["history"], r["replay"]
-    rows = [("part", "wall s", "CPU s", "peak RSS MiB", "RSS at start", "heap at end",
-             "ru_maxrss", "disk MiB")]
+    rows = [("part", "wall s", "CPU s", "peak RSS MiB", "peak anon MiB", "RSS at start",
+             "heap at end", "ru_maxrss", "disk MiB")]
     for name, f in (("a) state sync", s), ("b) history after", h), ("c) full replay", p)):
         rows.append((name, f"{f['seconds']:.2f}", f"{f['cpu_seconds']:.2f}",
-                     f"{f['peak_rss_mb']}", f"{f['rss_start_mb']}", f"{f['heap_end_mb']}",
-                     f"{f['ru_maxrss_mb']}", f"{f['disk_mb']}"))
+                     f"{f['peak_rss_mb']}", f"{f['anon_peak_mb']}", f"{f['rss_start_mb']}",
+                     f"{f['heap_end_mb']}", f"{f['ru_maxrss_mb']}", f"{f['disk_mb']}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     table = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                               for i, (c, w) in enumerate(zip(row, widths))) for row in rows]

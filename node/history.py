@@ -24,7 +24,8 @@ from node.store import index_event
 from protocol import codec
 
 ASK_BLOCKS = 64                 # blocks asked for at once
-REINDEX_BLOCKS = 256            # blocks indexed per write transaction
+REINDEX_BLOCKS = 256            # blocks indexed per write transaction, at most,
+REINDEX_RESULTS = 10_000        # and transactions: a transaction's dirty pages stay small
 HISTORY = b"history"            # meta: u64 lowest, u64 highest missing, its hash, u64 top
 REINDEX = b"history/reindex"    # meta: u64 next height to index, u64 last
 _U64 = struct.Struct(">Q")
@@ -183,19 +184,22 @@ def _write(store, record: BlockRecord, raw: bytes, compact: list[bytes], low: in
 
 
 def reindex_step(store) -> bool:
-    """Indexes the next REINDEX_BLOCKS blocks of fetched history; True while more is
-    left. The log positions are the blocks' own (first_position), so the order of
+    """Indexes the next blocks of fetched history (REINDEX_BLOCKS, fewer when they hold
+    more than REINDEX_RESULTS transactions, but always one); True while more is left. The log positions are the blocks' own (first_position), so the order of
     writing does not matter for them; a transaction id keeps pointing at its first
     execution, and a payout redeemed here but confirmed after the sync is indexed paid."""
     found = indexing(store)
     if found is None:
         return False
     start, last = found
-    end = min(last, start + REINDEX_BLOCKS - 1)
     db = store.db
+    done = 0        # results indexed in this transaction
     with store.env.begin(write=True) as txn:
-        for height in range(start, end + 1):
+        end = start - 1
+        while end < last and end - start + 1 < REINDEX_BLOCKS and done < REINDEX_RESULTS:
+            end = height = end + 1
             record = BlockRecord.decode(txn.get(_U64.pack(height), db=db["blocks"]))
+            done += len(record.envelopes)
             position = record.first_position
             for index in range(len(record.envelopes)):
                 where = _U64U32.pack(height, index)

@@ -42,7 +42,7 @@ def test_every_part_reports_its_figures(tiny_run):
     assert r["ed25519_verify_per_s_one_core"] > 0
     for part in ("sync", "history", "replay"):
         f = r[part]
-        for name in ("seconds", "cpu_seconds", "peak_rss_mb", "ru_maxrss_mb", "rss_start_mb",
+        for name in ("seconds", "cpu_seconds", "peak_rss_mb", "anon_peak_mb", "ru_maxrss_mb", "rss_start_mb",
                      "heap_end_mb", "disk_mb"):
             assert isinstance(f[name], (int, float)) and f[name] >= 0, (part, name)
         assert f["peak_rss_mb"] >= f["rss_start_mb"] > 0
