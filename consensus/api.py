@@ -65,7 +65,10 @@ class ValidatorSet:
 
 @dataclass(frozen=True, slots=True)
 class Fetch:
-    """Ask peers for the certified blocks from `from_height` to `to_height` inclusive."""
+    """Ask peers for the certified blocks from `from_height` to `to_height` inclusive.
+    `peers`: replica places in the order to ask them. The network asks the first it can
+    (the replica puts another first with each request, consensus/catchup.py); it does
+    not take turns over them itself, which would undo the replica's turns."""
     from_height: int
     to_height: int
     peers: tuple[int, ...]

@@ -42,7 +42,9 @@ class CatchUp:
             return None
         # the peers named first (those that report the height, or signed the
         # checkpoint), then every other that reported one, each request starting with
-        # the next: a peer that claims a height it does not serve is not asked for ever
+        # the next: a peer that claims a height it does not serve is not asked for ever.
+        # The network asks the first (consensus.api.Fetch): the turns are taken here
+        # only, since two in step cancel out (with two peers, one was asked for ever)
         peers = tuple(dict.fromkeys(p for p in (*peers, *self._peer_heights)
                                     if p != self.me)) or tuple(
             i for i in range(self.config.n) if i != self.me)

@@ -192,7 +192,6 @@ class Validator:
         # called once, synchronously, by `fail`: each stops an input that is not the
         # validator's own (node/link.py's gateway socket)
         self.on_failure: list = []
-        self._fetch_turn = 0
         self.fetch_budget = FetchBudget(MAX_ROSTER, time.monotonic())
         self.sync_budget = FetchBudget(MAX_ROSTER, time.monotonic(), SYNC_LIMITS)
         self.evidence = Evidence(config.data_dir, self.names)
@@ -693,16 +692,17 @@ class Validator:
                 self.transport.send(peer, frame)
 
     def fetch(self, request: Fetch) -> None:
-        """Asks one of the named members (places in the set the replica serves), in
-        turn, for the blocks; any member when none is named."""
+        """Asks the first of the named members (places in the set the replica serves)
+        for the blocks; any member when none is named. The replica names another one
+        first with each request (consensus/catchup.py): turning them here as well undid
+        that, and with two named the same one was asked every time."""
         members = self.consensus_config.validators
         places = [p for p in request.peers if 0 <= p < len(members)] or range(len(members))
         peers = [self._peer(p) for p in places if members[p] != self.keypair.public]
         peers = [p for p in peers if p is not None]
         if not peers:
             return
-        self._fetch_turn += 1
-        peer = peers[self._fetch_turn % len(peers)]
+        peer = peers[0]
         to = min(request.to_height,
                  request.from_height + self.consensus_config.fetch_max_blocks - 1)
         self.transport.send(peer, peering.fetch_frame(request.from_height, to))

@@ -10,7 +10,7 @@ import socket
 import pytest
 from structlog.testing import capture_logs
 
-from consensus.api import CommittedBatch
+from consensus.api import CommittedBatch, Fetch
 from consensus.digest import batch_digest, commit_bytes
 from node import config as node_config, evidence, genesis as genesis_file, peering
 from node.block import BlockRecord, block_hash
@@ -154,3 +154,22 @@ async def test_a_peer_repeating_a_bad_answer_costs_one_log_line_per_interval(net
     for _ in range(100):
         assert answered(node, [relinked], fresh_log=False) == []
     assert node.store.head()[0] == 0
+
+
+def test_a_catch_up_request_goes_to_the_first_member_the_replica_names(node):
+    """The replica puts another peer first with each request (consensus/catchup.py);
+    the validator asks that one. It used to take turns over the named ones as well:
+    the two turns went in step, and with two peers named (one that ran the blocks, one
+    as far behind as the asker) it asked the one behind every time, so the asker never
+    caught up (seed 88 of `python -m tests.sim --reconfig`)."""
+    sent: list[tuple[int, bytes]] = []
+    node.transport.send = lambda peer, frame: sent.append((peer, frame))
+    members = node.consensus_config.validators
+    others = [p for p in range(len(members)) if members[p] != node.keypair.public]
+    ahead, behind = others[0], others[1]
+    # what CatchUp.want names in turn: the peer that reports the height, then the other
+    for peers in ((ahead, behind), (behind, ahead), (ahead, behind), (behind, ahead)):
+        node.fetch(Fetch(1, 8, peers))
+    assert [peer for peer, _ in sent] == [node.transport.index_of(members[p])
+                                          for p in (ahead, behind, ahead, behind)]
+    assert {frame for _, frame in sent} == {peering.fetch_frame(1, 8)}

@@ -111,13 +111,12 @@ class Result:
 
 
 class SimNode(Node):
-    """A harness node with what the simulator schedules around it: its catch-up budget,
-    whose turn it is to be asked, and the inputs that wait while it serves catch-up."""
+    """A harness node with what the simulator schedules around it: its catch-up budget
+    and the inputs that wait while it serves catch-up."""
 
     def __init__(self, world: "World", index: int):
         super().__init__(world, index)
         self.fetch_budget: FetchBudget | None = None
-        self.fetch_turn = 0
         self.busy_us = 0                # serving catch-up keeps it busy until then
         self.backlog: deque = deque()   # inputs that came while it was busy, in order
         self.waking = False             # a "wake" event is due for the backlog
@@ -209,16 +208,15 @@ class World(Harness):
                     *extra)
 
     def fetch(self, node: SimNode, request) -> None:
-        """The driver's catch-up request goes to one peer, in turn, as the validator
-        sends it (node/runtime.py `fetch`): at most fetch_max_blocks, and with no idea
-        whether the peer is up."""
+        """The driver's catch-up request goes to the first peer it names, as the
+        validator sends it (node/runtime.py `fetch`; the replica names another first
+        each time): at most fetch_max_blocks, and with no idea whether the peer is up."""
         n = len(self.nodes)
         peers = self.fetch_peers(node, request) or \
             [p for p in range(n) if p != node.index]
         if not peers:
             return
-        node.fetch_turn += 1
-        peer = peers[node.fetch_turn % len(peers)]
+        peer = peers[0]
         to = min(request.to_height, request.from_height + self.config.fetch_max_blocks - 1)
         if node.byzantine is None:
             self.result.fetch_requests += 1
