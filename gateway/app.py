@@ -15,8 +15,9 @@ from aiohttp import web
 
 from chaincode import queries
 from chaincode.periods import periods
-from gateway.appkeys import AGGREGATES, CLOCK_MS, FEED, METRICS, NODE, STREAMS, TOKENS
-from gateway import chainlog, governance, openapi, reads, transactions
+from gateway.appkeys import AGGREGATES, CLOCK_MS, FEED, METRICS, NODE, PAGES, STREAMS, \
+    TOKENS
+from gateway import chainlog, governance, openapi, pages, reads, transactions
 from gateway.auth import Tokens
 from gateway.feed import Feed
 from gateway.metrics import Metrics, get_metrics
@@ -149,6 +150,7 @@ def make_app(node, max_streams: int = DEFAULT_MAX_STREAMS, clock_ms=None) -> web
     app[FEED] = feed = Feed(node, app[METRICS])
     app[AGGREGATES] = Aggregates(node.store)
     app[STREAMS] = StreamSlots(max_streams)
+    app[PAGES] = pages.files()
     node.listeners.append(feed.on_batch)
 
     async def detach(app: web.Application) -> None:
@@ -200,5 +202,8 @@ ROUTES = (
     ("GET", "/v1/events/stream", chainlog.get_stream),
     ("GET", "/v1/stats", get_stats),
     ("GET", "/v1/openapi.json", get_openapi),
+    ("GET", "/v1/policies/{year}", reads.get_policy),
     ("GET", "/metrics", get_metrics),
+    ("GET", "/", pages.get_dashboard),
+    ("GET", "/web/{name}", pages.get_file),
 )

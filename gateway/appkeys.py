@@ -10,3 +10,4 @@ METRICS = web.AppKey("metrics", object)
 FEED = web.AppKey("feed", object)
 AGGREGATES = web.AppKey("aggregates", object)
 STREAMS = web.AppKey("streams", object)          # gateway.streams.StreamSlots
+PAGES = web.AppKey("pages", dict)               # gateway.pages.files(): the dashboard

@@ -58,6 +58,9 @@ EVENT_FILTERS = [q("after", {"type": "integer", "minimum": 0, "maximum": 10**18}
                    "Only events of this kind"),
                  q("account", HEX64, "Only events that name this account")]
 TOKEN = [{"readToken": []}]
+PAGE = {"description": "The file, with a Content-Security-Policy",
+        "content": {t: {"schema": TEXT} for t in (
+            "text/html", "text/javascript", "text/css", "image/svg+xml")}}
 OPTIONAL_TOKEN = [{}, {"readToken": []}]
 
 
@@ -165,6 +168,17 @@ def paths() -> dict:
             "This document", {200: {"description": "OpenAPI 3.0",
                                     "content": {"application/json": {"schema": ANY_MAP}}}},
             ())},
+        "/v1/policies/{year}": {"get": op(
+            "The cap policy in force in a local year: its own or an earlier year's",
+            {200: _json("PolicyInForce")}, (404,),
+            [p("year", {"type": "integer", "minimum": 2000, "maximum": 9999},
+               "The calendar year (Europe/Amsterdam)")])},
+        "/": {"get": op(
+            "The operator dashboard (HTML)", {200: PAGE}, (),
+            [q("peers", TEXT, "Other gateways' origins to watch, comma-separated")])},
+        "/web/{name}": {"get": op(
+            "A static file of the dashboard", {200: PAGE}, (404,),
+            [p("name", TEXT, "The file's name")])},
         "/metrics": {"get": op(
             "Prometheus metrics", {200: {"description": "Prometheus text format",
                                          "content": {"text/plain": {"schema": TEXT}}}},

@@ -129,6 +129,9 @@ SCHEMAS = {
                   "certificate": obj({"view": INT, "signatures": SIGNATURES}),
                   "checkpoint": nullable(obj({"block_hash": HEX64,
                                               "signatures": SIGNATURES}))}),
+    "PolicyInForce": obj({"year": INT, "own": {"type": "boolean"}, "policy": obj(
+        {"year": INT, "hourly_cap_21plus": CENTS, "hourly_cap_under21": CENTS,
+         "monthly_cap": CENTS, "yearly_cap": CENTS}, {"programme_yearly_cap": CENTS})}),
     "Constitution": obj({
         "organisations": {"type": "array", "items": obj(
             {"id": ID, "stewards": {"type": "array", "items": HEX64},

@@ -217,3 +217,18 @@ async def get_payouts(request: web.Request) -> web.Response:
     records = records[:limit]
     return page([payout_json(r) for r in records if r is not None],
                 records[-1]["payout"] if more else None)
+
+
+async def get_policy(request: web.Request) -> web.Response:
+    """The cap policy in force in a local year: its own, or the latest earlier year's,
+    which carries over (`own` false). Public: the caps are the city's rules."""
+    query(request)
+    text = request.match_info["year"]
+    if not (text.isascii() and text.isdigit() and len(text) == 4 and text >= "2000"):
+        raise Problem(404, "not_found", "A year is a number from 2000 to 9999.")
+    year = int(text)
+    found = queries.policy_for_year(request.app[NODE].store, year)
+    if found is None:
+        raise Problem(404, "not_found", f"No cap policy applies in {year}.")
+    return web.json_response({"year": year, "own": not found["fallback"],
+                              "policy": found["policy"]})

@@ -242,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         network = net.init(folder, VALIDATORS, CHAIN, "127.0.0.1",
                            free_base_port(2 * VALIDATORS))
+        net.allow_each_other(folder, network)      # each dashboard reads all gateways
         processes = net.start_all(folder, network, log_dir=folder)
         summary = stop.run(story_and_check(folder, network, processes))
         ok = summary["supply_invariant"] and summary["cap_invariant"]
@@ -252,6 +253,8 @@ def run(args: argparse.Namespace) -> int:
             return 0 if ok else 1
         say(look_around(folder, {v["name"]: v["gateway"] for v in network["validators"]},
                         keep))
+        say(f"\nthe dashboard (every validator, live; open it in a browser):\n"
+            f"  {net.dashboard_url(network)}")
         _serve_until_stopped(processes)
         failed = True           # a validator stopped on its own: keep its log
         return 0 if ok else 1

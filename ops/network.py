@@ -102,6 +102,27 @@ def init(target: Path, validators: int = 4, chain: str = "heerlen-dev",
     return network
 
 
+def allow_each_other(folder: Path, network: dict) -> list[str]:
+    """Lets every gateway's dashboard read every other gateway of the network: each
+    validator's `[gateway] cors_origins` lists the origins of all the network's gateways
+    (docs/operators.md, "12. Dashboard"). Returns them."""
+    origins = [v["gateway"] for v in network["validators"]]
+    listed = "cors_origins = [" + ", ".join(json.dumps(o) for o in origins) + "]"
+    for v in network["validators"]:
+        path = folder / v["name"] / node_config.CONFIG_NAME
+        text = path.read_text(encoding="utf-8")
+        path.write_text(re.sub(r"(?m)^cors_origins = \[\]", lambda _m: listed, text, count=1),
+                        encoding="utf-8")
+    return origins
+
+
+def dashboard_url(network: dict, validator: int = 0) -> str:
+    """The dashboard of one validator's gateway, watching all the others (?peers=)."""
+    gateways = [v["gateway"] for v in network["validators"]]
+    others = [g for i, g in enumerate(gateways) if i != validator]
+    return f"{gateways[validator]}/" + (f"?peers={','.join(others)}" if others else "")
+
+
 def load_network(folder: Path) -> dict:
     path = folder / "network.json"
     try:

@@ -56,6 +56,7 @@ PROCESSES = (
     "tests/node/test_config_sections.py", "tests/node/test_crash.py",
     "tests/node/test_evidence.py", "tests/node/test_file_modes.py",
     "tests/node/test_runtime_catch_up.py", "tests/research/test_research_spark.py",
+    "tests/web/",
 )
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -115,6 +115,8 @@ def test_the_demo_serves_until_interrupted_and_then_stops_its_validators(tmp_pat
         for url in urls:
             assert f" {url}\n" in out             # where the gateways are
         assert f"curl -s {urls[0]}/v1/status" in out
+        # the operator dashboard: the first gateway watching the other three
+        assert f"\n  {urls[0]}/?peers={','.join(urls[1:])}\n" in out
         # the README's form, which works from a fresh clone: `stadsmunt` is not on PATH
         hints = [line.strip() for line in out.splitlines() if line.startswith("  ")]
         assert not [line for line in hints if line.startswith("stadsmunt ")]
