@@ -15,8 +15,8 @@ from aiohttp import web
 
 from chaincode import queries
 from chaincode.periods import periods
-from gateway.appkeys import AGGREGATES, CLOCK_MS, FEED, METRICS, NODE, PAGES, STREAMS, \
-    TOKENS
+from gateway.appkeys import AGGREGATES, APP_PAGES, CLOCK_MS, FEED, METRICS, NODE, PAGES, \
+    STREAMS, TOKENS
 from gateway import chainlog, governance, openapi, pages, reads, transactions
 from gateway.auth import Tokens
 from gateway.feed import Feed
@@ -151,6 +151,7 @@ def make_app(node, max_streams: int = DEFAULT_MAX_STREAMS, clock_ms=None) -> web
     app[AGGREGATES] = Aggregates(node.store)
     app[STREAMS] = StreamSlots(max_streams)
     app[PAGES] = pages.files()
+    app[APP_PAGES] = pages.app_files()
     node.listeners.append(feed.on_batch)
 
     async def detach(app: web.Application) -> None:
@@ -206,4 +207,6 @@ ROUTES = (
     ("GET", "/metrics", get_metrics),
     ("GET", "/", pages.get_dashboard),
     ("GET", "/web/{name}", pages.get_file),
+    ("GET", "/app/", pages.get_wallet),
+    ("GET", "/app/{name:[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)?}", pages.get_wallet_file),
 )

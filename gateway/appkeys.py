@@ -11,3 +11,4 @@ FEED = web.AppKey("feed", object)
 AGGREGATES = web.AppKey("aggregates", object)
 STREAMS = web.AppKey("streams", object)          # gateway.streams.StreamSlots
 PAGES = web.AppKey("pages", dict)               # gateway.pages.files(): the dashboard
+APP_PAGES = web.AppKey("app_pages", dict)       # gateway.pages.app_files(): the wallet

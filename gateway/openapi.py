@@ -179,6 +179,10 @@ def paths() -> dict:
         "/web/{name}": {"get": op(
             "A static file of the dashboard", {200: PAGE}, (404,),
             [p("name", TEXT, "The file's name")])},
+        "/app/": {"get": op("The reference wallet (HTML)", {200: PAGE}, ())},
+        "/app/{name}": {"get": op(
+            "A static file of the wallet", {200: PAGE}, (404,),
+            [p("name", TEXT, "The file's name (vendor/NAME for a vendored library)")])},
         "/metrics": {"get": op(
             "Prometheus metrics", {200: {"description": "Prometheus text format",
                                          "content": {"text/plain": {"schema": TEXT}}}},

@@ -254,7 +254,10 @@ def run(args: argparse.Namespace) -> int:
         say(look_around(folder, {v["name"]: v["gateway"] for v in network["validators"]},
                         keep))
         say(f"\nthe dashboard (every validator, live; open it in a browser):\n"
-            f"  {net.dashboard_url(network)}")
+            f"  {net.dashboard_url(network)}\n"
+            f"the reference wallet (a citizen's or a merchant's app, Dutch and English; "
+            f"register the key it makes with the admin's client):\n"
+            f"  {net.wallet_url(network)}")
         _serve_until_stopped(processes)
         failed = True           # a validator stopped on its own: keep its log
         return 0 if ok else 1

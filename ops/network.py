@@ -123,6 +123,12 @@ def dashboard_url(network: dict, validator: int = 0) -> str:
     return f"{gateways[validator]}/" + (f"?peers={','.join(others)}" if others else "")
 
 
+def wallet_url(network: dict, validator: int = 0) -> str:
+    """The reference wallet served by one validator's gateway (docs/client.md, "The
+    reference wallet")."""
+    return f"{network['validators'][validator]['gateway']}/app/"
+
+
 def load_network(folder: Path) -> dict:
     path = folder / "network.json"
     try:

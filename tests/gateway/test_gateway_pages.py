@@ -2,8 +2,10 @@
 with their content type, `nosniff` and a strict Content-Security-Policy that the page
 keeps (no inline script or style, no handler attributes); `?peers=` adds exactly those
 origins to connect-src and refuses anything that is not an origin; other names are 404.
-And `GET /v1/policies/{year}`, which tells the dashboard whether a year has a cap
-policy of its own."""
+The reference wallet's files the same way: `GET /app/` and every file it loads, its
+vendored QR code library as `vendor/qrcode.js`, no parameters (a payment request
+travels in the fragment, which no server sees). And `GET /v1/policies/{year}`, which
+tells the dashboard whether a year has a cap policy of its own."""
 from __future__ import annotations
 
 import re
@@ -12,7 +14,7 @@ from html.parser import HTMLParser
 import pytest
 
 from chaincode.periods import periods
-from gateway.pages import WEB
+from gateway.pages import APP, WEB
 from gateway_kit import now_ms, policy
 
 TYPES = {"html": "text/html", "js": "text/javascript", "css": "text/css",
@@ -81,6 +83,46 @@ async def test_nothing_else_is_served(client, path):
     response = await client.get(path)
     assert response.status == 404
     assert response.headers["Content-Type"].startswith("application/problem+json")
+
+
+async def test_the_wallet_has_the_same_strict_csp_and_keeps_it(client):
+    response = await client.get("/app/")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    csp = directives(response.headers["Content-Security-Policy"])
+    assert csp["script-src"] == csp["style-src"] == csp["connect-src"] == ["'self'"]
+    assert csp["default-src"] == csp["frame-ancestors"] == ["'none'"]
+    page = Tags()
+    page.feed(await response.text())
+    assert page.inline == []
+    for tag, attrs in page.tags:
+        assert "style" not in attrs and not any(a.startswith("on") for a in attrs), tag
+        if tag == "script":
+            assert attrs["src"].startswith("/app/") and attrs["type"] == "module"
+    assert (await client.get("/app/", params={"pay": "00"})).status == 400
+
+
+async def test_every_file_the_wallet_loads_is_served_with_its_type(client):
+    page = (APP / "index.html").read_text()
+    names = set(re.findall(r'(?:src|href)="/app/([^"]+)"', page))
+    for module in APP.glob("*.js"):
+        names |= set(re.findall(r'from "\./([^"]+)"', module.read_text()))
+    assert {"wallet.js", "wallet.css", "codec.js", "keys.js", "i18n.js",
+            "vendor/qrcode.js"} <= names
+    for name in sorted(names):
+        response = await client.get(f"/app/{name}")
+        assert response.status == 200, name
+        assert response.headers["Content-Type"].split(";")[0] == TYPES[name.split(".")[-1]]
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+        assert await response.read() == (APP / name).read_bytes()
+
+
+@pytest.mark.parametrize("path", ["/app/nothing.js", "/app/..%2Fpages.py", "/app",
+                                  "/app/vendor/LICENSE", "/app/vendor/VERSIONS",
+                                  "/app/vendor/nothing.js", "/web/app", "/app/a/b/c.js"])
+async def test_nothing_else_of_the_wallet_is_served(client, path):
+    response = await client.get(path)
+    assert response.status == 404
 
 
 async def test_peers_are_added_to_connect_src_and_nothing_else(client):

@@ -8,8 +8,13 @@ import json
 import pytest
 
 from browserkit import ARGS, ARTEFACTS, TAKEN, NoBrowser, ensure_chromium
+from playwright.async_api import expect
 from ops import network as ops_network
 from tests.integration.netharness import Network, free_base_port, run_cli
+
+# what a page shows live (a block, an event on the stream, a validator that stopped)
+# arrives within seconds; on a busy machine a few more than Playwright's default 5 s
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")
