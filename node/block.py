@@ -142,6 +142,12 @@ class BlockRecord:
         return self.hash == block_hash(self.prev_hash, self.height, self.batch_digest,
                                        self.results_root, self.state_root)
 
+    def holds_results(self, encoded_results: list[bytes]) -> bool:
+        """Whether these encoded results are this block's: one per envelope, making its
+        results root (history fetched after a state sync, node/history.py)."""
+        return len(encoded_results) == len(self.envelopes) and \
+            results_root(encoded_results) == self.results_root
+
 
 def certificate_ok(keys: list[bytes], message: bytes,
                    certificate: tuple[tuple[int, bytes], ...]) -> bool:

@@ -18,7 +18,7 @@ import struct
 from chaincode import queries
 from chaincode.results import compact_result, decode_result, expand_result
 from consensus.digest import batch_digest, envelope_hash
-from node.block import BlockRecord, results_root
+from node.block import BlockRecord
 from node.genesis import from_map as genesis_from_map
 from node.store import index_event
 from protocol import codec
@@ -140,8 +140,7 @@ def apply(store, items: list[tuple[bytes, list[bytes]]]) -> int:
                 != record.batch_digest:
             raise HistoryRefused(high, "its envelopes, time or log positions are not the "
                                  "ones its hash and the block above it fix")
-        if len(results) != len(record.envelopes) or \
-                results_root(results) != record.results_root:
+        if not record.holds_results(results):
             raise HistoryRefused(high, "its results do not make its results root")
         try:
             decoded = [decode_result(r) for r in results]
