@@ -146,6 +146,7 @@ class Snapshot:
             self.txn = None
 
     async def manifest(self) -> Manifest:
+        self.used_at = time.monotonic()     # a joiner starts on it: kept HOLD_S at least
         if self._manifest is None:
             self._manifest = asyncio.ensure_future(self._compute())
         return await asyncio.shield(self._manifest)
