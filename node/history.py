@@ -20,7 +20,7 @@ from chaincode.results import compact_result, decode_result, expand_result
 from consensus.digest import batch_digest, envelope_hash
 from node.block import BlockRecord
 from node.genesis import from_map as genesis_from_map
-from node.store import index_event
+from node.store import TxnState, index_event
 from protocol import codec
 
 ASK_BLOCKS = 64                 # blocks asked for at once
@@ -223,14 +223,6 @@ def reindex_step(store) -> bool:
 def _paid(store, txn, event: dict) -> bool:
     if event.get("kind") != "coin.redeemed" or type(event.get("payout")) is not str:
         return False
-    state = _TxnReader(txn, store.db["state"])
+    state = TxnState(txn, store.db["state"])
     found = queries.payout(state, bytes.fromhex(event["payout"]))
     return found is not None and found.get("status") == "paid"
-
-
-class _TxnReader:
-    def __init__(self, txn, db):
-        self.txn, self.db = txn, db
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.txn.get(key, db=self.db)

@@ -30,12 +30,19 @@ class Membership:
         fresh = []
         for one in named + ([pending] if pending is not None else []):
             for member in one.members:
-                if member.key not in self.names:
-                    assert len(self.order) < MAX_ROSTER, "more validators than a node knows"
-                    self.order.append(member.key)
+                if self.add(member.key, member.name):
                     fresh.append(member.key)
-                self.names[member.key] = member.name
         return fresh
+
+    def add(self, key: bytes, name: str) -> bool:
+        """Names a validator (a known one's name is updated); True when it is new, and
+        so last in the roster now."""
+        new = key not in self.names
+        if new:
+            assert len(self.order) < MAX_ROSTER, "more validators than a node knows"
+            self.order.append(key)
+        self.names[key] = name
+        return new
 
     def roster(self) -> list[tuple[bytes, str]]:
         """(key, name) of every validator known, this one's own key included (last, named

@@ -158,8 +158,7 @@ class Validator:
                 raise StartError(f"{config.key_file}: this key is not a validator of the "
                                  "genesis nor of any validator set the chain names (a "
                                  "validator that joins runs `stadsmunt node run --join`)")
-            self.membership.names[own] = config.name
-            self.membership.order.append(own)
+            self.membership.add(own, config.name)
         elif self.membership.names[own] != config.name:
             raise StartError(f"the key is validator {self.membership.names[own]!r}, the "
                              f"settings say {config.name!r}")
@@ -928,8 +927,7 @@ class _SyncLinks:
         v = self.validator
         for name, key in members:
             if key not in v.membership.names:
-                v.membership.names[key] = name
-                v.membership.order.append(key)
+                v.membership.add(key, name)
             if v.transport.index_of(key) is None:
                 v._add_peer(key)
         v.transport.admit(v._audience() | {k for _, k in members} | {v.keypair.public})

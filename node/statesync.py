@@ -53,10 +53,6 @@ class SyncFailed(Exception):
     validator sets contradict the certified ones)."""
 
 
-def _quorum(n: int) -> int:
-    return n - (n - 1) // 3
-
-
 def _faulty(n: int) -> int:
     return (n - 1) // 3
 
@@ -132,7 +128,7 @@ class StateSync:
                         members) -> tuple[Manifest, list[int]] | None:
         keys = {k for _, k in members}
         need = _faulty(len(members)) + 1
-        votes: dict[int, Manifest] = {}
+        votes: dict[int, tuple[Manifest, bytes]] = {}     # peer -> (manifest, agreed)
         give_up = time.monotonic() + GIVE_UP_S
         while time.monotonic() < give_up:
             for peer in peers:
@@ -157,12 +153,11 @@ class StateSync:
                     log.warning("state_sync_bad_manifest", peer=peer,
                                 reason="its block is not the certified one")
                     continue
-                votes[peer] = manifest
-                tally = Counter(m.agreed() for m in votes.values())
-                best, count = tally.most_common(1)[0]
+                votes[peer] = (manifest, manifest.agreed())
+                best, count = Counter(a for _, a in votes.values()).most_common(1)[0]
                 if count >= need:
-                    agreed = [p for p, m in votes.items() if m.agreed() == best]
-                    return votes[agreed[0]], agreed
+                    agreed = [p for p, (_, a) in votes.items() if a == best]
+                    return votes[agreed[0]][0], agreed
         return None
 
     def _record_ok(self, record: BlockRecord, members) -> bool:

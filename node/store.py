@@ -88,7 +88,7 @@ class LoggedEvent:
     event: dict
 
 
-class _TxnState:
+class TxnState:
     """StateReader over one transaction (the executor's write transaction)."""
 
     def __init__(self, txn, db):
@@ -288,14 +288,14 @@ class Store:
         return height, index, expand_result(result)
 
     def executed(self, tx_ids: list[bytes]) -> list[bool]:
-        """For raw 32-byte tx ids: whether each has been executed (in one read): in the
-        ids index, or marked so in the state (a state synced from a snapshot marks every
-        transaction executed below it, its index has none of them until its history is
-        fetched and indexed, node/history.py)."""
+        """For raw 32-byte tx ids: whether each has been executed (in one read), as the
+        state marks it: the chaincode marks every transaction it ran, refused ones too,
+        and never unmarks one, so the mark is complete where the ids index may not be (a
+        state synced from a snapshot has no ids below it until its history is indexed,
+        node/history.py)."""
         with self.env.begin() as txn:
-            ids, state = self.db["txids"], _TxnState(txn, self.db["state"])
-            return [txn.get(t, db=ids) is not None or queries.executed(state, t.hex())
-                    for t in tx_ids]
+            state = TxnState(txn, self.db["state"])
+            return [queries.executed(state, t.hex()) for t in tx_ids]
 
     # ---- the log and its indexes ----
 
@@ -387,8 +387,8 @@ class Store:
         """StateReader.scan. The pairs are read inside this call and handed out after the
         read transaction has closed, so no reader outlives the call."""
         with self.env.begin(db=self.db["state"]) as txn:
-            pairs = list(_TxnState(txn, self.db["state"]).scan(prefix) if limit is None
-                         else _take(_TxnState(txn, self.db["state"]).scan(prefix), limit))
+            pairs = list(TxnState(txn, self.db["state"]).scan(prefix) if limit is None
+                         else _take(TxnState(txn, self.db["state"]).scan(prefix), limit))
         return iter(pairs)
 
     # ---- writing ----
@@ -433,7 +433,7 @@ class BlockWriter:
         self.store = store
         self.db = store.db
         self.txn = store.env.begin(write=True)
-        self.state = _TxnState(self.txn, self.db["state"])
+        self.state = TxnState(self.txn, self.db["state"])
 
     def __enter__(self):
         return self
